@@ -1,0 +1,247 @@
+//! Server configuration of the batch endpoint, with the spec's defaults.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::headers::HeaderPolicy;
+
+/// How the batch endpoint behaves: path, limits, timeouts and header policy.
+///
+/// [`Config::default`] holds the defaults of the native format spec; change them
+/// with [`Config::builder`]:
+///
+/// | setting | default |
+/// |---|---|
+/// | [`path`](ConfigBuilder::path) | `/batch` |
+/// | [`max_ops`](ConfigBuilder::max_ops) | 50 per batch |
+/// | [`max_body`](ConfigBuilder::max_body) | 1 MiB |
+/// | [`max_concurrency`](ConfigBuilder::max_concurrency) | 16 ops of one batch at once |
+/// | [`op_timeout`](ConfigBuilder::op_timeout) | 30 s (an op's `timeout_ms` may lower it) |
+/// | [`batch_deadline`](ConfigBuilder::batch_deadline) | 60 s |
+/// | [`max_response_body`](ConfigBuilder::max_response_body) | 8 MiB per op |
+/// | [`max_in_flight`](ConfigBuilder::max_in_flight) | 1024 ops across all batches |
+/// | [`header_policy`](ConfigBuilder::header_policy) | [`HeaderPolicy::default`] |
+///
+/// ```
+/// use std::time::Duration;
+/// use batch_core::Config;
+///
+/// let config = Config::builder()
+///     .path("/api/batch")
+///     .max_ops(20)
+///     .op_timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(config.max_ops(), 20);
+/// assert_eq!(config.max_body(), 1024 * 1024);
+/// # Ok::<(), batch_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: String,
+    max_ops: usize,
+    max_body: usize,
+    max_concurrency: usize,
+    op_timeout: Duration,
+    batch_deadline: Duration,
+    max_response_body: usize,
+    max_in_flight: usize,
+    header_policy: HeaderPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: "/batch".to_owned(),
+            max_ops: 50,
+            max_body: 1024 * 1024,
+            max_concurrency: 16,
+            op_timeout: Duration::from_secs(30),
+            batch_deadline: Duration::from_secs(60),
+            max_response_body: 8 * 1024 * 1024,
+            max_in_flight: 1024,
+            header_policy: HeaderPolicy::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Starts from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// The path the batch endpoint is mounted at; no op may target it.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The most operations one batch may carry.
+    pub fn max_ops(&self) -> usize {
+        self.max_ops
+    }
+
+    /// The largest batch body accepted, in bytes (a body of exactly this size is accepted).
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// How many operations of one batch run at the same time.
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency
+    }
+
+    /// The longest an operation may run.
+    pub fn op_timeout(&self) -> Duration {
+        self.op_timeout
+    }
+
+    /// The longest a whole batch may run.
+    pub fn batch_deadline(&self) -> Duration {
+        self.batch_deadline
+    }
+
+    /// The largest response body of one operation, in bytes.
+    pub fn max_response_body(&self) -> usize {
+        self.max_response_body
+    }
+
+    /// The most operations running at once across all batches of one endpoint.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Which headers ops inherit and which they may set.
+    pub fn header_policy(&self) -> &HeaderPolicy {
+        &self.header_policy
+    }
+}
+
+/// Builds a [`Config`]; see there for the settings and their defaults.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+/// A setting given to [`ConfigBuilder`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The batch path must be an absolute path such as `/batch`.
+    #[error("the batch path must start with '/' and have no query, got {0:?}")]
+    Path(String),
+    /// A limit that must be at least one was zero.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl ConfigBuilder {
+    /// Mounts the endpoint at `path` (default `/batch`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.path = path.into();
+        self
+    }
+
+    /// Refuses batches of more than `max` operations with 413 (default 50).
+    pub fn max_ops(mut self, max: usize) -> Self {
+        self.config.max_ops = max;
+        self
+    }
+
+    /// Refuses batch bodies larger than `bytes` with 413 (default 1 MiB).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.config.max_body = bytes;
+        self
+    }
+
+    /// Runs at most `max` operations of one batch at once (default 16).
+    pub fn max_concurrency(mut self, max: usize) -> Self {
+        self.config.max_concurrency = max;
+        self
+    }
+
+    /// Answers an operation still running after `timeout` with 504 (default 30 s).
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.config.op_timeout = timeout;
+        self
+    }
+
+    /// Answers every operation not finished `deadline` after the batch started with
+    /// 504 (default 60 s).
+    pub fn batch_deadline(mut self, deadline: Duration) -> Self {
+        self.config.batch_deadline = deadline;
+        self
+    }
+
+    /// Answers an operation whose response body is larger than `bytes` with 502
+    /// (default 8 MiB).
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.config.max_response_body = bytes;
+        self
+    }
+
+    /// Caps the operations running at once across all batches (default 1024); a batch
+    /// that would exceed it gets 503 with `retry-after`.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.config.max_in_flight = max;
+        self
+    }
+
+    /// Sets which headers ops inherit and which they may set.
+    pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
+        self.config.header_policy = policy;
+        self
+    }
+
+    /// Checks the settings and returns the configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let config = self.config;
+        if !config.path.starts_with('/') || config.path.contains(['?', '#']) {
+            return Err(ConfigError::Path(config.path));
+        }
+        for (name, value) in [
+            ("max_ops", config.max_ops),
+            ("max_concurrency", config.max_concurrency),
+            ("max_in_flight", config.max_in_flight),
+            ("max_body", config.max_body),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_spec_defaults() {
+        let config = Config::default();
+        assert_eq!(config.path(), "/batch");
+        assert_eq!(config.max_ops(), 50);
+        assert_eq!(config.max_body(), 1 << 20);
+        assert_eq!(config.max_concurrency(), 16);
+        assert_eq!(config.op_timeout(), Duration::from_secs(30));
+        assert_eq!(config.batch_deadline(), Duration::from_secs(60));
+        assert_eq!(config.max_response_body(), 8 << 20);
+        assert_eq!(config.max_in_flight(), 1024);
+    }
+
+    #[test]
+    fn unusable_settings_are_refused() {
+        assert_eq!(
+            Config::builder().path("batch").build().unwrap_err(),
+            ConfigError::Path("batch".into())
+        );
+        assert_eq!(
+            Config::builder().max_concurrency(0).build().unwrap_err(),
+            ConfigError::Zero("max_concurrency")
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! The one thing an adapter provides: running a single request in-process.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, Limited};
+use thiserror::Error;
+use tower::{Service, ServiceExt};
+
+/// A boxed error from a service or body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs one operation through the application, in-process.
+///
+/// Implementations dispatch the request to the application's own routes and
+/// middleware and collect the response body, reading at most the configured
+/// [`max_response_body`](crate::Config::max_response_body) (see [`collect_body`]).
+///
+/// The returned future has no `Send` bound: the engine's future is `Send` exactly
+/// when the executor's is, so one engine serves `Send` frameworks (axum, warp) and
+/// thread-local ones (actix-web) alike.
+///
+/// ```
+/// use batch_core::{Executor, ExecuteError};
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+///
+/// /// Answers every op with its own path.
+/// struct Echo;
+///
+/// impl Executor for Echo {
+///     async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+///         Ok(Response::new(Bytes::from(request.uri().path().to_owned())))
+///     }
+/// }
+/// ```
+pub trait Executor {
+    /// Dispatches `request` and returns the response with its whole body.
+    fn execute(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>>;
+}
+
+impl<E: Executor + ?Sized> Executor for &E {
+    fn execute(
+        &self,
+        request: Request<Bytes>,
+    ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>> {
+        (**self).execute(request)
+    }
+}
+
+/// Why an operation produced no response.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ExecuteError {
+    /// The response body was larger than the limit; the op is answered with 502.
+    #[error("the response body is larger than {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// The service or its body failed; the op is answered with 500.
+    #[error("the operation failed: {0}")]
+    Failed(#[source] BoxError),
+}
+
+/// Reads a whole body, refusing one larger than `limit` bytes without buffering
+/// more than `limit`.
+pub async fn collect_body<B>(body: B, limit: usize) -> Result<Bytes, ExecuteError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ExecuteError::ResponseTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(ExecuteError::ResponseTooLarge { limit })
+        }
+        Err(err) => Err(ExecuteError::Failed(err)),
+    }
+}
+
+/// An [`Executor`] for any `tower::Service` over `http` types: a hyper service, a
+/// tonic server, an axum `Router`, or a whole middleware stack.
+///
+/// Each op is sent to a clone of the service (`oneshot`), so the service must be
+/// cheap to clone, as tower services are.
+///
+/// ```
+/// use batch_core::{BatchEndpoint, Config, ServiceExecutor};
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let app = tower::service_fn(|req: Request<Full<Bytes>>| async move {
+///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+///         format!("you asked for {}", req.uri()),
+///     ))))
+/// });
+/// let config = Config::default();
+/// let executor = ServiceExecutor::new(app, config.max_response_body());
+/// let endpoint = BatchEndpoint::new(config);
+/// let batch = Request::post("/batch")
+///     .header("content-type", "application/json")
+///     .body(Bytes::from_static(br#"{"ops": [{"url": "/a"}, {"url": "/b"}]}"#))
+///     .unwrap();
+/// let response = endpoint.handle(&executor, batch).await;
+/// let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+/// assert_eq!(body["results"][1]["body"], "you asked for /b");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServiceExecutor<S> {
+    service: S,
+    max_response_body: usize,
+}
+
+impl<S> ServiceExecutor<S> {
+    /// Dispatches ops to `service`, reading at most `max_response_body` bytes of each
+    /// response.
+    pub fn new(service: S, max_response_body: usize) -> Self {
+        Self {
+            service,
+            max_response_body,
+        }
+    }
+}
+
+impl<S, B> Executor for ServiceExecutor<S>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+        let response = self
+            .service
+            .clone()
+            .oneshot(request.map(Full::new))
+            .await
+            .map_err(|err| ExecuteError::Failed(err.into()))?;
+        let (parts, body) = response.into_parts();
+        let body = collect_body(body, self.max_response_body).await?;
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn collect_body_enforces_the_limit_exactly() {
+        let body = |n: usize| Full::new(Bytes::from(vec![b'x'; n]));
+        assert_eq!(collect_body(body(10), 10).await.unwrap().len(), 10);
+        assert!(matches!(
+            collect_body(body(11), 10).await,
+            Err(ExecuteError::ResponseTooLarge { limit: 10 })
+        ));
+        let chunks = futures::stream::iter((0..4).map(|_| {
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(b"abcd")))
+        }));
+        let streamed = http_body_util::StreamBody::new(chunks);
+        assert!(matches!(
+            collect_body(streamed, 10).await,
+            Err(ExecuteError::ResponseTooLarge { .. })
+        ));
+    }
+}

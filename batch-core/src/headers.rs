@@ -1,0 +1,233 @@
+//! Header policy: what an operation inherits from the outer request and what it may set.
+
+use http::{HeaderMap, HeaderName, header};
+
+/// Headers that describe one connection hop, never the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers that describe the outer body, which no operation shares.
+const BODY_FRAMING: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "expect",
+];
+
+/// Headers an operation may not set by default: identity, routing and framing.
+const FORBIDDEN_IN_OPS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "forwarded",
+    "x-real-ip",
+];
+
+/// Every header name starting with this is forbidden in ops by default.
+const FORBIDDEN_PREFIX: &str = "x-forwarded-";
+
+/// Decides which outer headers each operation inherits and which headers an
+/// operation may set itself.
+///
+/// The defaults follow the native format spec:
+/// - an op inherits every outer header except hop-by-hop ones (and any named in
+///   `connection`), `content-length`, `content-type`, `content-encoding` and `expect`;
+///   so `authorization` and `cookie` reach every op and each op acts as the caller;
+/// - an op's own headers replace inherited headers of the same name;
+/// - an op may not set `host`, `content-length`, `transfer-encoding`, hop-by-hop
+///   headers, `authorization`, `proxy-authorization`, `cookie`, `forwarded`,
+///   `x-forwarded-*` or `x-real-ip`: such a batch is refused with 422.
+///
+/// ```
+/// use batch_core::HeaderPolicy;
+/// use http::HeaderName;
+///
+/// let policy = HeaderPolicy::default()
+///     // ops may carry their own tenant, which the outer request's must not override
+///     .not_inherited(HeaderName::from_static("x-tenant"))
+///     // ops may not choose their own request id
+///     .forbid(HeaderName::from_static("x-request-id"))
+///     // and they may say which scheme the client used, which the defaults forbid
+///     .allow(HeaderName::from_static("x-forwarded-proto"));
+/// assert!(policy.is_forbidden(&HeaderName::from_static("x-request-id")));
+/// assert!(!policy.is_forbidden(&HeaderName::from_static("x-forwarded-proto")));
+/// assert!(policy.is_forbidden(&HeaderName::from_static("x-forwarded-for")));
+/// ```
+#[derive(Debug, Clone)]
+pub struct HeaderPolicy {
+    not_inherited: Vec<HeaderName>,
+    forbidden: Vec<HeaderName>,
+    allowed: Vec<HeaderName>,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        Self {
+            not_inherited: Vec::new(),
+            forbidden: HOP_BY_HOP
+                .iter()
+                .chain(FORBIDDEN_IN_OPS)
+                .map(|name| HeaderName::from_static(name))
+                .collect(),
+            allowed: Vec::new(),
+        }
+    }
+}
+
+impl HeaderPolicy {
+    /// Stops operations from inheriting `name` from the outer request.
+    pub fn not_inherited(mut self, name: HeaderName) -> Self {
+        self.not_inherited.push(name);
+        self
+    }
+
+    /// Refuses batches in which an operation sets `name`.
+    pub fn forbid(mut self, name: HeaderName) -> Self {
+        self.allowed.retain(|n| n != name);
+        self.forbidden.push(name);
+        self
+    }
+
+    /// Lets operations set `name`, even where the defaults forbid it.
+    ///
+    /// Loosening identity headers (`authorization`, `cookie`) lets one batch act as
+    /// several principals; do it only where every route authenticates on its own.
+    pub fn allow(mut self, name: HeaderName) -> Self {
+        self.forbidden.retain(|n| n != name);
+        self.allowed.push(name);
+        self
+    }
+
+    /// Whether an operation may not set `name`.
+    pub fn is_forbidden(&self, name: &HeaderName) -> bool {
+        if self.allowed.contains(name) {
+            return false;
+        }
+        self.forbidden.contains(name) || name.as_str().starts_with(FORBIDDEN_PREFIX)
+    }
+
+    /// The headers every operation of a batch starts with, taken from the outer
+    /// request once per batch.
+    pub(crate) fn inherited(&self, outer: &HeaderMap) -> HeaderMap {
+        let named_in_connection: Vec<String> = outer
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(|token| token.trim().to_ascii_lowercase())
+            .filter(|token| !token.is_empty())
+            .collect();
+        let mut inherited = HeaderMap::with_capacity(outer.len());
+        for (name, value) in outer {
+            let excluded = HOP_BY_HOP.contains(&name.as_str())
+                || BODY_FRAMING.contains(&name.as_str())
+                || named_in_connection.iter().any(|n| n == name.as_str())
+                || self.not_inherited.contains(name);
+            if !excluded {
+                inherited.append(name.clone(), value.clone());
+            }
+        }
+        inherited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn outer() -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer t"),
+            ("cookie", "a=1"),
+            ("host", "example.com"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("content-type", "application/json"),
+            ("content-length", "10"),
+            ("content-encoding", "gzip"),
+            ("expect", "100-continue"),
+            ("accept-language", "de"),
+            ("x-tenant", "t1"),
+        ] {
+            map.append(name, HeaderValue::from_static(value));
+        }
+        map.append("accept-language", HeaderValue::from_static("fr"));
+        map
+    }
+
+    #[test]
+    fn identity_and_message_headers_are_inherited_framing_is_not() {
+        let inherited = HeaderPolicy::default().inherited(&outer());
+        let mut names: Vec<_> = inherited.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "accept-language",
+                "authorization",
+                "cookie",
+                "host",
+                "x-tenant"
+            ]
+        );
+        assert_eq!(inherited.get_all("accept-language").iter().count(), 2);
+    }
+
+    #[test]
+    fn configured_names_are_not_inherited() {
+        let policy = HeaderPolicy::default().not_inherited(HeaderName::from_static("x-tenant"));
+        assert!(!policy.inherited(&outer()).contains_key("x-tenant"));
+    }
+
+    #[test]
+    fn default_deny_list_covers_identity_routing_and_framing() {
+        let policy = HeaderPolicy::default();
+        for name in [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "te",
+            "upgrade",
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-real-ip",
+        ] {
+            assert!(
+                policy.is_forbidden(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+        for name in ["accept", "content-type", "if-match", "x-request-id"] {
+            assert!(
+                !policy.is_forbidden(&HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_and_forbid_override_each_other() {
+        let cookie = HeaderName::from_static("cookie");
+        let policy = HeaderPolicy::default().allow(cookie.clone());
+        assert!(!policy.is_forbidden(&cookie));
+        assert!(policy.forbid(cookie.clone()).is_forbidden(&cookie));
+    }
+}

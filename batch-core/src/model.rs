@@ -1,0 +1,211 @@
+//! The one internal model every wire format translates to and from.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::value::RawValue;
+
+/// One operation as a client sent it, before validation.
+///
+/// Codecs fill it from their wire format; [`crate::BatchEndpoint`] validates it
+/// (target, method, headers, ids, dependencies) before anything runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Operation {
+    /// The op's id; `None` means its index as a decimal string.
+    pub id: Option<String>,
+    /// The HTTP method, any case; `None` means `GET`.
+    pub method: Option<String>,
+    /// The origin-form target: `/path?query`.
+    pub url: String,
+    /// Headers the op sets, replacing inherited ones of the same name.
+    pub headers: Vec<(String, String)>,
+    /// The request body, already in its wire bytes.
+    pub body: Bytes,
+    /// Ids of ops that must succeed before this one runs.
+    pub depends_on: Vec<String>,
+    /// When the op succeeds, answer only its id and status.
+    pub silent: bool,
+    /// A deadline lower than the server's op timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Operation {
+    /// An op with `method` aimed at `url`, everything else default.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            method: Some(method.into()),
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What to do with the rest of a batch once an op fails (status >= 400).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Run every op whose dependencies succeeded.
+    #[default]
+    Continue,
+    /// Start no further op; ops not yet started get 424.
+    Stop,
+}
+
+/// A decoded batch: its operations and options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchRequest {
+    /// The operations, in request order.
+    pub ops: Vec<Operation>,
+    /// Run ops one at a time in request order.
+    pub sequential: bool,
+    /// Whether a failure halts the batch.
+    pub on_error: OnError,
+    /// Whether results carry their response headers.
+    pub include_headers: bool,
+}
+
+impl BatchRequest {
+    /// A batch of `ops` with the default options.
+    pub fn new(ops: Vec<Operation>) -> Self {
+        Self {
+            ops,
+            sequential: false,
+            on_error: OnError::Continue,
+            include_headers: true,
+        }
+    }
+}
+
+/// An op's response body, classified once for every wire format.
+#[derive(Debug, Clone)]
+pub enum ResultBody {
+    /// No body (also every HEAD response).
+    Empty,
+    /// A JSON body, validated and kept verbatim.
+    Json(Box<RawValue>),
+    /// A UTF-8 body that is not JSON.
+    Text(String),
+    /// Anything else.
+    Binary(Bytes),
+}
+
+impl ResultBody {
+    /// Classifies `body` by the response's content type: JSON that parses is kept as
+    /// raw JSON, other UTF-8 as text, anything else as bytes.
+    pub fn classify(headers: &HeaderMap, body: Bytes) -> Self {
+        if body.is_empty() {
+            return Self::Empty;
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if content_type.is_some_and(is_json_content_type) {
+            if let Ok(raw) = serde_json::from_slice::<Box<RawValue>>(&body) {
+                return Self::Json(raw);
+            }
+        }
+        match String::from_utf8(body.into()) {
+            Ok(text) => Self::Text(text),
+            Err(err) => Self::Binary(Bytes::from(err.into_bytes())),
+        }
+    }
+
+    /// A small JSON body the engine answers with for ops that did not run normally.
+    pub(crate) fn json(value: &serde_json::Value) -> Self {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) => Self::Json(raw),
+            Err(_) => Self::Empty,
+        }
+    }
+}
+
+/// Whether a content type is JSON: `application/json` or any `*/*+json`.
+pub(crate) fn is_json_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .split_once('/')
+            .is_some_and(|(_, subtype)| subtype.ends_with("+json"))
+}
+
+/// The outcome of one operation.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OpResult {
+    /// The op's id (its index when the client gave none).
+    pub id: String,
+    /// The response status, or the status the engine answered for the op.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The response body.
+    pub body: ResultBody,
+    /// The client asked for only id and status when the op succeeds.
+    pub silent: bool,
+}
+
+/// The results of a batch, in request order, with the options encoders need.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BatchResponse {
+    /// One result per op, in request order.
+    pub results: Vec<OpResult>,
+    /// Whether results carry their headers.
+    pub include_headers: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn typed(content_type: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers
+    }
+
+    #[test]
+    fn json_is_kept_verbatim() {
+        let body = Bytes::from_static(br#"{"b": 1,  "a": [1.50, "x"]}"#);
+        match ResultBody::classify(&typed("application/json; charset=utf-8"), body) {
+            ResultBody::Json(raw) => assert_eq!(raw.get(), r#"{"b": 1,  "a": [1.50, "x"]}"#),
+            other => panic!("{other:?}"),
+        }
+        let problem = Bytes::from_static(b"{}");
+        assert!(matches!(
+            ResultBody::classify(&typed("application/problem+json"), problem),
+            ResultBody::Json(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_json_falls_back_to_text_and_non_utf8_to_binary() {
+        let text = ResultBody::classify(&typed("application/json"), Bytes::from_static(b"{no"));
+        assert!(matches!(text, ResultBody::Text(t) if t == "{no"));
+        let html = ResultBody::classify(&typed("text/html"), Bytes::from_static(b"<p>"));
+        assert!(matches!(html, ResultBody::Text(_)));
+        let raw = ResultBody::classify(&HeaderMap::new(), Bytes::from_static(&[0xff, 0]));
+        assert!(matches!(raw, ResultBody::Binary(b) if b.as_ref() == [0xff, 0]));
+        assert!(matches!(
+            ResultBody::classify(&typed("application/json"), Bytes::new()),
+            ResultBody::Empty
+        ));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON ; charset=utf-8"));
+        assert!(is_json_content_type("application/vnd.api+json"));
+        assert!(!is_json_content_type("text/json-ish"));
+        assert!(!is_json_content_type("application/jsonp"));
+    }
+}

@@ -1,0 +1,219 @@
+//! The dependency graph of a batch, planned once before anything runs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+
+use crate::codec::Field;
+use crate::model::OnError;
+use crate::validate::{Violation, ViolationKind};
+
+/// A validated operation, ready to dispatch.
+#[derive(Debug)]
+pub(crate) struct PlannedOp {
+    pub(crate) id: String,
+    pub(crate) request: Request<Bytes>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) silent: bool,
+}
+
+/// A validated batch: its ops, who waits for whom, and how to run them.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) ops: Vec<PlannedOp>,
+    pub(crate) graph: Graph,
+    pub(crate) sequential: bool,
+    pub(crate) on_error: OnError,
+    pub(crate) include_headers: bool,
+}
+
+/// Edges between ops, by index, both ways.
+#[derive(Debug, Default)]
+pub(crate) struct Graph {
+    /// For each op, the ops it waits for, in the order its `depends_on` named them.
+    pub(crate) deps: Vec<Vec<usize>>,
+    /// For each op, the ops waiting for it.
+    pub(crate) dependents: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// Resolves every `depends_on` id and refuses unknown ids, forward references in
+    /// a sequential batch, and cycles.
+    pub(crate) fn build(
+        ids: &[String],
+        depends_on: &[Vec<String>],
+        sequential: bool,
+    ) -> Result<Self, Violation> {
+        let index_of: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.to_lowercase(), index))
+            .collect();
+        let mut graph = Self {
+            deps: vec![Vec::new(); ids.len()],
+            dependents: vec![Vec::new(); ids.len()],
+        };
+        for (op, names) in depends_on.iter().enumerate() {
+            for (position, name) in names.iter().enumerate() {
+                let violation = |kind| Violation {
+                    op,
+                    field: Field::DependsOn(position),
+                    kind,
+                };
+                let dep = *index_of
+                    .get(&name.to_lowercase())
+                    .ok_or_else(|| violation(ViolationKind::UnknownDependency(name.clone())))?;
+                if sequential && dep >= op {
+                    return Err(violation(ViolationKind::ForwardDependency(name.clone())));
+                }
+                if !graph.deps[op].contains(&dep) {
+                    graph.deps[op].push(dep);
+                    graph.dependents[dep].push(op);
+                }
+            }
+        }
+        if let Some(op) = lowest_on_cycle(&graph.deps) {
+            return Err(Violation {
+                op,
+                field: Field::DependsOn(0),
+                kind: ViolationKind::Cycle,
+            });
+        }
+        Ok(graph)
+    }
+}
+
+/// The lowest index of any op on a dependency cycle, found with Tarjan's strongly
+/// connected components in linear time (iteratively: batches may be large).
+fn lowest_on_cycle(deps: &[Vec<usize>]) -> Option<usize> {
+    const UNVISITED: usize = usize::MAX;
+    let n = deps.len();
+    let mut order = vec![UNVISITED; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut frames: Vec<(usize, usize)> = Vec::new();
+    let mut next = 0;
+    let mut lowest: Option<usize> = None;
+    for root in 0..n {
+        if order[root] != UNVISITED {
+            continue;
+        }
+        order[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        frames.push((root, 0));
+        while let Some(&(v, edge)) = frames.last() {
+            if let Some(&w) = deps[v].get(edge) {
+                if let Some(frame) = frames.last_mut() {
+                    frame.1 += 1;
+                }
+                if order[w] == UNVISITED {
+                    order[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    frames.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(order[w]);
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some(&(parent, _)) = frames.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == order[v] {
+                let mut smallest = v;
+                let mut size = 0;
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    smallest = smallest.min(w);
+                    size += 1;
+                    if w == v {
+                        break;
+                    }
+                }
+                if size > 1 || deps[v].contains(&v) {
+                    lowest = Some(lowest.map_or(smallest, |l| l.min(smallest)));
+                }
+            }
+        }
+    }
+    lowest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("op{i}")).collect()
+    }
+
+    fn deps(lists: &[&[&str]]) -> Vec<Vec<String>> {
+        lists
+            .iter()
+            .map(|l| l.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn resolves_ids_ignoring_case_both_directions() {
+        let graph = Graph::build(&ids(3), &deps(&[&["OP2"], &[], &["op1", "op1"]]), false).unwrap();
+        assert_eq!(graph.deps, vec![vec![2], vec![], vec![1]]);
+        assert_eq!(graph.dependents, vec![vec![], vec![2], vec![0]]);
+    }
+
+    #[test]
+    fn unknown_and_forward_references_are_refused() {
+        let err = Graph::build(&ids(2), &deps(&[&[], &["op0", "nope"]]), false).unwrap_err();
+        assert_eq!((err.op, err.field), (1, Field::DependsOn(1)));
+        assert!(matches!(err.kind, ViolationKind::UnknownDependency(_)));
+        let err = Graph::build(&ids(2), &deps(&[&["op1"], &[]]), true).unwrap_err();
+        assert!(matches!(err.kind, ViolationKind::ForwardDependency(_)));
+    }
+
+    #[test]
+    fn cycles_are_reported_at_their_lowest_index() {
+        // 0 -> 1 -> 2 -> 3 -> 2: 0 and 1 only lead into the cycle {2, 3}.
+        let err = Graph::build(
+            &ids(4),
+            &deps(&[&["op1"], &["op2"], &["op3"], &["op2"]]),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.op, 2);
+        assert!(matches!(err.kind, ViolationKind::Cycle));
+        let err = Graph::build(&ids(3), &deps(&[&[], &[], &["op2"]]), false).unwrap_err();
+        assert_eq!(err.op, 2, "an op depending on itself is a cycle");
+        let err = Graph::build(
+            &ids(5),
+            &deps(&[&[], &["op4"], &[], &["op1"], &["op3"]]),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.op, 1);
+    }
+
+    #[test]
+    fn long_chains_are_planned_without_recursion() {
+        let n = 100_000;
+        let lists: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    vec![format!("op{}", i + 1)]
+                } else {
+                    vec![]
+                }
+            })
+            .collect();
+        let graph = Graph::build(&ids(n), &lists, false).unwrap();
+        assert_eq!(graph.deps[0], vec![1]);
+    }
+}

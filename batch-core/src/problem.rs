@@ -1,0 +1,155 @@
+//! RFC 9457 problem details: the body of every batch-level error.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+
+/// A batch-level error, answered as `application/problem+json` (RFC 9457).
+///
+/// Nothing in the batch has run when a `Problem` is returned: it describes why the
+/// batch itself was refused. `op` and `pointer` locate the fault when it lies in one
+/// operation (the op's index and a JSON pointer into the request document).
+///
+/// ```
+/// use batch_core::Problem;
+/// use http::StatusCode;
+///
+/// let problem = Problem::payload_too_large(1024);
+/// assert_eq!(problem.status(), StatusCode::PAYLOAD_TOO_LARGE);
+/// let response = problem.into_response();
+/// assert_eq!(response.headers()["content-type"], "application/problem+json");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(serialize_with = "serialize_status")]
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<String>,
+}
+
+fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
+}
+
+impl Problem {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: status.canonical_reason().unwrap_or("Error"),
+            detail: detail.into(),
+            op: None,
+            pointer: None,
+        }
+    }
+
+    /// 400: the request document is malformed (not JSON, wrong types, missing fields).
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 422: the document is well formed but asks for something not allowed.
+    pub(crate) fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    /// 413 for a batch body larger than `limit` bytes.
+    ///
+    /// Adapters use it when the outer body is refused while being read.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the batch body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 400 for a batch body that could not be read (the connection failed mid-body).
+    pub fn unreadable_body() -> Self {
+        Self::bad_request("the batch body could not be read")
+    }
+
+    /// Locates the fault at operation `op`, optionally at a JSON `pointer`.
+    pub(crate) fn at(mut self, op: Option<usize>, pointer: Option<String>) -> Self {
+        self.op = op;
+        self.pointer = pointer;
+        self
+    }
+
+    /// The HTTP status this problem is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The human-readable explanation.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The index of the offending operation, when the fault lies in one.
+    pub fn op(&self) -> Option<usize> {
+        self.op
+    }
+
+    /// A JSON pointer to the offending field, when the format has one.
+    pub fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
+    }
+
+    /// Renders the problem as an `application/problem+json` response.
+    pub fn into_response(self) -> Response<Bytes> {
+        // Serialising a struct of strings and integers cannot fail.
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = Response::new(Bytes::from(body));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.title,
+            self.detail
+        )
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_carries_status_title_detail_and_location() {
+        let problem = Problem::unprocessable("duplicate id").at(Some(3), Some("/ops/3/id".into()));
+        let response = problem.into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "status": 422, "title": "Unprocessable Entity", "detail": "duplicate id",
+                "op": 3, "pointer": "/ops/3/id"
+            })
+        );
+    }
+
+    #[test]
+    fn location_is_omitted_when_unknown() {
+        let body: serde_json::Value =
+            serde_json::from_slice(Problem::payload_too_large(10).into_response().body()).unwrap();
+        assert!(body.get("op").is_none() && body.get("pointer").is_none());
+        assert_eq!(body["status"], 413);
+    }
+}

@@ -1,0 +1,266 @@
+//! Operation targets: the one check and canonical form of an op's url.
+//!
+//! The rules reject rather than repair: a target that would need normalising
+//! (dot segments, `//`, encoded slashes) is refused, so the URI handed to the
+//! executor is byte for byte the string that every check saw.
+
+use http::Uri;
+use thiserror::Error;
+
+/// The longest op url accepted, in bytes.
+pub(crate) const MAX_TARGET_LEN: usize = 8 * 1024;
+
+/// Why an op url was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TargetError {
+    /// The url is empty or does not start with `/`.
+    #[error("must be a path starting with '/', without scheme or host")]
+    NotOriginForm,
+    /// The url is longer than the limit.
+    #[error("is longer than {MAX_TARGET_LEN} bytes")]
+    TooLong,
+    /// The path contains `//`, which some routers read as an authority.
+    #[error("must not contain '//' in its path")]
+    EmptySegment,
+    /// The url carries a `#fragment`.
+    #[error("must not contain a fragment ('#')")]
+    Fragment,
+    /// The path has a `.` or `..` segment, raw or percent-encoded.
+    #[error("must not contain '.' or '..' path segments")]
+    DotSegment,
+    /// The path has an encoded `/` or `\`, or a raw `\`.
+    #[error("must not contain a backslash or an encoded '/' or '\\' in its path")]
+    Slash,
+    /// A control byte or space, raw anywhere or percent-encoded in the path.
+    #[error("must not contain control characters or spaces")]
+    Control,
+    /// A byte outside ASCII.
+    #[error("must not contain raw non-ASCII characters (percent-encode them)")]
+    NonAscii,
+    /// A `%` not followed by two hex digits.
+    #[error("contains an invalid percent-encoding")]
+    BadPercent,
+    /// A character the URI grammar does not allow.
+    #[error("is not a valid URI path and query")]
+    Invalid,
+    /// The path is the batch endpoint itself.
+    #[error("must not target the batch endpoint (nested batches are refused)")]
+    NestedBatch,
+}
+
+/// Checks an op url and returns the URI to dispatch.
+///
+/// `batch_path` is the batch endpoint's path, which no op may target.
+pub(crate) fn parse(url: &str, batch_path: &str) -> Result<Uri, TargetError> {
+    if url.len() > MAX_TARGET_LEN {
+        return Err(TargetError::TooLong);
+    }
+    if !url.starts_with('/') {
+        return Err(TargetError::NotOriginForm);
+    }
+    let bytes = url.as_bytes();
+    for &b in bytes {
+        match b {
+            b'\\' => return Err(TargetError::Slash),
+            b'#' => return Err(TargetError::Fragment),
+            0x00..=0x20 | 0x7f => return Err(TargetError::Control),
+            0x80.. => return Err(TargetError::NonAscii),
+            b'"' | b'<' | b'>' | b'^' | b'`' | b'{' | b'|' | b'}' => {
+                return Err(TargetError::Invalid);
+            }
+            _ => {}
+        }
+    }
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (url, None),
+    };
+    if path.contains("//") {
+        return Err(TargetError::EmptySegment);
+    }
+    check_percent(path, true)?;
+    if let Some(query) = query {
+        check_percent(query, false)?;
+    }
+    for segment in path.split('/') {
+        let decoded = decode_unreserved(segment);
+        if decoded == "." || decoded == ".." {
+            return Err(TargetError::DotSegment);
+        }
+    }
+    if is_batch_path(path, batch_path) {
+        return Err(TargetError::NestedBatch);
+    }
+    url.parse::<Uri>().map_err(|_| TargetError::Invalid)
+}
+
+/// Checks every `%XX` in `part`: it must be valid, never a control byte and, in the
+/// path, never an encoded slash, backslash or space.
+fn check_percent(part: &str, is_path: bool) -> Result<(), TargetError> {
+    let bytes = part.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let byte = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or(TargetError::BadPercent)?;
+            match byte {
+                0x00..=0x1f | 0x7f => return Err(TargetError::Control),
+                b' ' if is_path => return Err(TargetError::Control),
+                b'/' | b'\\' if is_path => return Err(TargetError::Slash),
+                _ => {}
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes percent-encoded unreserved characters (RFC 3986 §2.3), which mean the same
+/// encoded or not; everything else stays as it is.
+fn decode_unreserved(input: &str) -> std::borrow::Cow<'_, str> {
+    if !input.contains('%') {
+        return input.into();
+    }
+    let bytes = input.as_bytes();
+    let mut out = String::with_capacity(input.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
+        match decoded {
+            Some(b) => {
+                out.push(char::from(b));
+                i += 3;
+            }
+            None => {
+                out.push(char::from(bytes[i]));
+                i += 1;
+            }
+        }
+    }
+    out.into()
+}
+
+/// Whether `path` names the batch endpoint: equal after decoding unreserved
+/// characters, folding case and dropping one trailing slash.
+pub(crate) fn is_batch_path(path: &str, batch_path: &str) -> bool {
+    let decoded = decode_unreserved(path);
+    trim_slash(&decoded).eq_ignore_ascii_case(trim_slash(batch_path))
+}
+
+/// Drops one trailing slash, but never the root's.
+fn trim_slash(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str) -> Result<Uri, TargetError> {
+        parse(url, "/batch")
+    }
+
+    #[test]
+    fn accepts_origin_form_paths_and_queries() {
+        for url in [
+            "/",
+            "/items",
+            "/items/1?verbose=1",
+            "/echo/a?q=hello%20world",
+            "/items?redirect=%2Fhome",
+            "/caf%C3%A9",
+            "/a.b/..c/.d",
+            "/batches",
+            "/api/batch",
+        ] {
+            let uri = check(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(uri.to_string(), url, "the URI is the url, unchanged");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_that_is_not_a_plain_path() {
+        let cases: &[(&str, TargetError)] = &[
+            ("", TargetError::NotOriginForm),
+            ("items", TargetError::NotOriginForm),
+            ("http://evil.example/", TargetError::NotOriginForm),
+            ("//evil.example/x", TargetError::EmptySegment),
+            ("/a//b", TargetError::EmptySegment),
+            ("/a\\b", TargetError::Slash),
+            ("/a%2Fb", TargetError::Slash),
+            ("/a%2fb", TargetError::Slash),
+            ("/a%5Cb", TargetError::Slash),
+            ("/a/../b", TargetError::DotSegment),
+            ("/a/./b", TargetError::DotSegment),
+            ("/a/..", TargetError::DotSegment),
+            ("/a/%2e%2e/b", TargetError::DotSegment),
+            ("/a/.%2E/b", TargetError::DotSegment),
+            ("/a/%2e/b", TargetError::DotSegment),
+            ("/a b", TargetError::Control),
+            ("/a%20b", TargetError::Control),
+            ("/a\r\nHost: x", TargetError::Control),
+            ("/a%0d%0a", TargetError::Control),
+            ("/a?x=%00", TargetError::Control),
+            ("/a\u{0}", TargetError::Control),
+            ("/caf\u{e9}", TargetError::NonAscii),
+            ("/a%zz", TargetError::BadPercent),
+            ("/a%4", TargetError::BadPercent),
+            ("/a?q=%g0", TargetError::BadPercent),
+            ("/a#frag", TargetError::Fragment),
+            ("/a{b}", TargetError::Invalid),
+            ("/a?q=<script>", TargetError::Invalid),
+            ("/a|b", TargetError::Invalid),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(check(url).as_ref().err(), Some(expected), "{url:?}");
+        }
+        let long = format!("/{}", "a".repeat(MAX_TARGET_LEN));
+        assert_eq!(check(&long).err(), Some(TargetError::TooLong));
+        let longest = format!("/{}", "a".repeat(MAX_TARGET_LEN - 1));
+        assert!(check(&longest).is_ok());
+    }
+
+    #[test]
+    fn nested_batch_is_refused_whatever_the_spelling() {
+        for url in [
+            "/batch",
+            "/BATCH",
+            "/Batch/",
+            "/batch?x=1",
+            "/b%61tch",
+            "/%62atch/",
+        ] {
+            assert_eq!(check(url).err(), Some(TargetError::NestedBatch), "{url}");
+        }
+        assert_eq!(
+            check("/./batch").err(),
+            Some(TargetError::DotSegment),
+            "dot segments are refused before the path is compared"
+        );
+        assert_eq!(
+            parse("/v1/Batch/", "/v1/batch").err(),
+            Some(TargetError::NestedBatch)
+        );
+    }
+
+    #[test]
+    fn batch_path_match_drops_one_trailing_slash_only() {
+        assert!(is_batch_path("/batch/", "/batch"));
+        assert!(!is_batch_path("/batch//", "/batch"));
+        assert!(!is_batch_path("/batch/x", "/batch"));
+        assert!(is_batch_path("/", "/"));
+    }
+}
