@@ -1,1 +1,3 @@
+//! Conformance suite for batch endpoints.
 
+pub mod fixture;
