@@ -1,5 +1,7 @@
 //! What an op's extractors see: its own route, and the outer request's extensions.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use axum::extract::{Extension, MatchedPath, OriginalUri};
 use axum::routing::get;
 use axum::{Json, Router, middleware};

@@ -164,9 +164,8 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
     }
     if let Some(raw) = op.headers {
         let expected = "an object of strings or arrays of strings";
-        let headers: Vec<(String, OneOrMany<'_>)> =
-            field::<HeaderList<'_>>(raw, Some(index), &at("headers"), expected)?.0;
-        for (name, values) in headers {
+        let headers: Entries<OneOrMany<'_>> = field(raw, Some(index), &at("headers"), expected)?;
+        for (name, values) in headers.0 {
             for value in values.into_vec() {
                 operation.headers.push((name.clone(), value));
             }
@@ -223,8 +222,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
     };
     if let Some(raw) = op.params {
         let pointer = at("params");
-        let params: serde_json::Map<String, serde_json::Value> =
-            field(raw, Some(index), &pointer, "an object")?;
+        let params: Entries<serde_json::Value> = field(raw, Some(index), &pointer, "an object")?;
         if method_has_query_params {
             let query =
                 encode_query(&params).map_err(|key| {
@@ -287,26 +285,27 @@ fn set_default_content_type(operation: &mut Operation, content_type: &str) {
     }
 }
 
-/// Headers as an ordered list, so a repeated name in the object is kept, not merged.
-struct HeaderList<'a>(Vec<(String, OneOrMany<'a>)>);
+/// A JSON object as its entries in document order, repeated keys kept: header
+/// and query order is the client's to choose.
+struct Entries<V>(Vec<(String, V)>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for HeaderList<'a> {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = HeaderList<'a>;
+        struct Visitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+            type Value = Entries<V>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of header names to values")
+                f.write_str("an object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut list = Vec::new();
-                while let Some(entry) = map.next_entry::<String, OneOrMany<'de>>()? {
-                    list.push(entry);
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    entries.push(entry);
                 }
-                Ok(HeaderList(list))
+                Ok(Entries(entries))
             }
         }
         deserializer.deserialize_map(Visitor(std::marker::PhantomData))
@@ -314,7 +313,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for HeaderList<'a> {
 }
 
 /// `params` as a query string; on a value that has no query form, the offending key.
-fn encode_query(params: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+fn encode_query(params: &Entries<serde_json::Value>) -> Result<String, String> {
     use serde_json::Value;
     let mut query = String::new();
     let mut push = |key: &str, value: &Value| -> Result<(), ()> {
@@ -333,7 +332,7 @@ fn encode_query(params: &serde_json::Map<String, serde_json::Value>) -> Result<S
         percent_encode_into(&mut query, &text);
         Ok(())
     };
-    for (key, value) in params {
+    for (key, value) in &params.0 {
         let pushed = match value {
             serde_json::Value::Array(items) => items.iter().try_for_each(|item| push(key, item)),
             other => push(key, other),

@@ -1,0 +1,301 @@
+//! How a batch runs: concurrency, order, dependencies, failures, time and cancellation.
+//!
+//! The clock is paused (`start_paused`), so elapsed times are exact virtual times.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::{BatchEndpoint, Config};
+use common::{Script, batch_request, run, statuses};
+use serde_json::json;
+use tokio::time::Instant;
+
+fn sleeps(n: usize, ms: u64) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|_| json!({"url": format!("/sleep/{ms}")}))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn independent_ops_run_concurrently_up_to_the_limit() {
+    let started = Instant::now();
+    let (status, body) = run(
+        Config::default(),
+        &Script::default(),
+        json!({"ops": sleeps(10, 200)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), vec![200; 10]);
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+
+    let config = Config::builder().max_concurrency(4).build().unwrap();
+    let started = Instant::now();
+    run(config, &Script::default(), json!({"ops": sleeps(10, 200)})).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(600),
+        "10 ops, 4 at a time"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequential_runs_one_at_a_time_in_request_order() {
+    let script = Script::default();
+    let ops = json!([{"url": "/sleep/30"}, {"url": "/sleep/10"}, {"url": "/sleep/20"}]);
+    let started = Instant::now();
+    run(
+        Config::default(),
+        &script,
+        json!({"ops": ops, "sequential": true}),
+    )
+    .await;
+    assert_eq!(started.elapsed(), Duration::from_millis(60));
+    assert_eq!(
+        *script.finished.lock().unwrap(),
+        ["/sleep/30", "/sleep/10", "/sleep/20"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_keep_request_order_whatever_the_finish_order() {
+    let script = Script::default();
+    let ops = json!([{"id": "slow", "url": "/sleep/50"}, {"id": "fast", "url": "/sleep/1"}]);
+    let (_, body) = run(Config::default(), &script, json!({"ops": ops})).await;
+    assert_eq!(body["results"][0]["id"], "slow");
+    assert_eq!(body["results"][1]["id"], "fast");
+    assert_eq!(*script.finished.lock().unwrap(), ["/sleep/1", "/sleep/50"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependents_wait_and_a_chain_takes_its_critical_path() {
+    let script = Script::default();
+    let ops = json!([
+        {"id": "c", "url": "/sleep/10", "depends_on": ["b"]},
+        {"id": "a", "url": "/sleep/10"},
+        {"id": "b", "url": "/sleep/10", "depends_on": "a"},
+        {"id": "free", "url": "/sleep/25"}
+    ]);
+    let started = Instant::now();
+    let (_, body) = run(Config::default(), &script, json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [200, 200, 200, 200]);
+    assert_eq!(started.elapsed(), Duration::from_millis(30));
+    let finished = script.finished.lock().unwrap().clone();
+    let position = |p: &str| finished.iter().position(|f| f == p).unwrap();
+    assert!(
+        position("/sleep/25") < finished.len() - 1,
+        "independent op ran alongside the chain"
+    );
+}
+
+#[tokio::test]
+async fn dependents_of_a_failure_get_424_transitively_and_do_not_run() {
+    let script = Script::default();
+    let ops = json!([
+        {"id": "ok", "url": "/status/200"},
+        {"id": "bad", "url": "/status/500"},
+        {"id": "child", "url": "/never/child", "depends_on": ["ok", "bad"]},
+        {"id": "grandchild", "url": "/never/grandchild", "depends_on": "child"}
+    ]);
+    let (_, body) = run(Config::default(), &script, json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [200, 500, 424, 424]);
+    assert_eq!(
+        body["results"][2]["body"],
+        json!({"error": "dependency_failed", "dependency": "bad"})
+    );
+    assert_eq!(
+        body["results"][3]["body"],
+        json!({"error": "dependency_failed", "dependency": "child"})
+    );
+    assert_eq!(
+        body["results"][2]["headers"]["content-type"],
+        "application/json"
+    );
+    assert!(
+        script
+            .started
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| !p.starts_with("/never"))
+    );
+}
+
+#[tokio::test]
+async fn the_first_failed_dependency_in_list_order_is_named() {
+    let ops = json!([
+        {"id": "late", "url": "/status/404"},
+        {"id": "early", "url": "/status/500"},
+        {"url": "/x", "depends_on": ["early", "late"]}
+    ]);
+    let (_, body) = run(Config::default(), &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(body["results"][2]["body"]["dependency"], "early");
+}
+
+#[tokio::test]
+async fn on_error_stop_halts_ops_not_yet_started() {
+    let script = Script::default();
+    let ops = json!([{"url": "/status/200"}, {"url": "/status/503"}, {"url": "/never/1"}, {"url": "/never/2"}]);
+    let (_, body) = run(
+        Config::default(),
+        &script,
+        json!({"ops": ops, "sequential": true, "on_error": "stop"}),
+    )
+    .await;
+    assert_eq!(statuses(&body), [200, 503, 424, 424]);
+    assert_eq!(body["results"][3]["body"], json!({"error": "batch_halted"}));
+    assert_eq!(script.started.lock().unwrap().len(), 2);
+
+    let (_, body) = run(
+        Config::default(),
+        &Script::default(),
+        json!({"ops": [{"url": "/status/503"}, {"url": "/status/200"}], "sequential": true}),
+    )
+    .await;
+    assert_eq!(statuses(&body), [503, 200], "continue is the default");
+}
+
+#[tokio::test(start_paused = true)]
+async fn op_timeouts_answer_504_and_never_exceed_the_server_maximum() {
+    let config = Config::builder()
+        .op_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let ops = json!([
+        {"url": "/sleep/1000", "timeout_ms": 100},
+        {"url": "/sleep/1000", "timeout_ms": 60000},
+        {"url": "/sleep/50", "timeout_ms": 100}
+    ]);
+    let started = Instant::now();
+    let (_, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [504, 504, 200]);
+    assert_eq!(body["results"][0]["body"], json!({"error": "timeout"}));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(300),
+        "timeout_ms cannot raise the cap"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_batch_deadline_answers_504_for_everything_unfinished() {
+    let config = Config::builder()
+        .batch_deadline(Duration::from_millis(100))
+        .max_concurrency(1)
+        .build()
+        .unwrap();
+    let script = Script::default();
+    let ops = json!([{"url": "/sleep/60"}, {"url": "/sleep/60"}, {"url": "/sleep/60"}]);
+    let started = Instant::now();
+    let (_, body) = run(config, &script, json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [200, 504, 504]);
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    assert_eq!(
+        script.started.lock().unwrap().len(),
+        2,
+        "nothing starts after the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_op_is_a_500_without_its_message_and_the_others_finish() {
+    let ops = json!([{"url": "/status/201"}, {"url": "/panic"}, {"url": "/status/202"}]);
+    let (status, body) = run(Config::default(), &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), [201, 500, 202]);
+    assert_eq!(body["results"][1]["body"], json!({"error": "internal"}));
+    assert!(!body.to_string().contains("secret"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_batch_cancels_running_ops_and_starts_no_new_one() {
+    let script = Script::default();
+    let endpoint = BatchEndpoint::new(Config::default());
+    let ops: Vec<_> = (0..5)
+        .map(|i| json!({"url": format!("/sleep/{}", 100 * (i + 1))}))
+        .collect();
+    let request = batch_request(&json!({"ops": ops, "sequential": true}));
+    let batch = endpoint.handle(&script, request);
+    // The client goes away while the second op runs.
+    let outcome = tokio::time::timeout(Duration::from_millis(150), batch).await;
+    assert!(outcome.is_err());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        *script.started.lock().unwrap(),
+        ["/sleep/100", "/sleep/200"]
+    );
+    assert_eq!(*script.finished.lock().unwrap(), ["/sleep/100"]);
+}
+
+#[tokio::test]
+async fn oversized_op_responses_are_502() {
+    let config = Config::builder().max_response_body(10).build().unwrap();
+    let ops = json!([{"url": "/big/10"}, {"url": "/big/11"}]);
+    let (_, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [200, 502]);
+    assert_eq!(
+        body["results"][1]["body"],
+        json!({"error": "response_too_large"})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_beyond_the_in_flight_cap_get_503_with_retry_after() {
+    let config = Config::builder().max_in_flight(4).build().unwrap();
+    let endpoint = BatchEndpoint::new(config);
+    let script = Script::default();
+    let first = endpoint.handle(&script, batch_request(&json!({"ops": sleeps(3, 100)})));
+    let second = endpoint.handle(&script, batch_request(&json!({"ops": sleeps(2, 100)})));
+    let third = async {
+        // Starts after the other two hold their permits.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        endpoint
+            .handle(&script, batch_request(&json!({"ops": sleeps(1, 100)})))
+            .await
+    };
+    let (first, second, third) = tokio::join!(first, second, third);
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 503);
+    assert_eq!(second.headers()["retry-after"], "1");
+    assert_eq!(second.headers()["content-type"], "application/problem+json");
+    assert_eq!(third.status(), 200, "3 + 1 ops fit in a cap of 4");
+    let after = endpoint
+        .handle(&script, batch_request(&json!({"ops": sleeps(4, 1)})))
+        .await;
+    assert_eq!(after.status(), 200, "permits come back when a batch ends");
+}
+
+#[tokio::test]
+async fn a_batch_arriving_as_an_op_of_another_batch_is_refused() {
+    let marker = op_marker().await;
+    assert_eq!(marker.index(), 0);
+    let mut request = batch_request(&json!({"ops": [{"url": "/x"}]}));
+    request.extensions_mut().insert(marker);
+    let endpoint = BatchEndpoint::new(Config::default());
+    let response = endpoint.handle(&Script::default(), request).await;
+    assert_eq!(response.status(), 422);
+}
+
+/// The marker the engine puts on every op request, as a handler sees it.
+async fn op_marker() -> batch_core::BatchOp {
+    use std::sync::Mutex;
+    struct Capture(Mutex<Option<batch_core::BatchOp>>);
+    impl batch_core::Executor for Capture {
+        async fn execute(
+            &self,
+            request: http::Request<bytes::Bytes>,
+        ) -> Result<http::Response<bytes::Bytes>, batch_core::ExecuteError> {
+            *self.0.lock().unwrap() = request.extensions().get::<batch_core::BatchOp>().copied();
+            Ok(http::Response::new(bytes::Bytes::new()))
+        }
+    }
+    let capture = Capture(Mutex::new(None));
+    let endpoint = BatchEndpoint::new(Config::default());
+    endpoint
+        .handle(&capture, batch_request(&json!({"ops": [{"url": "/a"}]})))
+        .await;
+    capture.0.lock().unwrap().take().unwrap()
+}
