@@ -5,6 +5,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::headers::HeaderPolicy;
+use crate::hooks::{BatchView, Hooks, OpView, Refusal, Routes};
+use crate::problem::Problem;
 
 /// How the batch endpoint behaves: path, limits, timeouts and header policy.
 ///
@@ -47,6 +49,7 @@ pub struct Config {
     max_response_body: usize,
     max_in_flight: usize,
     header_policy: HeaderPolicy,
+    hooks: Hooks,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             max_response_body: 8 * 1024 * 1024,
             max_in_flight: 1024,
             header_policy: HeaderPolicy::default(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -116,6 +120,10 @@ impl Config {
     /// Which headers ops inherit and which they may set.
     pub fn header_policy(&self) -> &HeaderPolicy {
         &self.header_policy
+    }
+
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.hooks
     }
 }
 
@@ -193,6 +201,66 @@ impl ConfigBuilder {
     /// Sets which headers ops inherit and which they may set.
     pub fn header_policy(mut self, policy: HeaderPolicy) -> Self {
         self.config.header_policy = policy;
+        self
+    }
+
+    /// Runs `hook` on every validated batch before any op starts; an `Err` refuses
+    /// the whole batch with that problem. Hooks run in the order they were added.
+    ///
+    /// ```
+    /// use batch_core::{Config, Problem};
+    /// use http::StatusCode;
+    ///
+    /// // At most two writes per batch.
+    /// let config = Config::builder()
+    ///     .batch_hook(|batch| {
+    ///         let writes = batch.ops().iter().filter(|op| op.method() != http::Method::GET).count();
+    ///         if writes > 2 {
+    ///             return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 2 writes per batch"));
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), batch_core::ConfigError>(())
+    /// ```
+    pub fn batch_hook(
+        mut self,
+        hook: impl Fn(&BatchView<'_>) -> Result<(), Problem> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.hooks.batch.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each op just before it starts; an `Err` answers the op with the
+    /// refusal instead of running it (its dependents get 424). See [`crate::hooks`]
+    /// for a per-op rate limiter.
+    pub fn op_hook(
+        mut self,
+        hook: impl Fn(&OpView<'_>) -> Result<(), Refusal> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.hooks.op.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Refuses (403) any batch with an op whose path matches none of `patterns`:
+    /// `/items` matches that path only, `/items/*` it and everything below it.
+    /// Paths are matched after validation, so `/items/../admin` never reaches here.
+    pub fn allow_routes(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.config
+            .hooks
+            .batch
+            .push(Routes::new(patterns).into_hook(true));
+        self
+    }
+
+    /// Refuses (403) any batch with an op whose path matches one of `patterns`
+    /// (same patterns as [`allow_routes`](Self::allow_routes)): keep login, password
+    /// reset and one-time-code routes out of batches.
+    pub fn deny_routes(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.config
+            .hooks
+            .batch
+            .push(Routes::new(patterns).into_hook(false));
         self
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use tokio::sync::Semaphore;
 
@@ -14,6 +14,8 @@ use crate::codec;
 use crate::config::Config;
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
+use crate::hooks::BatchView;
+use crate::plan::Plan;
 use crate::problem::Problem;
 use crate::validate;
 
@@ -145,6 +147,7 @@ impl BatchEndpoint {
             let batch = codec.decode(&parts, &body).map_err(|p| (codec.name(), p))?;
             let plan =
                 validate::validate(batch, &parts, config, codec).map_err(|p| (codec.name(), p))?;
+            run_batch_hooks(config, &parts, &plan).map_err(|p| (codec.name(), p))?;
             let ops = plan.ops.len();
             let reserve = u32::try_from(ops.min(config.max_concurrency())).unwrap_or(u32::MAX);
             let _permits = self
@@ -192,6 +195,23 @@ impl BatchEndpoint {
             }
         }
     }
+}
+
+fn run_batch_hooks(config: &Config, outer: &Parts, plan: &Plan) -> Result<(), Problem> {
+    let hooks = &config.hooks().batch;
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let view = BatchView {
+        outer,
+        ops: plan
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(index, op)| op.view(index))
+            .collect(),
+    };
+    hooks.iter().try_for_each(|hook| hook(&view))
 }
 
 fn overloaded() -> Problem {

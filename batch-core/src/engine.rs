@@ -18,6 +18,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
+use crate::hooks::{OpView, Refusal};
 use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
 use crate::plan::{Graph, Plan};
 
@@ -50,6 +51,8 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
                 );
             } else if Instant::now() >= deadline {
                 state.finish(index, timed_out());
+            } else if let Err(refusal) = check_op(config, index, &state.ids[index], &request) {
+                state.finish(index, refused(refusal));
             } else {
                 let op_timeout =
                     timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
@@ -198,6 +201,25 @@ async fn run_op<E: Executor>(
         Ok(Ok(Ok(response))) => completed(response, is_head),
     };
     (index, outcome)
+}
+
+/// Runs the op hooks on an op about to start.
+fn check_op(
+    config: &Config,
+    index: usize,
+    id: &str,
+    request: &Request<Bytes>,
+) -> Result<(), Refusal> {
+    let view = OpView { index, id, request };
+    config.hooks().op.iter().try_for_each(|hook| hook(&view))
+}
+
+fn refused(refusal: Refusal) -> Outcome {
+    let (status, mut headers, body) = not_run(refusal.status, json!({"error": refusal.error}));
+    for (name, value) in refusal.headers {
+        headers.append(name, value);
+    }
+    (status, headers, body)
 }
 
 fn completed(response: Response<Bytes>, is_head: bool) -> Outcome {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::Request;
 
 use crate::codec::Field;
+use crate::hooks::OpView;
 use crate::model::OnError;
 use crate::validate::{Violation, ViolationKind};
 
@@ -17,6 +18,17 @@ pub(crate) struct PlannedOp {
     pub(crate) request: Request<Bytes>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) silent: bool,
+}
+
+impl PlannedOp {
+    /// How hooks see this op.
+    pub(crate) fn view(&self, index: usize) -> OpView<'_> {
+        OpView {
+            index,
+            id: &self.id,
+            request: &self.request,
+        }
+    }
 }
 
 /// A validated batch: its ops, who waits for whom, and how to run them.

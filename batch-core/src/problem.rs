@@ -36,7 +36,8 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 }
 
 impl Problem {
-    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    /// A problem answered with `status`, explained by `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             title: status.canonical_reason().unwrap_or("Error"),

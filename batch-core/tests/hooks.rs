@@ -1,0 +1,141 @@
+//! Hooks: the application's own checks on whole batches and on each op.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use batch_core::{Config, Problem, Refusal};
+use common::{Script, run, statuses};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+/// A fixed-window limiter: `limit` requests per caller per window.
+fn limited(limit: u32) -> Config {
+    let used = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    Config::builder()
+        .op_hook(move |op| {
+            let caller = op.headers()[header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let mut used = used.lock().unwrap();
+            let count = used.entry(caller).or_default();
+            *count += 1;
+            if *count > limit {
+                return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+                    .header(header::RETRY_AFTER, HeaderValue::from_static("60")));
+            }
+            Ok(())
+        })
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_per_op_rate_limit_cannot_be_dodged_by_batching() {
+    let script = Script::default();
+    let ops: Vec<_> = (0..6)
+        .map(|i| json!({"url": format!("/status/{}", 200 + i)}))
+        .collect();
+    let (status, body) = run(limited(5), &script, json!({"ops": ops, "sequential": true})).await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), [200, 201, 202, 203, 204, 429]);
+    assert_eq!(body["results"][5]["body"], json!({"error": "rate_limited"}));
+    assert_eq!(body["results"][5]["headers"]["retry-after"], "60");
+    assert_eq!(
+        script.started.lock().unwrap().len(),
+        5,
+        "the refused op never ran"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_op_fails_its_dependents() {
+    let config = Config::builder()
+        .op_hook(|op| match op.uri().path() {
+            "/secret" => Err(Refusal::new(StatusCode::FORBIDDEN, "forbidden")),
+            _ => Ok(()),
+        })
+        .build()
+        .unwrap();
+    let ops = json!([{"id": "s", "url": "/secret"}, {"url": "/status/200", "depends_on": "s"}]);
+    let (_, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [403, 424]);
+}
+
+#[tokio::test]
+async fn a_batch_hook_sees_every_op_and_can_refuse_the_batch() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let config = Config::builder()
+        .batch_hook(move |batch| {
+            let mut seen = record.lock().unwrap();
+            for op in batch.ops() {
+                seen.push(format!("{} {} {}", op.id(), op.method(), op.uri()));
+            }
+            if batch.ops().len() > 2 {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "too many for this caller",
+                ));
+            }
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    let script = Script::default();
+    let ops = json!([{"id": "a", "url": "/status/200?x=1"}, {"method": "post", "url": "/e"}]);
+    let (status, _) = run(config.clone(), &script, json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["a GET /status/200?x=1", "1 POST /e"]
+    );
+    let ops = json!([{"url": "/a"}, {"url": "/b"}, {"url": "/c"}]);
+    let (status, problem) = run(config, &script, json!({"ops": ops})).await;
+    assert_eq!(
+        (status.as_u16(), problem["detail"].as_str()),
+        (422, Some("too many for this caller"))
+    );
+    assert_eq!(
+        script.started.lock().unwrap().len(),
+        2,
+        "nothing of the refused batch ran"
+    );
+}
+
+#[tokio::test]
+async fn route_allowlists_and_denylists_refuse_the_batch_before_anything_runs() {
+    let allow = Config::builder()
+        .allow_routes(["/status/*", "/e"])
+        .build()
+        .unwrap();
+    let script = Script::default();
+    let (status, _) = run(
+        allow.clone(),
+        &script,
+        json!({"ops": [{"url": "/status/200"}, {"url": "/e?q"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, problem) = run(
+        allow,
+        &script,
+        json!({"ops": [{"url": "/e"}, {"url": "/admin"}]}),
+    )
+    .await;
+    assert_eq!((status.as_u16(), problem["op"].as_u64()), (403, Some(1)));
+
+    let deny = Config::builder().deny_routes(["/login"]).build().unwrap();
+    let (status, _) = run(deny.clone(), &script, json!({"ops": [{"url": "/login"}]})).await;
+    assert_eq!(status, 403);
+    let (status, _) = run(deny, &script, json!({"ops": [{"url": "/login/help"}]})).await;
+    assert_eq!(
+        status, 200,
+        "an exact pattern does not cover the paths below it"
+    );
+    assert_eq!(script.started.lock().unwrap().len(), 3);
+}
