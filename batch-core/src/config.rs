@@ -138,8 +138,10 @@ pub struct ConfigBuilder {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The batch path must be an absolute path such as `/batch`.
-    #[error("the batch path must start with '/' and have no query, got {0:?}")]
+    /// The batch path must be a literal absolute path such as `/batch`.
+    #[error(
+        "the batch path must be a literal path starting with '/' (no query, no route parameters), got {0:?}"
+    )]
     Path(String),
     /// A limit that must be at least one was zero.
     #[error("{0} must be at least 1")]
@@ -267,7 +269,9 @@ impl ConfigBuilder {
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = self.config;
-        if !config.path.starts_with('/') || config.path.contains(['?', '#']) {
+        // Adapters mount the path as a literal route: route syntax would capture
+        // parameters that leak into every op's own.
+        if !config.path.starts_with('/') || config.path.contains(['?', '#', '{', '}', '*', ':']) {
             return Err(ConfigError::Path(config.path));
         }
         for (name, value) in [
@@ -307,6 +311,9 @@ mod tests {
             Config::builder().path("batch").build().unwrap_err(),
             ConfigError::Path("batch".into())
         );
+        for path in ["/batch/{id}", "/batch/*rest", "/batch/:id", "/batch?x"] {
+            assert!(Config::builder().path(path).build().is_err(), "{path}");
+        }
         assert_eq!(
             Config::builder().max_concurrency(0).build().unwrap_err(),
             ConfigError::Zero("max_concurrency")
