@@ -1,0 +1,79 @@
+//! Limits that hold across batches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
+use bytes::Bytes;
+use http::{Request, Response};
+use serde_json::json;
+
+/// Counts the ops running right now and the most ever seen at once.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+    ran: AtomicUsize,
+}
+
+impl Executor for Gauge {
+    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(Bytes::new()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_in_flight_never_exceed_the_server_wide_cap() {
+    let cap = 12;
+    let endpoint = BatchEndpoint::new(
+        Config::builder()
+            .max_in_flight(cap)
+            .max_concurrency(5)
+            .build()
+            .unwrap(),
+    );
+    let gauge = Arc::new(Gauge::default());
+    let ops: Vec<_> = (0..8).map(|i| json!({"url": format!("/op/{i}")})).collect();
+    let body = Bytes::from(json!({ "ops": ops }).to_string());
+    let batches = (0..40).map(|_| {
+        let (endpoint, gauge, body) = (endpoint.clone(), Arc::clone(&gauge), body.clone());
+        tokio::spawn(async move {
+            let request = Request::post("/batch")
+                .header("content-type", "application/json")
+                .body(body)
+                .unwrap();
+            endpoint.handle(&*gauge, request).await.status().as_u16()
+        })
+    });
+    let statuses: Vec<u16> = futures::future::join_all(batches)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let answered = statuses.iter().filter(|&&s| s == 200).count();
+    let shed = statuses.iter().filter(|&&s| s == 503).count();
+    assert_eq!(
+        answered + shed,
+        40,
+        "every batch is answered or shed: {statuses:?}"
+    );
+    assert!(
+        shed > 0,
+        "40 batches of 5 concurrent ops exceed a cap of 12"
+    );
+    assert!(answered >= 2, "batches that fit run");
+    assert!(
+        gauge.peak.load(Ordering::SeqCst) <= cap,
+        "peak {} > cap {cap}",
+        gauge.peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(gauge.ran.load(Ordering::SeqCst), answered * 8);
+}
