@@ -1,0 +1,96 @@
+//! A plain HTTP/1.1 client over hyper, for sending scenario steps to a server.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{Client as HyperClient, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use thiserror::Error;
+
+/// The longest one exchange may take before it counts as failed.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP/1.1 client bound to one base URL (`http://host:port`, no path).
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    inner: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+/// A response as the runner needs it: the whole body, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// From sending the request to having read the whole body.
+    pub elapsed: Duration,
+}
+
+/// Why a request got no response.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The base URL and path do not form a URL, or a header is invalid.
+    #[error("invalid request: {0}")]
+    Request(#[from] http::Error),
+    /// The connection failed.
+    #[error("the request failed: {0}")]
+    Send(#[from] hyper_util::client::legacy::Error),
+    /// The response body could not be read.
+    #[error("the response body could not be read: {0}")]
+    Body(#[from] hyper::Error),
+    /// No response within the time limit.
+    #[error("no response within {} s", EXCHANGE_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+impl Client {
+    /// A client for the server at `base` (such as `http://127.0.0.1:8080`); a trailing
+    /// slash is ignored.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Sends `method path` with `headers` and `body`, and reads the whole response.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Exchange, ClientError> {
+        let uri: Uri = format!("{}{path}", self.base)
+            .parse()
+            .map_err(http::Error::from)?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(http::Error::from)?;
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(body))?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = self.inner.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, ClientError>(Exchange {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                elapsed: started.elapsed(),
+            })
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+}

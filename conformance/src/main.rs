@@ -1,0 +1,71 @@
+//! `cargo run -p conformance -- --url http://127.0.0.1:8080`: runs every scenario
+//! against a server and exits non-zero when any failed.
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Runs the batch conformance scenarios against a server over HTTP.
+
+The server must serve the fixture API (spec/fixture-api.md) with a batch
+endpoint at /batch and its default configuration.
+
+Usage: conformance --url <URL> [--name <NAME>] [--only <TEXT>]
+
+Options:
+  --url <URL>    base url of the server, such as http://127.0.0.1:8080
+  --name <NAME>  name printed in the summary line (default: the url)
+  --only <TEXT>  run only the scenarios whose name contains TEXT (such as headers.)
+  -h, --help     print this help
+
+Exit status: 0 when every scenario passed, 1 when any failed, 2 on a usage error.";
+
+struct Args {
+    url: String,
+    name: Option<String>,
+    only: String,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let (mut url, mut name, mut only) = (None, None, String::new());
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--url" => url = Some(value("--url")?),
+            "--name" => name = Some(value("--name")?),
+            "--only" => only = value("--only")?,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let url = url.ok_or("--url is required")?;
+    Ok(Some(Args { url, name, only }))
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = args.name.as_deref().unwrap_or(&args.url);
+    match conformance::run_only(&args.url, name, &args.only) {
+        Ok(report) => {
+            println!("{report}");
+            if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
