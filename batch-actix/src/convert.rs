@@ -1,0 +1,315 @@
+//! Conversion between the `http` 1 types the engine speaks and the `http` 0.2 types
+//! actix-web 4 is built on.
+//!
+//! Everything goes through bytes or plain integers, so nothing is reinterpreted: a
+//! header value that is not UTF-8 arrives byte for byte, repeated headers keep their
+//! order, and an extension method such as `PURGE` stays itself.
+
+use std::net::SocketAddr;
+
+use actix_http::Request as ActixRequest;
+use actix_web::dev::{Payload, ResponseHead};
+use actix_web::http::header::{
+    HeaderMap as ActixHeaderMap, HeaderName as ActixHeaderName, HeaderValue as ActixHeaderValue,
+};
+use actix_web::http::{
+    Method as ActixMethod, StatusCode as ActixStatus, Uri as ActixUri, Version as ActixVersion,
+};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use batch_core::BatchOp;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+use thiserror::Error;
+
+/// A part of a request or response that one `http` version accepts and the other
+/// does not. Both versions share the grammar, so this marks a bug rather than bad
+/// input; it is reported, never panicked on.
+#[derive(Debug, Error)]
+pub(crate) enum ConvertError {
+    #[error("method {0:?} cannot be converted")]
+    Method(String),
+    #[error("uri {0:?} cannot be converted")]
+    Uri(String),
+    #[error("header {0:?} cannot be converted")]
+    Header(String),
+    #[error("status {0} cannot be converted")]
+    Status(u16),
+}
+
+/// The request line, headers and batch marker of an op, as an actix request carrying
+/// `body`, from `peer_addr` (the outer request's peer).
+pub(crate) fn to_actix_request(
+    request: http::Request<Bytes>,
+    peer_addr: Option<SocketAddr>,
+) -> Result<ActixRequest, ConvertError> {
+    let (parts, body) = request.into_parts();
+    let payload = if body.is_empty() {
+        Payload::None
+    } else {
+        Payload::from(body)
+    };
+    let mut converted = ActixRequest::with_payload(payload);
+    let head = converted.head_mut();
+    head.method = ActixMethod::from_bytes(parts.method.as_str().as_bytes())
+        .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
+    head.uri = ActixUri::try_from(parts.uri.to_string())
+        .map_err(|_| ConvertError::Uri(parts.uri.to_string()))?;
+    head.version = to_actix_version(parts.version);
+    head.headers = to_actix_headers(&parts.headers)?;
+    head.peer_addr = peer_addr;
+    // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
+    // so handlers (and a nested batch route) still tell ops from direct requests.
+    if let Some(op) = parts.extensions.get::<BatchOp>() {
+        converted.extensions_mut().insert(*op);
+    }
+    Ok(converted)
+}
+
+/// The method, target, version, headers and batch marker of the outer batch request,
+/// ready to be joined with its body.
+///
+/// An HTTP/2 request names its host in `:authority`, not in a `host` header; that
+/// authority becomes the `host` header here, because ops are HTTP/1.1 requests that
+/// inherit the caller's host.
+pub(crate) fn outer_parts(request: &HttpRequest) -> Result<http::request::Parts, ConvertError> {
+    let method = Method::from_bytes(request.method().as_str().as_bytes())
+        .map_err(|_| ConvertError::Method(request.method().to_string()))?;
+    let uri = Uri::try_from(request.uri().to_string())
+        .map_err(|_| ConvertError::Uri(request.uri().to_string()))?;
+    let mut headers = to_http_headers(request.headers())?;
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = uri.authority() {
+            let host = HeaderValue::from_str(authority.as_str())
+                .map_err(|_| ConvertError::Header(header::HOST.to_string()))?;
+            headers.insert(header::HOST, host);
+        }
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = to_http_version(request.version());
+    parts.headers = headers;
+    if let Some(op) = request.extensions().get::<BatchOp>() {
+        parts.extensions.insert(*op);
+    }
+    Ok(parts)
+}
+
+/// The status and headers of an op's actix response, joined with its collected body.
+pub(crate) fn to_http_response(
+    head: &ResponseHead,
+    body: Bytes,
+) -> Result<http::Response<Bytes>, ConvertError> {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(head.status.as_u16())
+        .map_err(|_| ConvertError::Status(head.status.as_u16()))?;
+    *response.version_mut() = to_http_version(head.version);
+    *response.headers_mut() = to_http_headers(&head.headers)?;
+    Ok(response)
+}
+
+/// The engine's answer to a batch as an actix response.
+pub(crate) fn to_actix_response(
+    response: http::Response<Bytes>,
+) -> Result<HttpResponse, ConvertError> {
+    let (parts, body) = response.into_parts();
+    let status = ActixStatus::from_u16(parts.status.as_u16())
+        .map_err(|_| ConvertError::Status(parts.status.as_u16()))?;
+    let mut converted = HttpResponse::with_body(status, body);
+    *converted.headers_mut() = to_actix_headers(&parts.headers)?;
+    Ok(converted.map_into_boxed_body())
+}
+
+fn to_actix_headers(headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError> {
+    let mut converted = ActixHeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let invalid = || ConvertError::Header(name.to_string());
+        converted.append(
+            ActixHeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
+            ActixHeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
+        );
+    }
+    Ok(converted)
+}
+
+fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
+    let mut converted = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let invalid = || ConvertError::Header(name.to_string());
+        converted.append(
+            HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
+            HeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
+        );
+    }
+    Ok(converted)
+}
+
+fn to_actix_version(version: Version) -> ActixVersion {
+    match version {
+        Version::HTTP_09 => ActixVersion::HTTP_09,
+        Version::HTTP_10 => ActixVersion::HTTP_10,
+        Version::HTTP_2 => ActixVersion::HTTP_2,
+        Version::HTTP_3 => ActixVersion::HTTP_3,
+        _ => ActixVersion::HTTP_11,
+    }
+}
+
+fn to_http_version(version: ActixVersion) -> Version {
+    match version {
+        ActixVersion::HTTP_09 => Version::HTTP_09,
+        ActixVersion::HTTP_10 => Version::HTTP_10,
+        ActixVersion::HTTP_2 => Version::HTTP_2,
+        ActixVersion::HTTP_3 => Version::HTTP_3,
+        _ => Version::HTTP_11,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+    use actix_web::test::TestRequest;
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn op(method: &str, uri: &str) -> http::request::Builder {
+        http::Request::builder().method(method).uri(uri)
+    }
+
+    async fn payload_bytes(request: &mut ActixRequest) -> Vec<u8> {
+        let mut payload = request.take_payload();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            bytes.extend_from_slice(&chunk.expect("an in-memory payload cannot fail"));
+        }
+        bytes
+    }
+
+    #[test]
+    fn methods_keep_their_name_including_extension_methods() {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE",
+        ] {
+            let request = op(method, "/").body(Bytes::new()).unwrap();
+            let converted = to_actix_request(request, None).unwrap();
+            assert_eq!(converted.method().as_str(), method);
+        }
+    }
+
+    #[test]
+    fn uris_keep_path_and_query_verbatim() {
+        for uri in [
+            "/",
+            "/items/7",
+            "/items?limit=2&x=%20y",
+            "/echo/a%2Bb?q=%E2%82%AC&q=2",
+        ] {
+            let request = op("GET", uri).body(Bytes::new()).unwrap();
+            let converted = to_actix_request(request, None).unwrap();
+            assert_eq!(converted.uri().to_string(), uri);
+            assert_eq!(converted.path(), uri.split('?').next().unwrap());
+            assert_eq!(converted.uri().query(), uri.split_once('?').map(|(_, q)| q));
+        }
+    }
+
+    #[test]
+    fn repeated_and_non_utf8_headers_survive_both_ways() {
+        let opaque = HeaderValue::from_bytes(b"caf\xe9 \xff").unwrap();
+        let request = op("GET", "/")
+            .header("accept", "text/plain")
+            .header("accept", "application/json")
+            .header("x-opaque", opaque.clone())
+            .body(Bytes::new())
+            .unwrap();
+        let converted = to_actix_request(request, None).unwrap();
+        let accept: Vec<_> = converted
+            .headers()
+            .get_all("accept")
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(accept, [&b"text/plain"[..], b"application/json"]);
+        assert_eq!(
+            converted.headers().get("x-opaque").unwrap().as_bytes(),
+            opaque.as_bytes()
+        );
+
+        let mut head = ResponseHead::new(ActixStatus::OK);
+        head.headers = converted.headers().clone();
+        let back = to_http_response(&head, Bytes::new()).unwrap();
+        let accept: Vec<_> = back.headers().get_all("accept").iter().collect();
+        assert_eq!(accept, ["text/plain", "application/json"]);
+        assert_eq!(back.headers()["x-opaque"], opaque);
+    }
+
+    #[test]
+    fn bodies_arrive_whole_and_empty_bodies_as_no_payload() {
+        let bytes = Bytes::from_static(b"\x00\x01binary\xff");
+        let request = op("POST", "/").body(bytes.clone()).unwrap();
+        let mut converted = to_actix_request(request, None).unwrap();
+        let received = actix_web::rt::System::new().block_on(payload_bytes(&mut converted));
+        assert_eq!(received, bytes);
+
+        let request = op("GET", "/").body(Bytes::new()).unwrap();
+        let mut converted = to_actix_request(request, None).unwrap();
+        assert!(matches!(converted.take_payload(), Payload::None));
+    }
+
+    #[test]
+    fn peer_address_and_batch_marker_reach_the_actix_request() {
+        let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let request = op("GET", "/").body(Bytes::new()).unwrap();
+        let converted = to_actix_request(request, Some(peer)).unwrap();
+        assert_eq!(converted.peer_addr(), Some(peer));
+        assert!(converted.extensions().get::<BatchOp>().is_none());
+    }
+
+    #[test]
+    fn outer_request_keeps_its_line_and_headers() {
+        let request = TestRequest::post()
+            .uri("/batch?trace=1")
+            .insert_header(("host", "example.test"))
+            .append_header(("cookie", "a=1"))
+            .append_header(("cookie", "b=2"))
+            .to_http_request();
+        let parts = outer_parts(&request).unwrap();
+        assert_eq!(parts.method, Method::POST);
+        assert_eq!(parts.uri, "/batch?trace=1");
+        assert_eq!(parts.version, Version::HTTP_11);
+        assert_eq!(parts.headers["host"], "example.test");
+        let cookies: Vec<_> = parts.headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn an_http2_authority_becomes_the_host_ops_inherit() {
+        let request = TestRequest::post()
+            .uri("http://example.test:8080/batch")
+            .version(ActixVersion::HTTP_2)
+            .to_http_request();
+        let parts = outer_parts(&request).unwrap();
+        assert_eq!(parts.version, Version::HTTP_2);
+        assert_eq!(parts.headers["host"], "example.test:8080");
+    }
+
+    #[test]
+    fn the_engine_response_keeps_status_headers_and_body() {
+        let response = http::Response::builder()
+            .status(413)
+            .header("content-type", "application/problem+json")
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        let converted = to_actix_response(response).unwrap();
+        assert_eq!(converted.status().as_u16(), 413);
+        assert_eq!(
+            converted.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        assert_eq!(converted.headers().get_all("set-cookie").count(), 2);
+        assert_eq!(
+            converted.into_body().try_into_bytes().ok(),
+            Some(Bytes::from_static(b"{}"))
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! HTTP request batching for [actix-web] 4: one endpoint that runs many operations
+//! through your `App`, in-process, with its routes, scopes, `web::Data`, `wrap`
+//! middleware and extractors.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use batch_core::{BatchEndpoint, Config};
+//!
+//! # #[actix_web::main] async fn main() -> std::io::Result<()> {
+//! // Created once, outside the closure: every worker shares its limits.
+//! let batch = BatchEndpoint::new(Config::default());
+//! HttpServer::new(move || {
+//!     let app = App::new().route("/items/{id}", web::get().to(|| async { "an item" }));
+//!     batch_actix::with_batch(app, batch.clone())
+//! })
+//! .bind("127.0.0.1:8080")?
+//! .run()
+//! .await
+//! # }
+//! ```
+//!
+//! # How ops run
+//!
+//! [`with_batch`] adds `POST` at [`Config::path`](batch_core::Config::path)
+//! (`/batch` by default) to the App as an ordinary resource, and wraps the App's
+//! request-level factory. On each worker the wrapper keeps the App's service and
+//! gives the batch route a handle on it; each op is then built as a fresh
+//! `actix_http::Request` and sent to that same service, exactly as the HTTP
+//! dispatcher sends a request from the wire. No loopback connection, no test
+//! request, no second App: an op sees the worker's real `app_data`, resource map,
+//! `AppConfig`, peer address and `Host`.
+//!
+//! Ops of one batch run concurrently on the worker that received the batch, up to
+//! the endpoint's concurrency limit. An op that panics is answered with 500 and the
+//! worker keeps serving.
+//!
+//! The outer body is read with [`BatchEndpoint::read_body`], so the endpoint's
+//! `max_body` applies (413 over it, chunked or not), not actix's 256 KiB
+//! `PayloadConfig` default. Each op's response body is read up to `max_response_body`;
+//! a larger one answers that op with 502.
+//!
+//! # Limits
+//!
+//! - **App middleware runs twice over.** `App::wrap` middleware runs once on the
+//!   outer batch request (it is an ordinary route) and again on every op: a `Logger`
+//!   logs one line per op plus one for the batch, a request counter counts each.
+//!   Authentication therefore runs per op, from the inherited `authorization` and
+//!   `cookie` headers ([`HeaderPolicy`](batch_core::HeaderPolicy)).
+//! - **Extensions do not propagate.** actix's request `Extensions` can be neither
+//!   cloned nor iterated, so whatever middleware inserted into the outer request
+//!   (`ReqData<CurrentUser>`, for example) is not on the ops; ops start with empty
+//!   extensions, except for [`BatchOp`], which handlers can read
+//!   to tell batched calls from direct ones.
+//! - **No connection data.** Data set by `HttpServer::on_connect` (`conn_data`) has
+//!   no public setter on a request, so ops do not see it; TLS peer certificates read
+//!   that way are missing. The peer address is copied.
+//! - **Ops are HTTP/1.1.** Whatever the outer request's version, ops carry HTTP/1.1
+//!   and the caller's host (an HTTP/2 `:authority` becomes their `host` header).
+//! - **Per worker.** Ops run on the worker thread that received the batch. State
+//!   that should be shared across workers belongs in `web::Data` created outside the
+//!   `HttpServer::new` closure, as for any actix app; create the [`BatchEndpoint`]
+//!   there too, or each worker gets its own cap on operations in flight.
+//! - **The batch path is matched before the App.** The wrapper recognises the batch
+//!   request by its path (a trailing slash aside). Middleware inside the App that
+//!   rewrites some other path *to* the batch path makes the route answer 500.
+//!
+//! [actix-web]: https://actix.rs
+
+mod convert;
+mod executor;
+mod factory;
+
+use std::sync::Arc;
+
+use actix_service::IntoServiceFactory;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, web};
+use batch_core::{BatchEndpoint, BatchOp};
+use futures::TryStreamExt;
+use http_body_util::StreamBody;
+
+use crate::executor::{ActixExecutor, Dispatcher};
+pub use crate::factory::{BatchApp, BatchAppService};
+
+/// Adds the batch endpoint (`POST` at the endpoint's path, `/batch` by default) to
+/// `app` and returns the factory to serve instead of the `App`.
+///
+/// Call it inside the `HttpServer::new` closure, last, with a clone of one
+/// [`BatchEndpoint`] created outside the closure. Every op runs through `app` as
+/// configured: all its routes, scopes, data and `wrap` middleware.
+///
+/// # Panics
+///
+/// Like `App::service`, when the App's routes cannot be built; a route of the App at
+/// the batch path itself is shadowed by the batch route.
+pub fn with_batch<T, B>(
+    app: App<T>,
+    endpoint: BatchEndpoint,
+) -> BatchApp<
+    impl ServiceFactory<
+        actix_http::Request,
+        Config = actix_web::dev::AppConfig,
+        Response = ServiceResponse<B>,
+        Error = Error,
+        InitError = (),
+    >,
+>
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let path: Arc<str> = Arc::from(endpoint.config().path());
+    let route = web::post().to(move |request: HttpRequest, payload: web::Payload| {
+        let endpoint = endpoint.clone();
+        async move { answer(&endpoint, request, payload).await }
+    });
+    let app = app.service(web::resource(&*path).route(route));
+    BatchApp::new(app.into_factory(), path)
+}
+
+async fn answer(
+    endpoint: &BatchEndpoint,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let dispatcher = request.extensions().get::<Dispatcher>().cloned();
+    let parts = match convert::outer_parts(&request) {
+        Ok(parts) => parts,
+        Err(err) => return HttpResponse::BadRequest().body(err.to_string()),
+    };
+    // A nested batch carries BatchOp and is refused by the engine; without either,
+    // the request reached the route under a path the wrapper did not recognise.
+    if dispatcher.is_none() && parts.extensions.get::<BatchOp>().is_none() {
+        return HttpResponse::InternalServerError().body(
+            "the batch route was reached at a path the batch_actix wrapper does not \
+             recognise; send batches to the configured batch path",
+        );
+    }
+    let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
+    let response = match endpoint.read_body(&parts.headers, body).await {
+        Ok(bytes) => {
+            let executor = ActixExecutor::new(
+                dispatcher,
+                request.peer_addr(),
+                endpoint.config().max_response_body(),
+            );
+            endpoint
+                .handle(&executor, http::Request::from_parts(parts, bytes))
+                .await
+        }
+        Err(problem) => problem.into_response(),
+    };
+    convert::to_actix_response(response)
+        .unwrap_or_else(|err| HttpResponse::InternalServerError().body(err.to_string()))
+}
