@@ -35,9 +35,9 @@
 //! is buffered.
 //!
 //! The batch route rejects requests for other paths as "not found", which warp
-//! ranks below any rejection of your routes, so it never hides theirs; a request
-//! for the batch path with another method is rejected with 405 unless your routes
-//! answer it.
+//! ranks below any rejection of your routes, so it never hides theirs. The batch
+//! path itself belongs to the endpoint: another method there is answered 405 with
+//! `allow: POST`.
 //!
 //! # What ops can and cannot see
 //!
@@ -98,8 +98,9 @@ where
         warp::service(routes.clone()),
         endpoint.config().max_response_body(),
     );
-    let batch = batch_path(Arc::from(endpoint.config().path()))
-        .and(warp::post())
+    let path = Arc::from(endpoint.config().path());
+    let post = warp::post()
+        .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<BatchOp>())
         .and(warp::addr::remote())
@@ -127,6 +128,7 @@ where
                 }
             },
         );
+    let batch = batch_path(path).and(post.or(warp::any().map(method_not_allowed)).unify());
     batch.or(routes).unify()
 }
 
@@ -160,17 +162,31 @@ struct BatchRemoteAddr(SocketAddr);
 
 /// Matches exactly the batch path; anything else is "not found", the rejection warp
 /// ranks lowest, so the user's routes' own rejections win.
-fn batch_path(path: Arc<str>) -> impl Filter<Extract = (FullPath,), Error = Rejection> + Clone {
-    warp::path::full().and_then(move |full: FullPath| {
-        let matches = full.as_str() == &*path;
-        async move {
-            if matches {
-                Ok(full)
-            } else {
-                Err(warp::reject::not_found())
+fn batch_path(path: Arc<str>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(move |full: FullPath| {
+            let matches = full.as_str() == &*path;
+            async move {
+                if matches {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
             }
-        }
-    })
+        })
+        .untuple_one()
+}
+
+/// 405 for another method on the batch path. Answered rather than rejected: the
+/// path belongs to the endpoint, and routes that recover every rejection would
+/// otherwise turn it into their own "not found".
+fn method_not_allowed() -> warp::reply::Response {
+    let mut response = warp::reply::Response::default();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 fn into_body<S, D>(stream: S) -> StreamBody<impl Stream<Item = Result<Frame<Bytes>, warp::Error>>>
