@@ -10,10 +10,10 @@ use warp::Filter;
 
 const LIMIT: usize = 64;
 
-async fn server() -> std::net::SocketAddr {
+async fn server() -> Result<std::net::SocketAddr, batch_core::ConfigError> {
     let health = warp::path!("health").map(|| warp::reply::json(&json!({"ok": true})));
-    let config = Config::builder().max_body(LIMIT).build().unwrap();
-    serve(batch_warp::with_batch(health, config)).await
+    let config = Config::builder().max_body(LIMIT).build()?;
+    Ok(serve(batch_warp::with_batch(health, config)).await)
 }
 
 /// A valid batch padded with JSON whitespace to exactly `len` bytes.
@@ -37,7 +37,7 @@ fn chunked(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_body_of_exactly_the_limit_is_accepted() {
-    let addr = server().await;
+    let addr = server().await.unwrap();
     let head = format!(
         "POST /batch HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {LIMIT}"
     );
@@ -48,7 +48,7 @@ async fn a_body_of_exactly_the_limit_is_accepted() {
 
 #[tokio::test]
 async fn a_declared_length_over_the_limit_is_413() {
-    let addr = server().await;
+    let addr = server().await.unwrap();
     let head = format!(
         "POST /batch HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}",
         LIMIT + 1
@@ -64,7 +64,7 @@ async fn a_declared_length_over_the_limit_is_413() {
 
 #[tokio::test]
 async fn a_chunked_body_is_read_without_a_length_and_refused_over_the_limit() {
-    let addr = server().await;
+    let addr = server().await.unwrap();
     let head =
         "POST /batch HTTP/1.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked";
     let within = send(addr, head, &chunked(&batch_of(LIMIT))).await;
