@@ -39,3 +39,8 @@ fn tower() -> Result<(), Box<dyn Error>> {
         conformance::serve_executor(executor, config)
     })
 }
+
+#[test]
+fn actix() -> Result<(), Box<dyn Error>> {
+    conforms("actix", fixture::actix::start)
+}
