@@ -41,11 +41,17 @@
 //!
 //! # Limits
 //!
-//! - **App middleware runs twice over.** `App::wrap` middleware runs once on the
-//!   outer batch request (it is an ordinary route) and again on every op: a `Logger`
-//!   logs one line per op plus one for the batch, a request counter counts each.
-//!   Authentication therefore runs per op, from the inherited `authorization` and
-//!   `cookie` headers ([`HeaderPolicy`](batch_core::HeaderPolicy)).
+//! - **App middleware runs on the batch and on every op.** `App::wrap` middleware
+//!   runs once on the outer batch request (it is an ordinary route) and again on
+//!   every op: a `Logger` logs one line per op plus one for the batch, a request
+//!   counter counts each. Authentication therefore runs per op, from the inherited
+//!   `authorization` and `cookie` headers ([`HeaderPolicy`](batch_core::HeaderPolicy)).
+//!   Nothing in the App runs only once per batch by itself: middleware meant for the
+//!   batch request alone can skip requests that carry [`BatchOp`], and middleware
+//!   meant for ops alone can skip the batch path. Middleware of a scope or resource
+//!   runs only for the ops routed there. What happens before the App (the
+//!   `HttpServer`'s TLS, `on_connect`, connection limits) happens once, for the
+//!   batch's connection.
 //! - **Extensions do not propagate.** actix's request `Extensions` can be neither
 //!   cloned nor iterated, so whatever middleware inserted into the outer request
 //!   (`ReqData<CurrentUser>`, for example) is not on the ops; ops start with empty
@@ -90,10 +96,9 @@ pub use crate::factory::{BatchApp, BatchAppService};
 /// [`BatchEndpoint`] created outside the closure. Every op runs through `app` as
 /// configured: all its routes, scopes, data and `wrap` middleware.
 ///
-/// # Panics
-///
-/// Like `App::service`, when the App's routes cannot be built; a route of the App at
-/// the batch path itself is shadowed by the batch route.
+/// actix matches resources in the order they were registered, so a route the App
+/// already has at the batch path wins and the batch endpoint is unreachable: pick
+/// another path with [`ConfigBuilder::path`](batch_core::ConfigBuilder::path).
 pub fn with_batch<T, B>(
     app: App<T>,
     endpoint: BatchEndpoint,

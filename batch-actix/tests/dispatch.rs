@@ -74,6 +74,16 @@ fn app(
             }),
         )
         .wrap_fn(|req, srv| {
+            let forbidden = req.path() == "/forbidden";
+            let response = srv.call(req);
+            async move {
+                if forbidden {
+                    return Err(actix_web::error::ErrorForbidden("not for you"));
+                }
+                response.await
+            }
+        })
+        .wrap_fn(|req, srv| {
             if let Some(hits) = req.app_data::<web::Data<Hits>>() {
                 hits.0.fetch_add(1, Ordering::SeqCst);
             }
@@ -206,5 +216,20 @@ fn ops_run_concurrently_on_the_worker() {
     assert!(
         elapsed < std::time::Duration::from_millis(900),
         "five 300 ms ops took {elapsed:?}"
+    );
+}
+
+#[test]
+fn an_error_from_app_middleware_answers_the_op_as_it_answers_a_direct_request() {
+    let hits = web::Data::new(Hits::default());
+    let server = TestServer::start(Config::default(), move || app(hits.clone()));
+    let direct = server.send("GET", "/forbidden", &[], b"");
+    let (status, body) = server.batch(json!([{"url": "/forbidden"}]));
+    assert_eq!(status, 200);
+    assert_eq!(direct.status, 403);
+    assert_eq!(body["results"][0]["status"], 403);
+    assert_eq!(
+        body["results"][0]["body"],
+        String::from_utf8(direct.body).unwrap()
     );
 }
