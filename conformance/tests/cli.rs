@@ -1,0 +1,66 @@
+//! `cargo run -p conformance -- --url ...`: exit status and output a CI script relies on.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+
+use batch_core::Config;
+use conformance::fixture;
+
+fn conformance(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn passing_scenarios_exit_zero_with_the_summary_line() {
+    let server =
+        fixture::axum::start(SocketAddr::from(([127, 0, 0, 1], 0)), Config::default()).unwrap();
+    let output = conformance(&[
+        "--url",
+        &server.url(),
+        "--name",
+        "axum",
+        "--only",
+        "fixture.",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("axum: ") && last.ends_with(" passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn failing_scenarios_exit_one_and_name_each_failure() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let output = conformance(&["--url", &url, "--only", "fixture.health"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL fixture.health [fixture/api.json]"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(": 0 passed, 1 failed\n"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_two_and_help_exits_zero() {
+    let missing = conformance(&[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--url is required"));
+    let bad_url = conformance(&["--url", "127.0.0.1:8080"]);
+    assert_eq!(bad_url.status.code(), Some(2));
+    let help = conformance(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: conformance --url <URL>"));
+}
