@@ -164,14 +164,14 @@ impl BatchEndpoint {
             Ok((codec, ops, failed, codec.encode(&response)))
         }
         .await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let elapsed = started.elapsed();
         match outcome {
             Ok((codec, ops, failed, response)) => {
                 tracing::info!(
                     format = codec.name(),
                     ops,
                     failed,
-                    elapsed_ms,
+                    ?elapsed,
                     "batch answered"
                 );
                 response
@@ -181,7 +181,7 @@ impl BatchEndpoint {
                     format,
                     status = problem.status().as_u16(),
                     detail = problem.detail(),
-                    elapsed_ms,
+                    ?elapsed,
                     "batch refused"
                 );
                 let status = problem.status();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use serde_json::json;
+use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
@@ -44,10 +44,7 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             if state.halted {
                 state.finish(
                     index,
-                    not_run(
-                        StatusCode::FAILED_DEPENDENCY,
-                        json!({"error": "batch_halted"}),
-                    ),
+                    not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None),
                 );
             } else if Instant::now() >= deadline {
                 state.finish(index, timed_out());
@@ -148,7 +145,8 @@ impl State {
                         dependent,
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
-                            json!({"error": "dependency_failed", "dependency": self.ids[dep]}),
+                            "dependency_failed",
+                            Some(&self.ids[dep]),
                         ),
                     )),
                 }
@@ -215,7 +213,7 @@ fn check_op(
 }
 
 fn refused(refusal: Refusal) -> Outcome {
-    let (status, mut headers, body) = not_run(refusal.status, json!({"error": refusal.error}));
+    let (status, mut headers, body) = not_run(refusal.status, &refusal.error, None);
     for (name, value) in refusal.headers {
         headers.append(name, value);
     }
@@ -232,29 +230,32 @@ fn completed(response: Response<Bytes>, is_head: bool) -> Outcome {
     (parts.status, parts.headers, body)
 }
 
-fn not_run(status: StatusCode, body: serde_json::Value) -> Outcome {
+/// The body of an op the engine answered itself, fields in the spec's order.
+#[derive(Serialize)]
+struct NotRun<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependency: Option<&'a str>,
+}
+
+fn not_run(status: StatusCode, error: &str, dependency: Option<&str>) -> Outcome {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    (status, headers, ResultBody::json(&body))
+    let body = ResultBody::json(&NotRun { error, dependency });
+    (status, headers, body)
 }
 
 fn timed_out() -> Outcome {
-    not_run(StatusCode::GATEWAY_TIMEOUT, json!({"error": "timeout"}))
+    not_run(StatusCode::GATEWAY_TIMEOUT, "timeout", None)
 }
 
 fn internal_error() -> Outcome {
-    not_run(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({"error": "internal"}),
-    )
+    not_run(StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
 }
 
 fn too_large() -> Outcome {
-    not_run(
-        StatusCode::BAD_GATEWAY,
-        json!({"error": "response_too_large"}),
-    )
+    not_run(StatusCode::BAD_GATEWAY, "response_too_large", None)
 }

@@ -113,7 +113,7 @@ impl ResultBody {
     }
 
     /// A small JSON body the engine answers with for ops that did not run normally.
-    pub(crate) fn json(value: &serde_json::Value) -> Self {
+    pub(crate) fn json(value: &impl serde::Serialize) -> Self {
         match serde_json::value::to_raw_value(value) {
             Ok(raw) => Self::Json(raw),
             Err(_) => Self::Empty,

@@ -331,11 +331,6 @@ pub(crate) fn short(value: &Value) -> String {
 }
 
 impl Captures {
-    /// The value captured as `name`.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
-    }
-
     /// Replaces every `${name}` in `template` with the captured value (strings as
     /// they are, anything else as JSON text).
     pub fn interpolate(&self, template: &str) -> Result<String, String> {

@@ -66,11 +66,6 @@ impl Report {
     pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
         self.outcomes.iter().filter(|o| o.failure.is_some())
     }
-
-    /// Every outcome, in the order the scenarios ran.
-    pub fn outcomes(&self) -> &[Outcome] {
-        &self.outcomes
-    }
 }
 
 impl fmt::Display for Report {

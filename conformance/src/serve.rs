@@ -197,6 +197,7 @@ impl<E: Executor> ExecutorApp<E> {
             };
             return response.map(Full::new);
         }
+        // Direct requests share the batch body limit: the fixture needs no more.
         let body = match collect_body(body, config.max_body()).await {
             Ok(body) => body,
             Err(ExecuteError::ResponseTooLarge { .. }) => {

@@ -6,11 +6,10 @@ use std::process::{Command, Output};
 use batch_core::Config;
 use conformance::fixture;
 
-fn conformance(args: &[&str]) -> Output {
+fn conformance(args: &[&str]) -> std::io::Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_conformance"))
         .args(args)
         .output()
-        .unwrap()
 }
 
 #[test]
@@ -24,7 +23,8 @@ fn passing_scenarios_exit_zero_with_the_summary_line() {
         "axum",
         "--only",
         "fixture.",
-    ]);
+    ])
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     let last = stdout.lines().last().unwrap_or_default();
@@ -43,7 +43,7 @@ fn failing_scenarios_exit_one_and_name_each_failure() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let output = conformance(&["--url", &url, "--only", "fixture.health"]);
+    let output = conformance(&["--url", &url, "--only", "fixture.health"]).unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
@@ -55,12 +55,12 @@ fn failing_scenarios_exit_one_and_name_each_failure() {
 
 #[test]
 fn usage_errors_exit_two_and_help_exits_zero() {
-    let missing = conformance(&[]);
+    let missing = conformance(&[]).unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--url is required"));
-    let bad_url = conformance(&["--url", "127.0.0.1:8080"]);
+    let bad_url = conformance(&["--url", "127.0.0.1:8080"]).unwrap();
     assert_eq!(bad_url.status.code(), Some(2));
-    let help = conformance(&["--help"]);
+    let help = conformance(&["--help"]).unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: conformance --url <URL>"));
 }
