@@ -81,6 +81,7 @@ use std::sync::Arc;
 use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, web};
 use batch_core::{BatchEndpoint, BatchOp};
 use futures::TryStreamExt;
@@ -149,19 +150,31 @@ async fn answer(
         );
     }
     let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
-    let response = match endpoint.read_body(&parts.headers, body).await {
-        Ok(bytes) => {
-            let executor = ActixExecutor::new(
-                dispatcher,
-                request.peer_addr(),
-                endpoint.config().max_response_body(),
-            );
-            endpoint
-                .handle(&executor, http::Request::from_parts(parts, bytes))
-                .await
+    let bytes = match endpoint.read_body(&parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(problem) => {
+            let mut response = actix_response(problem.into_response());
+            // The rest of the body is still on its way and will not be read: the
+            // connection cannot carry another request, and a client that is told so
+            // does not send its next one into a closing socket.
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            return response;
         }
-        Err(problem) => problem.into_response(),
     };
+    let executor = ActixExecutor::new(
+        dispatcher,
+        request.peer_addr(),
+        endpoint.config().max_response_body(),
+    );
+    let response = endpoint
+        .handle(&executor, http::Request::from_parts(parts, bytes))
+        .await;
+    actix_response(response)
+}
+
+fn actix_response(response: http::Response<bytes::Bytes>) -> HttpResponse {
     convert::to_actix_response(response)
         .unwrap_or_else(|err| HttpResponse::InternalServerError().body(err.to_string()))
 }

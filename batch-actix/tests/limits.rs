@@ -50,6 +50,20 @@ fn an_outer_body_over_max_body_is_refused_with_413_and_one_at_the_limit_runs() {
 }
 
 #[test]
+fn a_refused_outer_body_closes_the_connection_it_did_not_read() {
+    let config = Config::builder().max_body(1024).build().unwrap();
+    let server = TestServer::start(config, ok_app);
+    let keep_alive = [
+        ("content-type", "application/json"),
+        ("connection", "keep-alive"),
+    ];
+    // Read until the server closes: only a connection the server closes ends.
+    let response = server.send("POST", "/batch", &keep_alive, &padded_batch(2048));
+    assert_eq!(response.status, 413);
+    assert_eq!(response.header("connection"), Some("close"));
+}
+
+#[test]
 fn a_chunked_outer_body_over_max_body_is_refused_with_413() {
     let config = Config::builder().max_body(1024).build().unwrap();
     let server = TestServer::start(config, ok_app);

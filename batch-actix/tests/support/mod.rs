@@ -74,7 +74,8 @@ impl TestServer {
         (response.status, response.json())
     }
 
-    /// Sends one request with a `content-length` body.
+    /// Sends one request with a `content-length` body, and `connection: close` unless
+    /// `headers` name a connection option; reads until the server closes.
     pub fn send(
         &self,
         method: &str,
@@ -82,10 +83,13 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
-            self.addr
-        );
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.addr);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        {
+            head.push_str("connection: close\r\n");
+        }
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
