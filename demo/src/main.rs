@@ -1,1 +1,130 @@
-fn main() {}
+//! The demo server: the fixture API (`spec/fixture-api.md`) with the batch endpoint
+//! at `/batch`, over HTTP/1.1 and HTTP/2 (h2c) on one port.
+//!
+//! ```text
+//! cargo run -p demo                                   # axum on 127.0.0.1:3000
+//! cargo run -p demo -- --framework actix --addr 127.0.0.1:8080
+//! ```
+//!
+//! Set `RUST_LOG` to change what is logged (default: one line per batch).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use batch_core::Config;
+use conformance::fixture::{self, Server};
+
+const USAGE: &str = "\
+usage: demo [--addr HOST:PORT] [--framework NAME]
+
+  --addr HOST:PORT   where to listen (default 127.0.0.1:3000)
+  --framework NAME   axum (default), actix or warp
+  -h, --help         this text";
+
+/// A framework's fixture server, started on `addr`.
+type Start = fn(SocketAddr, Config) -> std::io::Result<Server>;
+
+struct Args {
+    addr: SocketAddr,
+    framework: String,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        framework: "axum".to_owned(),
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--addr" => {
+                let text = value("--addr")?;
+                parsed.addr = text
+                    .parse()
+                    .map_err(|_| format!("--addr wants HOST:PORT, such as 127.0.0.1:3000; got {text:?}"))?;
+            }
+            "--framework" => parsed.framework = value("--framework")?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn framework(name: &str) -> Option<Start> {
+    match name {
+        "axum" => Some(fixture::axum::start),
+        "actix" => Some(fixture::actix::start),
+        "warp" => Some(fixture::warp::start),
+        _ => None,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) if message.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("demo: {message}\n\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(start) = framework(&args.framework) else {
+        eprintln!("demo: unknown framework {:?}\n\n{USAGE}", args.framework);
+        return ExitCode::FAILURE;
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let server = match start(args.addr, Config::default()) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("demo: cannot listen on {}: {err}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = server.url();
+    println!(
+        "batch demo ({framework}) listening on {url} (HTTP/1.1 and h2c)\n\ntry:\n\n\
+curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Bearer ada' -d '{{\"ops\": [
+  {{\"id\": \"new\", \"method\": \"POST\", \"url\": \"/items\", \"body\": {{\"name\": \"pen\"}}}},
+  {{\"id\": \"me\", \"url\": \"/whoami\"}},
+  {{\"url\": \"/items\", \"params\": {{\"limit\": 2}}}},
+  {{\"id\": \"gone\", \"url\": \"/items/999999\"}},
+  {{\"url\": \"/health\", \"depends_on\": \"gone\"}}
+]}}'\n",
+        framework = args.framework
+    );
+    server.wait();
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_to_axum_on_port_3000() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(args.framework, "axum");
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong() {
+        assert!(parse(&["--addr", "nope"]).unwrap_err().contains("HOST:PORT"));
+        assert!(parse(&["--addr"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--frob"]).unwrap_err().contains("unknown argument"));
+        assert!(framework("rocket").is_none());
+    }
+}
