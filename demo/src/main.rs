@@ -24,6 +24,7 @@ usage: demo [--addr HOST:PORT] [--framework NAME]
 /// A framework's fixture server, started on `addr`.
 type Start = fn(SocketAddr, Config) -> std::io::Result<Server>;
 
+#[derive(Debug)]
 struct Args {
     addr: SocketAddr,
     framework: String,
@@ -39,9 +40,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match arg.as_str() {
             "--addr" => {
                 let text = value("--addr")?;
-                parsed.addr = text
-                    .parse()
-                    .map_err(|_| format!("--addr wants HOST:PORT, such as 127.0.0.1:3000; got {text:?}"))?;
+                parsed.addr = text.parse().map_err(|_| {
+                    format!("--addr wants HOST:PORT, such as 127.0.0.1:3000; got {text:?}")
+                })?;
             }
             "--framework" => parsed.framework = value("--framework")?,
             "-h" | "--help" => return Err(String::new()),
@@ -122,7 +123,11 @@ mod tests {
 
     #[test]
     fn bad_arguments_say_what_is_wrong() {
-        assert!(parse(&["--addr", "nope"]).unwrap_err().contains("HOST:PORT"));
+        assert!(
+            parse(&["--addr", "nope"])
+                .unwrap_err()
+                .contains("HOST:PORT")
+        );
         assert!(parse(&["--addr"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--frob"]).unwrap_err().contains("unknown argument"));
         assert!(framework("rocket").is_none());
