@@ -118,6 +118,8 @@ where
                         Err(problem) => return problem.into_response().into_response(),
                     };
                     let request = outer_request(&path, headers, op, remote, bytes);
+                    // This future is polled inside the outer route's scope; ops
+                    // dispatched here would nest routes, which warp forbids.
                     let batch = AbortOnDrop(tokio::spawn(async move {
                         endpoint.handle(&executor, request).await
                     }));
