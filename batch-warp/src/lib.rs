@@ -115,7 +115,7 @@ where
                 async move {
                     let bytes = match endpoint.read_body(&headers, into_body(body)).await {
                         Ok(bytes) => bytes,
-                        Err(problem) => return problem.into_response().into_response(),
+                        Err(problem) => return refused_body(problem.into_response()),
                     };
                     let request = outer_request(&path, headers, op, remote, bytes);
                     // This future is polled inside the outer route's scope; ops
@@ -223,6 +223,16 @@ fn outer_request(
         request.extensions_mut().insert(BatchRemoteAddr(addr));
     }
     request
+}
+
+/// A refusal sent before the whole body was read: the rest of the body is still on
+/// its way, so the connection cannot carry another request, and a client told so
+/// does not send its next one into a closing socket.
+fn refused_body(mut response: Response<Bytes>) -> warp::reply::Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response.into_response()
 }
 
 /// The batch's task; aborted when the outer request's future is dropped, so no op

@@ -4,8 +4,11 @@
 mod common;
 
 use batch_core::Config;
+use std::time::Duration;
+
 use common::{send, serve};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warp::Filter;
 
 const LIMIT: usize = 64;
@@ -75,4 +78,24 @@ async fn a_chunked_body_is_read_without_a_length_and_refused_over_the_limit() {
         over.header("content-type"),
         Some("application/problem+json")
     );
+}
+
+#[tokio::test]
+async fn a_refused_body_closes_the_connection_it_did_not_read() {
+    let addr = server().await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A keep-alive request whose body never comes: only closing answers it fully.
+    let head = format!(
+        "POST /batch HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        LIMIT + 1
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut raw))
+        .await
+        .expect("the server kept the connection open")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
 }
