@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::codec::Format;
 use crate::headers::HeaderPolicy;
 use crate::hooks::{BatchView, Hooks, OpView, Refusal, Routes};
 use crate::problem::Problem;
@@ -24,6 +25,7 @@ use crate::problem::Problem;
 /// | [`max_response_body`](ConfigBuilder::max_response_body) | 8 MiB per op |
 /// | [`max_in_flight`](ConfigBuilder::max_in_flight) | 1024 ops across all batches |
 /// | [`header_policy`](ConfigBuilder::header_policy) | [`HeaderPolicy::default`] |
+/// | [`format`](ConfigBuilder::format) | every [`Format`] but [`Format::Facebook`] |
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,6 +52,7 @@ pub struct Config {
     max_in_flight: usize,
     header_policy: HeaderPolicy,
     hooks: Hooks,
+    formats: [bool; Format::ALL.len()],
 }
 
 impl Default for Config {
@@ -65,6 +68,8 @@ impl Default for Config {
             max_in_flight: 1024,
             header_policy: HeaderPolicy::default(),
             hooks: Hooks::default(),
+            // Facebook's form body can be sent cross-site by any page (CSRF).
+            formats: Format::ALL.map(|format| format != Format::Facebook),
         }
     }
 }
@@ -125,6 +130,11 @@ impl Config {
     pub(crate) fn hooks(&self) -> &Hooks {
         &self.hooks
     }
+
+    /// Whether the endpoint accepts batches in `format`.
+    pub fn accepts(&self, format: Format) -> bool {
+        self.formats[format.index()]
+    }
 }
 
 /// Builds a [`Config`]; see there for the settings and their defaults.
@@ -146,6 +156,9 @@ pub enum ConfigError {
     /// A limit that must be at least one was zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// Every format was switched off, so no batch could be accepted.
+    #[error("at least one batch format must be enabled")]
+    NoFormat,
 }
 
 impl ConfigBuilder {
@@ -266,6 +279,31 @@ impl ConfigBuilder {
         self
     }
 
+    /// Switches a wire format on or off. Every [`Format`] but [`Format::Facebook`] is
+    /// on by default; a batch in a format that is off is refused with 415.
+    ///
+    /// Facebook's format arrives as an HTML form body, which any web page can make a
+    /// browser post cross-site with the user's cookies: enable it only where batches
+    /// are authenticated by something a browser does not attach on its own (a bearer
+    /// token), or behind a CSRF check.
+    ///
+    /// ```
+    /// use batch_core::{Config, Format};
+    ///
+    /// let config = Config::builder()
+    ///     .format(Format::Facebook, true)
+    ///     .format(Format::Aggregate, false)
+    ///     .build()?;
+    /// assert!(config.accepts(Format::Facebook));
+    /// assert!(!config.accepts(Format::Aggregate));
+    /// assert!(config.accepts(Format::Native));
+    /// # Ok::<(), batch_core::ConfigError>(())
+    /// ```
+    pub fn format(mut self, format: Format, enabled: bool) -> Self {
+        self.config.formats[format.index()] = enabled;
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = self.config;
@@ -283,6 +321,9 @@ impl ConfigBuilder {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if !config.formats.contains(&true) {
+            return Err(ConfigError::NoFormat);
         }
         Ok(config)
     }
@@ -303,6 +344,13 @@ mod tests {
         assert_eq!(config.batch_deadline(), Duration::from_secs(60));
         assert_eq!(config.max_response_body(), 8 << 20);
         assert_eq!(config.max_in_flight(), 1024);
+        for format in Format::ALL {
+            assert_eq!(
+                config.accepts(format),
+                format != Format::Facebook,
+                "{format:?}"
+            );
+        }
     }
 
     #[test]
@@ -318,5 +366,11 @@ mod tests {
             Config::builder().max_concurrency(0).build().unwrap_err(),
             ConfigError::Zero("max_concurrency")
         );
+        let none = Format::ALL
+            .into_iter()
+            .fold(Config::builder(), |builder, format| {
+                builder.format(format, false)
+            });
+        assert_eq!(none.build().unwrap_err(), ConfigError::NoFormat);
     }
 }

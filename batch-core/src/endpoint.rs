@@ -143,10 +143,10 @@ impl BatchEndpoint {
             if body.len() > config.max_body() {
                 return Err(("-", Problem::payload_too_large(config.max_body())));
             }
-            let codec = codec::select(&parts).map_err(|p| ("-", p))?;
+            let codec = codec::select(&parts, &body, config).map_err(|p| ("-", p))?;
             let batch = codec.decode(&parts, &body).map_err(|p| (codec.name(), p))?;
-            let plan =
-                validate::validate(batch, &parts, config, codec).map_err(|p| (codec.name(), p))?;
+            let plan = validate::validate(batch, &parts, config, &*codec)
+                .map_err(|p| (codec.name(), p))?;
             run_batch_hooks(config, &parts, &plan).map_err(|p| (codec.name(), p))?;
             let ops = plan.ops.len();
             let reserve = u32::try_from(ops.min(config.max_concurrency())).unwrap_or(u32::MAX);
@@ -161,7 +161,8 @@ impl BatchEndpoint {
                 .iter()
                 .filter(|r| r.status.as_u16() >= 400)
                 .count();
-            Ok((codec, ops, failed, codec.encode(&response)))
+            let encoded = codec.encode(&response);
+            Ok((codec, ops, failed, encoded))
         }
         .await;
         let elapsed = started.elapsed();

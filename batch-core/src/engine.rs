@@ -23,7 +23,11 @@ use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
 use crate::plan::{Graph, Plan};
 
 /// Runs every op of `plan` and returns their results in request order.
-pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) -> BatchResponse {
+pub(crate) async fn run<E: Executor>(
+    executor: &E,
+    mut plan: Plan,
+    config: &Config,
+) -> BatchResponse {
     let deadline = Instant::now() + config.batch_deadline();
     let limit = if plan.sequential {
         1
@@ -31,6 +35,7 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
         config.max_concurrency()
     };
     let include_headers = plan.include_headers;
+    let layout = std::mem::take(&mut plan.layout);
     let (mut state, mut requests) = State::new(plan);
     let mut running = FuturesUnordered::new();
     loop {
@@ -71,6 +76,7 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
     BatchResponse {
         results: state.into_results(),
         include_headers,
+        layout,
     }
 }
 

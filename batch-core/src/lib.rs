@@ -8,8 +8,10 @@
 //!
 //! One batch flows through these modules, in order:
 //!
-//! 1. `codec` decodes the body in the format its content type names (the native
-//!    JSON format, `{"ops": [...]}`) into the [`BatchRequest`] model;
+//! 1. `codec` decodes the body in the [`Format`] its content type and shape name
+//!    (native `{"ops": [...]}`, Graph/OData `{"requests": [...]}`, the aggregate
+//!    array, `multipart/mixed`, Facebook's form when enabled) into the
+//!    [`BatchRequest`] model;
 //! 2. `validate` checks every op (`target` for urls, [`HeaderPolicy`] for
 //!    headers, ids, limits) and prepares each op's request;
 //! 3. `plan` resolves `depends_on` into a graph, refusing unknown ids and cycles;
@@ -66,6 +68,7 @@ mod problem;
 mod target;
 mod validate;
 
+pub use codec::Format;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use endpoint::{BatchEndpoint, BatchOp};
 pub use executor::{BoxError, ExecuteError, Executor, ServiceExecutor, collect_body};

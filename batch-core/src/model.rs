@@ -64,6 +64,21 @@ pub struct BatchRequest {
     pub on_error: OnError,
     /// Whether results carry their response headers.
     pub include_headers: bool,
+    /// What the response must echo of the request's shape (multipart only).
+    pub(crate) layout: Layout,
+}
+
+/// What a format's response echoes of its request beyond op order: the labels the
+/// client gave ops and the units it grouped them in. The codec that decoded the batch
+/// fills it and reads it back when encoding; the engine only carries it through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Per op, the label the client wrote, verbatim: a multipart `Content-ID` (with
+    /// its `<>` if it had them), an aggregate path. Empty when the format has none.
+    pub(crate) labels: Vec<Option<String>>,
+    /// Runs of consecutive ops sent as one unit (multipart change sets), answered as
+    /// one nested part; ops outside every group are answered one part each.
+    pub(crate) groups: Vec<std::ops::Range<usize>>,
 }
 
 impl BatchRequest {
@@ -74,6 +89,7 @@ impl BatchRequest {
             sequential: false,
             on_error: OnError::Continue,
             include_headers: true,
+            layout: Layout::default(),
         }
     }
 }
@@ -159,6 +175,8 @@ pub struct BatchResponse {
     pub results: Vec<OpResult>,
     /// Whether results carry their headers.
     pub include_headers: bool,
+    /// The request's layout, handed back to the codec that decoded it.
+    pub(crate) layout: Layout,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use http::Request;
 
 use crate::codec::Field;
 use crate::hooks::OpView;
-use crate::model::OnError;
+use crate::model::{Layout, OnError};
 use crate::validate::{Violation, ViolationKind};
 
 /// A validated operation, ready to dispatch.
@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub(crate) sequential: bool,
     pub(crate) on_error: OnError,
     pub(crate) include_headers: bool,
+    /// The request's layout, for the codec to answer in the same shape.
+    pub(crate) layout: Layout,
 }
 
 /// Edges between ops, by index, both ways.

@@ -125,6 +125,7 @@ pub(crate) fn validate(
         sequential: batch.sequential,
         on_error: batch.on_error,
         include_headers: batch.include_headers,
+        layout: batch.layout,
     })
 }
 

@@ -198,7 +198,8 @@ async fn malformed_batches_are_400_with_a_pointer() {
             json!({"ops": [{"url": "/a"}], "sequential": "yes"}),
             Some("/sequential"),
         ),
-        (json!([1, 2]), None),
+        // A top-level array is the aggregate format, which wants path strings.
+        (json!([1, 2]), Some("/0")),
     ];
     for (batch, pointer) in cases {
         let (status, problem) = refused(batch.clone()).await;

@@ -1,14 +1,75 @@
-//! Pieces the JSON formats share: depth checking, typed field access with pointers,
-//! and result headers and bodies as JSON.
+//! Pieces the JSON formats share: shape sniffing, depth checking, typed field access
+//! with pointers, op headers and bodies from JSON, and result headers and bodies as
+//! JSON.
 
 use base64::Engine as _;
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, header};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::model::ResultBody;
+use super::{Format, canonical_name};
+use crate::model::{Operation, ResultBody, is_json_content_type};
 use crate::problem::Problem;
+
+/// The format a JSON object names by its first top-level key that decides: `ops`
+/// (native) or `requests` (Graph). Values are skipped, not parsed, and the scan stops
+/// at the deciding key; `None` when no key decides or the object is malformed.
+pub(crate) fn object_shape(body: &[u8]) -> Option<Format> {
+    let mut at = body.iter().position(|&b| b == b'{')? + 1;
+    loop {
+        at = skip_whitespace(body, at);
+        let key_end = string_end(body, at)?;
+        match body.get(at + 1..key_end)? {
+            b"ops" => return Some(Format::Native),
+            b"requests" => return Some(Format::Graph),
+            _ => {}
+        }
+        at = skip_whitespace(body, key_end + 1);
+        if body.get(at) != Some(&b':') {
+            return None;
+        }
+        // Skip the value: strings and nesting are tracked until a `,` or `}` at the
+        // object's own level.
+        let mut depth = 0usize;
+        at += 1;
+        loop {
+            match *body.get(at)? {
+                b'"' => at = string_end(body, at)?,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => return None,
+                b'}' | b']' => depth -= 1,
+                b',' if depth == 0 => break,
+                _ => {}
+            }
+            at += 1;
+        }
+        at += 1;
+    }
+}
+
+fn skip_whitespace(body: &[u8], mut at: usize) -> usize {
+    while body.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// The index of the quote closing the string that opens at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    if body.get(start) != Some(&b'"') {
+        return None;
+    }
+    let mut at = start + 1;
+    loop {
+        match *body.get(at)? {
+            b'\\' => at += 2,
+            b'"' => return Some(at),
+            _ => at += 1,
+        }
+    }
+}
 
 /// How deep a batch document may nest.
 pub(crate) const MAX_DEPTH: usize = 128;
@@ -72,19 +133,29 @@ pub(crate) fn field<'a, T: Deserialize<'a>>(
     })
 }
 
-/// A header map as a JSON object: lower-case names, repeated headers as arrays.
-pub(crate) struct HeaderObject<'a>(pub &'a HeaderMap);
+/// A header map as a JSON object, repeated headers as arrays; names lower-case
+/// (native) or in canonical case (Graph).
+pub(crate) struct HeaderObject<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) canonical: bool,
+}
 
 impl Serialize for HeaderObject<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
-        for name in self.0.keys() {
-            let mut values = self.0.get_all(name).iter();
+        let headers = self.headers;
+        let mut map = serializer.serialize_map(Some(headers.keys_len()))?;
+        for name in headers.keys() {
+            let key = if self.canonical {
+                canonical_name(name.as_str())
+            } else {
+                name.as_str().to_owned()
+            };
+            let mut values = headers.get_all(name).iter();
             let first = values.next();
             if values.next().is_none() {
-                map.serialize_entry(name.as_str(), &first.map(|v| Lossy(v.as_bytes())))?;
+                map.serialize_entry(&key, &first.map(|v| Lossy(v.as_bytes())))?;
             } else {
-                map.serialize_entry(name.as_str(), &Values(self.0, name))?;
+                map.serialize_entry(&key, &Values(headers, name))?;
             }
         }
         map.end()
@@ -105,12 +176,25 @@ impl Serialize for Values<'_> {
 
 /// Header bytes as a string; values are almost always ASCII, and a stray byte
 /// outside UTF-8 must not fail the whole response.
-struct Lossy<'a>(&'a [u8]);
+pub(crate) struct Lossy<'a>(pub(crate) &'a [u8]);
 
 impl Serialize for Lossy<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&String::from_utf8_lossy(self.0))
     }
+}
+
+/// A `200 OK` `application/json` response of `document`.
+pub(crate) fn response<T: Serialize>(document: &T) -> Response<Bytes> {
+    // Every document is built of strings, numbers, header maps and validated raw
+    // JSON, which always serialise.
+    let body = serde_json::to_vec(document).unwrap_or_default();
+    let mut http = Response::new(Bytes::from(body));
+    http.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    http
 }
 
 /// Writes `body` into a JSON map as `body` (JSON, text or null) or `body_base64`.
@@ -126,6 +210,103 @@ pub(crate) fn serialize_body<M: SerializeMap>(
             "body_base64",
             &base64::engine::general_purpose::STANDARD.encode(bytes),
         ),
+    }
+}
+
+/// A JSON object as its entries in document order, repeated keys kept: header
+/// and query order is the client's to choose.
+pub(crate) struct Entries<V>(pub(crate) Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// A string or an array of strings, as `depends_on` and header values may be.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<'a> {
+    #[serde(borrow)]
+    One(std::borrow::Cow<'a, str>),
+    Many(Vec<String>),
+}
+
+impl OneOrMany<'_> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one.into_owned()],
+            Self::Many(many) => many,
+        }
+    }
+}
+
+/// An op's `headers` object (name to a string or an array of strings), in document
+/// order, one entry per value.
+pub(crate) fn headers(
+    raw: &RawValue,
+    op: usize,
+    pointer: &str,
+) -> Result<Vec<(String, String)>, Problem> {
+    let expected = "an object of strings or arrays of strings";
+    let headers: Entries<OneOrMany<'_>> = field(raw, Some(op), pointer, expected)?;
+    let mut out = Vec::with_capacity(headers.0.len());
+    for (name, values) in headers.0 {
+        for value in values.into_vec() {
+            out.push((name.clone(), value));
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes of a JSON `body` field: JSON text (`application/json` unless the op
+/// declares a content type), or a string's own bytes when the op declares a content
+/// type that is not JSON.
+pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue) -> Bytes {
+    match declared_content_type(operation) {
+        None => set_default_content_type(operation, "application/json"),
+        Some(content_type) if !is_json_content_type(content_type) => {
+            if let Ok(text) = serde_json::from_str::<String>(raw.get()) {
+                return Bytes::from(text);
+            }
+        }
+        Some(_) => {}
+    }
+    Bytes::copy_from_slice(raw.get().as_bytes())
+}
+
+/// The content type the op sets itself, if any.
+pub(crate) fn declared_content_type(operation: &Operation) -> Option<&str> {
+    operation
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.as_str())
+}
+
+/// Gives the op `content_type` unless it declares one.
+pub(crate) fn set_default_content_type(operation: &mut Operation, content_type: &str) {
+    if declared_content_type(operation).is_none() {
+        operation
+            .headers
+            .push(("content-type".to_owned(), content_type.to_owned()));
     }
 }
 
@@ -154,10 +335,42 @@ mod tests {
         headers.append("set-cookie", "a=1".parse().unwrap());
         headers.append("set-cookie", "b=2".parse().unwrap());
         headers.append("content-type", "text/plain".parse().unwrap());
-        let json = serde_json::to_value(HeaderObject(&headers)).unwrap();
+        let json = serde_json::to_value(HeaderObject {
+            headers: &headers,
+            canonical: false,
+        })
+        .unwrap();
         assert_eq!(
             json,
             serde_json::json!({"set-cookie": ["a=1", "b=2"], "content-type": "text/plain"})
         );
+        let json = serde_json::to_value(HeaderObject {
+            headers: &headers,
+            canonical: true,
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"Set-Cookie": ["a=1", "b=2"], "Content-Type": "text/plain"})
+        );
+    }
+
+    #[test]
+    fn object_shape_reads_top_level_keys_only() {
+        let shape = |s: &str| object_shape(s.as_bytes());
+        assert_eq!(shape(r#"{"ops": []}"#), Some(Format::Native));
+        assert_eq!(
+            shape(r#"{"sequential": true, "ops": []}"#),
+            Some(Format::Native)
+        );
+        assert_eq!(shape(r#"{"requests": []}"#), Some(Format::Graph));
+        assert_eq!(
+            shape(r#"{"a": {"ops": [1, "}"]}, "b": "\\", "requests": 1}"#),
+            Some(Format::Graph)
+        );
+        assert_eq!(shape(r#"{"a": 1}"#), None);
+        assert_eq!(shape(r#"{"a": [}"#), None);
+        assert_eq!(shape("{"), None);
+        assert_eq!(shape(r#"{"unterminated"#), None);
     }
 }

@@ -5,16 +5,17 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderValue, Response, header, request::Parts};
+use http::{Response, request::Parts};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::json::{HeaderObject, field, parse_document, serialize_body};
-use super::{Codec, Field, pointer_token};
-use crate::model::{
-    BatchRequest, BatchResponse, OnError, OpResult, Operation, is_json_content_type,
+use super::json::{
+    self, Entries, HeaderObject, OneOrMany, field, headers, json_body, parse_document,
+    serialize_body, set_default_content_type,
 };
+use super::{Codec, Field, pointer_token};
+use crate::model::{BatchRequest, BatchResponse, OnError, OpResult, Operation};
 use crate::problem::Problem;
 
 /// The native format.
@@ -54,23 +55,6 @@ struct RawOp<'a> {
     silent: Option<&'a RawValue>,
     #[serde(borrow)]
     timeout_ms: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<'a> {
-    #[serde(borrow)]
-    One(std::borrow::Cow<'a, str>),
-    Many(Vec<String>),
-}
-
-impl OneOrMany<'_> {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Self::One(one) => vec![one.into_owned()],
-            Self::Many(many) => many,
-        }
-    }
 }
 
 impl Codec for Native {
@@ -114,27 +98,11 @@ impl Codec for Native {
     }
 
     fn encode(&self, response: &BatchResponse) -> Response<Bytes> {
-        let document = Document { results: response };
-        // Every part is a string, number, header map or validated raw JSON.
-        let body = serde_json::to_vec(&document).unwrap_or_default();
-        let mut http = Response::new(Bytes::from(body));
-        http.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        http
+        json::response(&Document { results: response })
     }
 
     fn pointer(&self, op: usize, field: &Field) -> Option<String> {
-        let name = match field {
-            Field::Url => "url".to_owned(),
-            Field::Method => "method".to_owned(),
-            Field::Id => "id".to_owned(),
-            Field::Headers => "headers".to_owned(),
-            Field::Header(name) => format!("headers/{}", pointer_token(name)),
-            Field::DependsOn(i) => format!("depends_on/{i}"),
-        };
-        Some(format!("/ops/{op}/{name}"))
+        Some(field.pointer("ops", op, ["url", "id", "depends_on"]))
     }
 }
 
@@ -163,13 +131,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
         operation.method = Some(field(raw, Some(index), &at("method"), "a string")?);
     }
     if let Some(raw) = op.headers {
-        let expected = "an object of strings or arrays of strings";
-        let headers: Entries<OneOrMany<'_>> = field(raw, Some(index), &at("headers"), expected)?;
-        for (name, values) in headers.0 {
-            for value in values.into_vec() {
-                operation.headers.push((name.clone(), value));
-            }
-        }
+        operation.headers = headers(raw, index, &at("headers"))?;
     }
     if let Some(raw) = op.depends_on {
         let ids: OneOrMany<'_> = field(
@@ -251,67 +213,6 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
     Ok(operation)
 }
 
-/// The bytes of a `body` field: JSON text, or a string's own bytes when the op
-/// declares a content type that is not JSON.
-fn json_body(operation: &mut Operation, raw: &RawValue) -> Bytes {
-    let declared = operation
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-        .map(|(_, value)| value.as_str());
-    match declared {
-        None => {
-            set_default_content_type(operation, "application/json");
-        }
-        Some(content_type) if !is_json_content_type(content_type) => {
-            if let Ok(text) = serde_json::from_str::<String>(raw.get()) {
-                return Bytes::from(text);
-            }
-        }
-        Some(_) => {}
-    }
-    Bytes::copy_from_slice(raw.get().as_bytes())
-}
-
-fn set_default_content_type(operation: &mut Operation, content_type: &str) {
-    let declared = operation
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
-    if !declared {
-        operation
-            .headers
-            .push(("content-type".to_owned(), content_type.to_owned()));
-    }
-}
-
-/// A JSON object as its entries in document order, repeated keys kept: header
-/// and query order is the client's to choose.
-struct Entries<V>(Vec<(String, V)>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<V>(std::marker::PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
-            type Value = Entries<V>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, V>()? {
-                    entries.push(entry);
-                }
-                Ok(Entries(entries))
-            }
-        }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
-    }
-}
-
 /// `params` as a query string; on a value that has no query form, the offending key.
 fn encode_query(params: &Entries<serde_json::Value>) -> Result<String, String> {
     use serde_json::Value;
@@ -390,7 +291,11 @@ impl Serialize for NativeResult<'_> {
             return map.end();
         }
         if self.include_headers {
-            map.serialize_entry("headers", &HeaderObject(&result.headers))?;
+            let headers = HeaderObject {
+                headers: &result.headers,
+                canonical: false,
+            };
+            map.serialize_entry("headers", &headers)?;
         }
         serialize_body(&mut map, &result.body)?;
         map.end()
