@@ -45,6 +45,26 @@ const FILES: &[(&str, &str)] = &[
         "native/bodies.json",
         include_str!("../scenarios/native/bodies.json"),
     ),
+    (
+        "security/urls.json",
+        include_str!("../scenarios/security/urls.json"),
+    ),
+    (
+        "security/nesting.json",
+        include_str!("../scenarios/security/nesting.json"),
+    ),
+    (
+        "security/headers.json",
+        include_str!("../scenarios/security/headers.json"),
+    ),
+    (
+        "security/content_types.json",
+        include_str!("../scenarios/security/content_types.json"),
+    ),
+    (
+        "security/faults.json",
+        include_str!("../scenarios/security/faults.json"),
+    ),
 ];
 
 /// One file of scenarios on one topic.
@@ -315,7 +335,7 @@ mod tests {
     #[test]
     fn every_file_on_disk_is_embedded() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        for group in ["native", "fixture"] {
+        for group in ["native", "fixture", "security"] {
             for entry in std::fs::read_dir(root.join(group)).unwrap() {
                 let name = format!("{group}/{}", entry.unwrap().file_name().to_string_lossy());
                 assert!(
