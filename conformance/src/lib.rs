@@ -59,5 +59,5 @@ pub mod runner;
 pub mod scenario;
 pub mod serve;
 
-pub use runner::{Report, RunError, run, run_only};
+pub use runner::{Report, RunError, run, run_only, run_requiring};
 pub use serve::{serve_executor, serve_service};

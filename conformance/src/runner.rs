@@ -93,17 +93,35 @@ pub fn run(base_url: &str, adapter: &str) -> Result<Report, RunError> {
 }
 
 /// Like [`run`], for the scenarios whose name contains `name_contains`.
+///
+/// Scenarios that need a format the default configuration switches off are left
+/// out; [`run_requiring`] runs them.
 pub fn run_only(base_url: &str, adapter: &str, name_contains: &str) -> Result<Report, RunError> {
+    run_filtered(base_url, adapter, |s| {
+        s.requires_format.is_none() && s.name.contains(name_contains)
+    })
+}
+
+/// Runs the scenarios that need `format` enabled (`"facebook"`), against a server
+/// whose configuration enables it.
+pub fn run_requiring(base_url: &str, adapter: &str, format: &str) -> Result<Report, RunError> {
+    run_filtered(base_url, adapter, |s| {
+        s.requires_format.as_deref() == Some(format)
+    })
+}
+
+fn run_filtered(
+    base_url: &str,
+    adapter: &str,
+    keep: impl Fn(&Scenario) -> bool,
+) -> Result<Report, RunError> {
     let valid_base = base_url
         .parse::<http::Uri>()
         .is_ok_and(|uri| uri.scheme_str() == Some("http") && uri.authority().is_some());
     if !valid_base {
         return Err(RunError::BaseUrl(base_url.to_owned()));
     }
-    let scenarios: Vec<Scenario> = scenario::load()?
-        .into_iter()
-        .filter(|s| s.name.contains(name_contains))
-        .collect();
+    let scenarios: Vec<Scenario> = scenario::load()?.into_iter().filter(|s| keep(s)).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

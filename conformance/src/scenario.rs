@@ -65,6 +65,22 @@ const FILES: &[(&str, &str)] = &[
         "security/faults.json",
         include_str!("../scenarios/security/faults.json"),
     ),
+    (
+        "graph/graph.json",
+        include_str!("../scenarios/graph/graph.json"),
+    ),
+    (
+        "aggregate/aggregate.json",
+        include_str!("../scenarios/aggregate/aggregate.json"),
+    ),
+    (
+        "multipart/multipart.json",
+        include_str!("../scenarios/multipart/multipart.json"),
+    ),
+    (
+        "facebook/facebook.json",
+        include_str!("../scenarios/facebook/facebook.json"),
+    ),
 ];
 
 /// One file of scenarios on one topic.
@@ -73,6 +89,10 @@ const FILES: &[(&str, &str)] = &[
 pub struct ScenarioFile {
     /// What the file's scenarios have in common.
     pub description: String,
+    /// A wire format the scenarios need that the default configuration switches
+    /// off (`"facebook"`); such scenarios run only through [`crate::run_requiring`].
+    #[serde(default)]
+    pub requires_format: Option<String>,
     /// The scenarios, run in this order.
     pub scenarios: Vec<Scenario>,
 }
@@ -90,6 +110,9 @@ pub struct Scenario {
     /// The file the scenario was loaded from, such as `native/ops.json`.
     #[serde(skip)]
     pub file: &'static str,
+    /// The file's `requires_format`.
+    #[serde(skip)]
+    pub requires_format: Option<String>,
 }
 
 /// One HTTP request and what its response must look like.
@@ -229,6 +252,7 @@ pub fn load() -> Result<Vec<Scenario>, ScenarioError> {
             serde_json::from_str(text).map_err(|source| ScenarioError::Parse { file, source })?;
         for mut scenario in parsed.scenarios {
             scenario.file = file;
+            scenario.requires_format.clone_from(&parsed.requires_format);
             check(&scenario)?;
             if !names.insert(scenario.name.clone()) {
                 return Err(ScenarioError::DuplicateName(scenario.name, file));

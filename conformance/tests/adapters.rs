@@ -8,17 +8,25 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use batch_core::{Config, ServiceExecutor};
+use batch_core::{Config, Format, ServiceExecutor};
 use conformance::fixture::{self, Server, Store};
 
 /// Starts a server with `start` on a free port, runs every scenario against it,
-/// prints the report and fails when any scenario failed.
+/// prints the report and fails when any scenario failed. The scenarios that need
+/// the Facebook format, off by default, run against a second server enabling it.
 fn conforms(
     adapter: &str,
-    start: impl FnOnce(SocketAddr, Config) -> io::Result<Server>,
+    start: impl Fn(SocketAddr, Config) -> io::Result<Server>,
 ) -> Result<(), Box<dyn Error>> {
-    let server = start(SocketAddr::from(([127, 0, 0, 1], 0)), Config::default())?;
+    let free = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = start(free, Config::default())?;
     let report = conformance::run(&server.url(), adapter)?;
+    println!("{report}");
+    assert_eq!(report.failed(), 0, "{report}");
+    let facebook = Config::builder().format(Format::Facebook, true).build()?;
+    let server = start(free, facebook)?;
+    let name = format!("{adapter} (facebook on)");
+    let report = conformance::run_requiring(&server.url(), &name, "facebook")?;
     println!("{report}");
     assert_eq!(report.failed(), 0, "{report}");
     Ok(())
