@@ -1,0 +1,175 @@
+//! What the engine costs per op: a whole batch (decode, validate, plan, run, encode)
+//! through [`BatchEndpoint::handle`] next to the same ops called directly on the
+//! executor, for batches of 1, 10, 50 and 1000 trivial ops.
+//!
+//! ```text
+//! cargo bench -p batch-core --bench engine            # full run
+//! cargo bench -p batch-core --bench engine -- --test  # each bench once (CI smoke)
+//! ```
+//!
+//! Every group reports throughput in ops, so criterion's `thrpt` is ops per second;
+//! the engine's overhead per op is `(batch time - direct time) / N`. The `shape`
+//! group holds batches of 1000 built to expose a quadratic step: a 999-long
+//! `depends_on` chain (planning, and the engine's release of dependents) and ops that
+//! each set 20 headers under an outer request with 20 inherited ones (header merging
+//! and encoding). Their time per op should match the plain batch of 1000.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
+use bytes::Bytes;
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use http::{Method, Request, Response, header};
+use serde_json::{Value, json};
+
+/// The batch sizes compared.
+const SIZES: [usize; 4] = [1, 10, 50, 1000];
+
+/// An application that answers every op at once with a tiny JSON body, so what is
+/// measured is the engine, not the app.
+struct Memory;
+
+impl Executor for Memory {
+    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+        let mut response = Response::new(Bytes::from_static(br#"{"ok":true}"#));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }
+}
+
+/// A configuration that admits the largest batch here; everything else default.
+fn config() -> Config {
+    Config::builder()
+        .max_ops(1000)
+        .max_body(16 << 20)
+        .build()
+        .expect("a valid configuration")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// `n` GETs of `/items/{i}`, each shaped by `op`.
+fn batch_body(n: usize, op: impl Fn(usize) -> Value) -> Bytes {
+    let ops: Vec<Value> = (0..n).map(op).collect();
+    Bytes::from(json!({ "ops": ops }).to_string())
+}
+
+fn plain_op(i: usize) -> Value {
+    json!({ "id": format!("op{i}"), "url": format!("/items/{i}") })
+}
+
+/// The outer request as an adapter hands it to the engine.
+fn outer(body: &Bytes, extra_headers: usize) -> Request<Bytes> {
+    let mut request = Request::post("/batch")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer bench")
+        .header(header::HOST, "127.0.0.1")
+        .body(body.clone())
+        .unwrap();
+    for h in 0..extra_headers {
+        request.headers_mut().insert(
+            http::HeaderName::try_from(format!("x-outer-{h}")).unwrap(),
+            http::HeaderValue::from_static("inherited"),
+        );
+    }
+    request
+}
+
+/// Checks once, outside any timing and only for a bench that runs, that the batch
+/// runs every op successfully, so a refused batch can never pass for a fast one.
+fn check(rt: &tokio::runtime::Runtime, endpoint: &BatchEndpoint, body: &Bytes, n: usize) {
+    let response = rt.block_on(endpoint.handle(&Memory, outer(body, 0)));
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    let document: Value = serde_json::from_slice(response.body()).unwrap();
+    let results = document["results"].as_array().unwrap();
+    assert_eq!(results.len(), n);
+    assert!(results.iter().all(|r| r["status"] == 200), "{document}");
+}
+
+fn batch_vs_direct(c: &mut Criterion) {
+    let rt = runtime();
+    let endpoint = BatchEndpoint::new(config());
+    let mut group = c.benchmark_group("ops");
+    for n in SIZES {
+        group.throughput(Throughput::Elements(n as u64));
+        let body = batch_body(n, plain_op);
+        group.bench_with_input(BenchmarkId::new("batch", n), &body, |b, body| {
+            check(&rt, &endpoint, body, n);
+            b.iter_batched(
+                || outer(body, 0),
+                |request| rt.block_on(endpoint.handle(&Memory, request)),
+                BatchSize::SmallInput,
+            );
+        });
+        let urls: Vec<String> = (0..n).map(|i| format!("/items/{i}")).collect();
+        group.bench_with_input(BenchmarkId::new("direct", n), &urls, |b, urls| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut responses = Vec::with_capacity(urls.len());
+                    for url in urls {
+                        let request = Request::builder()
+                            .method(Method::GET)
+                            .uri(url.as_str())
+                            .body(Bytes::new())
+                            .unwrap();
+                        responses.push(Memory.execute(request).await);
+                    }
+                    black_box(responses)
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+fn shapes_of_1000(c: &mut Criterion) {
+    const N: usize = 1000;
+    const HEADERS: usize = 20;
+    let rt = runtime();
+    let endpoint = BatchEndpoint::new(config());
+    let mut group = c.benchmark_group("shape");
+    group.throughput(Throughput::Elements(N as u64));
+    let chain = batch_body(N, |i| {
+        let mut op = plain_op(i);
+        if i > 0 {
+            op["depends_on"] = json!(format!("op{}", i - 1));
+        }
+        op
+    });
+    let headers = batch_body(N, |i| {
+        let mut op = plain_op(i);
+        let own: serde_json::Map<String, Value> = (0..HEADERS)
+            .map(|h| (format!("x-op-{h}"), json!(format!("value-{i}-{h}"))))
+            .collect();
+        op["headers"] = Value::Object(own);
+        op
+    });
+    for (name, body, outer_headers) in [("chain", &chain, 0), ("headers", &headers, HEADERS)] {
+        group.bench_function(BenchmarkId::new(name, N), |b| {
+            check(&rt, &endpoint, body, N);
+            b.iter_batched(
+                || outer(body, outer_headers),
+                |request| rt.block_on(endpoint.handle(&Memory, request)),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    batch_vs_direct(&mut criterion);
+    shapes_of_1000(&mut criterion);
+    criterion.final_summary();
+}
