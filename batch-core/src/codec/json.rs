@@ -2,6 +2,8 @@
 //! with pointers, op headers and bodies from JSON, and result headers and bodies as
 //! JSON.
 
+use std::fmt::Display;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
@@ -119,17 +121,19 @@ pub(crate) fn parse_document<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T
 }
 
 /// Parses one field's raw JSON as `T`; on failure, a 400 at that field.
+///
+/// The pointer is written out only on failure: a valid document formats none.
 pub(crate) fn field<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
     op: Option<usize>,
-    pointer: &str,
+    pointer: impl Display,
     expected: &str,
 ) -> Result<T, Problem> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
     deserializer.disable_recursion_limit();
     T::deserialize(&mut deserializer).map_err(|_| {
         Problem::bad_request(format!("{pointer} must be {expected}"))
-            .at(op, Some(pointer.to_owned()))
+            .at(op, Some(pointer.to_string()))
     })
 }
 
@@ -263,7 +267,7 @@ impl OneOrMany<'_> {
 pub(crate) fn headers(
     raw: &RawValue,
     op: usize,
-    pointer: &str,
+    pointer: impl Display,
 ) -> Result<Vec<(String, String)>, Problem> {
     let expected = "an object of strings or arrays of strings";
     let headers: Entries<OneOrMany<'_>> = field(raw, Some(op), pointer, expected)?;

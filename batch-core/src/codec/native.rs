@@ -1,6 +1,7 @@
 //! The native JSON format (`{"ops": [...]}` in, `{"results": [...]}` out), including
 //! the batch_api gem's subset (lower-case methods, `params`/`args`, `silent`).
 
+use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -106,53 +107,66 @@ impl Codec for Native {
     }
 }
 
+/// Where field `name` of op `index` sits: `/ops/{index}/{name}`. Written out only for
+/// a fault, so decoding a valid op formats no pointer.
+struct At {
+    index: usize,
+    name: &'static str,
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/ops/{}/{}", self.index, self.name)
+    }
+}
+
 fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
-    let at = |name: &str| format!("/ops/{index}/{name}");
-    let op: RawOp<'_> = field(raw, Some(index), &at(""), "an object with a `url`")?;
+    let at = |name| At { index, name };
+    let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
     let url = op.url.ok_or_else(|| {
         Problem::bad_request(format!("operation {index} has no `url`"))
-            .at(Some(index), Some(at("url")))
+            .at(Some(index), Some(at("url").to_string()))
     })?;
     let mut operation = Operation {
-        url: field(url, Some(index), &at("url"), "a string")?,
+        url: field(url, Some(index), at("url"), "a string")?,
         ..Operation::default()
     };
     if let Some(raw) = op.id {
-        let id: String = field(raw, Some(index), &at("id"), "a non-empty string")?;
+        let id: String = field(raw, Some(index), at("id"), "a non-empty string")?;
         if id.is_empty() {
             return Err(
                 Problem::bad_request(format!("{} must be a non-empty string", at("id")))
-                    .at(Some(index), Some(at("id"))),
+                    .at(Some(index), Some(at("id").to_string())),
             );
         }
         operation.id = Some(id);
     }
     if let Some(raw) = op.method {
-        operation.method = Some(field(raw, Some(index), &at("method"), "a string")?);
+        operation.method = Some(field(raw, Some(index), at("method"), "a string")?);
     }
     if let Some(raw) = op.headers {
-        operation.headers = headers(raw, index, &at("headers"))?;
+        operation.headers = headers(raw, index, at("headers"))?;
     }
     if let Some(raw) = op.depends_on {
         let ids: OneOrMany<'_> = field(
             raw,
             Some(index),
-            &at("depends_on"),
+            at("depends_on"),
             "an id or an array of ids",
         )?;
         operation.depends_on = ids.into_vec();
     }
     if let Some(raw) = op.silent {
-        operation.silent = field(raw, Some(index), &at("silent"), "a boolean")?;
+        operation.silent = field(raw, Some(index), at("silent"), "a boolean")?;
     }
     if let Some(raw) = op.timeout_ms {
-        let ms: u64 = field(raw, Some(index), &at("timeout_ms"), "a positive integer")?;
+        let ms: u64 = field(raw, Some(index), at("timeout_ms"), "a positive integer")?;
         if ms == 0 {
             return Err(Problem::bad_request(format!(
                 "{} must be a positive integer",
                 at("timeout_ms")
             ))
-            .at(Some(index), Some(at("timeout_ms"))));
+            .at(Some(index), Some(at("timeout_ms").to_string())));
         }
         operation.timeout = Some(Duration::from_millis(ms));
     }
@@ -166,16 +180,16 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
             return Err(Problem::bad_request(format!(
                 "operation {index} has both `body` and `body_base64`"
             ))
-            .at(Some(index), Some(at("body_base64"))));
+            .at(Some(index), Some(at("body_base64").to_string())));
         }
         (Some(raw), None) if raw.get() != "null" => Some(json_body(&mut operation, raw)),
         (_, Some(raw)) => {
-            let text: &str = field(raw, Some(index), &at("body_base64"), "a base64 string")?;
+            let text: &str = field(raw, Some(index), at("body_base64"), "a base64 string")?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|_| {
                     Problem::bad_request(format!("{} is not valid base64", at("body_base64")))
-                        .at(Some(index), Some(at("body_base64")))
+                        .at(Some(index), Some(at("body_base64").to_string()))
                 })?;
             set_default_content_type(&mut operation, "application/octet-stream");
             Some(Bytes::from(bytes))
@@ -183,7 +197,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
         _ => None,
     };
     if let Some(raw) = op.params {
-        let pointer = at("params");
+        let pointer = at("params").to_string();
         let params: Entries<serde_json::Value> = field(raw, Some(index), &pointer, "an object")?;
         if method_has_query_params {
             let query =
