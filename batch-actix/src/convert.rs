@@ -117,6 +117,18 @@ pub(crate) fn to_actix_response(
         .map_err(|_| ConvertError::Status(parts.status.as_u16()))?;
     let mut converted = HttpResponse::with_body(status, body);
     *converted.headers_mut() = to_actix_headers(&parts.headers)?;
+    // actix writes `connection` from the head's connection type, never from the
+    // header map, so a response that must close its connection says so there.
+    let closes = parts
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+    if closes {
+        converted
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     Ok(converted.map_into_boxed_body())
 }
 

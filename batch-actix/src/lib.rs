@@ -81,10 +81,10 @@ use std::sync::Arc;
 use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::ConnectionType;
 use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, web};
-use batch_core::{BatchEndpoint, BatchOp};
+use batch_core::{BatchEndpoint, BatchOp, Problem};
 use futures::TryStreamExt;
+use http::StatusCode;
 use http_body_util::StreamBody;
 
 use crate::executor::{ActixExecutor, Dispatcher};
@@ -139,29 +139,26 @@ async fn answer(
     let dispatcher = request.extensions().get::<Dispatcher>().cloned();
     let parts = match convert::outer_parts(&request) {
         Ok(parts) => parts,
-        Err(err) => return HttpResponse::BadRequest().body(err.to_string()),
+        Err(err) => {
+            return actix_response(
+                Problem::new(StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+            );
+        }
     };
     // A nested batch carries BatchOp and is refused by the engine; without either,
     // the request reached the route under a path the wrapper did not recognise.
     if dispatcher.is_none() && parts.extensions.get::<BatchOp>().is_none() {
-        return HttpResponse::InternalServerError().body(
+        let problem = Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
             "the batch route was reached at a path the batch_actix wrapper does not \
              recognise; send batches to the configured batch path",
         );
+        return actix_response(problem.into_response());
     }
     let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
     let bytes = match endpoint.read_body(&parts.headers, body).await {
         Ok(bytes) => bytes,
-        Err(problem) => {
-            let mut response = actix_response(problem.into_response());
-            // The rest of the body is still on its way and will not be read: the
-            // connection cannot carry another request, and a client that is told so
-            // does not send its next one into a closing socket.
-            response
-                .head_mut()
-                .set_connection_type(ConnectionType::Close);
-            return response;
-        }
+        Err(problem) => return actix_response(problem.into_response()),
     };
     let executor = ActixExecutor::new(
         dispatcher,

@@ -98,7 +98,8 @@ impl BatchEndpoint {
 
     /// Reads a batch body, refusing one larger than [`Config::max_body`] with 413
     /// before buffering more than the limit (a declared `content-length` over the
-    /// limit is refused before reading at all).
+    /// limit is refused before reading at all). A refusal's response says
+    /// `connection: close`, since the rest of the body was never read.
     pub async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Problem>
     where
         B: Body<Data = Bytes>,
@@ -110,12 +111,14 @@ impl BatchEndpoint {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
-            return Err(Problem::payload_too_large(limit));
+            return Err(Problem::payload_too_large(limit).closing_connection());
         }
         match collect_body(body, limit).await {
             Ok(bytes) => Ok(bytes),
-            Err(ExecuteError::ResponseTooLarge { .. }) => Err(Problem::payload_too_large(limit)),
-            Err(ExecuteError::Failed(_)) => Err(Problem::unreadable_body()),
+            Err(ExecuteError::ResponseTooLarge { .. }) => {
+                Err(Problem::payload_too_large(limit).closing_connection())
+            }
+            Err(ExecuteError::Failed(_)) => Err(Problem::unreadable_body().closing_connection()),
         }
     }
 

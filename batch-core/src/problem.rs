@@ -29,6 +29,10 @@ pub struct Problem {
     op: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pointer: Option<String>,
+    /// The request body was not read to its end, so its connection cannot carry
+    /// another request.
+    #[serde(skip)]
+    close_connection: bool,
 }
 
 fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
@@ -44,6 +48,7 @@ impl Problem {
             detail: detail.into(),
             op: None,
             pointer: None,
+            close_connection: false,
         }
     }
 
@@ -70,6 +75,15 @@ impl Problem {
     /// 400 for a batch body that could not be read (the connection failed mid-body).
     pub fn unreadable_body() -> Self {
         Self::bad_request("the batch body could not be read")
+    }
+
+    /// Marks the problem as answered before the request body was read to its end:
+    /// the response says `connection: close`, so a client does not send its next
+    /// request into a connection the server is closing. (HTTP/2 servers drop the
+    /// header; there a stream ends on its own.)
+    pub(crate) fn closing_connection(mut self) -> Self {
+        self.close_connection = true;
+        self
     }
 
     /// Locates the fault at operation `op`, optionally at a JSON `pointer`.
@@ -109,6 +123,11 @@ impl Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.close_connection {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -143,6 +162,22 @@ mod tests {
                 "status": 422, "title": "Unprocessable Entity", "detail": "duplicate id",
                 "op": 3, "pointer": "/ops/3/id"
             })
+        );
+    }
+
+    #[test]
+    fn an_unread_body_closes_the_connection() {
+        let closing = Problem::payload_too_large(1)
+            .closing_connection()
+            .into_response();
+        assert_eq!(closing.headers()["connection"], "close");
+        let body: serde_json::Value = serde_json::from_slice(closing.body()).unwrap();
+        assert!(body.get("close_connection").is_none());
+        assert!(
+            !Problem::payload_too_large(1)
+                .into_response()
+                .headers()
+                .contains_key("connection")
         );
     }
 

@@ -64,7 +64,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use batch_core::{BatchEndpoint, BatchOp, Config, ServiceExecutor};
+use batch_core::{BatchEndpoint, BatchOp, Config, Problem, ServiceExecutor};
 use bytes::{Buf, Bytes};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -115,7 +115,7 @@ where
                 async move {
                     let bytes = match endpoint.read_body(&headers, into_body(body)).await {
                         Ok(bytes) => bytes,
-                        Err(problem) => return refused_body(problem.into_response()),
+                        Err(problem) => return problem.into_response().into_response(),
                     };
                     let request = outer_request(&path, headers, op, remote, bytes);
                     // This future is polled inside the outer route's scope; ops
@@ -225,16 +225,6 @@ fn outer_request(
     request
 }
 
-/// A refusal sent before the whole body was read: the rest of the body is still on
-/// its way, so the connection cannot carry another request, and a client told so
-/// does not send its next one into a closing socket.
-fn refused_body(mut response: Response<Bytes>) -> warp::reply::Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response.into_response()
-}
-
 /// The batch's task; aborted when the outer request's future is dropped, so no op
 /// outlives the client that asked for it.
 struct AbortOnDrop<T>(JoinHandle<T>);
@@ -261,12 +251,5 @@ fn batch_failed(err: &JoinError) -> Response<Bytes> {
     } else {
         "the batch was cancelled"
     };
-    let body = format!(r#"{{"status":500,"title":"Internal Server Error","detail":"{detail}"}}"#);
-    let mut response = Response::new(Bytes::from(body));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, detail).into_response()
 }
