@@ -4,12 +4,19 @@
 //! `#[test] fn name() -> Result<(), Box<dyn Error>>`.
 
 use std::error::Error;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use batch_core::{Config, Format, ServiceExecutor};
 use conformance::fixture::{self, Server, Store};
+
+/// The report, written to the process's stderr itself: libtest captures `println!`
+/// of passing tests, and each adapter's `N passed, M failed` line belongs in every
+/// run's output.
+fn print(report: &conformance::Report) {
+    let _ = writeln!(io::stderr(), "{report}");
+}
 
 /// Starts a server with `start` on a free port, runs every scenario against it,
 /// prints the report and fails when any scenario failed. The scenarios that need
@@ -21,13 +28,13 @@ fn conforms(
     let free = SocketAddr::from(([127, 0, 0, 1], 0));
     let server = start(free, Config::default())?;
     let report = conformance::run(&server.url(), adapter)?;
-    println!("{report}");
+    print(&report);
     assert_eq!(report.failed(), 0, "{report}");
     let facebook = Config::builder().format(Format::Facebook, true).build()?;
     let server = start(free, facebook)?;
     let name = format!("{adapter} (facebook on)");
     let report = conformance::run_requiring(&server.url(), &name, "facebook")?;
-    println!("{report}");
+    print(&report);
     assert_eq!(report.failed(), 0, "{report}");
     Ok(())
 }
