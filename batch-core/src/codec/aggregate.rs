@@ -36,7 +36,7 @@ impl Codec for Aggregate {
         let mut ops = Vec::with_capacity(paths.len());
         let mut labels = Vec::with_capacity(paths.len());
         for (index, raw) in paths.into_iter().enumerate() {
-            let path: String = field(raw, Some(index), &format!("/{index}"), "a path string")?;
+            let path: String = field(raw, Some(index), format!("/{index}"), "a path string")?;
             if seen.insert(path.clone()) {
                 ops.push(Operation::new("GET", path.clone()));
                 labels.push(Some(path));

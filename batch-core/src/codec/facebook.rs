@@ -15,7 +15,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::json::{self, OneOrMany, field, parse_document, set_default_content_type};
+use super::json::{self, At, OneOrMany, field, parse_document, set_default_content_type};
 use super::{Codec, Field, canonical_name, rooted};
 use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody};
 use crate::problem::Problem;
@@ -100,21 +100,25 @@ impl Codec for Facebook {
 }
 
 fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
-    let at = |name: &str| format!("/batch/{index}/{name}");
-    let op: RawOp<'_> = field(raw, Some(index), &at(""), "an object with a `relative_url`")?;
+    let at = |name| At {
+        list: "batch",
+        index,
+        name,
+    };
+    let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `relative_url`")?;
     let url = op.relative_url.ok_or_else(|| {
         Problem::bad_request(format!("operation {index} has no `relative_url`"))
-            .at(Some(index), Some(at("relative_url")))
+            .at(Some(index), Some(at("relative_url").to_string()))
     })?;
     let mut operation = Operation {
-        url: rooted(field(url, Some(index), &at("relative_url"), "a string")?),
+        url: rooted(field(url, Some(index), at("relative_url"), "a string")?),
         ..Operation::default()
     };
     if let Some(raw) = op.method {
-        operation.method = Some(field(raw, Some(index), &at("method"), "a string")?);
+        operation.method = Some(field(raw, Some(index), at("method"), "a string")?);
     }
     if let Some(raw) = op.name {
-        let name: String = field(raw, Some(index), &at("name"), "a non-empty string")?;
+        let name: String = field(raw, Some(index), at("name"), "a non-empty string")?;
         if !name.is_empty() {
             operation.id = Some(name);
         }
@@ -123,7 +127,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
         let names: OneOrMany<'_> = field(
             raw,
             Some(index),
-            &at("depends_on"),
+            at("depends_on"),
             "a name or an array of names",
         )?;
         operation.depends_on = names.into_vec();
@@ -132,12 +136,12 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
         operation.silent = field(
             raw,
             Some(index),
-            &at("omit_response_on_success"),
+            at("omit_response_on_success"),
             "a boolean",
         )?;
     }
     if let Some(raw) = op.body.filter(|raw| raw.get() != "null") {
-        let form: String = field(raw, Some(index), &at("body"), "a form-encoded string")?;
+        let form: String = field(raw, Some(index), at("body"), "a form-encoded string")?;
         set_default_content_type(&mut operation, "application/x-www-form-urlencoded");
         operation.body = Bytes::from(form);
     }

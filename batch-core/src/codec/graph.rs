@@ -18,7 +18,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::json::{self, HeaderObject, OneOrMany, field, parse_document};
+use super::json::{self, At, HeaderObject, OneOrMany, field, parse_document};
 use super::{Codec, Field, rooted};
 use crate::model::is_json_content_type;
 use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody};
@@ -101,53 +101,53 @@ impl Codec for Graph {
 }
 
 fn decode_request(index: usize, raw: &RawValue) -> Result<(Operation, Option<String>), Problem> {
-    let at = |name: &str| format!("/requests/{index}/{name}");
+    let at = |name| At {
+        list: "requests",
+        index,
+        name,
+    };
     let request: RawRequest<'_> = field(
         raw,
         Some(index),
-        &at(""),
+        at(""),
         "an object with `id`, `method` and `url`",
     )?;
-    let missing = |name: &str| {
+    let missing = |name: &'static str| {
         Problem::bad_request(format!("request {index} has no `{name}`"))
-            .at(Some(index), Some(at(name)))
+            .at(Some(index), Some(at(name).to_string()))
     };
     let id: String = field(
         request.id.ok_or_else(|| missing("id"))?,
         Some(index),
-        &at("id"),
+        at("id"),
         "a non-empty string",
     )?;
     if id.is_empty() {
         return Err(
             Problem::bad_request(format!("{} must be a non-empty string", at("id")))
-                .at(Some(index), Some(at("id"))),
+                .at(Some(index), Some(at("id").to_string())),
         );
     }
     let method: String = field(
         request.method.ok_or_else(|| missing("method"))?,
         Some(index),
-        &at("method"),
+        at("method"),
         "a string",
     )?;
     let url: String = field(
         request.url.ok_or_else(|| missing("url"))?,
         Some(index),
-        &at("url"),
+        at("url"),
         "a string",
     )?;
     let mut op = Operation::new(method, rooted(url));
     op.id = Some(id);
     if let Some(raw) = request.headers {
-        op.headers = json::headers(raw, index, &at("headers"))?;
+        op.headers = json::headers(raw, index, at("headers"))?;
     }
     if let Some(raw) = request.depends_on {
-        let ids: OneOrMany<'_> = field(
-            raw,
-            Some(index),
-            &at("dependsOn"),
-            "an array of request ids",
-        )?;
+        let ids: OneOrMany<'_> =
+            field(raw, Some(index), at("dependsOn"), "an array of request ids")?;
         op.depends_on = ids.into_vec();
     }
     if let Some(raw) = request.body.filter(|raw| raw.get() != "null") {
@@ -156,14 +156,14 @@ fn decode_request(index: usize, raw: &RawValue) -> Result<(Operation, Option<Str
                 "{} must be base64 when the request's content type is not JSON",
                 at("body")
             ))
-            .at(Some(index), Some(at("body")))
+            .at(Some(index), Some(at("body").to_string()))
         })?;
     }
     let group = match request.atomicity_group {
         Some(raw) => Some(field::<String>(
             raw,
             Some(index),
-            &at("atomicityGroup"),
+            at("atomicityGroup"),
             "a string",
         )?),
         None => None,

@@ -120,6 +120,26 @@ pub(crate) fn parse_document<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T
     Ok(value)
 }
 
+/// Where field `name` of op `index` sits in a document whose ops are the array
+/// `list`: `/{list}/{index}/{name}`, or the op itself for an empty name. Written out
+/// only for a fault, so decoding a valid op formats no pointer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At {
+    pub(crate) list: &'static str,
+    pub(crate) index: usize,
+    pub(crate) name: &'static str,
+}
+
+impl Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}/{}", self.list, self.index)?;
+        if !self.name.is_empty() {
+            write!(f, "/{}", self.name)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses one field's raw JSON as `T`; on failure, a 400 at that field.
 ///
 /// The pointer is written out only on failure: a valid document formats none.

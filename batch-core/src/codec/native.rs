@@ -1,7 +1,6 @@
 //! The native JSON format (`{"ops": [...]}` in, `{"results": [...]}` out), including
 //! the batch_api gem's subset (lower-case methods, `params`/`args`, `silent`).
 
-use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::json::{
-    self, Entries, HeaderObject, OneOrMany, field, headers, json_body, parse_document,
+    self, At, Entries, HeaderObject, OneOrMany, field, headers, json_body, parse_document,
     serialize_body, set_default_content_type,
 };
 use super::{Codec, Field, pointer_token};
@@ -107,21 +106,12 @@ impl Codec for Native {
     }
 }
 
-/// Where field `name` of op `index` sits: `/ops/{index}/{name}`. Written out only for
-/// a fault, so decoding a valid op formats no pointer.
-struct At {
-    index: usize,
-    name: &'static str,
-}
-
-impl fmt::Display for At {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "/ops/{}/{}", self.index, self.name)
-    }
-}
-
 fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
-    let at = |name| At { index, name };
+    let at = |name| At {
+        list: "ops",
+        index,
+        name,
+    };
     let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
     let url = op.url.ok_or_else(|| {
         Problem::bad_request(format!("operation {index} has no `url`"))
