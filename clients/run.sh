@@ -48,7 +48,9 @@ note "build and start the demo server"
 cargo build --quiet -p demo || { echo "cargo build -p demo failed"; exit 1; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-cargo run --quiet -p demo -- --addr "127.0.0.1:$port" >"$work/demo.log" 2>&1 &
+# The binary itself, not `cargo run`: killing cargo would leave the server running.
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/debug/demo" --addr "127.0.0.1:$port" >"$work/demo.log" 2>&1 &
 server=$!
 up() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=2)' "$base" 2>/dev/null; }
 for _ in $(seq 1 600); do
