@@ -1,5 +1,6 @@
 //! The dependency graph of a batch, planned once before anything runs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -52,22 +53,50 @@ pub(crate) struct Graph {
     pub(crate) dependents: Vec<Vec<usize>>,
 }
 
+/// The ids of a batch's ops, compared ignoring case, each with its op's index.
+///
+/// Validation fills it once, refusing duplicates as it goes, and planning resolves
+/// `depends_on` against the same map: ids are folded and hashed once per batch.
+#[derive(Debug, Default)]
+pub(crate) struct Ids {
+    index_of: HashMap<String, usize>,
+}
+
+impl Ids {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            index_of: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Records that op `index` has `id`; false when an earlier op has it already.
+    pub(crate) fn insert(&mut self, id: &str, index: usize) -> bool {
+        self.index_of.insert(id.to_lowercase(), index).is_none()
+    }
+
+    /// The index of the op with `id`, ignoring case.
+    fn get(&self, id: &str) -> Option<usize> {
+        // Most ids are lower-case ASCII already: look them up without folding a copy.
+        let folded = if id.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            Cow::Borrowed(id)
+        } else {
+            Cow::Owned(id.to_lowercase())
+        };
+        self.index_of.get(folded.as_ref()).copied()
+    }
+}
+
 impl Graph {
-    /// Resolves every `depends_on` id and refuses unknown ids, forward references in
-    /// a sequential batch, and cycles.
+    /// Resolves every `depends_on` id against `ids` and refuses unknown ids, forward
+    /// references in a sequential batch, and cycles.
     pub(crate) fn build(
-        ids: &[String],
+        ids: &Ids,
         depends_on: &[Vec<String>],
         sequential: bool,
     ) -> Result<Self, Violation> {
-        let index_of: HashMap<String, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| (id.to_lowercase(), index))
-            .collect();
         let mut graph = Self {
-            deps: vec![Vec::new(); ids.len()],
-            dependents: vec![Vec::new(); ids.len()],
+            deps: vec![Vec::new(); depends_on.len()],
+            dependents: vec![Vec::new(); depends_on.len()],
         };
         for (op, names) in depends_on.iter().enumerate() {
             for (position, name) in names.iter().enumerate() {
@@ -76,8 +105,8 @@ impl Graph {
                     field: Field::DependsOn(position),
                     kind,
                 };
-                let dep = *index_of
-                    .get(&name.to_lowercase())
+                let dep = ids
+                    .get(name)
                     .ok_or_else(|| violation(ViolationKind::UnknownDependency(name.clone())))?;
                 if sequential && dep >= op {
                     return Err(violation(ViolationKind::ForwardDependency(name.clone())));
@@ -166,8 +195,12 @@ fn lowest_on_cycle(deps: &[Vec<usize>]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn ids(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("op{i}")).collect()
+    fn ids(n: usize) -> Ids {
+        let mut ids = Ids::with_capacity(n);
+        for i in 0..n {
+            assert!(ids.insert(&format!("Op{i}"), i));
+        }
+        ids
     }
 
     fn deps(lists: &[&[&str]]) -> Vec<Vec<String>> {

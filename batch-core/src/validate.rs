@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::codec::{Codec, Field};
 use crate::config::Config;
 use crate::model::BatchRequest;
-use crate::plan::{Graph, Plan, PlannedOp};
+use crate::plan::{Graph, Ids, Plan, PlannedOp};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
 
@@ -75,10 +75,9 @@ pub(crate) fn validate(
     }
     let policy = config.header_policy();
     let inherited = policy.inherited(&outer.headers);
-    let mut ids = Vec::with_capacity(batch.ops.len());
+    let mut ids = Ids::with_capacity(batch.ops.len());
     let mut depends_on = Vec::with_capacity(batch.ops.len());
     let mut ops = Vec::with_capacity(batch.ops.len());
-    let mut seen = std::collections::HashMap::with_capacity(batch.ops.len());
     for (index, op) in batch.ops.into_iter().enumerate() {
         let violation = |field, kind| Violation {
             op: index,
@@ -86,7 +85,7 @@ pub(crate) fn validate(
             kind,
         };
         let id = op.id.unwrap_or_else(|| index.to_string());
-        if seen.insert(id.to_lowercase(), index).is_some() {
+        if !ids.insert(&id, index) {
             return Err(violation(Field::Id, ViolationKind::DuplicateId(id)).into_problem(codec));
         }
         let method = parse_method(op.method.as_deref())
@@ -108,7 +107,6 @@ pub(crate) fn validate(
         request
             .extensions_mut()
             .insert(crate::endpoint::BatchOp { index });
-        ids.push(id.clone());
         depends_on.push(op.depends_on);
         ops.push(PlannedOp {
             id,
