@@ -129,8 +129,10 @@ impl State {
     /// Records the outcome of op `index`, then releases its dependents whose every
     /// dependency succeeded and answers 424 for the others, transitively.
     fn finish(&mut self, index: usize, outcome: Outcome) {
-        let mut finished = vec![(index, outcome)];
-        while let Some((index, outcome)) = finished.pop() {
+        // Only 424s cascade; most ops finish alone, without allocating a worklist.
+        let mut cascade = Vec::new();
+        let mut next = Some((index, outcome));
+        while let Some((index, outcome)) = next.take().or_else(|| cascade.pop()) {
             if outcome.0.as_u16() >= 400 && self.on_error == OnError::Stop {
                 self.halted = true;
             }
@@ -147,7 +149,7 @@ impl State {
                 });
                 match failed {
                     None => self.ready.push(Reverse(dependent)),
-                    Some(&dep) => finished.push((
+                    Some(&dep) => cascade.push((
                         dependent,
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
