@@ -139,16 +139,13 @@ impl ResultBody {
 
 /// Whether a content type is JSON: `application/json` or any `*/*+json`.
 pub(crate) fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .split_once('/')
-            .is_some_and(|(_, subtype)| subtype.ends_with("+json"))
+    // Compared in place: this runs for every op's response.
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.split_once('/').is_some_and(|(_, subtype)| {
+            let subtype = subtype.as_bytes();
+            subtype.len() >= 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json")
+        })
 }
 
 /// The outcome of one operation.
