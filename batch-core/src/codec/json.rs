@@ -2,6 +2,7 @@
 //! with pointers, op headers and bodies from JSON, and result headers and bodies as
 //! JSON.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 
 use base64::Engine as _;
@@ -169,10 +170,11 @@ impl Serialize for HeaderObject<'_> {
         let headers = self.headers;
         let mut map = serializer.serialize_map(Some(headers.keys_len()))?;
         for name in headers.keys() {
+            // Native names go out as stored; only Graph's canonical case needs a copy.
             let key = if self.canonical {
-                canonical_name(name.as_str())
+                Cow::Owned(canonical_name(name.as_str()))
             } else {
-                name.as_str().to_owned()
+                Cow::Borrowed(name.as_str())
             };
             let mut values = headers.get_all(name).iter();
             let first = values.next();
