@@ -13,6 +13,8 @@
 //!     let app = App::new().route("/items/{id}", web::get().to(|| async { "an item" }));
 //!     batch_actix::with_batch(app, batch.clone())
 //! })
+//! // Stop a batch when its client leaves (see "Limits").
+//! .h1_allow_half_closed(false)
 //! .bind("127.0.0.1:8080")?
 //! .run()
 //! .await
@@ -66,6 +68,12 @@
 //!   that should be shared across workers belongs in `web::Data` created outside the
 //!   `HttpServer::new` closure, as for any actix app; create the [`BatchEndpoint`]
 //!   there too, or each worker gets its own cap on operations in flight.
+//! - **A client that leaves stops its batch only with
+//!   `HttpServer::h1_allow_half_closed(false)`.** By default actix keeps serving a
+//!   request after the client closed its half of the connection, so the batch runs
+//!   to its end; with the setting, actix drops the request and the batch with it: ops
+//!   not yet started never start. `with_batch` wraps the `App`, not the server, so
+//!   it cannot set this for you.
 //! - **The batch path is matched before the App.** The wrapper recognises the batch
 //!   request by its path (a trailing slash aside). Middleware inside the App that
 //!   rewrites some other path *to* the batch path makes the route answer 500.
