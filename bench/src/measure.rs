@@ -37,9 +37,15 @@ pub(crate) async fn all(
     let h2 = Http2::connect(addr).await?;
     let mut rows = Vec::new();
     for n in SIZES {
+        eprintln!("  {n} GETs: sequential, HTTP/2, batch");
         rows.extend(round_trips(framework, &mut h1, &h2, n, plan).await?);
     }
+    eprintln!("  throughput");
     rows.push(throughput(framework, addr, plan).await?);
+    eprintln!("  makespan");
+    // A fresh connection: servers close keep-alive connections idle for as long as
+    // the throughput runs took (actix after 5 s).
+    let mut h1 = Http1::connect(addr).await?;
     rows.extend(makespan(framework, &mut h1, plan).await?);
     Ok(rows)
 }
@@ -108,14 +114,27 @@ async fn multiplexed(h2: &Http2, n: usize) -> Result<(), BenchError> {
         .try_for_each(|reply| expect_ok(reply, "GET on HTTP/2"))
 }
 
+/// One untimed request before each timed one, so every figure starts from a server
+/// that is awake: on this VM a server idle for a few milliseconds parks its threads,
+/// and waking a parked vCPU costs hundreds of microseconds, which would be charged
+/// to whichever figure happens to come after a pause.
+async fn wake(h1: &mut Http1) -> Result<(), BenchError> {
+    let reply = h1.send(Method::GET, "/health", None).await?;
+    expect_ok(&reply, "GET /health")
+}
+
 /// The median of `samples`.
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
-/// N GETs sequentially on HTTP/1.1, concurrently on HTTP/2, and as one batch: the
-/// three run in turn within each round, so drift on a shared machine hits all alike.
+/// N GETs sequentially on HTTP/1.1, concurrently on HTTP/2, and as one batch.
+///
+/// Sequential and batched requests take turns within each round, so drift on a
+/// shared machine hits both alike. HTTP/2 rounds run on their own: on the hyper-served
+/// fixtures (axum, warp) each one ends in a ~40 ms stall (see BENCHMARKS.md), after
+/// which the next figure would pay for waking a parked server.
 async fn round_trips(
     framework: Framework,
     h1: &mut Http1,
@@ -126,19 +145,25 @@ async fn round_trips(
     let body = batch_of(n, |i| json!({ "url": item(i) }));
     let (mut one_by_one, mut on_h2, mut batched) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..plan.warmup + plan.iterations {
+        wake(h1).await?;
         let started = Instant::now();
         sequential(h1, n).await?;
         let sequential_time = started.elapsed();
-        let started = Instant::now();
-        multiplexed(h2, n).await?;
-        let h2_time = started.elapsed();
+        wake(h1).await?;
         let started = Instant::now();
         batch(h1, &body, n).await?;
         let batch_time = started.elapsed();
         if round >= plan.warmup {
             one_by_one.push(sequential_time);
-            on_h2.push(h2_time);
             batched.push(batch_time);
+        }
+    }
+    for round in 0..plan.warmup + plan.iterations {
+        wake(h1).await?;
+        let started = Instant::now();
+        multiplexed(h2, n).await?;
+        if round >= plan.warmup {
+            on_h2.push(started.elapsed());
         }
     }
     let (one_by_one, on_h2, batched) = (median(one_by_one), median(on_h2), median(batched));
