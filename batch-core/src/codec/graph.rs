@@ -83,7 +83,7 @@ impl Codec for Graph {
         let mut ops = Vec::with_capacity(requests.len());
         let mut groups = Vec::with_capacity(requests.len());
         for (index, raw) in requests.into_iter().enumerate() {
-            let (op, group) = decode_request(index, raw)?;
+            let (op, group) = decode_request(index, raw, body)?;
             ops.push(op);
             groups.push(group);
         }
@@ -100,7 +100,11 @@ impl Codec for Graph {
     }
 }
 
-fn decode_request(index: usize, raw: &RawValue) -> Result<(Operation, Option<String>), Problem> {
+fn decode_request(
+    index: usize,
+    raw: &RawValue,
+    document: &Bytes,
+) -> Result<(Operation, Option<String>), Problem> {
     let at = |name| At {
         list: "requests",
         index,
@@ -151,7 +155,7 @@ fn decode_request(index: usize, raw: &RawValue) -> Result<(Operation, Option<Str
         op.depends_on = ids.into_vec();
     }
     if let Some(raw) = request.body.filter(|raw| raw.get() != "null") {
-        op.body = body(&mut op, raw).ok_or_else(|| {
+        op.body = body(&mut op, raw, document).ok_or_else(|| {
             Problem::bad_request(format!(
                 "{} must be base64 when the request's content type is not JSON",
                 at("body")
@@ -173,14 +177,14 @@ fn decode_request(index: usize, raw: &RawValue) -> Result<(Operation, Option<Str
 
 /// A request body: base64 when the declared content type is not JSON and the body is
 /// a string (`None` if it is not base64), JSON text otherwise.
-fn body(op: &mut Operation, raw: &RawValue) -> Option<Bytes> {
+fn body(op: &mut Operation, raw: &RawValue, document: &Bytes) -> Option<Bytes> {
     let binary = json::declared_content_type(op).is_some_and(|ct| !is_json_content_type(ct));
     match serde_json::from_str::<String>(raw.get()) {
         Ok(text) if binary => BASE64
             .iter()
             .find_map(|engine| engine.decode(text.as_bytes()).ok())
             .map(Bytes::from),
-        _ => Some(json::json_body(op, raw)),
+        _ => Some(json::json_body(op, raw, document)),
     }
 }
 

@@ -305,7 +305,9 @@ pub(crate) fn headers(
 /// The bytes of a JSON `body` field: JSON text (`application/json` unless the op
 /// declares a content type), or a string's own bytes when the op declares a content
 /// type that is not JSON.
-pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue) -> Bytes {
+///
+/// JSON text is shared with `document`, the batch body it was parsed from, not copied.
+pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue, document: &Bytes) -> Bytes {
     match declared_content_type(operation) {
         None => set_default_content_type(operation, "application/json"),
         Some(content_type) if !is_json_content_type(content_type) => {
@@ -315,7 +317,18 @@ pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue) -> Bytes {
         }
         Some(_) => {}
     }
-    Bytes::copy_from_slice(raw.get().as_bytes())
+    shared(document, raw.get())
+}
+
+/// `part` as a view into `document` when it lies inside it, as every value parsed
+/// from the document does; a copy otherwise. Op bodies are most of a large batch's
+/// bytes: sharing them keeps one copy of each in memory, not two.
+pub(crate) fn shared(document: &Bytes, part: &str) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(document.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= document.len() => document.slice(start..end),
+        _ => Bytes::copy_from_slice(part.as_bytes()),
+    }
 }
 
 /// The content type the op sets itself, if any.
@@ -339,6 +352,20 @@ pub(crate) fn set_default_content_type(operation: &mut Operation, content_type: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_inside_the_document_are_shared_others_copied() {
+        let document = Bytes::from_static(br#"{"body": {"x": [1, 2]}}"#);
+        let text = std::str::from_utf8(&document).unwrap();
+        let inside = &text[9..22];
+        let view = shared(&document, inside);
+        assert_eq!(view, inside.as_bytes());
+        assert_eq!(view.as_ptr(), inside.as_ptr(), "no copy");
+        let elsewhere = String::from(r#"{"x": [1, 2]}"#);
+        let copy = shared(&document, &elsewhere);
+        assert_eq!(copy, elsewhere.as_bytes());
+        assert_ne!(copy.as_ptr(), elsewhere.as_ptr());
+    }
 
     #[test]
     fn depth_counts_only_structure_outside_strings() {

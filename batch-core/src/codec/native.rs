@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::json::{
     self, At, Entries, HeaderObject, OneOrMany, field, headers, json_body, parse_document,
-    serialize_body, set_default_content_type,
+    serialize_body, set_default_content_type, shared,
 };
 use super::{Codec, Field, pointer_token};
 use crate::model::{BatchRequest, BatchResponse, OnError, OpResult, Operation};
@@ -92,7 +92,7 @@ impl Codec for Native {
             };
         }
         for (index, raw) in ops.into_iter().enumerate() {
-            batch.ops.push(decode_op(index, raw)?);
+            batch.ops.push(decode_op(index, raw, body)?);
         }
         Ok(batch)
     }
@@ -106,7 +106,7 @@ impl Codec for Native {
     }
 }
 
-fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
+fn decode_op(index: usize, raw: &RawValue, document: &Bytes) -> Result<Operation, Problem> {
     let at = |name| At {
         list: "ops",
         index,
@@ -172,7 +172,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
             ))
             .at(Some(index), Some(at("body_base64").to_string())));
         }
-        (Some(raw), None) if raw.get() != "null" => Some(json_body(&mut operation, raw)),
+        (Some(raw), None) if raw.get() != "null" => Some(json_body(&mut operation, raw, document)),
         (_, Some(raw)) => {
             let text: &str = field(raw, Some(index), at("body_base64"), "a base64 string")?;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -208,7 +208,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
             }
         } else if body.is_none() {
             set_default_content_type(&mut operation, "application/json");
-            operation.body = Bytes::copy_from_slice(raw.get().as_bytes());
+            operation.body = shared(document, raw.get());
         }
     }
     if let Some(body) = body {
