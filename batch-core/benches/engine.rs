@@ -9,10 +9,10 @@
 //!
 //! Every group reports throughput in ops, so criterion's `thrpt` is ops per second;
 //! the engine's overhead per op is `(batch time - direct time) / N`. The `shape`
-//! group holds batches of 1000 built to expose a quadratic step: a 999-long
+//! group holds batches of 50 and 1000 built to expose a quadratic step: an N-1 long
 //! `depends_on` chain (planning, and the engine's release of dependents) and ops that
 //! each set 20 headers under an outer request with 20 inherited ones (header merging
-//! and encoding). Their time per op should match the plain batch of 1000.
+//! and encoding). Per op, the batch of 1000 should cost what the batch of 50 does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 
 /// The batch sizes compared.
 const SIZES: [usize; 4] = [1, 10, 50, 1000];
+/// The sizes of the shaped batches: per-op time equal at both means linear growth.
+const SHAPE_SIZES: [usize; 2] = [50, 1000];
 
 /// An application that answers every op at once with a tiny JSON body, so what is
 /// measured is the engine, not the app.
@@ -132,37 +134,38 @@ fn batch_vs_direct(c: &mut Criterion) {
     group.finish();
 }
 
-fn shapes_of_1000(c: &mut Criterion) {
-    const N: usize = 1000;
+fn shapes(c: &mut Criterion) {
     const HEADERS: usize = 20;
     let rt = runtime();
     let endpoint = BatchEndpoint::new(config());
     let mut group = c.benchmark_group("shape");
-    group.throughput(Throughput::Elements(N as u64));
-    let chain = batch_body(N, |i| {
-        let mut op = plain_op(i);
-        if i > 0 {
-            op["depends_on"] = json!(format!("op{}", i - 1));
-        }
-        op
-    });
-    let headers = batch_body(N, |i| {
-        let mut op = plain_op(i);
-        let own: serde_json::Map<String, Value> = (0..HEADERS)
-            .map(|h| (format!("x-op-{h}"), json!(format!("value-{i}-{h}"))))
-            .collect();
-        op["headers"] = Value::Object(own);
-        op
-    });
-    for (name, body, outer_headers) in [("chain", &chain, 0), ("headers", &headers, HEADERS)] {
-        group.bench_function(BenchmarkId::new(name, N), |b| {
-            check(&rt, &endpoint, body, N);
-            b.iter_batched(
-                || outer(body, outer_headers),
-                |request| rt.block_on(endpoint.handle(&Memory, request)),
-                BatchSize::SmallInput,
-            );
+    for n in SHAPE_SIZES {
+        group.throughput(Throughput::Elements(n as u64));
+        let chain = batch_body(n, |i| {
+            let mut op = plain_op(i);
+            if i > 0 {
+                op["depends_on"] = json!(format!("op{}", i - 1));
+            }
+            op
         });
+        let headers = batch_body(n, |i| {
+            let mut op = plain_op(i);
+            let own: serde_json::Map<String, Value> = (0..HEADERS)
+                .map(|h| (format!("x-op-{h}"), json!(format!("value-{i}-{h}"))))
+                .collect();
+            op["headers"] = Value::Object(own);
+            op
+        });
+        for (name, body, outer_headers) in [("chain", &chain, 0), ("headers", &headers, HEADERS)] {
+            group.bench_function(BenchmarkId::new(name, n), |b| {
+                check(&rt, &endpoint, body, n);
+                b.iter_batched(
+                    || outer(body, outer_headers),
+                    |request| rt.block_on(endpoint.handle(&Memory, request)),
+                    BatchSize::SmallInput,
+                );
+            });
+        }
     }
     group.finish();
 }
@@ -170,6 +173,6 @@ fn shapes_of_1000(c: &mut Criterion) {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     batch_vs_direct(&mut criterion);
-    shapes_of_1000(&mut criterion);
+    shapes(&mut criterion);
     criterion.final_summary();
 }
