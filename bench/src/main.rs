@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use batch_core::Config;
-use conformance::fixture::{self, Server};
+use conformance::fixture::Server;
 use thiserror::Error;
 
 const USAGE: &str = "\
@@ -60,38 +60,13 @@ pub(crate) enum BenchError {
     },
 }
 
-/// A framework whose fixture server is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framework {
-    Axum,
-    Actix,
-    Warp,
-}
+pub(crate) use conformance::fixture::Framework;
 
-impl Framework {
-    const ALL: [Framework; 3] = [Framework::Axum, Framework::Actix, Framework::Warp];
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Framework::Axum => "axum",
-            Framework::Actix => "actix",
-            Framework::Warp => "warp",
-        }
-    }
-
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// Starts the framework's fixture server (HTTP/1.1 and h2c on one port).
-    pub(crate) fn start(self, addr: SocketAddr) -> Result<Server, BenchError> {
-        let start = match self {
-            Framework::Axum => fixture::axum::start,
-            Framework::Actix => fixture::actix::start,
-            Framework::Warp => fixture::warp::start,
-        };
-        start(addr, config()?).map_err(|err| BenchError::Io(format!("starting {self:?}"), err))
-    }
+/// Starts `framework`'s fixture server on a free port with the bench's configuration.
+pub(crate) fn start(framework: Framework) -> Result<Server, BenchError> {
+    framework
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config()?)
+        .map_err(|err| BenchError::Io(format!("starting {}", framework.name()), err))
 }
 
 /// The defaults, except room for the 20-op makespan batch to run at once and for
@@ -136,8 +111,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         serve: None,
     };
     let mut iterations = None;
-    let framework =
-        |name: String| Framework::parse(&name).ok_or_else(|| format!("unknown framework {name:?}"));
+    let framework = |name: String| {
+        Framework::from_name(&name).ok_or_else(|| format!("unknown framework {name:?}"))
+    };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -209,7 +185,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut rows = Vec::new();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
-        let server = framework.start(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let server = start(framework)?;
         let addr = server.addr();
         rows.extend(runtime.block_on(measure::all(framework, addr, args.plan))?);
         drop(server);

@@ -26,7 +26,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The child's side: serves `framework`'s fixture on a free port, prints the address,
 /// and stops when its standard input closes, so it never outlives the parent.
 pub(crate) fn serve(framework: Framework) -> Result<(), BenchError> {
-    let server = framework.start(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let server = crate::start(framework)?;
     println!("{}", server.addr());
     let mut sink = std::io::sink();
     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);

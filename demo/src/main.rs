@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use batch_core::Config;
-use conformance::fixture::{self, Server};
+use conformance::fixture::Framework;
 
 const USAGE: &str = "\
 usage: demo [--addr HOST:PORT] [--framework NAME]
@@ -21,19 +21,16 @@ usage: demo [--addr HOST:PORT] [--framework NAME]
   --framework NAME   axum (default), actix or warp
   -h, --help         this text";
 
-/// A framework's fixture server, started on `addr`.
-type Start = fn(SocketAddr, Config) -> std::io::Result<Server>;
-
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
-    framework: String,
+    framework: Framework,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-        framework: "axum".to_owned(),
+        framework: Framework::Axum,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -44,21 +41,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     format!("--addr wants HOST:PORT, such as 127.0.0.1:3000; got {text:?}")
                 })?;
             }
-            "--framework" => parsed.framework = value("--framework")?,
+            "--framework" => {
+                let name = value("--framework")?;
+                parsed.framework = Framework::from_name(&name).ok_or_else(|| {
+                    format!("--framework wants axum, actix or warp; got {name:?}")
+                })?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     Ok(parsed)
-}
-
-fn framework(name: &str) -> Option<Start> {
-    match name {
-        "axum" => Some(fixture::axum::start),
-        "actix" => Some(fixture::actix::start),
-        "warp" => Some(fixture::warp::start),
-        _ => None,
-    }
 }
 
 fn main() -> ExitCode {
@@ -73,17 +66,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(start) = framework(&args.framework) else {
-        eprintln!("demo: unknown framework {:?}\n\n{USAGE}", args.framework);
-        return ExitCode::FAILURE;
-    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let server = match start(args.addr, Config::default()) {
+    let server = match args.framework.start(args.addr, Config::default()) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("demo: cannot listen on {}: {err}", args.addr);
@@ -100,7 +89,7 @@ curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Beare
   {{\"id\": \"gone\", \"url\": \"/items/999999\"}},
   {{\"url\": \"/health\", \"depends_on\": \"gone\"}}
 ]}}'\n",
-        framework = args.framework
+        framework = args.framework.name()
     );
     server.wait();
     ExitCode::SUCCESS
@@ -118,7 +107,9 @@ mod tests {
     fn defaults_to_axum_on_port_3000() {
         let args = parse(&[]).unwrap();
         assert_eq!(args.addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(args.framework, "axum");
+        assert_eq!(args.framework, Framework::Axum);
+        let args = parse(&["--framework", "warp"]).unwrap();
+        assert_eq!(args.framework, Framework::Warp);
     }
 
     #[test]
@@ -130,6 +121,10 @@ mod tests {
         );
         assert!(parse(&["--addr"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--frob"]).unwrap_err().contains("unknown argument"));
-        assert!(framework("rocket").is_none());
+        assert!(
+            parse(&["--framework", "rocket"])
+                .unwrap_err()
+                .contains("axum, actix or warp")
+        );
     }
 }
