@@ -179,7 +179,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     println!("{}", table::machine());
     println!(
         "plan: {} iterations after {} warm-up, throughput runs of {:?}, {} RSS batches; \
-         client on one current-thread runtime, server unpinned\n",
+         client on one current-thread runtime, servers as the fixtures start them\n",
         args.plan.iterations, args.plan.warmup, args.plan.throughput_for, args.plan.rss_batches
     );
     let mut rows = Vec::new();

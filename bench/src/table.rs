@@ -107,13 +107,18 @@ pub(crate) fn machine() -> String {
         .find_map(|line| line.strip_prefix("model name"))
         .and_then(|rest| rest.split_once(':'))
         .map_or("unknown CPU", |(_, model)| model.trim());
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpus = cpuinfo
+        .lines()
+        .filter(|line| line.starts_with("processor"))
+        .count();
+    // Fewer under `taskset`, which the figures then reflect.
+    let usable = std::thread::available_parallelism().map_or(0, usize::from);
     let memory_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|meminfo| crate::rss::kib_field(&meminfo, "MemTotal"))
         .unwrap_or(0);
     format!(
-        "machine: {cpus} vCPUs, {model}, {:.1} GiB RAM",
+        "machine: {cpus} vCPUs ({usable} usable by this run), {model}, {:.1} GiB RAM",
         memory_kib as f64 / f64::from(1 << 20)
     )
 }
