@@ -154,7 +154,12 @@ async fn accept_until(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => serve(stream),
+                Ok((stream, _peer)) => {
+                    // Small responses must not wait for the peer's delayed ACK
+                    // (Nagle): HTTP/2 frames a response in several writes.
+                    let _ = stream.set_nodelay(true);
+                    serve(stream)
+                }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             },
