@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use tokio::sync::Semaphore;
 
@@ -188,14 +188,7 @@ impl BatchEndpoint {
                     ?elapsed,
                     "batch refused"
                 );
-                let status = problem.status();
-                let mut response = problem.into_response();
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                }
-                response
+                problem.into_response()
             }
         }
     }
@@ -223,4 +216,5 @@ fn overloaded() -> Problem {
         StatusCode::SERVICE_UNAVAILABLE,
         "the server is running as many operations as it allows; retry shortly",
     )
+    .retry_after(1)
 }

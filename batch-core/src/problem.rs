@@ -33,6 +33,9 @@ pub struct Problem {
     /// another request.
     #[serde(skip)]
     close_connection: bool,
+    /// Seconds after which the client may try again, answered as `retry-after`.
+    #[serde(skip)]
+    retry_after: Option<u32>,
 }
 
 fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
@@ -49,6 +52,7 @@ impl Problem {
             op: None,
             pointer: None,
             close_connection: false,
+            retry_after: None,
         }
     }
 
@@ -83,6 +87,12 @@ impl Problem {
     /// header; there a stream ends on its own.)
     pub(crate) fn closing_connection(mut self) -> Self {
         self.close_connection = true;
+        self
+    }
+
+    /// Tells the client it may retry after `seconds` (`retry-after`).
+    pub(crate) fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -123,6 +133,11 @@ impl Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.close_connection {
             response
                 .headers_mut()
