@@ -90,7 +90,7 @@ pub(crate) fn validate(
         }
         let method = parse_method(op.method.as_deref())
             .map_err(|kind| violation(Field::Method, kind).into_problem(codec))?;
-        let uri = target::parse(&op.url, config.path())
+        let uri = target::parse(op.url, config.path())
             .map_err(|err| violation(Field::Url, err.into()).into_problem(codec))?;
         if op.headers.len() > MAX_OP_HEADERS {
             return Err(
