@@ -8,7 +8,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
@@ -20,14 +21,10 @@ use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpView, Refusal};
 use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
-use crate::plan::{Graph, Plan};
+use crate::plan::{Graph, Plan, PlannedOp};
 
 /// Runs every op of `plan` and returns their results in request order.
-pub(crate) async fn run<E: Executor>(
-    executor: &E,
-    mut plan: Plan,
-    config: &Config,
-) -> BatchResponse {
+pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) -> BatchResponse {
     let deadline = Instant::now() + config.batch_deadline();
     let limit = if plan.sequential {
         1
@@ -35,37 +32,45 @@ pub(crate) async fn run<E: Executor>(
         config.max_concurrency()
     };
     let include_headers = plan.include_headers;
-    let layout = std::mem::take(&mut plan.layout);
-    let (mut state, mut requests) = State::new(plan);
+    let layout = plan.layout;
+    let mut state = State::new(plan.ops, plan.graph, plan.on_error);
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < limit {
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
-            let Some((request, timeout)) = requests[index].take() else {
-                continue;
-            };
+            // Each op becomes ready once, when its last dependency finishes.
+            let op = &mut state.ops[index];
+            let request = std::mem::replace(&mut op.request, Request::new(Bytes::new()));
+            let now = Instant::now();
             if state.halted {
                 state.finish(
                     index,
                     not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None),
                 );
-            } else if Instant::now() >= deadline {
+            } else if now >= deadline {
                 state.finish(index, timed_out());
-            } else if let Err(refusal) = check_op(config, index, &state.ids[index], &request) {
+            } else if let Err(refusal) = check_op(config, index, &op.id, &request) {
                 state.finish(index, refused(refusal));
             } else {
-                let op_timeout =
-                    timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
-                let op_deadline = deadline.min(Instant::now() + op_timeout);
-                running.push(run_op(
+                let op_timeout = op
+                    .timeout
+                    .map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
+                let op_deadline = deadline.min(now + op_timeout);
+                let mut call = Box::pin(run_op(
                     executor,
                     index,
                     request,
                     op_deadline,
                     config.max_response_body(),
                 ));
+                // Most ops answer on their first poll: run that poll here and queue
+                // only the ops that wait, each then polled again with its own waker.
+                match poll_once(call.as_mut()).await {
+                    Poll::Ready((index, outcome)) => state.finish(index, outcome),
+                    Poll::Pending => running.push(call),
+                }
             }
         }
         let Some((index, outcome)) = running.next().await else {
@@ -84,10 +89,10 @@ type Outcome = (StatusCode, HeaderMap, ResultBody);
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
+    /// The ops; each one's request is taken (left empty) when it starts.
+    ops: Vec<PlannedOp>,
     graph: Graph,
-    ids: Vec<String>,
-    silent: Vec<bool>,
-    results: Vec<Option<(StatusCode, HeaderMap, ResultBody)>>,
+    results: Vec<Option<Outcome>>,
     waiting_for: Vec<usize>,
     /// Ready ops start lowest index first, so a sequential batch runs in request order.
     ready: BinaryHeap<Reverse<usize>>,
@@ -95,35 +100,22 @@ struct State {
     halted: bool,
 }
 
-type Pending = Option<(Request<Bytes>, Option<Duration>)>;
-
 impl State {
-    fn new(plan: Plan) -> (Self, Vec<Pending>) {
-        let n = plan.ops.len();
-        let waiting_for: Vec<usize> = plan.graph.deps.iter().map(Vec::len).collect();
-        let ready = (0..n)
+    fn new(ops: Vec<PlannedOp>, graph: Graph, on_error: OnError) -> Self {
+        let waiting_for: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
+        let ready = (0..ops.len())
             .filter(|&i| waiting_for[i] == 0)
             .map(Reverse)
             .collect();
-        let mut ids = Vec::with_capacity(n);
-        let mut silent = Vec::with_capacity(n);
-        let mut requests = Vec::with_capacity(n);
-        for op in plan.ops {
-            ids.push(op.id);
-            silent.push(op.silent);
-            requests.push(Some((op.request, op.timeout)));
-        }
-        let state = Self {
-            graph: plan.graph,
-            ids,
-            silent,
-            results: (0..n).map(|_| None).collect(),
+        Self {
+            results: (0..ops.len()).map(|_| None).collect(),
+            ops,
+            graph,
             waiting_for,
             ready,
-            on_error: plan.on_error,
+            on_error,
             halted: false,
-        };
-        (state, requests)
+        }
     }
 
     /// Records the outcome of op `index`, then releases its dependents whose every
@@ -154,7 +146,7 @@ impl State {
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
                             "dependency_failed",
-                            Some(&self.ids[dep]),
+                            Some(&self.ops[dep].id),
                         ),
                     )),
                 }
@@ -165,16 +157,16 @@ impl State {
     fn into_results(self) -> Vec<OpResult> {
         self.results
             .into_iter()
-            .zip(self.ids.into_iter().zip(self.silent))
-            .map(|(outcome, (id, silent))| {
+            .zip(self.ops)
+            .map(|(outcome, op)| {
                 // Every op of an acyclic plan finishes; answer rather than panic if not.
                 let (status, headers, body) = outcome.unwrap_or_else(internal_error);
                 OpResult {
-                    id,
+                    id: op.id,
                     status,
                     headers,
                     body,
-                    silent,
+                    silent: op.silent,
                 }
             })
             .collect()
@@ -191,8 +183,13 @@ async fn run_op<E: Executor>(
     max_response_body: usize,
 ) -> (usize, Outcome) {
     let is_head = request.method() == Method::HEAD;
-    let call = AssertUnwindSafe(executor.execute(request)).catch_unwind();
-    let outcome = match timeout_at(deadline, call).await {
+    let mut call = pin!(AssertUnwindSafe(executor.execute(request)).catch_unwind());
+    // The timer is set only for an op that does not answer on its first poll.
+    let answer = match poll_once(call.as_mut()).await {
+        Poll::Ready(answer) => Ok(answer),
+        Poll::Pending => Box::pin(timeout_at(deadline, call)).await,
+    };
+    let outcome = match answer {
         Err(_elapsed) => timed_out(),
         Ok(Err(_panic)) => {
             tracing::error!(op = index, "operation handler panicked");
@@ -207,6 +204,11 @@ async fn run_op<E: Executor>(
         Ok(Ok(Ok(response))) => completed(response, is_head),
     };
     (index, outcome)
+}
+
+/// Polls `future` once and says what that poll gave, without waiting.
+fn poll_once<F: Future + ?Sized>(mut future: Pin<&mut F>) -> impl Future<Output = Poll<F::Output>> {
+    std::future::poll_fn(move |cx| Poll::Ready(future.as_mut().poll(cx)))
 }
 
 /// Runs the op hooks on an op about to start.
