@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
-use serde_json::value::RawValue;
+use serde::de::IgnoredAny;
 
 /// One operation as a client sent it, before validation.
 ///
@@ -99,8 +99,9 @@ impl BatchRequest {
 pub enum ResultBody {
     /// No body (also every HEAD response).
     Empty,
-    /// A JSON body, validated and kept verbatim.
-    Json(Box<RawValue>),
+    /// A JSON body: text that parsed as JSON, kept verbatim (the response's own
+    /// bytes, not a copy).
+    Json(Bytes),
     /// A UTF-8 body that is not JSON.
     Text(String),
     /// Anything else.
@@ -117,10 +118,11 @@ impl ResultBody {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        if content_type.is_some_and(is_json_content_type) {
-            if let Ok(raw) = serde_json::from_slice::<Box<RawValue>>(&body) {
-                return Self::Json(raw);
-            }
+        // Validated without building anything, so a JSON body is never copied.
+        if content_type.is_some_and(is_json_content_type)
+            && serde_json::from_slice::<IgnoredAny>(&body).is_ok()
+        {
+            return Self::Json(body);
         }
         match String::from_utf8(body.into()) {
             Ok(text) => Self::Text(text),
@@ -130,9 +132,27 @@ impl ResultBody {
 
     /// A small JSON body the engine answers with for ops that did not run normally.
     pub(crate) fn json(value: &impl serde::Serialize) -> Self {
-        match serde_json::value::to_raw_value(value) {
-            Ok(raw) => Self::Json(raw),
+        match serde_json::to_vec(value) {
+            Ok(json) => Self::Json(json.into()),
             Err(_) => Self::Empty,
+        }
+    }
+
+    /// The body's length in bytes, as the handler wrote it.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::Json(bytes) | Self::Binary(bytes) => bytes.len(),
+            Self::Text(text) => text.len(),
+        }
+    }
+
+    /// The body as the handler wrote it.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::Json(bytes) | Self::Binary(bytes) => bytes,
+            Self::Text(text) => text.as_bytes(),
         }
     }
 }
@@ -191,7 +211,7 @@ mod tests {
     fn json_is_kept_verbatim() {
         let body = Bytes::from_static(br#"{"b": 1,  "a": [1.50, "x"]}"#);
         match ResultBody::classify(&typed("application/json; charset=utf-8"), body) {
-            ResultBody::Json(raw) => assert_eq!(raw.get(), r#"{"b": 1,  "a": [1.50, "x"]}"#),
+            ResultBody::Json(raw) => assert_eq!(raw, r#"{"b": 1,  "a": [1.50, "x"]}"#),
             other => panic!("{other:?}"),
         }
         let problem = Bytes::from_static(b"{}");

@@ -14,7 +14,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::json::{self, field, parse_document};
+use super::json::{self, RawJson, field, parse_document};
 use super::{Codec, Field};
 use crate::model::{BatchRequest, BatchResponse, Operation, ResultBody};
 use crate::problem::Problem;
@@ -72,7 +72,7 @@ impl Serialize for Document<'_> {
                 .unwrap_or(&result.id);
             match &result.body {
                 ResultBody::Empty => map.serialize_entry(path, &())?,
-                ResultBody::Json(raw) => map.serialize_entry(path, raw)?,
+                ResultBody::Json(json) => map.serialize_entry(path, &RawJson(json))?,
                 ResultBody::Text(text) => map.serialize_entry(path, text)?,
                 ResultBody::Binary(bytes) => map.serialize_entry(
                     path,

@@ -206,7 +206,9 @@ impl Serialize for Item<'_> {
         }
         match &result.body {
             ResultBody::Empty => map.serialize_entry("body", &())?,
-            ResultBody::Json(raw) => map.serialize_entry("body", raw.get())?,
+            ResultBody::Json(json) => {
+                map.serialize_entry("body", &String::from_utf8_lossy(json))?
+            }
             ResultBody::Text(text) => map.serialize_entry("body", text)?,
             ResultBody::Binary(bytes) => map.serialize_entry(
                 "body",

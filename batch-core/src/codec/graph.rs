@@ -14,11 +14,10 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::{Response, StatusCode, request::Parts};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::json::{self, At, HeaderObject, OneOrMany, field, parse_document};
+use super::json::{self, At, OneOrMany, Writer, field, parse_document};
 use super::{Codec, Field, rooted};
 use crate::model::is_json_content_type;
 use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody};
@@ -92,7 +91,7 @@ impl Codec for Graph {
     }
 
     fn encode(&self, response: &BatchResponse) -> Response<Bytes> {
-        json::response(&Document(&response.results))
+        write(&response.results).into_response()
     }
 
     fn pointer(&self, op: usize, field: &Field) -> Option<String> {
@@ -248,43 +247,44 @@ fn chain_groups(ops: &mut [Operation], groups: &[Option<String>]) -> Result<(), 
     Ok(())
 }
 
-struct Document<'a>(&'a [OpResult]);
-
-impl Serialize for Document<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        let responses: Vec<GraphResponse<'_>> = self.0.iter().map(GraphResponse).collect();
-        map.serialize_entry("responses", &responses)?;
-        map.end()
-    }
-}
-
-struct GraphResponse<'a>(&'a OpResult);
-
-impl Serialize for GraphResponse<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let result = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &result.id)?;
-        map.serialize_entry("status", &result.status.as_u16())?;
-        let headers = HeaderObject {
-            headers: &result.headers,
-            canonical: true,
-        };
-        map.serialize_entry("headers", &headers)?;
-        // The Graph SDK refuses a body on a status that cannot have one.
-        if [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
-            return map.end();
+/// `{"responses": [...]}`, each `{"id", "status", "headers", "body"}`: headers in
+/// canonical case, JSON bodies embedded, any other body in base64, and no body on a
+/// 204 or 304 (the Graph SDK refuses one there).
+fn write(results: &[OpResult]) -> Writer {
+    let mut out = Writer::for_results(results);
+    out.raw(br#"{"responses":["#);
+    for (index, result) in results.iter().enumerate() {
+        out.raw(if index == 0 {
+            br#"{"id":"#
+        } else {
+            br#",{"id":"#
+        });
+        out.string(&result.id);
+        out.raw(br#","status":"#);
+        out.status(result.status);
+        out.raw(br#","headers":"#);
+        out.headers(&result.headers, true);
+        if ![StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
+            match &result.body {
+                ResultBody::Empty => {}
+                ResultBody::Json(json) => {
+                    out.raw(br#","body":"#);
+                    out.raw(json);
+                }
+                ResultBody::Text(text) => {
+                    out.raw(br#","body":"#);
+                    out.base64(text.as_bytes());
+                }
+                ResultBody::Binary(bytes) => {
+                    out.raw(br#","body":"#);
+                    out.base64(bytes);
+                }
+            }
         }
-        let standard = base64::engine::general_purpose::STANDARD;
-        match &result.body {
-            ResultBody::Empty => {}
-            ResultBody::Json(raw) => map.serialize_entry("body", raw)?,
-            ResultBody::Text(text) => map.serialize_entry("body", &standard.encode(text))?,
-            ResultBody::Binary(bytes) => map.serialize_entry("body", &standard.encode(bytes))?,
-        }
-        map.end()
+        out.raw(b"}");
     }
+    out.raw(b"]}");
+    out
 }
 
 #[cfg(test)]

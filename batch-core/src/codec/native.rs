@@ -1,26 +1,62 @@
 //! The native JSON format (`{"ops": [...]}` in, `{"results": [...]}` out), including
 //! the batch_api gem's subset (lower-case methods, `params`/`args`, `silent`).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Response, request::Parts};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::{
-    self, At, Entries, HeaderObject, OneOrMany, field, headers, json_body, parse_document,
-    serialize_body, set_default_content_type, shared,
+    self, At, Entries, OneOrMany, Writer, check_depth, field, json_body, optional, parse_checked,
+    parse_document, set_default_content_type, shared,
 };
 use super::{Codec, Field, pointer_token};
-use crate::model::{BatchRequest, BatchResponse, OnError, OpResult, Operation};
+use crate::model::{BatchRequest, BatchResponse, OnError, Operation};
 use crate::problem::Problem;
 
 /// The native format.
 pub(crate) struct Native;
 
+/// A whole batch with every field in its type: what a valid batch parses to in one
+/// pass over the document.
+#[derive(Deserialize)]
+struct Typed<'a> {
+    #[serde(borrow)]
+    ops: Option<Vec<TypedOp<'a>>>,
+    sequential: Option<bool>,
+    #[serde(borrow)]
+    on_error: Option<Cow<'a, str>>,
+    include_headers: Option<bool>,
+}
+
+/// One op with every field in its type.
+#[derive(Deserialize)]
+struct TypedOp<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    headers: Option<Entries<OneOrMany<'a>>>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+    #[serde(borrow)]
+    body_base64: Option<Cow<'a, str>>,
+    #[serde(borrow, alias = "args")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    depends_on: Option<OneOrMany<'a>>,
+    silent: Option<bool>,
+    timeout_ms: Option<u64>,
+}
+
+/// The batch with each value left unparsed, to find which one is of the wrong type.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
@@ -33,6 +69,7 @@ struct Envelope<'a> {
     include_headers: Option<&'a RawValue>,
 }
 
+/// One op with each value left unparsed.
 #[derive(Deserialize)]
 struct RawOp<'a> {
     #[serde(borrow)]
@@ -63,42 +100,23 @@ impl Codec for Native {
     }
 
     fn decode(&self, _parts: &Parts, body: &Bytes) -> Result<BatchRequest, Problem> {
-        let envelope: Envelope<'_> = parse_document(body)?;
-        let ops = envelope
-            .ops
-            .ok_or_else(|| Problem::bad_request("the batch has no `ops` array"))?;
-        let ops: Vec<&RawValue> = field(ops, None, "/ops", "an array of operations")?;
-        if ops.is_empty() {
-            return Err(Problem::bad_request("`ops` is empty").at(None, Some("/ops".into())));
-        }
-        let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
-        if let Some(raw) = envelope.sequential {
-            batch.sequential = field(raw, None, "/sequential", "a boolean")?;
-        }
-        if let Some(raw) = envelope.include_headers {
-            batch.include_headers = field(raw, None, "/include_headers", "a boolean")?;
-        }
-        if let Some(raw) = envelope.on_error {
-            let expected = r#""continue" or "stop""#;
-            batch.on_error = match field::<&str>(raw, None, "/on_error", expected)? {
-                "continue" => OnError::Continue,
-                "stop" => OnError::Stop,
-                _ => {
-                    return Err(
-                        Problem::bad_request(format!("/on_error must be {expected}"))
-                            .at(None, Some("/on_error".into())),
-                    );
-                }
-            };
-        }
-        for (index, raw) in ops.into_iter().enumerate() {
-            batch.ops.push(decode_op(index, raw, body)?);
-        }
-        Ok(batch)
+        // A valid batch is parsed once, straight into its types. Only a batch that
+        // fails that pass is read again value by value, to say which one is wrong and
+        // where; both passes then share every check beyond types.
+        check_depth(body)?;
+        let Ok(typed) = parse_checked::<Typed<'_>>(body) else {
+            return explain(body);
+        };
+        let options = Options {
+            sequential: typed.sequential,
+            on_error: typed.on_error,
+            include_headers: typed.include_headers,
+        };
+        assemble(typed.ops, options, body, |_, op| Ok(op))
     }
 
     fn encode(&self, response: &BatchResponse) -> Response<Bytes> {
-        json::response(&Document { results: response })
+        write(response).into_response()
     }
 
     fn pointer(&self, op: usize, field: &Field) -> Option<String> {
@@ -106,57 +124,150 @@ impl Codec for Native {
     }
 }
 
-fn decode_op(index: usize, raw: &RawValue, document: &Bytes) -> Result<Operation, Problem> {
-    let at = |name| At {
+/// The batch-level options, typed.
+struct Options<'a> {
+    sequential: Option<bool>,
+    on_error: Option<Cow<'a, str>>,
+    include_headers: Option<bool>,
+}
+
+/// Decodes a batch the typed pass refused, value by value, so the error names the
+/// first value that is wrong and its JSON pointer.
+fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
+    let envelope: Envelope<'_> = parse_document(body)?;
+    let ops = match envelope.ops {
+        Some(raw) => Some(field::<Vec<&RawValue>>(
+            raw,
+            None,
+            "/ops",
+            "an array of operations",
+        )?),
+        None => None,
+    };
+    let options = Options {
+        sequential: optional(envelope.sequential, None, "/sequential", "a boolean")?,
+        include_headers: optional(
+            envelope.include_headers,
+            None,
+            "/include_headers",
+            "a boolean",
+        )?,
+        on_error: optional(envelope.on_error, None, "/on_error", ON_ERROR)?,
+    };
+    assemble(ops, options, body, explain_op)
+}
+
+const ON_ERROR: &str = r#""continue" or "stop""#;
+
+/// The batch from its ops (each typed by `typed`) and options: every check on values
+/// that parsed to their types.
+fn assemble<'a, T>(
+    ops: Option<Vec<T>>,
+    options: Options<'a>,
+    document: &'a Bytes,
+    mut typed: impl FnMut(usize, T) -> Result<TypedOp<'a>, Problem>,
+) -> Result<BatchRequest, Problem> {
+    let ops = ops.ok_or_else(|| Problem::bad_request("the batch has no `ops` array"))?;
+    if ops.is_empty() {
+        return Err(Problem::bad_request("`ops` is empty").at(None, Some("/ops".into())));
+    }
+    let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
+    batch.sequential = options.sequential.unwrap_or(batch.sequential);
+    batch.include_headers = options.include_headers.unwrap_or(batch.include_headers);
+    if let Some(on_error) = options.on_error {
+        batch.on_error = match on_error.as_ref() {
+            "continue" => OnError::Continue,
+            "stop" => OnError::Stop,
+            _ => {
+                return Err(
+                    Problem::bad_request(format!("/on_error must be {ON_ERROR}"))
+                        .at(None, Some("/on_error".into())),
+                );
+            }
+        };
+    }
+    for (index, op) in ops.into_iter().enumerate() {
+        let op = typed(index, op)?;
+        batch.ops.push(build_op(index, op, document)?);
+    }
+    Ok(batch)
+}
+
+/// Where field `name` of op `index` sits.
+fn at(index: usize, name: &'static str) -> At {
+    At {
         list: "ops",
         index,
         name,
-    };
+    }
+}
+
+/// Types one op value by value, failing at the first value of the wrong type.
+fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
+    let at = |name| at(index, name);
     let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
+    let op_index = Some(index);
+    Ok(TypedOp {
+        url: optional(op.url, op_index, at("url"), "a string")?,
+        id: optional(op.id, op_index, at("id"), "a non-empty string")?,
+        method: optional(op.method, op_index, at("method"), "a string")?,
+        headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?,
+        depends_on: optional(
+            op.depends_on,
+            op_index,
+            at("depends_on"),
+            "an id or an array of ids",
+        )?,
+        silent: optional(op.silent, op_index, at("silent"), "a boolean")?,
+        timeout_ms: optional(
+            op.timeout_ms,
+            op_index,
+            at("timeout_ms"),
+            "a positive integer",
+        )?,
+        body_base64: optional(
+            op.body_base64,
+            op_index,
+            at("body_base64"),
+            "a base64 string",
+        )?,
+        body: op.body,
+        params: op.params,
+    })
+}
+
+/// The operation from its typed fields: the checks that are not about types.
+fn build_op(index: usize, op: TypedOp<'_>, document: &Bytes) -> Result<Operation, Problem> {
+    let at = |name| at(index, name);
+    let invalid = |name, must: &str| {
+        Problem::bad_request(format!("{} must be {must}", at(name)))
+            .at(Some(index), Some(at(name).to_string()))
+    };
     let url = op.url.ok_or_else(|| {
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
     let mut operation = Operation {
-        url: field(url, Some(index), at("url"), "a string")?,
+        url: url.into_owned(),
         ..Operation::default()
     };
-    if let Some(raw) = op.id {
-        let id: String = field(raw, Some(index), at("id"), "a non-empty string")?;
+    if let Some(id) = op.id {
         if id.is_empty() {
-            return Err(
-                Problem::bad_request(format!("{} must be a non-empty string", at("id")))
-                    .at(Some(index), Some(at("id").to_string())),
-            );
+            return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(id);
+        operation.id = Some(id.into_owned());
     }
-    if let Some(raw) = op.method {
-        operation.method = Some(field(raw, Some(index), at("method"), "a string")?);
+    operation.method = op.method.map(Cow::into_owned);
+    if let Some(headers) = op.headers {
+        operation.headers = json::header_list(headers);
     }
-    if let Some(raw) = op.headers {
-        operation.headers = headers(raw, index, at("headers"))?;
-    }
-    if let Some(raw) = op.depends_on {
-        let ids: OneOrMany<'_> = field(
-            raw,
-            Some(index),
-            at("depends_on"),
-            "an id or an array of ids",
-        )?;
+    if let Some(ids) = op.depends_on {
         operation.depends_on = ids.into_vec();
     }
-    if let Some(raw) = op.silent {
-        operation.silent = field(raw, Some(index), at("silent"), "a boolean")?;
-    }
-    if let Some(raw) = op.timeout_ms {
-        let ms: u64 = field(raw, Some(index), at("timeout_ms"), "a positive integer")?;
+    operation.silent = op.silent.unwrap_or(false);
+    if let Some(ms) = op.timeout_ms {
         if ms == 0 {
-            return Err(Problem::bad_request(format!(
-                "{} must be a positive integer",
-                at("timeout_ms")
-            ))
-            .at(Some(index), Some(at("timeout_ms").to_string())));
+            return Err(invalid("timeout_ms", "a positive integer"));
         }
         operation.timeout = Some(Duration::from_millis(ms));
     }
@@ -173,10 +284,9 @@ fn decode_op(index: usize, raw: &RawValue, document: &Bytes) -> Result<Operation
             .at(Some(index), Some(at("body_base64").to_string())));
         }
         (Some(raw), None) if raw.get() != "null" => Some(json_body(&mut operation, raw, document)),
-        (_, Some(raw)) => {
-            let text: &str = field(raw, Some(index), at("body_base64"), "a base64 string")?;
+        (_, Some(text)) => {
             let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text)
+                .decode(text.as_bytes())
                 .map_err(|_| {
                     Problem::bad_request(format!("{} is not valid base64", at("body_base64")))
                         .at(Some(index), Some(at("body_base64").to_string()))
@@ -259,49 +369,155 @@ fn percent_encode_into(out: &mut String, text: &str) {
     }
 }
 
-struct Document<'a> {
-    results: &'a BatchResponse,
-}
-
-impl Serialize for Document<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        let results: Vec<NativeResult<'_>> = self
-            .results
-            .results
-            .iter()
-            .map(|result| NativeResult {
-                result,
-                include_headers: self.results.include_headers,
-            })
-            .collect();
-        map.serialize_entry("results", &results)?;
-        map.end()
+/// `{"results": [...]}`, each result `{"id", "status", "headers", "body"}`, headers
+/// only when the batch asked for them and only id and status for a silent success.
+fn write(response: &BatchResponse) -> Writer {
+    let mut out = Writer::for_results(&response.results);
+    out.raw(br#"{"results":["#);
+    for (index, result) in response.results.iter().enumerate() {
+        out.raw(if index == 0 {
+            br#"{"id":"#
+        } else {
+            br#",{"id":"#
+        });
+        out.string(&result.id);
+        out.raw(br#","status":"#);
+        out.status(result.status);
+        if !(result.silent && result.status.is_success()) {
+            if response.include_headers {
+                out.raw(br#","headers":"#);
+                out.headers(&result.headers, false);
+            }
+            out.raw(b",");
+            out.body(&result.body);
+        }
+        out.raw(b"}");
     }
+    out.raw(b"]}");
+    out
 }
 
-struct NativeResult<'a> {
-    result: &'a OpResult,
-    include_headers: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
 
-impl Serialize for NativeResult<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let result = self.result;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &result.id)?;
-        map.serialize_entry("status", &result.status.as_u16())?;
-        if result.silent && result.status.is_success() {
-            return map.end();
+    /// Values of every JSON type, including strings with escapes (which cannot be
+    /// borrowed) and the shapes each field accepts.
+    fn value() -> impl Strategy<Value = Value> {
+        prop::sample::select(vec![
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(20),
+            json!(-1),
+            json!(1.5),
+            json!(""),
+            json!("a"),
+            json!("/items/1"),
+            json!("/items/\u{e9}?q=\"x\""),
+            json!("continue"),
+            json!("stop"),
+            json!("aGk="),
+            json!("a\\b"),
+            json!("POST"),
+            json!(["a", "b"]),
+            json!([1]),
+            json!([]),
+            json!({"x-a": "1", "x-b": ["2", "3"]}),
+            json!({"Content-Type": "text/plain"}),
+            json!({"q": 1, "r": [true, "s"], "t": null}),
+            json!({"x": {"y": 1}}),
+            json!({}),
+        ])
+    }
+
+    /// A value for `key`: mostly one of the type the field takes, so that many
+    /// documents pass the typed pass, sometimes any value at all.
+    fn field_value(key: &'static str) -> impl Strategy<Value = Value> {
+        let valid = match key {
+            "id" | "method" | "url" | "body_base64" | "on_error" => {
+                vec![
+                    json!("a"),
+                    json!(""),
+                    json!("/items/1"),
+                    json!("a\\b"),
+                    json!("stop"),
+                ]
+            }
+            "headers" => vec![
+                json!({"x-a": "1", "x-b": ["2", "3"]}),
+                json!({"Content-Type": "text/plain"}),
+            ],
+            "depends_on" => vec![json!("a"), json!(["a", "b"]), json!([])],
+            "silent" | "sequential" | "include_headers" => {
+                vec![json!(true), json!(false), json!(null)]
+            }
+            "timeout_ms" => vec![json!(20), json!(0)],
+            _ => vec![json!({"q": 1, "r": [true, "s"]}), json!("s"), json!(null)],
+        };
+        prop_oneof![12 => prop::sample::select(valid), 1 => value()]
+    }
+
+    fn object(keys: &'static [&'static str]) -> impl Strategy<Value = Value> {
+        prop::collection::vec(
+            prop::sample::select(keys).prop_flat_map(|k| (Just(k), field_value(k))),
+            0..6,
+        )
+        .prop_map(|entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            )
+        })
+    }
+
+    const OP_KEYS: &[&str] = &[
+        "id",
+        "method",
+        "url",
+        "url",
+        "url",
+        "headers",
+        "body",
+        "body_base64",
+        "params",
+        "args",
+        "depends_on",
+        "silent",
+        "timeout_ms",
+        "other",
+    ];
+
+    fn document() -> impl Strategy<Value = Value> {
+        let ops = prop::collection::vec(prop_oneof![12 => object(OP_KEYS), 1 => value()], 0..4);
+        (
+            object(&["sequential", "on_error", "include_headers", "other"]),
+            prop_oneof![
+                12 => ops.prop_map(Value::Array),
+                1 => value(),
+            ],
+        )
+            .prop_map(|(mut envelope, ops)| {
+                envelope["ops"] = ops;
+                envelope
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// The one-pass decode must mean exactly what the value-by-value one does:
+        /// the same batch, or the same refusal at the same pointer.
+        #[test]
+        fn the_typed_pass_agrees_with_the_explaining_one(document in document()) {
+            let body = Bytes::from(document.to_string());
+            let parts = http::Request::post("/batch").body(()).unwrap().into_parts().0;
+            prop_assert_eq!(Native.decode(&parts, &body), explain(&body));
         }
-        if self.include_headers {
-            let headers = HeaderObject {
-                headers: &result.headers,
-                canonical: false,
-            };
-            map.serialize_entry("headers", &headers)?;
-        }
-        serialize_body(&mut map, &result.body)?;
-        map.end()
     }
 }

@@ -10,7 +10,7 @@ use memchr::memmem;
 
 use super::unbracketed;
 use crate::codec::canonical_name;
-use crate::model::{BatchResponse, OpResult, ResultBody};
+use crate::model::{BatchResponse, OpResult};
 
 pub(super) fn response(response: &BatchResponse) -> Response<Bytes> {
     let results = &response.results;
@@ -83,18 +83,9 @@ fn write_part(out: &mut Vec<u8>, result: &OpResult, content_id: Option<&str>) {
     }
     // Always a Content-Length, 0 on a 204 too (as Google answers): clients split the
     // head from the body at the first empty line and fail on a head with no header.
-    let body = body(&result.body);
+    let body = result.body.as_bytes();
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
     out.extend_from_slice(body);
-}
-
-fn body(body: &ResultBody) -> &[u8] {
-    match body {
-        ResultBody::Empty => &[],
-        ResultBody::Json(raw) => raw.get().as_bytes(),
-        ResultBody::Text(text) => text.as_bytes(),
-        ResultBody::Binary(bytes) => bytes,
-    }
 }
 
 /// A boundary `{prefix}_{16 hex digits}` that occurs in no body or header value of
@@ -107,7 +98,7 @@ fn boundary(prefix: &str, results: &[OpResult]) -> String {
         let candidate = format!("{prefix}_{random:016x}");
         let finder = memmem::Finder::new(candidate.as_bytes());
         let taken = results.iter().any(|result| {
-            finder.find(body(&result.body)).is_some()
+            finder.find(result.body.as_bytes()).is_some()
                 || result
                     .headers
                     .values()

@@ -2,18 +2,19 @@
 //! with pointers, op headers and bodies from JSON, and result headers and bodies as
 //! JSON.
 
-use std::borrow::Cow;
 use std::fmt::Display;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, header};
-use serde::ser::{SerializeMap, SerializeSeq};
+use http::{HeaderValue, Response, header};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::{Format, canonical_name};
-use crate::model::{Operation, ResultBody, is_json_content_type};
+mod write;
+
+pub(crate) use write::Writer;
+
+use super::Format;
+use crate::model::{Operation, is_json_content_type};
 use crate::problem::Problem;
 
 /// The format a JSON object names by its first top-level key that decides: `ops`
@@ -113,11 +114,16 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<(), Problem> {
 /// Parses a whole document as `T`, allowing the nesting [`check_depth`] allowed.
 pub(crate) fn parse_document<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Problem> {
     check_depth(body)?;
+    parse_checked(body)
+        .map_err(|err| Problem::bad_request(format!("the batch is not valid JSON: {err}")))
+}
+
+/// Parses a whole document whose depth [`check_depth`] has passed as `T`.
+pub(crate) fn parse_checked<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     deserializer.disable_recursion_limit();
-    let value = T::deserialize(&mut deserializer)
-        .and_then(|value| deserializer.end().map(|()| value))
-        .map_err(|err| Problem::bad_request(format!("the batch is not valid JSON: {err}")))?;
+    let value = T::deserialize(&mut deserializer)?;
+    deserializer.end()?;
     Ok(value)
 }
 
@@ -158,55 +164,24 @@ pub(crate) fn field<'a, T: Deserialize<'a>>(
     })
 }
 
-/// A header map as a JSON object, repeated headers as arrays; names lower-case
-/// (native) or in canonical case (Graph).
-pub(crate) struct HeaderObject<'a> {
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) canonical: bool,
+/// [`field`] for a field that may be absent.
+pub(crate) fn optional<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    op: Option<usize>,
+    pointer: impl Display,
+    expected: &str,
+) -> Result<Option<T>, Problem> {
+    raw.map(|raw| field(raw, op, pointer, expected)).transpose()
 }
 
-impl Serialize for HeaderObject<'_> {
+/// JSON text that parsed once already ([`ResultBody::Json`]), serialised verbatim.
+pub(crate) struct RawJson<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for RawJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let headers = self.headers;
-        let mut map = serializer.serialize_map(Some(headers.keys_len()))?;
-        for name in headers.keys() {
-            // Native names go out as stored; only Graph's canonical case needs a copy.
-            let key = if self.canonical {
-                Cow::Owned(canonical_name(name.as_str()))
-            } else {
-                Cow::Borrowed(name.as_str())
-            };
-            let mut values = headers.get_all(name).iter();
-            let first = values.next();
-            if values.next().is_none() {
-                map.serialize_entry(&key, &first.map(|v| Lossy(v.as_bytes())))?;
-            } else {
-                map.serialize_entry(&key, &Values(headers, name))?;
-            }
-        }
-        map.end()
-    }
-}
-
-struct Values<'a>(&'a HeaderMap, &'a http::HeaderName);
-
-impl Serialize for Values<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        for value in self.0.get_all(self.1) {
-            seq.serialize_element(&Lossy(value.as_bytes()))?;
-        }
-        seq.end()
-    }
-}
-
-/// Header bytes as a string; values are almost always ASCII, and a stray byte
-/// outside UTF-8 must not fail the whole response.
-pub(crate) struct Lossy<'a>(pub(crate) &'a [u8]);
-
-impl Serialize for Lossy<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&String::from_utf8_lossy(self.0))
+        // Borrowing parses without copying; serde_json writes a `RawValue` as is.
+        let raw: &RawValue = serde_json::from_slice(self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
     }
 }
 
@@ -221,22 +196,6 @@ pub(crate) fn response<T: Serialize>(document: &T) -> Response<Bytes> {
         HeaderValue::from_static("application/json"),
     );
     http
-}
-
-/// Writes `body` into a JSON map as `body` (JSON, text or null) or `body_base64`.
-pub(crate) fn serialize_body<M: SerializeMap>(
-    map: &mut M,
-    body: &ResultBody,
-) -> Result<(), M::Error> {
-    match body {
-        ResultBody::Empty => map.serialize_entry("body", &()),
-        ResultBody::Json(raw) => map.serialize_entry("body", raw),
-        ResultBody::Text(text) => map.serialize_entry("body", text),
-        ResultBody::Binary(bytes) => map.serialize_entry(
-            "body_base64",
-            &base64::engine::general_purpose::STANDARD.encode(bytes),
-        ),
-    }
 }
 
 /// A JSON object as its entries in document order, repeated keys kept: header
@@ -284,6 +243,9 @@ impl OneOrMany<'_> {
     }
 }
 
+/// What an op's `headers` must be.
+pub(crate) const HEADERS: &str = "an object of strings or arrays of strings";
+
 /// An op's `headers` object (name to a string or an array of strings), in document
 /// order, one entry per value.
 pub(crate) fn headers(
@@ -291,15 +253,18 @@ pub(crate) fn headers(
     op: usize,
     pointer: impl Display,
 ) -> Result<Vec<(String, String)>, Problem> {
-    let expected = "an object of strings or arrays of strings";
-    let headers: Entries<OneOrMany<'_>> = field(raw, Some(op), pointer, expected)?;
+    field(raw, Some(op), pointer, HEADERS).map(header_list)
+}
+
+/// A parsed `headers` object as a list, one entry per value.
+pub(crate) fn header_list(headers: Entries<OneOrMany<'_>>) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(headers.0.len());
     for (name, values) in headers.0 {
         for value in values.into_vec() {
             out.push((name.clone(), value));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The bytes of a JSON `body` field: JSON text (`application/json` unless the op
@@ -380,32 +345,6 @@ mod tests {
         let in_string = format!(r#"{{"a": "{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
         assert!(check_depth(in_string.as_bytes()).is_ok());
         assert!(parse_document::<serde_json::Value>(deep(MAX_DEPTH).as_bytes()).is_ok());
-    }
-
-    #[test]
-    fn repeated_headers_become_arrays() {
-        let mut headers = HeaderMap::new();
-        headers.append("set-cookie", "a=1".parse().unwrap());
-        headers.append("set-cookie", "b=2".parse().unwrap());
-        headers.append("content-type", "text/plain".parse().unwrap());
-        let json = serde_json::to_value(HeaderObject {
-            headers: &headers,
-            canonical: false,
-        })
-        .unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"set-cookie": ["a=1", "b=2"], "content-type": "text/plain"})
-        );
-        let json = serde_json::to_value(HeaderObject {
-            headers: &headers,
-            canonical: true,
-        })
-        .unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"Set-Cookie": ["a=1", "b=2"], "Content-Type": "text/plain"})
-        );
     }
 
     #[test]

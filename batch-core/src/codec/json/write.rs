@@ -1,0 +1,228 @@
+//! Result documents written straight to bytes.
+//!
+//! The native and Graph answers are a list of small objects whose keys are fixed:
+//! written by hand, each key is one copy of a literal, each header is read once in
+//! map order, and a JSON body is copied in as the op's handler wrote it. No value
+//! tree and no serializer state sit in between.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, header};
+
+use crate::codec::canonical_name;
+use crate::model::{OpResult, ResultBody};
+
+/// A JSON document being written.
+pub(crate) struct Writer {
+    out: Vec<u8>,
+}
+
+impl Writer {
+    /// A writer with room for `results` written with their headers and bodies, so
+    /// that a document is rarely copied as it grows.
+    pub(crate) fn for_results(results: &[OpResult]) -> Self {
+        let size: usize = results
+            .iter()
+            .map(|result| {
+                let headers: usize = result
+                    .headers
+                    .iter()
+                    .map(|(name, value)| name.as_str().len() + value.len() + 6)
+                    .sum();
+                64 + result.id.len() + headers + result.body.len()
+            })
+            .sum();
+        Self {
+            out: Vec::with_capacity(size + 32),
+        }
+    }
+
+    /// Appends bytes that are JSON already: punctuation, keys, validated bodies.
+    pub(crate) fn raw(&mut self, json: &[u8]) {
+        self.out.extend_from_slice(json);
+    }
+
+    /// Appends `text` as a JSON string.
+    pub(crate) fn string(&mut self, text: &str) {
+        self.out.push(b'"');
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (at, &b) in bytes.iter().enumerate() {
+            if b >= 0x20 && b != b'"' && b != b'\\' {
+                continue;
+            }
+            self.out.extend_from_slice(&bytes[start..at]);
+            match b {
+                b'"' => self.out.extend_from_slice(br#"\""#),
+                b'\\' => self.out.extend_from_slice(br"\\"),
+                b'\n' => self.out.extend_from_slice(br"\n"),
+                b'\r' => self.out.extend_from_slice(br"\r"),
+                b'\t' => self.out.extend_from_slice(br"\t"),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let (high, low) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+                    self.out
+                        .extend_from_slice(&[b'\\', b'u', b'0', b'0', high, low]);
+                }
+            }
+            start = at + 1;
+        }
+        self.out.extend_from_slice(&bytes[start..]);
+        self.out.push(b'"');
+    }
+
+    /// Appends a status code.
+    pub(crate) fn status(&mut self, status: http::StatusCode) {
+        self.out.extend_from_slice(status.as_str().as_bytes());
+    }
+
+    /// Appends a header map as an object, repeated headers as arrays of their values
+    /// in order; names lower-case, or in canonical case (Graph's SDK looks up
+    /// `Content-Type` spelled so).
+    pub(crate) fn headers(&mut self, headers: &HeaderMap, canonical: bool) {
+        self.out.push(b'{');
+        // A map yields each name's values one after another, so a name's values are
+        // the run of entries that share it: no lookups by name.
+        let mut entries = headers.iter().peekable();
+        let mut first = true;
+        while let Some((name, value)) = entries.next() {
+            if !first {
+                self.out.push(b',');
+            }
+            first = false;
+            if canonical {
+                self.string(&canonical_name(name.as_str()));
+            } else {
+                self.string(name.as_str());
+            }
+            self.out.push(b':');
+            if entries.peek().is_some_and(|(next, _)| *next == name) {
+                self.out.push(b'[');
+                self.value(value);
+                while let Some((_, value)) = entries.next_if(|(next, _)| *next == name) {
+                    self.out.push(b',');
+                    self.value(value);
+                }
+                self.out.push(b']');
+            } else {
+                self.value(value);
+            }
+        }
+        self.out.push(b'}');
+    }
+
+    /// A header value as a string; a stray byte outside UTF-8 must not fail the
+    /// whole document.
+    fn value(&mut self, value: &HeaderValue) {
+        match value.to_str() {
+            Ok(text) => self.string(text),
+            Err(_) => self.string(&String::from_utf8_lossy(value.as_bytes())),
+        }
+    }
+
+    /// Appends `"body":` and the body as JSON, text or null, or `"body_base64":` and
+    /// the body's bytes in base64.
+    pub(crate) fn body(&mut self, body: &ResultBody) {
+        match body {
+            ResultBody::Empty => self.raw(br#""body":null"#),
+            ResultBody::Json(json) => {
+                self.raw(br#""body":"#);
+                self.raw(json);
+            }
+            ResultBody::Text(text) => {
+                self.raw(br#""body":"#);
+                self.string(text);
+            }
+            ResultBody::Binary(bytes) => {
+                self.raw(br#""body_base64":"#);
+                self.base64(bytes);
+            }
+        }
+    }
+
+    /// Appends `bytes` in standard base64 as a JSON string.
+    pub(crate) fn base64(&mut self, bytes: &[u8]) {
+        let engine = base64::engine::general_purpose::STANDARD;
+        self.out.push(b'"');
+        let start = self.out.len();
+        let len = base64::encoded_len(bytes.len(), true).unwrap_or_default();
+        self.out.resize(start + len, 0);
+        // The slice is exactly as long as the encoding, so this cannot fail.
+        let written = engine
+            .encode_slice(bytes, &mut self.out[start..])
+            .unwrap_or_default();
+        self.out.truncate(start + written);
+        self.out.push(b'"');
+    }
+
+    /// The document as a `200 OK` `application/json` response.
+    pub(crate) fn into_response(self) -> Response<Bytes> {
+        let mut response = Response::new(Bytes::from(self.out));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn written(write: impl FnOnce(&mut Writer)) -> Value {
+        let mut writer = Writer { out: Vec::new() };
+        write(&mut writer);
+        serde_json::from_slice(&writer.out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_what_json_requires() {
+        let text = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h\u{e9}</";
+        assert_eq!(written(|w| w.string(text)), json!(text));
+    }
+
+    #[test]
+    fn repeated_headers_become_arrays() {
+        let mut headers = HeaderMap::new();
+        headers.append("set-cookie", "a=1".parse().unwrap());
+        headers.append("content-type", "text/plain".parse().unwrap());
+        headers.append("set-cookie", "b=2".parse().unwrap());
+        headers.append("x-bytes", HeaderValue::from_bytes(&[b'a', 0xff]).unwrap());
+        assert_eq!(
+            written(|w| w.headers(&headers, false)),
+            json!({"set-cookie": ["a=1", "b=2"], "content-type": "text/plain", "x-bytes": "a\u{fffd}"})
+        );
+        assert_eq!(
+            written(|w| w.headers(&headers, true)),
+            json!({"Set-Cookie": ["a=1", "b=2"], "Content-Type": "text/plain", "X-Bytes": "a\u{fffd}"})
+        );
+        assert_eq!(written(|w| w.headers(&HeaderMap::new(), true)), json!({}));
+    }
+
+    #[test]
+    fn bodies_are_json_text_null_or_base64() {
+        let body = |body: ResultBody| {
+            written(|w| {
+                w.raw(b"{");
+                w.body(&body);
+                w.raw(b"}");
+            })
+        };
+        let json = Bytes::from_static(br#"{"a": [1, "x"]}"#);
+        assert_eq!(
+            body(ResultBody::Json(json)),
+            json!({"body": {"a": [1, "x"]}})
+        );
+        assert_eq!(
+            body(ResultBody::Text("hi\n".into())),
+            json!({"body": "hi\n"})
+        );
+        assert_eq!(body(ResultBody::Empty), json!({"body": null}));
+        assert_eq!(
+            body(ResultBody::Binary(Bytes::from_static(&[0xff, 0]))),
+            json!({"body_base64": "/wA="})
+        );
+    }
+}
