@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
-use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 /// One operation as a client sent it, before validation.
 ///
@@ -118,9 +118,10 @@ impl ResultBody {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        // Validated without building anything, so a JSON body is never copied.
+        // Parsed as a borrowed raw value: validated (UTF-8 included) without
+        // building or copying anything, so the body itself is what is kept.
         if content_type.is_some_and(is_json_content_type)
-            && serde_json::from_slice::<IgnoredAny>(&body).is_ok()
+            && serde_json::from_slice::<&RawValue>(&body).is_ok()
         {
             return Self::Json(body);
         }
@@ -159,13 +160,14 @@ impl ResultBody {
 
 /// Whether a content type is JSON: `application/json` or any `*/*+json`.
 pub(crate) fn is_json_content_type(content_type: &str) -> bool {
-    // Compared in place: this runs for every op's response.
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || essence.split_once('/').is_some_and(|(_, subtype)| {
-            let subtype = subtype.as_bytes();
-            subtype.len() >= 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json")
-        })
+    // Compared in place, byte by byte: this runs for every op's response.
+    let bytes = content_type.as_bytes();
+    let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
+    let essence = bytes[..end].trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json")
+        || essence.contains(&b'/')
+            && essence.len() >= 5
+            && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json")
 }
 
 /// The outcome of one operation.
@@ -227,6 +229,14 @@ mod tests {
         assert!(matches!(text, ResultBody::Text(t) if t == "{no"));
         let html = ResultBody::classify(&typed("text/html"), Bytes::from_static(b"<p>"));
         assert!(matches!(html, ResultBody::Text(_)));
+        let not_utf8 = Bytes::from_static(b"[\"\xff\"]");
+        assert!(
+            matches!(
+                ResultBody::classify(&typed("application/json"), not_utf8),
+                ResultBody::Binary(_)
+            ),
+            "JSON text is UTF-8: a body that is not is kept as bytes"
+        );
         let raw = ResultBody::classify(&HeaderMap::new(), Bytes::from_static(&[0xff, 0]));
         assert!(matches!(raw, ResultBody::Binary(b) if b.as_ref() == [0xff, 0]));
         assert!(matches!(
@@ -242,5 +252,7 @@ mod tests {
         assert!(is_json_content_type("application/vnd.api+json"));
         assert!(!is_json_content_type("text/json-ish"));
         assert!(!is_json_content_type("application/jsonp"));
+        assert!(!is_json_content_type("+json"), "a media type has a slash");
+        assert!(is_json_content_type(" application/json"));
     }
 }
