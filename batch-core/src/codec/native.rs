@@ -1,7 +1,8 @@
 //! The native JSON format (`{"ops": [...]}` in, `{"results": [...]}` out), including
 //! the batch_api gem's subset (lower-case methods, `params`/`args`, `silent`).
 
-use std::borrow::Cow;
+mod typed;
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -11,50 +12,16 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::{
-    self, At, Entries, OneOrMany, Writer, check_depth, field, json_body, optional, parse_checked,
-    parse_document, set_default_content_type, shared,
+    self, At, Entries, Writer, check_depth, field, json_body, optional, parse_document,
+    set_default_content_type, shared,
 };
 use super::{Codec, Field, pointer_token};
 use crate::model::{BatchRequest, BatchResponse, OnError, Operation};
 use crate::problem::Problem;
+use typed::TypedOp;
 
 /// The native format.
 pub(crate) struct Native;
-
-/// A whole batch with every field in its type: what a valid batch parses to in one
-/// pass over the document.
-#[derive(Deserialize)]
-struct Typed<'a> {
-    #[serde(borrow)]
-    ops: Option<Vec<TypedOp<'a>>>,
-    sequential: Option<bool>,
-    #[serde(borrow)]
-    on_error: Option<Cow<'a, str>>,
-    include_headers: Option<bool>,
-}
-
-/// One op with every field in its type.
-#[derive(Deserialize)]
-struct TypedOp<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    url: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    headers: Option<Entries<OneOrMany<'a>>>,
-    #[serde(borrow)]
-    body: Option<&'a RawValue>,
-    #[serde(borrow)]
-    body_base64: Option<Cow<'a, str>>,
-    #[serde(borrow, alias = "args")]
-    params: Option<&'a RawValue>,
-    #[serde(borrow)]
-    depends_on: Option<OneOrMany<'a>>,
-    silent: Option<bool>,
-    timeout_ms: Option<u64>,
-}
 
 /// The batch with each value left unparsed, to find which one is of the wrong type.
 #[derive(Deserialize)]
@@ -100,19 +67,21 @@ impl Codec for Native {
     }
 
     fn decode(&self, _parts: &Parts, body: &Bytes) -> Result<BatchRequest, Problem> {
-        // A valid batch is parsed once, straight into its types. Only a batch that
-        // fails that pass is read again value by value, to say which one is wrong and
-        // where; both passes then share every check beyond types.
-        check_depth(body)?;
-        let Ok(typed) = parse_checked::<Typed<'_>>(body) else {
+        // A valid batch is parsed once, straight into its operations. Only a batch
+        // that fails that pass is read again value by value, to say which value is
+        // wrong and where; both passes share every check beyond types.
+        let ops = check_depth(body)?;
+        let Ok(typed) = typed::parse(body, ops) else {
             return explain(body);
         };
-        let options = Options {
-            sequential: typed.sequential,
-            on_error: typed.on_error,
-            include_headers: typed.include_headers,
-        };
-        assemble(typed.ops, options, body, |_, op| Ok(op))
+        let ops = typed.ops.ok_or_else(no_ops)?;
+        if ops.as_ref().is_ok_and(Vec::is_empty) {
+            return Err(empty_ops());
+        }
+        let mut batch = BatchRequest::new(Vec::new());
+        apply(&mut batch, typed.options)?;
+        batch.ops = ops?;
+        Ok(batch)
     }
 
     fn encode(&self, response: &BatchResponse) -> Response<Bytes> {
@@ -125,9 +94,9 @@ impl Codec for Native {
 }
 
 /// The batch-level options, typed.
-struct Options<'a> {
+struct Options {
     sequential: Option<bool>,
-    on_error: Option<Cow<'a, str>>,
+    on_error: Option<String>,
     include_headers: Option<bool>,
 }
 
@@ -135,15 +104,7 @@ struct Options<'a> {
 /// first value that is wrong and its JSON pointer.
 fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
     let envelope: Envelope<'_> = parse_document(body)?;
-    let ops = match envelope.ops {
-        Some(raw) => Some(field::<Vec<&RawValue>>(
-            raw,
-            None,
-            "/ops",
-            "an array of operations",
-        )?),
-        None => None,
-    };
+    let ops = optional::<Vec<&RawValue>>(envelope.ops, None, "/ops", "an array of operations")?;
     let options = Options {
         sequential: optional(envelope.sequential, None, "/sequential", "a boolean")?,
         include_headers: optional(
@@ -154,28 +115,35 @@ fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
         )?,
         on_error: optional(envelope.on_error, None, "/on_error", ON_ERROR)?,
     };
-    assemble(ops, options, body, explain_op)
+    let ops = ops.ok_or_else(no_ops)?;
+    if ops.is_empty() {
+        return Err(empty_ops());
+    }
+    let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
+    apply(&mut batch, options)?;
+    for (index, raw) in ops.into_iter().enumerate() {
+        let op = explain_op(index, raw)?;
+        batch.ops.push(build_op(index, op, body)?);
+    }
+    Ok(batch)
 }
 
 const ON_ERROR: &str = r#""continue" or "stop""#;
 
-/// The batch from its ops (each typed by `typed`) and options: every check on values
-/// that parsed to their types.
-fn assemble<'a, T>(
-    ops: Option<Vec<T>>,
-    options: Options<'a>,
-    document: &'a Bytes,
-    mut typed: impl FnMut(usize, T) -> Result<TypedOp<'a>, Problem>,
-) -> Result<BatchRequest, Problem> {
-    let ops = ops.ok_or_else(|| Problem::bad_request("the batch has no `ops` array"))?;
-    if ops.is_empty() {
-        return Err(Problem::bad_request("`ops` is empty").at(None, Some("/ops".into())));
-    }
-    let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
+fn no_ops() -> Problem {
+    Problem::bad_request("the batch has no `ops` array")
+}
+
+fn empty_ops() -> Problem {
+    Problem::bad_request("`ops` is empty").at(None, Some("/ops".into()))
+}
+
+/// Sets the batch's options.
+fn apply(batch: &mut BatchRequest, options: Options) -> Result<(), Problem> {
     batch.sequential = options.sequential.unwrap_or(batch.sequential);
     batch.include_headers = options.include_headers.unwrap_or(batch.include_headers);
     if let Some(on_error) = options.on_error {
-        batch.on_error = match on_error.as_ref() {
+        batch.on_error = match on_error.as_str() {
             "continue" => OnError::Continue,
             "stop" => OnError::Stop,
             _ => {
@@ -186,11 +154,7 @@ fn assemble<'a, T>(
             }
         };
     }
-    for (index, op) in ops.into_iter().enumerate() {
-        let op = typed(index, op)?;
-        batch.ops.push(build_op(index, op, document)?);
-    }
-    Ok(batch)
+    Ok(())
 }
 
 /// Where field `name` of op `index` sits.
@@ -248,16 +212,16 @@ fn build_op(index: usize, op: TypedOp<'_>, document: &Bytes) -> Result<Operation
             .at(Some(index), Some(at("url").to_string()))
     })?;
     let mut operation = Operation {
-        url: url.into_owned(),
+        url,
         ..Operation::default()
     };
     if let Some(id) = op.id {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(id.into_owned());
+        operation.id = Some(id);
     }
-    operation.method = op.method.map(Cow::into_owned);
+    operation.method = op.method;
     if let Some(headers) = op.headers {
         operation.headers = json::header_list(headers);
     }

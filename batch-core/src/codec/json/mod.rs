@@ -79,25 +79,27 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
 pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Refuses documents nested deeper than [`MAX_DEPTH`], before any parser recurses
-/// into them.
-pub(crate) fn check_depth(body: &[u8]) -> Result<(), Problem> {
+/// into them. Returns how many objects open at the third level, which is how many
+/// ops `{"ops": [{...}, ...]}` holds: the list they are decoded into is sized once.
+pub(crate) fn check_depth(body: &[u8]) -> Result<usize, Problem> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut third_level_objects = 0;
+    let mut bytes = body.iter();
+    while let Some(&b) = bytes.next() {
         match b {
-            b'"' => in_string = true,
+            // A string is skipped in a loop of its own: most of a batch is strings.
+            b'"' => {
+                while let Some(&b) = bytes.next() {
+                    match b {
+                        b'\\' => _ = bytes.next(),
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
             b'[' | b'{' => {
                 depth += 1;
+                third_level_objects += usize::from(depth == 3 && b == b'{');
                 if depth > MAX_DEPTH {
                     return Err(Problem::bad_request(format!(
                         "the document nests deeper than {MAX_DEPTH} levels"
@@ -108,7 +110,7 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<(), Problem> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(third_level_objects)
 }
 
 /// Parses a whole document as `T`, allowing the nesting [`check_depth`] allowed.

@@ -44,31 +44,37 @@ impl Writer {
 
     /// Appends `text` as a JSON string.
     pub(crate) fn string(&mut self, text: &str) {
+        self.out.reserve(text.len() + 2);
         self.out.push(b'"');
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        for (at, &b) in bytes.iter().enumerate() {
-            if b >= 0x20 && b != b'"' && b != b'\\' {
-                continue;
-            }
-            self.out.extend_from_slice(&bytes[start..at]);
-            match b {
-                b'"' => self.out.extend_from_slice(br#"\""#),
-                b'\\' => self.out.extend_from_slice(br"\\"),
-                b'\n' => self.out.extend_from_slice(br"\n"),
-                b'\r' => self.out.extend_from_slice(br"\r"),
-                b'\t' => self.out.extend_from_slice(br"\t"),
-                _ => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    let (high, low) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
-                    self.out
-                        .extend_from_slice(&[b'\\', b'u', b'0', b'0', high, low]);
-                }
-            }
-            start = at + 1;
+        let mut rest = text.as_bytes();
+        // Runs that need no escape are found with a tight scan and copied whole.
+        while let Some(at) = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        {
+            self.out.extend_from_slice(&rest[..at]);
+            self.escape(rest[at]);
+            rest = &rest[at + 1..];
         }
-        self.out.extend_from_slice(&bytes[start..]);
+        self.out.extend_from_slice(rest);
         self.out.push(b'"');
+    }
+
+    /// Appends the escape of a byte a JSON string may not hold as it is.
+    fn escape(&mut self, b: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        match b {
+            b'"' => self.out.extend_from_slice(br#"\""#),
+            b'\\' => self.out.extend_from_slice(br"\\"),
+            b'\n' => self.out.extend_from_slice(br"\n"),
+            b'\r' => self.out.extend_from_slice(br"\r"),
+            b'\t' => self.out.extend_from_slice(br"\t"),
+            _ => {
+                let (high, low) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+                self.out
+                    .extend_from_slice(&[b'\\', b'u', b'0', b'0', high, low]);
+            }
+        }
     }
 
     /// Appends a status code.
