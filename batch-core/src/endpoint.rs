@@ -201,12 +201,7 @@ fn run_batch_hooks(config: &Config, outer: &Parts, plan: &Plan) -> Result<(), Pr
     }
     let view = BatchView {
         outer,
-        ops: plan
-            .ops
-            .iter()
-            .enumerate()
-            .map(|(index, op)| op.view(index))
-            .collect(),
+        ops: (0..plan.ops.len()).map(|index| plan.view(index)).collect(),
     };
     hooks.iter().try_for_each(|hook| hook(&view))
 }

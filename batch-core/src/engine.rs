@@ -10,11 +10,13 @@ use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
+use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
@@ -33,17 +35,18 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
     };
     let include_headers = plan.include_headers;
     let layout = plan.layout;
-    let mut state = State::new(plan.ops, plan.graph, plan.on_error);
+    let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let mut running = FuturesUnordered::new();
     loop {
+        // One clock reading per round: the ops a round starts share it.
+        let now = Instant::now();
         while running.len() < limit {
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
-            // Each op becomes ready once, when its last dependency finishes.
-            let op = &mut state.ops[index];
-            let request = std::mem::replace(&mut op.request, Request::new(Bytes::new()));
-            let now = Instant::now();
+            let Some((request, timeout)) = state.pending[index].take() else {
+                continue;
+            };
             if state.halted {
                 state.finish(
                     index,
@@ -51,25 +54,25 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
                 );
             } else if now >= deadline {
                 state.finish(index, timed_out());
-            } else if let Err(refusal) = check_op(config, index, &op.id, &request) {
+            } else if let Err(refusal) = check_op(config, index, &state.results[index].id, &request)
+            {
                 state.finish(index, refused(refusal));
             } else {
-                let op_timeout = op
-                    .timeout
-                    .map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
-                let op_deadline = deadline.min(now + op_timeout);
-                let mut call = Box::pin(run_op(
-                    executor,
+                let op_timeout =
+                    timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
+                let started = Started {
                     index,
-                    request,
-                    op_deadline,
-                    config.max_response_body(),
-                ));
-                // Most ops answer on their first poll: run that poll here and queue
-                // only the ops that wait, each then polled again with its own waker.
-                match poll_once(call.as_mut()).await {
-                    Poll::Ready((index, outcome)) => state.finish(index, outcome),
-                    Poll::Pending => running.push(call),
+                    is_head: request.method() == Method::HEAD,
+                    deadline: deadline.min(now + op_timeout),
+                    max_response_body: config.max_response_body(),
+                };
+                let mut call = Box::pin(executor.execute(request));
+                // Most ops answer on their first poll: it runs here, and only the ops
+                // that wait are queued (and timed), then polled with their own waker.
+                let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
+                match poll_once(pin!(first)).await {
+                    Poll::Ready(answer) => state.finish(index, started.outcome(Ok(answer))),
+                    Poll::Pending => running.push(started.wait(call)),
                 }
             }
         }
@@ -79,7 +82,7 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
         state.finish(index, outcome);
     }
     BatchResponse {
-        results: state.into_results(),
+        results: state.results,
         include_headers,
         layout,
     }
@@ -89,10 +92,12 @@ type Outcome = (StatusCode, HeaderMap, ResultBody);
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
-    /// The ops; each one's request is taken (left empty) when it starts.
-    ops: Vec<PlannedOp>,
+    /// Each op's result, filled in when it finishes. Until then it is a 500 with no
+    /// body, which no op of an acyclic plan is ever left with.
+    results: Vec<OpResult>,
+    /// The ops not started yet, each with its own timeout.
+    pending: Vec<Option<(Request<Bytes>, Option<Duration>)>>,
     graph: Graph,
-    results: Vec<Option<Outcome>>,
     waiting_for: Vec<usize>,
     /// Ready ops start lowest index first, so a sequential batch runs in request order.
     ready: BinaryHeap<Reverse<usize>>,
@@ -101,15 +106,27 @@ struct State {
 }
 
 impl State {
-    fn new(ops: Vec<PlannedOp>, graph: Graph, on_error: OnError) -> Self {
+    fn new(ids: Vec<String>, ops: Vec<PlannedOp>, graph: Graph, on_error: OnError) -> Self {
         let waiting_for: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
         let ready = (0..ops.len())
             .filter(|&i| waiting_for[i] == 0)
             .map(Reverse)
             .collect();
+        let mut results = Vec::with_capacity(ops.len());
+        let mut pending = Vec::with_capacity(ops.len());
+        for (id, op) in ids.into_iter().zip(ops) {
+            results.push(OpResult {
+                id,
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                headers: HeaderMap::new(),
+                body: ResultBody::Empty,
+                silent: op.silent,
+            });
+            pending.push(Some((op.request, op.timeout)));
+        }
         Self {
-            results: (0..ops.len()).map(|_| None).collect(),
-            ops,
+            results,
+            pending,
             graph,
             waiting_for,
             ready,
@@ -124,21 +141,21 @@ impl State {
         // Only 424s cascade; most ops finish alone, without allocating a worklist.
         let mut cascade = Vec::new();
         let mut next = Some((index, outcome));
-        while let Some((index, outcome)) = next.take().or_else(|| cascade.pop()) {
-            if outcome.0.as_u16() >= 400 && self.on_error == OnError::Stop {
+        while let Some((index, (status, headers, body))) = next.take().or_else(|| cascade.pop()) {
+            if status.as_u16() >= 400 && self.on_error == OnError::Stop {
                 self.halted = true;
             }
-            self.results[index] = Some(outcome);
+            let result = &mut self.results[index];
+            (result.status, result.headers, result.body) = (status, headers, body);
             for &dependent in &self.graph.dependents[index] {
                 self.waiting_for[dependent] -= 1;
                 if self.waiting_for[dependent] > 0 {
                     continue;
                 }
-                let failed = self.graph.deps[dependent].iter().find(|&&dep| {
-                    self.results[dep]
-                        .as_ref()
-                        .is_some_and(|(status, ..)| status.as_u16() >= 400)
-                });
+                // Every dependency has finished: its result is in.
+                let failed = self.graph.deps[dependent]
+                    .iter()
+                    .find(|&&dep| self.results[dep].status.as_u16() >= 400);
                 match failed {
                     None => self.ready.push(Reverse(dependent)),
                     Some(&dep) => cascade.push((
@@ -146,64 +163,54 @@ impl State {
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
                             "dependency_failed",
-                            Some(&self.ops[dep].id),
+                            Some(&self.results[dep].id),
                         ),
                     )),
                 }
             }
         }
     }
-
-    fn into_results(self) -> Vec<OpResult> {
-        self.results
-            .into_iter()
-            .zip(self.ops)
-            .map(|(outcome, op)| {
-                // Every op of an acyclic plan finishes; answer rather than panic if not.
-                let (status, headers, body) = outcome.unwrap_or_else(internal_error);
-                OpResult {
-                    id: op.id,
-                    status,
-                    headers,
-                    body,
-                    silent: op.silent,
-                }
-            })
-            .collect()
-    }
 }
 
-/// Runs one op until `deadline`, turning a panic, an error or a timeout into that
-/// op's result.
-async fn run_op<E: Executor>(
-    executor: &E,
+/// An op that has been started: what its answer is read with.
+struct Started {
     index: usize,
-    request: Request<Bytes>,
+    is_head: bool,
     deadline: Instant,
     max_response_body: usize,
-) -> (usize, Outcome) {
-    let is_head = request.method() == Method::HEAD;
-    let mut call = pin!(AssertUnwindSafe(executor.execute(request)).catch_unwind());
-    // The timer is set only for an op that does not answer on its first poll.
-    let answer = match poll_once(call.as_mut()).await {
-        Poll::Ready(answer) => Ok(answer),
-        Poll::Pending => Box::pin(timeout_at(deadline, call)).await,
-    };
-    let outcome = match answer {
-        Err(_elapsed) => timed_out(),
-        Ok(Err(_panic)) => {
-            tracing::error!(op = index, "operation handler panicked");
-            internal_error()
+}
+
+/// An executor's answer, unless the handler panicked or the op ran out of time.
+type Answer = Result<std::thread::Result<Result<Response<Bytes>, ExecuteError>>, Elapsed>;
+
+impl Started {
+    /// Waits for an op that did not answer on its first poll, until its deadline.
+    async fn wait<F>(self, call: Pin<Box<F>>) -> (usize, Outcome)
+    where
+        F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
+    {
+        let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
+        (self.index, self.outcome(answer))
+    }
+
+    /// The op's result from its answer: a panic, an error or a timeout become the
+    /// engine's own answer.
+    fn outcome(&self, answer: Answer) -> Outcome {
+        match answer {
+            Err(_elapsed) => timed_out(),
+            Ok(Err(_panic)) => {
+                tracing::error!(op = self.index, "operation handler panicked");
+                internal_error()
+            }
+            Ok(Ok(Err(ExecuteError::ResponseTooLarge { .. }))) => too_large(),
+            Ok(Ok(Err(ExecuteError::Failed(err)))) => {
+                tracing::warn!(op = self.index, error = %err, "operation failed");
+                internal_error()
+            }
+            Ok(Ok(Ok(response))) if response.body().len() > self.max_response_body => too_large(),
+            Ok(Ok(Ok(response))) => completed(response, self.is_head),
         }
-        Ok(Ok(Err(ExecuteError::ResponseTooLarge { .. }))) => too_large(),
-        Ok(Ok(Err(ExecuteError::Failed(err)))) => {
-            tracing::warn!(op = index, error = %err, "operation failed");
-            internal_error()
-        }
-        Ok(Ok(Ok(response))) if response.body().len() > max_response_body => too_large(),
-        Ok(Ok(Ok(response))) => completed(response, is_head),
-    };
-    (index, outcome)
+    }
 }
 
 /// Polls `future` once and says what that poll gave, without waiting.

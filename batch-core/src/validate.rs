@@ -85,9 +85,9 @@ pub(crate) fn validate(
             kind,
         };
         let id = op.id.unwrap_or_else(|| index.to_string());
-        if !ids.insert(&id, index) {
-            return Err(violation(Field::Id, ViolationKind::DuplicateId(id)).into_problem(codec));
-        }
+        ids.push(id).map_err(|id| {
+            violation(Field::Id, ViolationKind::DuplicateId(id)).into_problem(codec)
+        })?;
         let method = parse_method(op.method.as_deref())
             .map_err(|kind| violation(Field::Method, kind).into_problem(codec))?;
         let uri = target::parse(op.url, config.path())
@@ -109,7 +109,6 @@ pub(crate) fn validate(
             .insert(crate::endpoint::BatchOp { index });
         depends_on.push(op.depends_on);
         ops.push(PlannedOp {
-            id,
             request,
             timeout: op.timeout,
             silent: op.silent,
@@ -118,6 +117,7 @@ pub(crate) fn validate(
     let graph = Graph::build(&ids, &depends_on, batch.sequential)
         .map_err(|violation| violation.into_problem(codec))?;
     Ok(Plan {
+        ids: ids.into_vec(),
         ops,
         graph,
         sequential: batch.sequential,
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(first.headers()["accept-language"], "de");
         assert!(!first.headers().contains_key("content-type"));
         assert_eq!(first.extensions().get::<u32>(), Some(&7));
-        assert_eq!(plan.ops[0].id, "0");
+        assert_eq!(plan.ids[0], "0");
         let second = &plan.ops[1].request;
         assert_eq!(second.headers()["accept-language"], "fr");
         assert_eq!(second.headers().get_all("x-many").iter().count(), 2);
