@@ -32,7 +32,11 @@ fn path() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("/health".to_owned()),
         Just("/echo".to_owned()),
-        "[a-zA-Z0-9._~-]{1,12}".prop_map(|segment| format!("/echo/{segment}")),
+        "[a-zA-Z0-9._~-]{1,12}"
+            // A dot segment is refused in a batch by design (and normalised by some
+            // servers when sent directly): it has no direct twin to compare with.
+            .prop_filter("not a dot segment", |s| s != "." && s != "..")
+            .prop_map(|segment| format!("/echo/{segment}")),
         Just("/items".to_owned()),
         (0u32..1200).prop_map(|id| format!("/items/{id}")),
         "[a-z0-9]{1,4}".prop_map(|id| format!("/items/{id}")),
