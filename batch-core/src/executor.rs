@@ -1,11 +1,12 @@
 //! The one thing an adapter provides: running a single request in-process.
 
 use std::future::Future;
+use std::pin::pin;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use thiserror::Error;
 use tower::{Service, ServiceExt};
 
@@ -78,13 +79,47 @@ where
     if body.size_hint().lower() > limit as u64 {
         return Err(ExecuteError::ResponseTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            Err(ExecuteError::ResponseTooLarge { limit })
+    let mut body = pin!(body);
+    let mut collected = Collected::Nothing;
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ExecuteError::Failed(err.into()))?;
+        // Trailers carry no body bytes.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > limit {
+            return Err(ExecuteError::ResponseTooLarge { limit });
         }
-        Err(err) => Err(ExecuteError::Failed(err)),
+        collected = match collected {
+            Collected::Nothing => Collected::One(data),
+            Collected::One(first) => {
+                let expected = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+                let mut joined = Vec::with_capacity(len + expected.min(limit - len));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                Collected::Joined(joined)
+            }
+            Collected::Joined(mut joined) => {
+                joined.extend_from_slice(&data);
+                Collected::Joined(joined)
+            }
+        };
     }
+    Ok(match collected {
+        Collected::Nothing => Bytes::new(),
+        Collected::One(data) => data,
+        Collected::Joined(joined) => Bytes::from(joined),
+    })
+}
+
+/// A body read so far. Most bodies are one chunk, which is kept as it came: only a
+/// second chunk starts a buffer, sized from what the body says is left.
+enum Collected {
+    Nothing,
+    One(Bytes),
+    Joined(Vec<u8>),
 }
 
 /// An [`Executor`] for any `tower::Service` over `http` types: a hyper service, a
@@ -174,5 +209,18 @@ mod tests {
             collect_body(streamed, 10).await,
             Err(ExecuteError::ResponseTooLarge { .. })
         ));
+        let frames = [
+            http_body::Frame::data(Bytes::from_static(b"ab")),
+            http_body::Frame::data(Bytes::from_static(b"cd")),
+            http_body::Frame::trailers(http::HeaderMap::new()),
+            http_body::Frame::data(Bytes::from_static(b"e")),
+        ];
+        let chunked = futures::stream::iter(frames.map(Ok::<_, std::convert::Infallible>));
+        let collected = collect_body(http_body_util::StreamBody::new(chunked), 5).await;
+        assert_eq!(
+            collected.unwrap(),
+            "abcde",
+            "chunks joined in order, trailers skipped"
+        );
     }
 }
