@@ -150,7 +150,8 @@ impl BatchEndpoint {
             let batch = codec.decode(&parts, &body).map_err(|p| (codec.name(), p))?;
             let plan = validate::validate(batch, &parts, config, &*codec)
                 .map_err(|p| (codec.name(), p))?;
-            run_batch_hooks(config, &parts, &plan).map_err(|p| (codec.name(), p))?;
+            let mut plan = plan;
+            run_batch_hooks(config, &parts, &mut plan).map_err(|p| (codec.name(), p))?;
             let ops = plan.ops.len();
             let reserve = u32::try_from(ops.min(config.max_concurrency())).unwrap_or(u32::MAX);
             let _permits = self
@@ -194,11 +195,12 @@ impl BatchEndpoint {
     }
 }
 
-fn run_batch_hooks(config: &Config, outer: &Parts, plan: &Plan) -> Result<(), Problem> {
+fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Result<(), Problem> {
     let hooks = &config.hooks().batch;
     if hooks.is_empty() {
         return Ok(());
     }
+    plan.complete_all();
     let view = BatchView {
         outer,
         ops: (0..plan.ops.len()).map(|index| plan.view(index)).collect(),

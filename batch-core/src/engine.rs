@@ -10,7 +10,6 @@ use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
@@ -35,6 +34,7 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
     };
     let include_headers = plan.include_headers;
     let layout = plan.layout;
+    let (shared, complete) = (plan.shared, plan.complete);
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let mut running = FuturesUnordered::new();
     loop {
@@ -44,36 +44,40 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
-            let Some((request, timeout)) = state.pending[index].take() else {
-                continue;
-            };
+            // An op is ready once, when its last dependency finishes: its request is
+            // taken here and never looked for again.
+            let op = &mut state.ops[index];
+            let (mut request, timeout) = (op.take_request(), op.timeout);
             if state.halted {
-                state.finish(
-                    index,
-                    not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None),
-                );
-            } else if now >= deadline {
+                let halted = not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None);
+                state.finish(index, halted);
+                continue;
+            }
+            if now >= deadline {
                 state.finish(index, timed_out());
-            } else if let Err(refusal) = check_op(config, index, &state.results[index].id, &request)
-            {
+                continue;
+            }
+            if !complete {
+                shared.complete(index, &mut request);
+            }
+            if let Err(refusal) = check_op(config, index, &state.results[index].id, &request) {
                 state.finish(index, refused(refusal));
-            } else {
-                let op_timeout =
-                    timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
-                let started = Started {
-                    index,
-                    is_head: request.method() == Method::HEAD,
-                    deadline: deadline.min(now + op_timeout),
-                    max_response_body: config.max_response_body(),
-                };
-                let mut call = Box::pin(executor.execute(request));
-                // Most ops answer on their first poll: it runs here, and only the ops
-                // that wait are queued (and timed), then polled with their own waker.
-                let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
-                match poll_once(pin!(first)).await {
-                    Poll::Ready(answer) => state.finish(index, started.outcome(Ok(answer))),
-                    Poll::Pending => running.push(started.wait(call)),
-                }
+                continue;
+            }
+            let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
+            let started = Started {
+                index,
+                is_head: request.method() == Method::HEAD,
+                deadline: deadline.min(now + op_timeout),
+                max_response_body: config.max_response_body(),
+            };
+            let mut call = Box::pin(executor.execute(request));
+            // Most ops answer on their first poll: it runs here, and only the ops that
+            // wait are queued (and timed), then polled with their own waker.
+            let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
+            match poll_once(pin!(first)).await {
+                Poll::Ready(answer) => state.finish(index, started.outcome(Ok(answer))),
+                Poll::Pending => running.push(started.wait(call)),
             }
         }
         let Some((index, outcome)) = running.next().await else {
@@ -95,8 +99,8 @@ struct State {
     /// Each op's result, filled in when it finishes. Until then it is a 500 with no
     /// body, which no op of an acyclic plan is ever left with.
     results: Vec<OpResult>,
-    /// The ops not started yet, each with its own timeout.
-    pending: Vec<Option<(Request<Bytes>, Option<Duration>)>>,
+    /// The ops; each one's request is taken when it starts.
+    ops: Vec<PlannedOp>,
     graph: Graph,
     waiting_for: Vec<usize>,
     /// Ready ops start lowest index first, so a sequential batch runs in request order.
@@ -112,21 +116,20 @@ impl State {
             .filter(|&i| waiting_for[i] == 0)
             .map(Reverse)
             .collect();
-        let mut results = Vec::with_capacity(ops.len());
-        let mut pending = Vec::with_capacity(ops.len());
-        for (id, op) in ids.into_iter().zip(ops) {
-            results.push(OpResult {
+        let results = ids
+            .into_iter()
+            .zip(&ops)
+            .map(|(id, op)| OpResult {
                 id,
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 headers: HeaderMap::new(),
                 body: ResultBody::Empty,
                 silent: op.silent,
-            });
-            pending.push(Some((op.request, op.timeout)));
-        }
+            })
+            .collect();
         Self {
             results,
-            pending,
+            ops,
             graph,
             waiting_for,
             ready,

@@ -6,9 +6,10 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
+use http::{Extensions, HeaderMap, Request};
 
 use crate::codec::Field;
+use crate::endpoint::BatchOp;
 use crate::hooks::OpView;
 use crate::model::{Layout, OnError};
 use crate::validate::{Violation, ViolationKind};
@@ -16,6 +17,8 @@ use crate::validate::{Violation, ViolationKind};
 /// A validated operation, ready to dispatch.
 #[derive(Debug)]
 pub(crate) struct PlannedOp {
+    /// The request; until [`Shared::complete`] runs on it, its headers are only the
+    /// op's own and its extensions are empty.
     pub(crate) request: Request<Bytes>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) silent: bool,
@@ -27,6 +30,10 @@ pub(crate) struct Plan {
     /// Each op's id, by index.
     pub(crate) ids: Vec<String>,
     pub(crate) ops: Vec<PlannedOp>,
+    /// What every op's request takes from the outer request.
+    pub(crate) shared: Shared,
+    /// Whether every op's request is complete already.
+    pub(crate) complete: bool,
     pub(crate) graph: Graph,
     pub(crate) sequential: bool,
     pub(crate) on_error: OnError,
@@ -35,8 +42,63 @@ pub(crate) struct Plan {
     pub(crate) layout: Layout,
 }
 
+impl PlannedOp {
+    /// Takes the request to dispatch it, leaving an empty one.
+    pub(crate) fn take_request(&mut self) -> Request<Bytes> {
+        std::mem::replace(&mut self.request, Request::new(Bytes::new()))
+    }
+}
+
+/// What every op's request takes from the outer request: its inherited headers and
+/// its extensions.
+///
+/// An op's request is completed with them just before it starts, not when the batch
+/// is validated: a batch then holds one request's copies at a time rather than
+/// every op's, and ops that answer at once hand their memory straight to the next.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) headers: HeaderMap,
+    pub(crate) extensions: Extensions,
+}
+
+impl Shared {
+    /// Gives op `index`'s request the inherited headers, its own replacing those
+    /// of the same name, the outer extensions, and the [`BatchOp`] marker.
+    pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
+        let own = std::mem::replace(request.headers_mut(), self.headers.clone());
+        let headers = request.headers_mut();
+        let mut current = None;
+        // A map yields a name with its first value, then `None` for each further one.
+        for (name, value) in own {
+            match name {
+                Some(name) => {
+                    headers.insert(&name, value);
+                    current = Some(name);
+                }
+                None => {
+                    if let Some(name) = &current {
+                        headers.append(name, value);
+                    }
+                }
+            }
+        }
+        *request.extensions_mut() = self.extensions.clone();
+        request.extensions_mut().insert(BatchOp { index });
+    }
+}
+
 impl Plan {
-    /// How hooks see op `index`.
+    /// Completes every op's request now, for hooks that see the whole batch.
+    pub(crate) fn complete_all(&mut self) {
+        if !self.complete {
+            for (index, op) in self.ops.iter_mut().enumerate() {
+                self.shared.complete(index, &mut op.request);
+            }
+            self.complete = true;
+        }
+    }
+
+    /// How hooks see op `index`, once [`Plan::complete_all`] has run.
     pub(crate) fn view(&self, index: usize) -> OpView<'_> {
         OpView {
             index,
@@ -196,7 +258,9 @@ impl Graph {
                 }
             }
         }
-        if let Some(op) = lowest_on_cycle(&graph.deps) {
+        // A cycle needs an edge; most batches have none.
+        let has_edges = graph.deps.iter().any(|deps| !deps.is_empty());
+        if let Some(op) = has_edges.then(|| lowest_on_cycle(&graph.deps)).flatten() {
             return Err(Violation {
                 op,
                 field: Field::DependsOn(0),

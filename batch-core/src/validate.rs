@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::codec::{Codec, Field};
 use crate::config::Config;
 use crate::model::BatchRequest;
-use crate::plan::{Graph, Ids, Plan, PlannedOp};
+use crate::plan::{Graph, Ids, Plan, PlannedOp, Shared};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
 
@@ -73,8 +73,10 @@ pub(crate) fn validate(
             ),
         ));
     }
-    let policy = config.header_policy();
-    let inherited = policy.inherited(&outer.headers);
+    let shared = Shared {
+        headers: config.header_policy().inherited(&outer.headers),
+        extensions: outer.extensions.clone(),
+    };
     let mut ids = Ids::with_capacity(batch.ops.len());
     let mut depends_on = Vec::with_capacity(batch.ops.len());
     let mut ops = Vec::with_capacity(batch.ops.len());
@@ -97,16 +99,12 @@ pub(crate) fn validate(
                 violation(Field::Headers, ViolationKind::TooManyHeaders).into_problem(codec)
             );
         }
-        let headers = merge_headers(&inherited, op.headers, config)
+        let headers = own_headers(op.headers, config)
             .map_err(|(name, kind)| violation(Field::Header(name), kind).into_problem(codec))?;
         let mut request = Request::new(op.body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        *request.extensions_mut() = outer.extensions.clone();
-        request
-            .extensions_mut()
-            .insert(crate::endpoint::BatchOp { index });
         depends_on.push(op.depends_on);
         ops.push(PlannedOp {
             request,
@@ -119,6 +117,8 @@ pub(crate) fn validate(
     Ok(Plan {
         ids: ids.into_vec(),
         ops,
+        shared,
+        complete: false,
         graph,
         sequential: batch.sequential,
         on_error: batch.on_error,
@@ -142,14 +142,12 @@ fn parse_method(method: Option<&str>) -> Result<Method, ViolationKind> {
     Method::from_bytes(upper.as_bytes()).map_err(|_| ViolationKind::Method(method.to_owned()))
 }
 
-/// The inherited headers with the op's own replacing those of the same name.
-fn merge_headers(
-    inherited: &HeaderMap,
+/// The headers an op sets itself, checked, in the order it set them.
+fn own_headers(
     own: Vec<(String, String)>,
     config: &Config,
 ) -> Result<HeaderMap, (String, ViolationKind)> {
-    let mut headers = inherited.clone();
-    let mut replaced: Vec<HeaderName> = Vec::with_capacity(own.len());
+    let mut headers = HeaderMap::with_capacity(own.len());
     for (name, value) in own {
         let header_name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| (name.clone(), ViolationKind::HeaderName(name.clone())))?;
@@ -158,12 +156,7 @@ fn merge_headers(
         }
         let header_value = HeaderValue::from_str(&value)
             .map_err(|_| (name.clone(), ViolationKind::HeaderValue(name.clone())))?;
-        if replaced.contains(&header_name) {
-            headers.append(header_name, header_value);
-        } else {
-            headers.insert(header_name.clone(), header_value);
-            replaced.push(header_name);
-        }
+        headers.append(header_name, header_value);
     }
     Ok(headers)
 }
@@ -209,7 +202,8 @@ mod tests {
             ("x-many".into(), "1".into()),
             ("x-many".into(), "2".into()),
         ];
-        let plan = check(vec![op("/a?x=1"), second]).unwrap();
+        let mut plan = check(vec![op("/a?x=1"), second]).unwrap();
+        plan.complete_all();
         let first = &plan.ops[0].request;
         assert_eq!(first.method(), Method::GET);
         assert_eq!(first.uri(), "/a?x=1");
@@ -217,6 +211,8 @@ mod tests {
         assert_eq!(first.headers()["accept-language"], "de");
         assert!(!first.headers().contains_key("content-type"));
         assert_eq!(first.extensions().get::<u32>(), Some(&7));
+        let marker = first.extensions().get::<crate::BatchOp>();
+        assert_eq!(marker.map(crate::BatchOp::index), Some(0));
         assert_eq!(plan.ids[0], "0");
         let second = &plan.ops[1].request;
         assert_eq!(second.headers()["accept-language"], "fr");
