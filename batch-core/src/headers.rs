@@ -127,15 +127,20 @@ impl HeaderPolicy {
             .map(|token| token.trim().to_ascii_lowercase())
             .filter(|token| !token.is_empty())
             .collect();
-        let mut inherited = HeaderMap::with_capacity(outer.len());
-        for (name, value) in outer {
-            let excluded = HOP_BY_HOP.contains(&name.as_str())
-                || BODY_FRAMING.contains(&name.as_str())
-                || named_in_connection.iter().any(|n| n == name.as_str())
-                || self.not_inherited.contains(name);
-            if !excluded {
-                inherited.append(name.clone(), value.clone());
-            }
+        let excluded: Vec<&HeaderName> = outer
+            .keys()
+            .filter(|name| {
+                HOP_BY_HOP.contains(&name.as_str())
+                    || BODY_FRAMING.contains(&name.as_str())
+                    || named_in_connection.iter().any(|n| n == name.as_str())
+                    || self.not_inherited.contains(name)
+            })
+            .collect();
+        // Most outer headers are inherited: copying the map and removing the few
+        // that are not is cheaper than adding the rest one by one.
+        let mut inherited = outer.clone();
+        for name in excluded {
+            inherited.remove(name);
         }
         inherited
     }

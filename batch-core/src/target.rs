@@ -90,18 +90,20 @@ fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
     };
     let mut dot = false;
     let mut empty = false;
-    for segment in path[1..].split('/') {
+    for segment in path.as_bytes()[1..].split(|&b| b == b'/') {
         // An empty segment is a `//` unless it is the last (a trailing slash).
         if empty {
             return Err(TargetError::EmptySegment);
         }
         empty = segment.is_empty();
-        let segment = if encoded {
-            decode_unreserved(segment)
+        let is_dot = |segment: &[u8]| segment == b"." || segment == b"..";
+        dot |= if encoded {
+            // The url is ASCII (checked above), so every segment is UTF-8.
+            std::str::from_utf8(segment)
+                .is_ok_and(|text| is_dot(decode_unreserved(text).as_bytes()))
         } else {
-            segment.into()
+            is_dot(segment)
         };
-        dot |= segment == "." || segment == "..";
     }
     if encoded {
         check_percent(path, true)?;

@@ -16,6 +16,8 @@ mod json;
 mod multipart;
 pub(crate) mod native;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{Response, StatusCode, header, request::Parts};
 
@@ -133,7 +135,7 @@ pub(crate) fn select(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let format = match essence(content_type).as_str() {
+    let format = match essence(content_type).as_ref() {
         "application/json" => json_shape(body, config),
         "multipart/mixed" => Some(Format::Multipart),
         "application/x-www-form-urlencoded" => Some(Format::Facebook),
@@ -189,13 +191,13 @@ fn unsupported(content_type: &str, format: Option<Format>, config: &Config) -> P
 }
 
 /// A media type without its parameters, lower-case.
-pub(crate) fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+pub(crate) fn essence(content_type: &str) -> Cow<'_, str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(essence.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(essence)
+    }
 }
 
 /// A header name in the case most clients expect (`Content-Type`, `X-Request-Id`):

@@ -96,11 +96,15 @@ impl Writer {
                 self.out.push(b',');
             }
             first = false;
+            // Header names are tokens: never anything a JSON string escapes.
+            self.out.push(b'"');
             if canonical {
-                self.string(&canonical_name(name.as_str()));
+                self.out
+                    .extend_from_slice(canonical_name(name.as_str()).as_bytes());
             } else {
-                self.string(name.as_str());
+                self.out.extend_from_slice(name.as_str().as_bytes());
             }
+            self.out.push(b'"');
             self.out.push(b':');
             if entries.peek().is_some_and(|(next, _)| *next == name) {
                 self.out.push(b'[');
@@ -120,9 +124,18 @@ impl Writer {
     /// A header value as a string; a stray byte outside UTF-8 must not fail the
     /// whole document.
     fn value(&mut self, value: &HeaderValue) {
-        match value.to_str() {
-            Ok(text) => self.string(text),
-            Err(_) => self.string(&String::from_utf8_lossy(value.as_bytes())),
+        let bytes = value.as_bytes();
+        // Nearly every value is printable ASCII with no quote or backslash: one scan
+        // says so, and its bytes are the string's.
+        if bytes
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.push(b'"');
+            self.out.extend_from_slice(bytes);
+            self.out.push(b'"');
+        } else {
+            self.string(&String::from_utf8_lossy(bytes));
         }
     }
 

@@ -167,7 +167,7 @@ pub(super) fn part(raw: &[u8]) -> Result<Part<'_>, Problem> {
             .transpose()
     };
     let content_type = value("content-type")?.unwrap_or_default();
-    let kind = match super::super::essence(content_type).as_str() {
+    let kind = match super::super::essence(content_type).as_ref() {
         "application/http" => Kind::Request,
         "multipart/mixed" => Kind::ChangeSet(boundary(content_type)?),
         _ => {
