@@ -1,9 +1,10 @@
 //! Execution: runs a planned batch on the caller's task, concurrently where the
 //! graph allows, and answers every op exactly once.
 //!
-//! Nothing is spawned: every op future lives in one `FuturesUnordered` owned by the
-//! batch future, so dropping the batch (the client went away) drops every op still
-//! running and starts no new one.
+//! Nothing is spawned: an op's first poll runs on the batch's own task, and an op
+//! that has to wait lives on in one `FuturesUnordered` owned by the batch future, so
+//! dropping the batch (the client went away) drops every op still running and
+//! starts no new one.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -76,7 +77,12 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
             match poll_once(pin!(first)).await {
-                Poll::Ready(answer) => state.finish(index, started.outcome(Ok(answer))),
+                Poll::Ready(answer) => {
+                    state.finish(index, started.outcome(Ok(answer)));
+                    // Ops answered here never return to the runtime: a large batch
+                    // of them yields now and then, as any tokio task must.
+                    tokio::task::consume_budget().await;
+                }
                 Poll::Pending => running.push(started.wait(call)),
             }
         }

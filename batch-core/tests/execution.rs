@@ -6,10 +6,14 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use batch_core::{BatchEndpoint, Config};
+use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
+use bytes::Bytes;
 use common::{Script, batch_request, run, statuses};
+use http::{Request, Response};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -298,4 +302,44 @@ async fn op_marker() -> batch_core::BatchOp {
         .handle(&capture, batch_request(&json!({"ops": [{"url": "/a"}]})))
         .await;
     capture.0.lock().unwrap().take().unwrap()
+}
+
+/// Records, for each op it answers at once, whether another task has run yet.
+struct Watch {
+    other_ran: Arc<AtomicBool>,
+    seen: Mutex<Vec<bool>>,
+}
+
+impl Executor for Watch {
+    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+        let ran = self.other_ran.load(Ordering::SeqCst);
+        self.seen.lock().unwrap().push(ran);
+        Ok(Response::new(Bytes::new()))
+    }
+}
+
+#[tokio::test]
+async fn a_large_batch_of_instant_ops_still_lets_other_tasks_run() {
+    // Ops that answer on their first poll run on the batch's own task, one after
+    // another; on a one-thread runtime, nothing else would run until the batch ends.
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let flag = other_ran.clone();
+    tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+    let watch = Watch {
+        other_ran,
+        seen: Mutex::new(Vec::new()),
+    };
+    let ops: Vec<_> = (0..1000).map(|i| json!({"url": format!("/{i}")})).collect();
+    let endpoint = BatchEndpoint::new(Config::builder().max_ops(1000).build().unwrap());
+    let response = endpoint
+        .handle(&watch, batch_request(&json!({ "ops": ops })))
+        .await;
+    assert_eq!(response.status(), 200);
+    let seen = watch.seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 1000);
+    assert!(!seen[0], "the other task waits for the batch's first yield");
+    assert!(
+        seen[999],
+        "the batch yielded to the runtime before its last op"
+    );
 }
