@@ -37,11 +37,12 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
     let layout = plan.layout;
     let (shared, complete) = (plan.shared, plan.complete);
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
-    let mut running = FuturesUnordered::new();
+    // Created by the first op that has to wait: most batches have none.
+    let mut running = None;
     loop {
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
-        while running.len() < limit {
+        while running.as_ref().map_or(0, FuturesUnordered::len) < limit {
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
@@ -83,9 +84,14 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
                     // of them yields now and then, as any tokio task must.
                     tokio::task::consume_budget().await;
                 }
-                Poll::Pending => running.push(started.wait(call)),
+                Poll::Pending => running
+                    .get_or_insert_with(FuturesUnordered::new)
+                    .push(started.wait(call)),
             }
         }
+        let Some(running) = &mut running else {
+            break;
+        };
         let Some((index, outcome)) = running.next().await else {
             break;
         };
