@@ -160,7 +160,11 @@ impl ResultBody {
 
 /// Whether a content type is JSON: `application/json` or any `*/*+json`.
 pub(crate) fn is_json_content_type(content_type: &str) -> bool {
-    // Compared in place, byte by byte: this runs for every op's response.
+    // Compared in place, byte by byte: this runs for every op's response, and most
+    // say exactly `application/json`.
+    if content_type == "application/json" {
+        return true;
+    }
     let bytes = content_type.as_bytes();
     let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
     let essence = bytes[..end].trim_ascii();

@@ -84,19 +84,24 @@ pub(crate) const MAX_DEPTH: usize = 128;
 pub(crate) fn check_depth(body: &[u8]) -> Result<usize, Problem> {
     let mut depth = 0usize;
     let mut third_level_objects = 0;
-    let mut bytes = body.iter();
-    while let Some(&b) = bytes.next() {
+    let mut at = 0;
+    while let Some(&b) = body.get(at) {
+        at += 1;
         match b {
-            // A string is skipped in a loop of its own: most of a batch is strings.
-            b'"' => {
-                while let Some(&b) = bytes.next() {
-                    match b {
-                        b'\\' => _ = bytes.next(),
-                        b'"' => break,
-                        _ => {}
-                    }
+            // A string is skipped by scanning for its quote: most of a batch is strings.
+            b'"' => loop {
+                let rest = body.get(at..).unwrap_or_default();
+                let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\') else {
+                    at = body.len();
+                    break;
+                };
+                at += end + 1;
+                if rest[end] == b'"' {
+                    break;
                 }
-            }
+                // A backslash: the byte after it is escaped, whatever it is.
+                at += 1;
+            },
             b'[' | b'{' => {
                 depth += 1;
                 third_level_objects += usize::from(depth == 3 && b == b'{');
