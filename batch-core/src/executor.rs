@@ -94,16 +94,26 @@ where
         }
         collected = match collected {
             Collected::Nothing => Collected::One(data),
-            Collected::One(first) => {
-                let expected = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
-                let mut joined = Vec::with_capacity(len + expected.min(limit - len));
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&data);
-                Collected::Joined(joined)
-            }
+            // A second chunk: with the rest's length known, copy into one buffer of
+            // the final size as chunks come; without it, keep the chunks and copy
+            // them once at the end, so no buffer ever outgrows the body.
+            Collected::One(first) => match body.size_hint().exact() {
+                Some(rest) if rest <= (limit - len) as u64 => {
+                    let rest = usize::try_from(rest).unwrap_or_default();
+                    let mut joined = Vec::with_capacity(len + rest);
+                    joined.extend_from_slice(&first);
+                    joined.extend_from_slice(&data);
+                    Collected::Joined(joined)
+                }
+                _ => Collected::Chunks(vec![first, data]),
+            },
             Collected::Joined(mut joined) => {
                 joined.extend_from_slice(&data);
                 Collected::Joined(joined)
+            }
+            Collected::Chunks(mut chunks) => {
+                chunks.push(data);
+                Collected::Chunks(chunks)
             }
         };
     }
@@ -111,15 +121,18 @@ where
         Collected::Nothing => Bytes::new(),
         Collected::One(data) => data,
         Collected::Joined(joined) => Bytes::from(joined),
+        Collected::Chunks(chunks) => Bytes::from(chunks.concat()),
     })
 }
 
-/// A body read so far. Most bodies are one chunk, which is kept as it came: only a
-/// second chunk starts a buffer, sized from what the body says is left.
+/// A body read so far. Most bodies are one chunk, which is kept as it came.
 enum Collected {
     Nothing,
     One(Bytes),
+    /// Chunks copied into a buffer sized for the whole body.
     Joined(Vec<u8>),
+    /// Chunks of a body whose length was not known, joined at the end.
+    Chunks(Vec<Bytes>),
 }
 
 /// An [`Executor`] for any `tower::Service` over `http` types: a hyper service, a
@@ -222,5 +235,34 @@ mod tests {
             "abcde",
             "chunks joined in order, trailers skipped"
         );
+        let sized =
+            |chunks: &[&'static str]| Sized(chunks.iter().map(|c| Bytes::from(*c)).collect());
+        assert_eq!(
+            collect_body(sized(&["ab", "cd", "e"]), 5).await.unwrap(),
+            "abcde"
+        );
+        assert!(matches!(
+            collect_body(sized(&["ab", "cd", "ef"]), 5).await,
+            Err(ExecuteError::ResponseTooLarge { limit: 5 })
+        ));
+    }
+
+    /// A body that knows how much of it is left, as one with a content length does.
+    struct Sized(std::collections::VecDeque<Bytes>);
+
+    impl Body for Sized {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(self.0.pop_front().map(|c| Ok(http_body::Frame::data(c))))
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.0.iter().map(|c| c.len() as u64).sum())
+        }
     }
 }
