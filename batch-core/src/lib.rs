@@ -74,6 +74,6 @@ pub use endpoint::{BatchEndpoint, BatchOp};
 pub use executor::{BoxError, ExecuteError, Executor, ServiceExecutor, collect_body};
 pub use headers::HeaderPolicy;
 pub use hooks::{BatchView, OpView, Refusal};
-pub use model::{BatchRequest, BatchResponse, OnError, OpResult, Operation, ResultBody};
+pub use model::{BatchRequest, BatchResponse, OnError, OpResult, Operation, ResultBody, Target};
 pub use problem::Problem;
 pub use target::TargetError;

@@ -4,9 +4,10 @@
 //! (dot segments, `//`, encoded slashes) is refused, so the URI handed to the
 //! executor is byte for byte the string that every check saw.
 
-use bytes::Bytes;
 use http::Uri;
 use thiserror::Error;
+
+use crate::model::Target;
 
 /// The longest op url accepted, in bytes.
 pub(crate) const MAX_TARGET_LEN: usize = 8 * 1024;
@@ -53,9 +54,9 @@ pub enum TargetError {
 /// bytes.
 ///
 /// `batch_path` is the batch endpoint's path, which no op may target.
-pub(crate) fn parse(url: String, batch_path: &str) -> Result<Uri, TargetError> {
-    check(&url, batch_path)?;
-    Uri::from_maybe_shared(Bytes::from(url)).map_err(|_| TargetError::Invalid)
+pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
+    check(url.as_str(), batch_path)?;
+    Uri::from_maybe_shared(url.into_bytes()).map_err(|_| TargetError::Invalid)
 }
 
 /// Every rule but the URI grammar's own, which [`Uri`] checks. One scan of the bytes
@@ -196,7 +197,7 @@ mod tests {
     use super::*;
 
     fn check(url: &str) -> Result<Uri, TargetError> {
-        parse(url.to_owned(), "/batch")
+        parse(url.into(), "/batch")
     }
 
     #[test]
@@ -277,7 +278,7 @@ mod tests {
             "dot segments are refused before the path is compared"
         );
         assert_eq!(
-            parse("/v1/Batch/".to_owned(), "/v1/batch").err(),
+            parse("/v1/Batch/".into(), "/v1/batch").err(),
             Some(TargetError::NestedBatch)
         );
     }

@@ -111,7 +111,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
             .at(Some(index), Some(at("relative_url").to_string()))
     })?;
     let mut operation = Operation {
-        url: rooted(field(url, Some(index), at("relative_url"), "a string")?),
+        url: rooted(field(url, Some(index), at("relative_url"), "a string")?).into(),
         ..Operation::default()
     };
     if let Some(raw) = op.method {

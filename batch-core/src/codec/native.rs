@@ -3,6 +3,7 @@
 
 mod typed;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,10 +14,10 @@ use serde_json::value::RawValue;
 
 use super::json::{
     self, At, Entries, Writer, check_depth, field, json_body, optional, parse_document,
-    set_default_content_type, shared,
+    set_default_content_type,
 };
 use super::{Codec, Field, pointer_token};
-use crate::model::{BatchRequest, BatchResponse, OnError, Operation};
+use crate::model::{BatchRequest, BatchResponse, OnError, Operation, Target, shared};
 use crate::problem::Problem;
 use typed::TypedOp;
 
@@ -212,7 +213,10 @@ fn build_op(index: usize, op: TypedOp<'_>, document: &Bytes) -> Result<Operation
             .at(Some(index), Some(at("url").to_string()))
     })?;
     let mut operation = Operation {
-        url,
+        url: match url {
+            Cow::Borrowed(url) => Target::shared(document, url),
+            Cow::Owned(url) => url.into(),
+        },
         ..Operation::default()
     };
     if let Some(id) = op.id {
@@ -272,13 +276,9 @@ fn build_op(index: usize, op: TypedOp<'_>, document: &Bytes) -> Result<Operation
                 .at(Some(index), Some(format!("{pointer}/{}", pointer_token(&key))))
                 })?;
             if !query.is_empty() {
-                let separator = if operation.url.contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                operation.url.push(separator);
-                operation.url.push_str(&query);
+                let url = operation.url.as_str();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                operation.url = format!("{url}{separator}{query}").into();
             }
         } else if body.is_none() {
             set_default_content_type(&mut operation, "application/json");
@@ -470,6 +470,18 @@ mod tests {
                 envelope["ops"] = ops;
                 envelope
             })
+    }
+
+    #[test]
+    fn urls_without_escapes_share_the_batch_body() {
+        let body = Bytes::from_static(br#"{"ops": [{"url": "/a?b=1"}, {"url": "/\u0063"}]}"#);
+        let parts = http::Request::post("/batch").body(()).unwrap().into_parts().0;
+        let batch = Native.decode(&parts, &body).unwrap();
+        let inside = |url: &Target| body.as_ptr_range().contains(&url.as_str().as_ptr());
+        assert_eq!(batch.ops[0].url, "/a?b=1");
+        assert!(inside(&batch.ops[0].url), "a view of the body, not a copy");
+        assert_eq!(batch.ops[1].url, "/c");
+        assert!(!inside(&batch.ops[1].url), "an escaped url is decoded into its own bytes");
     }
 
     proptest! {

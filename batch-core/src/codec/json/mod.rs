@@ -14,7 +14,7 @@ mod write;
 pub(crate) use write::Writer;
 
 use super::Format;
-use crate::model::{Operation, is_json_content_type};
+use crate::model::{Operation, is_json_content_type, shared};
 use crate::problem::Problem;
 
 /// The format a JSON object names by its first top-level key that decides: `ops`
@@ -292,17 +292,6 @@ pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue, document: &By
     shared(document, raw.get())
 }
 
-/// `part` as a view into `document` when it lies inside it, as every value parsed
-/// from the document does; a copy otherwise. Op bodies are most of a large batch's
-/// bytes: sharing them keeps one copy of each in memory, not two.
-pub(crate) fn shared(document: &Bytes, part: &str) -> Bytes {
-    let start = (part.as_ptr() as usize).wrapping_sub(document.as_ptr() as usize);
-    match start.checked_add(part.len()) {
-        Some(end) if end <= document.len() => document.slice(start..end),
-        _ => Bytes::copy_from_slice(part.as_bytes()),
-    }
-}
-
 /// The content type the op sets itself, if any.
 pub(crate) fn declared_content_type(operation: &Operation) -> Option<&str> {
     operation
@@ -324,20 +313,6 @@ pub(crate) fn set_default_content_type(operation: &mut Operation, content_type: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_inside_the_document_are_shared_others_copied() {
-        let document = Bytes::from_static(br#"{"body": {"x": [1, 2]}}"#);
-        let text = std::str::from_utf8(&document).unwrap();
-        let inside = &text[9..22];
-        let view = shared(&document, inside);
-        assert_eq!(view, inside.as_bytes());
-        assert_eq!(view.as_ptr(), inside.as_ptr(), "no copy");
-        let elsewhere = String::from(r#"{"x": [1, 2]}"#);
-        let copy = shared(&document, &elsewhere);
-        assert_eq!(copy, elsewhere.as_bytes());
-        assert_ne!(copy.as_ptr(), elsewhere.as_ptr());
-    }
 
     #[test]
     fn depth_counts_only_structure_outside_strings() {

@@ -5,6 +5,7 @@
 //! type; any other batch is left to [`super::explain`], which says which value is
 //! wrong and where.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -22,7 +23,10 @@ use crate::problem::Problem;
 pub(super) struct TypedOp<'a> {
     pub(super) id: Option<String>,
     pub(super) method: Option<String>,
-    pub(super) url: Option<String>,
+    /// Borrowed from the document unless it has escapes, so that the op's request
+    /// can share the document's bytes.
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub(super) url: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) headers: Option<Entries<OneOrMany<'a>>>,
     #[serde(borrow)]
@@ -34,6 +38,41 @@ pub(super) struct TypedOp<'a> {
     pub(super) depends_on: Option<OneOrMany<'a>>,
     pub(super) silent: Option<bool>,
     pub(super) timeout_ms: Option<u64>,
+}
+
+/// An optional string, borrowed from the document where it can be (serde's own
+/// `Cow` borrows only outside an `Option`).
+fn borrowed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+
+        fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(text)))
+        }
+
+        fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(text.to_owned())))
+        }
+    }
+
+    deserializer.deserialize_option(Text)
 }
 
 /// What the typed pass read.
