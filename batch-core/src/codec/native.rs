@@ -475,13 +475,20 @@ mod tests {
     #[test]
     fn urls_without_escapes_share_the_batch_body() {
         let body = Bytes::from_static(br#"{"ops": [{"url": "/a?b=1"}, {"url": "/\u0063"}]}"#);
-        let parts = http::Request::post("/batch").body(()).unwrap().into_parts().0;
+        let parts = http::Request::post("/batch")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
         let batch = Native.decode(&parts, &body).unwrap();
         let inside = |url: &Target| body.as_ptr_range().contains(&url.as_str().as_ptr());
         assert_eq!(batch.ops[0].url, "/a?b=1");
         assert!(inside(&batch.ops[0].url), "a view of the body, not a copy");
         assert_eq!(batch.ops[1].url, "/c");
-        assert!(!inside(&batch.ops[1].url), "an escaped url is decoded into its own bytes");
+        assert!(
+            !inside(&batch.ops[1].url),
+            "an escaped url is decoded into its own bytes"
+        );
     }
 
     proptest! {
