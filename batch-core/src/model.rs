@@ -219,15 +219,6 @@ impl ResultBody {
         }
     }
 
-    /// The body's length in bytes, as the handler wrote it.
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Self::Empty => 0,
-            Self::Json(bytes) | Self::Binary(bytes) => bytes.len(),
-            Self::Text(text) => text.len(),
-        }
-    }
-
     /// The body as the handler wrote it.
     pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {

@@ -251,40 +251,24 @@ fn chain_groups(ops: &mut [Operation], groups: &[Option<String>]) -> Result<(), 
 /// canonical case, JSON bodies embedded, any other body in base64, and no body on a
 /// 204 or 304 (the Graph SDK refuses one there).
 fn write(results: &[OpResult]) -> Writer {
-    let mut out = Writer::for_results(results);
-    out.raw(br#"{"responses":["#);
-    for (index, result) in results.iter().enumerate() {
-        out.raw(if index == 0 {
-            br#"{"id":"#
-        } else {
-            br#",{"id":"#
-        });
-        out.string(&result.id);
-        out.raw(br#","status":"#);
-        out.status(result.status);
+    Writer::results("responses", results, |out, result| {
         out.raw(br#","headers":"#);
         out.headers(&result.headers, true);
-        if ![StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
-            match &result.body {
-                ResultBody::Empty => {}
-                ResultBody::Json(json) => {
-                    out.raw(br#","body":"#);
-                    out.raw(json);
-                }
-                ResultBody::Text(text) => {
-                    out.raw(br#","body":"#);
-                    out.base64(text.as_bytes());
-                }
-                ResultBody::Binary(bytes) => {
-                    out.raw(br#","body":"#);
-                    out.base64(bytes);
-                }
+        if [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
+            return;
+        }
+        match &result.body {
+            ResultBody::Empty => {}
+            ResultBody::Json(json) => {
+                out.raw(br#","body":"#);
+                out.raw(json);
+            }
+            body @ (ResultBody::Text(_) | ResultBody::Binary(_)) => {
+                out.raw(br#","body":"#);
+                out.base64(body.as_bytes());
             }
         }
-        out.raw(b"}");
-    }
-    out.raw(b"]}");
-    out
+    })
 }
 
 #[cfg(test)]

@@ -336,29 +336,17 @@ fn percent_encode_into(out: &mut String, text: &str) {
 /// `{"results": [...]}`, each result `{"id", "status", "headers", "body"}`, headers
 /// only when the batch asked for them and only id and status for a silent success.
 fn write(response: &BatchResponse) -> Writer {
-    let mut out = Writer::for_results(&response.results);
-    out.raw(br#"{"results":["#);
-    for (index, result) in response.results.iter().enumerate() {
-        out.raw(if index == 0 {
-            br#"{"id":"#
-        } else {
-            br#",{"id":"#
-        });
-        out.string(&result.id);
-        out.raw(br#","status":"#);
-        out.status(result.status);
-        if !(result.silent && result.status.is_success()) {
-            if response.include_headers {
-                out.raw(br#","headers":"#);
-                out.headers(&result.headers, false);
-            }
-            out.raw(b",");
-            out.body(&result.body);
+    Writer::results("results", &response.results, |out, result| {
+        if result.silent && result.status.is_success() {
+            return;
         }
-        out.raw(b"}");
-    }
-    out.raw(b"]}");
-    out
+        if response.include_headers {
+            out.raw(br#","headers":"#);
+            out.headers(&result.headers, false);
+        }
+        out.raw(b",");
+        out.body(&result.body);
+    })
 }
 
 #[cfg(test)]

@@ -18,13 +18,42 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// `{"<list>":[...]}`, one object per result: `{"id":…,"status":…` then what
+    /// `rest` writes of the result, then `}`.
+    pub(crate) fn results(
+        list: &str,
+        results: &[OpResult],
+        mut rest: impl FnMut(&mut Self, &OpResult),
+    ) -> Self {
+        let mut out = Self::for_results(results);
+        out.raw(b"{");
+        out.string(list);
+        out.raw(b":[");
+        for (index, result) in results.iter().enumerate() {
+            out.raw(if index == 0 {
+                br#"{"id":"#
+            } else {
+                br#",{"id":"#
+            });
+            out.string(&result.id);
+            out.raw(br#","status":"#);
+            out.status(result.status);
+            rest(&mut out, result);
+            out.raw(b"}");
+        }
+        out.raw(b"]}");
+        out
+    }
+
     /// A writer with room for `results` written with their headers and bodies, so
     /// that a document is rarely copied as it grows.
-    pub(crate) fn for_results(results: &[OpResult]) -> Self {
+    fn for_results(results: &[OpResult]) -> Self {
         // Headers are guessed at 48 bytes each rather than read twice.
         let size: usize = results
             .iter()
-            .map(|result| 64 + result.id.len() + 48 * result.headers.len() + result.body.len())
+            .map(|result| {
+                64 + result.id.len() + 48 * result.headers.len() + result.body.as_bytes().len()
+            })
             .sum();
         Self {
             out: Vec::with_capacity(size + 32),
