@@ -24,6 +24,7 @@ use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use http::{Method, Request, Response, header};
+use http_body_util::Full;
 use serde_json::{Value, json};
 
 /// The batch sizes compared.
@@ -36,7 +37,11 @@ const SHAPE_SIZES: [usize; 2] = [50, 1000];
 struct Memory;
 
 impl Executor for Memory {
-    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+    async fn execute(
+        &self,
+        _request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
         let mut response = Response::new(Bytes::from_static(br#"{"ok":true}"#));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -73,12 +78,12 @@ fn plain_op(i: usize) -> Value {
 }
 
 /// The outer request as an adapter hands it to the engine.
-fn outer(body: &Bytes, extra_headers: usize) -> Request<Bytes> {
+fn outer(body: &Bytes, extra_headers: usize) -> Request<Full<Bytes>> {
     let mut request = Request::post("/batch")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, "Bearer bench")
         .header(header::HOST, "127.0.0.1")
-        .body(body.clone())
+        .body(Full::new(body.clone()))
         .unwrap();
     for h in 0..extra_headers {
         request.headers_mut().insert(
@@ -132,7 +137,7 @@ fn batch_vs_direct(c: &mut Criterion) {
                             .body(Bytes::new())
                             .unwrap();
                         *request.headers_mut() = inherited.clone();
-                        responses.push(Memory.execute(request).await);
+                        responses.push(Memory.execute(request, usize::MAX).await);
                     }
                     black_box(responses)
                 })

@@ -1,13 +1,15 @@
 //! Server configuration of the batch endpoint, with the spec's defaults.
 
+use std::future::Future;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::codec::Format;
 use crate::headers::HeaderPolicy;
-use crate::hooks::{BatchView, Hooks, OpView, Refusal, Routes};
+use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
+use crate::model::Format;
 use crate::problem::Problem;
+use crate::target;
 
 /// How the batch endpoint behaves: path, limits, timeouts and header policy.
 ///
@@ -85,6 +87,22 @@ impl Config {
     /// The path the batch endpoint is mounted at; no op may target it.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Whether a request for `path` is for the batch endpoint: the one rule every
+    /// adapter routes by and every op is refused by. `path` matches when it equals
+    /// [`Config::path`] after decoding percent-encoded unreserved characters,
+    /// ignoring ASCII case and one trailing slash.
+    ///
+    /// ```
+    /// let config = batch_core::Config::default();
+    /// assert!(config.is_batch_path("/batch"));
+    /// assert!(config.is_batch_path("/Batch/"));
+    /// assert!(config.is_batch_path("/b%61tch"));
+    /// assert!(!config.is_batch_path("/batches"));
+    /// ```
+    pub fn is_batch_path(&self, path: &str) -> bool {
+        target::is_batch_path(path, &self.path)
     }
 
     /// The most operations one batch may carry.
@@ -220,40 +238,93 @@ impl ConfigBuilder {
     }
 
     /// Runs `hook` on every validated batch before any op starts; an `Err` refuses
-    /// the whole batch with that problem. Hooks run in the order they were added.
+    /// the whole batch with that problem. Hooks run one after another, in the order
+    /// they were added.
+    ///
+    /// The hook is called with a view of the batch and returns a future that owns
+    /// what it needs of it, so the check itself may wait (on a database, a
+    /// limiter in Redis) without blocking:
     ///
     /// ```
     /// use batch_core::{Config, Problem};
     /// use http::StatusCode;
     ///
-    /// // At most two writes per batch.
+    /// // At most two writes per batch; the third write is named in the refusal.
     /// let config = Config::builder()
     ///     .batch_hook(|batch| {
-    ///         let writes = batch.ops().iter().filter(|op| op.method() != http::Method::GET).count();
-    ///         if writes > 2 {
-    ///             return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "at most 2 writes per batch"));
+    ///         let third_write = batch
+    ///             .ops()
+    ///             .iter()
+    ///             .filter(|op| op.method() != http::Method::GET)
+    ///             .nth(2)
+    ///             .map(|op| op.index());
+    ///         async move {
+    ///             match third_write {
+    ///                 Some(index) => Err(Problem::new(
+    ///                     StatusCode::UNPROCESSABLE_ENTITY,
+    ///                     "at most 2 writes per batch",
+    ///                 )
+    ///                 .at_op(index)),
+    ///                 None => Ok(()),
+    ///             }
     ///         }
-    ///         Ok(())
     ///     })
     ///     .build()?;
     /// # Ok::<(), batch_core::ConfigError>(())
     /// ```
-    pub fn batch_hook(
-        mut self,
-        hook: impl Fn(&BatchView<'_>) -> Result<(), Problem> + Send + Sync + 'static,
-    ) -> Self {
-        self.config.hooks.batch.push(std::sync::Arc::new(hook));
+    pub fn batch_hook<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(&BatchView<'_>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Problem>> + Send + 'static,
+    {
+        self.config.hooks.batch.push(hooks::batch_hook(hook));
         self
     }
 
     /// Runs `hook` on each op just before it starts; an `Err` answers the op with the
-    /// refusal instead of running it (its dependents get 424). See [`crate::hooks`]
-    /// for a per-op rate limiter.
-    pub fn op_hook(
-        mut self,
-        hook: impl Fn(&OpView<'_>) -> Result<(), Refusal> + Send + Sync + 'static,
-    ) -> Self {
-        self.config.hooks.op.push(std::sync::Arc::new(hook));
+    /// refusal instead of running it (its dependents get 424). The op's timeout
+    /// covers its hooks. Hooks run one after another, in the order they were added.
+    ///
+    /// Charging a rate limiter per op, so that batching cannot dodge it (the limiter
+    /// here is a map; a real one may be a call to Redis, awaited in the future):
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::{Arc, Mutex};
+    /// use batch_core::{Config, Refusal};
+    /// use http::StatusCode;
+    ///
+    /// // Five requests per caller; a real limiter would refill over time.
+    /// let used = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    /// let config = Config::builder()
+    ///     .op_hook(move |op| {
+    ///         let caller = op
+    ///             .headers()
+    ///             .get("authorization")
+    ///             .and_then(|v| v.to_str().ok())
+    ///             .unwrap_or("anonymous")
+    ///             .to_owned();
+    ///         let used = used.clone();
+    ///         async move {
+    ///             let mut used = used.lock().unwrap_or_else(|e| e.into_inner());
+    ///             let count = used.entry(caller).or_default();
+    ///             *count += 1;
+    ///             if *count > 5 {
+    ///                 return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    ///                     .retry_after(60));
+    ///             }
+    ///             Ok(())
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), batch_core::ConfigError>(())
+    /// ```
+    pub fn op_hook<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(&OpView<'_>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Refusal>> + Send + 'static,
+    {
+        self.config.hooks.op.push(hooks::op_hook(hook));
         self
     }
 

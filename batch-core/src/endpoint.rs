@@ -1,12 +1,12 @@
-//! The batch endpoint: one request in, decode → validate → plan → run → encode, one
-//! response out. Adapters call [`BatchEndpoint::handle`] and convert types; nothing
-//! else about a batch is theirs to decide.
+//! The batch endpoint: one request in, read → decode → plan → run → encode, one
+//! response out. Adapters hand [`BatchEndpoint::handle`] the request and convert
+//! types; nothing else about a batch is theirs to decide.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use tokio::sync::Semaphore;
 
@@ -14,27 +14,10 @@ use crate::codec;
 use crate::config::Config;
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
-use crate::hooks::BatchView;
-use crate::plan::Plan;
+use crate::hooks::{BatchView, OpView};
+use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
+use crate::plan::{self, Plan};
 use crate::problem::Problem;
-use crate::validate;
-
-/// Marks a request as an operation of a batch; every op request carries it.
-///
-/// Handlers can read it to tell batched calls from direct ones; the endpoint uses it
-/// to refuse a batch that arrives as an operation of another batch, however the
-/// route was mounted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchOp {
-    pub(crate) index: usize,
-}
-
-impl BatchOp {
-    /// The op's position in its batch.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
 
 /// The batch endpoint: configuration plus the state shared by all its batches.
 ///
@@ -44,10 +27,12 @@ impl BatchOp {
 /// use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
 /// use bytes::Bytes;
 /// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
 ///
+/// /// Answers `/{code}` with that status.
 /// struct Status;
 /// impl Executor for Status {
-///     async fn execute(&self, req: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+///     async fn execute(&self, req: Request<Bytes>, _limit: usize) -> Result<Response<Bytes>, ExecuteError> {
 ///         let code: u16 = req.uri().path()[1..].parse().unwrap_or(400);
 ///         let mut response = Response::new(Bytes::new());
 ///         *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
@@ -59,10 +44,10 @@ impl BatchOp {
 /// let endpoint = BatchEndpoint::new(Config::default());
 /// let batch = Request::post("/batch")
 ///     .header("content-type", "application/json")
-///     .body(Bytes::from_static(br#"{"ops": [
+///     .body(Full::new(Bytes::from_static(br#"{"ops": [
 ///         {"id": "a", "url": "/404"},
 ///         {"id": "b", "url": "/200", "depends_on": "a"}
-///     ]}"#))
+///     ]}"#)))
 ///     .unwrap();
 /// let response = endpoint.handle(&Status, batch).await;
 /// assert_eq!(response.status(), StatusCode::OK);
@@ -96,92 +81,54 @@ impl BatchEndpoint {
         &self.inner.config
     }
 
-    /// Reads a batch body, refusing one larger than [`Config::max_body`] with 413
-    /// before buffering more than the limit (a declared `content-length` over the
-    /// limit is refused before reading at all). A refusal's response says
-    /// `connection: close`, since the rest of the body was never read.
-    pub async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Problem>
+    /// Answers one request to the batch endpoint: reads its body, decodes it in the
+    /// format its content type names, runs its operations through `executor`, and
+    /// encodes the results in the same format.
+    ///
+    /// The body is read up to [`Config::max_body`]: a larger one (declared or
+    /// streamed) is refused with 413 before more than the limit is buffered, with
+    /// `connection: close`, since the rest of it was never read. A batch that is
+    /// refused gets a problem response (400, 405, 413, 415, 422, 503) and nothing
+    /// runs. Dropping the returned future cancels every operation still running.
+    pub async fn handle<E, B>(&self, executor: &E, request: Request<B>) -> Response<Bytes>
     where
+        E: Executor,
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let limit = self.config().max_body();
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(Problem::payload_too_large(limit).closing_connection());
-        }
-        match collect_body(body, limit).await {
-            Ok(bytes) => Ok(bytes),
-            Err(ExecuteError::ResponseTooLarge { .. }) => {
-                Err(Problem::payload_too_large(limit).closing_connection())
-            }
-            Err(ExecuteError::Failed(_)) => Err(Problem::unreadable_body().closing_connection()),
-        }
-    }
-
-    /// Answers one batch request: decodes it in the format its content type names,
-    /// validates it, runs its operations through `executor`, and encodes the results.
-    ///
-    /// Returns a problem response (400, 413, 415, 422, 503) when the batch itself is
-    /// refused; nothing has run then. Dropping the returned future cancels every
-    /// operation still running.
-    pub async fn handle<E: Executor>(
-        &self,
-        executor: &E,
-        request: Request<Bytes>,
-    ) -> Response<Bytes> {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
-        let config = self.config();
+        let mut format = None;
         let outcome = async {
-            if parts.extensions.get::<BatchOp>().is_some() {
-                return Err((
-                    "-",
-                    Problem::unprocessable("a batch cannot be an operation of another batch"),
-                ));
+            if parts.method != Method::POST {
+                return Err(Problem::method_not_allowed());
             }
-            if body.len() > config.max_body() {
-                return Err(("-", Problem::payload_too_large(config.max_body())));
-            }
-            let codec = codec::select(&parts, &body, config).map_err(|p| ("-", p))?;
-            let batch = codec.decode(&parts, &body).map_err(|p| (codec.name(), p))?;
-            let plan = validate::validate(batch, &parts, config, &*codec)
-                .map_err(|p| (codec.name(), p))?;
-            let mut plan = plan;
-            run_batch_hooks(config, &parts, &mut plan).map_err(|p| (codec.name(), p))?;
-            let ops = plan.ops.len();
-            let reserve = u32::try_from(ops.min(config.max_concurrency())).unwrap_or(u32::MAX);
-            let _permits = self
-                .inner
-                .in_flight
-                .try_acquire_many(reserve)
-                .map_err(|_| (codec.name(), overloaded()))?;
-            let response = engine::run(executor, plan, config).await;
-            let failed = response
-                .results
-                .iter()
-                .filter(|r| r.status.as_u16() >= 400)
-                .count();
-            let encoded = codec.encode(&response);
-            Ok((codec, ops, failed, encoded))
+            let body = read_body(&parts.headers, body, self.config().max_body()).await?;
+            let chosen = codec::format_of(&parts, &body, self.config())?;
+            format = Some(chosen);
+            let batch = codec::decode_as(chosen, &parts, &body, self.config())?;
+            self.run(executor, &parts, batch).await
         }
         .await;
         let elapsed = started.elapsed();
+        let format = format.map_or("-", Format::name);
         match outcome {
-            Ok((codec, ops, failed, response)) => {
+            Ok(response) => {
+                let failed = response
+                    .results
+                    .iter()
+                    .filter(|r| r.status.as_u16() >= 400)
+                    .count();
                 tracing::info!(
-                    format = codec.name(),
-                    ops,
+                    format,
+                    ops = response.results.len(),
                     failed,
                     ?elapsed,
                     "batch answered"
                 );
-                response
+                codec::encode(&response, response.format())
             }
-            Err((format, problem)) => {
+            Err(problem) => {
                 tracing::info!(
                     format,
                     status = problem.status().as_u16(),
@@ -193,19 +140,111 @@ impl BatchEndpoint {
             }
         }
     }
+
+    /// Runs a decoded batch: checks every op (url, method, headers, ids,
+    /// dependencies) against the configuration, runs the batch hooks, and runs the
+    /// ops through `executor` on the caller's task, concurrently where the
+    /// dependencies allow. `outer` is the request the batch came in: ops inherit its
+    /// headers and extensions.
+    ///
+    /// Refuses the batch with a [`Problem`] (413, 422, a hook's refusal, or 503 when
+    /// the server-wide cap on operations in flight is reached) before anything runs.
+    ///
+    /// ```
+    /// use batch_core::{BatchEndpoint, BatchRequest, Config, ExecuteError, Executor, Operation};
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    ///
+    /// struct Ok204;
+    /// impl Executor for Ok204 {
+    ///     async fn execute(&self, _: Request<Bytes>, _: usize) -> Result<Response<Bytes>, ExecuteError> {
+    ///         let mut response = Response::new(Bytes::new());
+    ///         *response.status_mut() = StatusCode::NO_CONTENT;
+    ///         Ok(response)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let endpoint = BatchEndpoint::new(Config::default());
+    /// let (outer, ()) = Request::post("/batch").body(()).unwrap().into_parts();
+    /// let batch = BatchRequest::new(vec![Operation::new("DELETE", "/items/1")]);
+    /// let response = endpoint.run(&Ok204, &outer, batch).await.unwrap();
+    /// assert_eq!(response.results[0].status, StatusCode::NO_CONTENT);
+    ///
+    /// let nested = BatchRequest::new(vec![Operation::new("POST", "/batch")]);
+    /// let problem = endpoint.run(&Ok204, &outer, nested).await.unwrap_err();
+    /// assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    /// # }
+    /// ```
+    pub async fn run<E: Executor>(
+        &self,
+        executor: &E,
+        outer: &Parts,
+        batch: BatchRequest,
+    ) -> Result<BatchResponse, Problem> {
+        let config = self.config();
+        if outer.extensions.get::<BatchOp>().is_some() {
+            return Err(Problem::unprocessable(
+                "a batch cannot be an operation of another batch",
+            ));
+        }
+        let mut plan = plan::plan(batch, outer, config)?;
+        run_batch_hooks(config, outer, &mut plan).await?;
+        let reserve =
+            u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
+        let _permits = self
+            .inner
+            .in_flight
+            .try_acquire_many(reserve)
+            .map_err(|_| overloaded())?;
+        Ok(engine::run(executor, plan, config).await)
+    }
 }
 
-fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Result<(), Problem> {
+/// Reads a batch body, refusing one larger than `limit` with 413 before buffering
+/// more than the limit (a declared `content-length` over it is refused before
+/// reading at all).
+async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Problem>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Problem::payload_too_large(limit).closing_connection());
+    }
+    collect_body(body, limit).await.map_err(|err| {
+        match err {
+            ExecuteError::ResponseTooLarge { .. } => Problem::payload_too_large(limit),
+            ExecuteError::Failed(_) => Problem::unreadable_body(),
+        }
+        .closing_connection()
+    })
+}
+
+/// Runs the batch hooks, one after another, on the batch with every op's request
+/// complete.
+async fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Result<(), Problem> {
     let hooks = &config.hooks().batch;
     if hooks.is_empty() {
         return Ok(());
     }
     plan.complete_all();
-    let view = BatchView {
-        outer,
-        ops: (0..plan.ops.len()).map(|index| plan.view(index)).collect(),
-    };
-    hooks.iter().try_for_each(|hook| hook(&view))
+    let ops = plan
+        .ops
+        .iter()
+        .zip(&plan.ids)
+        .enumerate()
+        .map(|(index, (op, id))| OpView::new(index, id, &op.request))
+        .collect();
+    let view = BatchView::new(outer, ops);
+    for hook in hooks {
+        hook(&view).await?;
+    }
+    Ok(())
 }
 
 fn overloaded() -> Problem {

@@ -13,6 +13,7 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 
 use bytes::Bytes;
+use futures::future::Either;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
@@ -21,14 +22,15 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
-use crate::hooks::{OpView, Refusal};
+use crate::hooks::{OpHook, OpView, Refusal};
 use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
-use crate::plan::{Graph, Plan, PlannedOp};
+use crate::plan::{Graph, Plan};
+use crate::validate::CheckedOp;
 
 /// Runs every op of `plan` and returns their results in request order.
 pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) -> BatchResponse {
     let deadline = Instant::now() + config.batch_deadline();
-    let limit = if plan.sequential {
+    let concurrency = if plan.sequential {
         1
     } else {
         config.max_concurrency()
@@ -36,13 +38,15 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
     let include_headers = plan.include_headers;
     let layout = plan.layout;
     let (shared, complete) = (plan.shared, plan.complete);
+    let hooks = &config.hooks().op[..];
+    let limit = config.max_response_body();
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
     loop {
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
-        while running.as_ref().map_or(0, FuturesUnordered::len) < limit {
+        while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
@@ -62,18 +66,23 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             if !complete {
                 shared.complete(index, &mut request);
             }
-            if let Err(refusal) = check_op(config, index, &state.results[index].id, &request) {
-                state.finish(index, refused(refusal));
-                continue;
-            }
             let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
             let started = Started {
                 index,
                 is_head: request.method() == Method::HEAD,
                 deadline: deadline.min(now + op_timeout),
-                max_response_body: config.max_response_body(),
             };
-            let mut call = Box::pin(executor.execute(request));
+            // Without hooks the op is the executor's call alone; with them, a future
+            // that runs them first (and owns a copy of the id they see).
+            let call = if hooks.is_empty() {
+                Either::Left(executor.execute(request, limit))
+            } else {
+                let id = state.results[index].id.clone();
+                Either::Right(Box::pin(checked(
+                    executor, hooks, index, id, request, limit,
+                )))
+            };
+            let mut call = Box::pin(call);
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
@@ -112,7 +121,7 @@ struct State {
     /// body, which no op of an acyclic plan is ever left with.
     results: Vec<OpResult>,
     /// The ops; each one's request is taken when it starts.
-    ops: Vec<PlannedOp>,
+    ops: Vec<CheckedOp>,
     graph: Graph,
     waiting_for: Vec<usize>,
     /// Ready ops start lowest index first, so a sequential batch runs in request order.
@@ -122,7 +131,7 @@ struct State {
 }
 
 impl State {
-    fn new(ids: Vec<String>, ops: Vec<PlannedOp>, graph: Graph, on_error: OnError) -> Self {
+    fn new(ids: Vec<String>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
         let waiting_for: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
         let ready = (0..ops.len())
             .filter(|&i| waiting_for[i] == 0)
@@ -187,15 +196,33 @@ impl State {
     }
 }
 
+/// Runs op `index`'s hooks, one after another, then, unless one refused it, the op.
+/// A refusal is the op's answer, as if the application had given it.
+async fn checked<E: Executor>(
+    executor: &E,
+    hooks: &[OpHook],
+    index: usize,
+    id: String,
+    request: Request<Bytes>,
+    limit: usize,
+) -> Result<Response<Bytes>, ExecuteError> {
+    let view = OpView::new(index, &id, &request);
+    for hook in hooks {
+        if let Err(refusal) = hook(&view).await {
+            return Ok(refused(refusal));
+        }
+    }
+    executor.execute(request, limit).await
+}
+
 /// An op that has been started: what its answer is read with.
 struct Started {
     index: usize,
     is_head: bool,
     deadline: Instant,
-    max_response_body: usize,
 }
 
-/// An executor's answer, unless the handler panicked or the op ran out of time.
+/// An op's answer, unless the handler panicked or the op ran out of time.
 type Answer = Result<std::thread::Result<Result<Response<Bytes>, ExecuteError>>, Elapsed>;
 
 impl Started {
@@ -222,7 +249,6 @@ impl Started {
                 tracing::warn!(op = self.index, error = %err, "operation failed");
                 internal_error()
             }
-            Ok(Ok(Ok(response))) if response.body().len() > self.max_response_body => too_large(),
             Ok(Ok(Ok(response))) => completed(response, self.is_head),
         }
     }
@@ -233,23 +259,25 @@ fn poll_once<F: Future + ?Sized>(mut future: Pin<&mut F>) -> impl Future<Output 
     std::future::poll_fn(move |cx| Poll::Ready(future.as_mut().poll(cx)))
 }
 
-/// Runs the op hooks on an op about to start.
-fn check_op(
-    config: &Config,
-    index: usize,
-    id: &str,
-    request: &Request<Bytes>,
-) -> Result<(), Refusal> {
-    let view = OpView { index, id, request };
-    config.hooks().op.iter().try_for_each(|hook| hook(&view))
-}
-
-fn refused(refusal: Refusal) -> Outcome {
-    let (status, mut headers, body) = not_run(refusal.status, &refusal.error, None);
+/// The answer to an op a hook refused: the refusal's status and headers, and
+/// `{"error": ...}`.
+fn refused(refusal: Refusal) -> Response<Bytes> {
+    let body = NotRun {
+        error: &refusal.error,
+        dependency: None,
+    };
+    // A struct of two strings always serialises.
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
+    *response.status_mut() = refusal.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for (name, value) in refusal.headers {
         headers.append(name, value);
     }
-    (status, headers, body)
+    response
 }
 
 fn completed(response: Response<Bytes>, is_head: bool) -> Outcome {

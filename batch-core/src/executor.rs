@@ -16,8 +16,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Runs one operation through the application, in-process.
 ///
 /// Implementations dispatch the request to the application's own routes and
-/// middleware and collect the response body, reading at most the configured
-/// [`max_response_body`](crate::Config::max_response_body) (see [`collect_body`]).
+/// middleware and collect the response body, reading at most `max_response_body`
+/// bytes of it (the endpoint's [`Config::max_response_body`](crate::Config::max_response_body)):
+/// a larger body is [`ExecuteError::ResponseTooLarge`], which the op is answered
+/// with 502 for. [`collect_body`] reads a body so.
 ///
 /// The returned future has no `Send` bound: the engine's future is `Send` exactly
 /// when the executor's is, so one engine serves `Send` frameworks (axum, warp) and
@@ -32,16 +34,26 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// struct Echo;
 ///
 /// impl Executor for Echo {
-///     async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
-///         Ok(Response::new(Bytes::from(request.uri().path().to_owned())))
+///     async fn execute(
+///         &self,
+///         request: Request<Bytes>,
+///         max_response_body: usize,
+///     ) -> Result<Response<Bytes>, ExecuteError> {
+///         let path = request.uri().path().to_owned();
+///         if path.len() > max_response_body {
+///             return Err(ExecuteError::ResponseTooLarge { limit: max_response_body });
+///         }
+///         Ok(Response::new(Bytes::from(path)))
 ///     }
 /// }
 /// ```
 pub trait Executor {
-    /// Dispatches `request` and returns the response with its whole body.
+    /// Dispatches `request` and returns the response with its whole body, refusing
+    /// one larger than `max_response_body` bytes.
     fn execute(
         &self,
         request: Request<Bytes>,
+        max_response_body: usize,
     ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>>;
 }
 
@@ -49,8 +61,9 @@ impl<E: Executor + ?Sized> Executor for &E {
     fn execute(
         &self,
         request: Request<Bytes>,
+        max_response_body: usize,
     ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>> {
-        (**self).execute(request)
+        (**self).execute(request, max_response_body)
     }
 }
 
@@ -139,7 +152,8 @@ enum Collected {
 /// tonic server, an axum `Router`, or a whole middleware stack.
 ///
 /// Each op is sent to a clone of the service (`oneshot`), so the service must be
-/// cheap to clone, as tower services are.
+/// cheap to clone, as tower services are. To serve the batch endpoint in front of
+/// the same service, use [`BatchLayer`](crate::BatchLayer), which builds one.
 ///
 /// ```
 /// use batch_core::{BatchEndpoint, Config, ServiceExecutor};
@@ -153,14 +167,12 @@ enum Collected {
 ///         format!("you asked for {}", req.uri()),
 ///     ))))
 /// });
-/// let config = Config::default();
-/// let executor = ServiceExecutor::new(app, config.max_response_body());
-/// let endpoint = BatchEndpoint::new(config);
+/// let endpoint = BatchEndpoint::new(Config::default());
 /// let batch = Request::post("/batch")
 ///     .header("content-type", "application/json")
-///     .body(Bytes::from_static(br#"{"ops": [{"url": "/a"}, {"url": "/b"}]}"#))
+///     .body(Full::new(Bytes::from_static(br#"{"ops": [{"url": "/a"}, {"url": "/b"}]}"#)))
 ///     .unwrap();
-/// let response = endpoint.handle(&executor, batch).await;
+/// let response = endpoint.handle(&ServiceExecutor::new(app), batch).await;
 /// let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
 /// assert_eq!(body["results"][1]["body"], "you asked for /b");
 /// # }
@@ -168,17 +180,12 @@ enum Collected {
 #[derive(Debug, Clone)]
 pub struct ServiceExecutor<S> {
     service: S,
-    max_response_body: usize,
 }
 
 impl<S> ServiceExecutor<S> {
-    /// Dispatches ops to `service`, reading at most `max_response_body` bytes of each
-    /// response.
-    pub fn new(service: S, max_response_body: usize) -> Self {
-        Self {
-            service,
-            max_response_body,
-        }
+    /// Dispatches ops to clones of `service`.
+    pub fn new(service: S) -> Self {
+        Self { service }
     }
 }
 
@@ -189,17 +196,36 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
-        let response = self
-            .service
-            .clone()
-            .oneshot(request.map(Full::new))
-            .await
-            .map_err(|err| ExecuteError::Failed(err.into()))?;
-        let (parts, body) = response.into_parts();
-        let body = collect_body(body, self.max_response_body).await?;
-        Ok(Response::from_parts(parts, body))
+    fn execute(
+        &self,
+        request: Request<Bytes>,
+        max_response_body: usize,
+    ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>> {
+        call(&self.service, request.map(Full::new), max_response_body)
     }
+}
+
+/// Sends `request` to a clone of `service` and reads the whole response, at most
+/// `limit` bytes of its body.
+pub(crate) async fn call<S, ReqBody, B>(
+    service: &S,
+    request: Request<ReqBody>,
+    limit: usize,
+) -> Result<Response<Bytes>, ExecuteError>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>> + Clone,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let response = service
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|err| ExecuteError::Failed(err.into()))?;
+    let (parts, body) = response.into_parts();
+    let body = collect_body(body, limit).await?;
+    Ok(Response::from_parts(parts, body))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! Header policy: what an operation inherits from the outer request and what it may set.
+//! Header policy: what an operation inherits from the outer request, what it may set,
+//! and how the two are laid together into the op's request.
 
 use http::{HeaderMap, HeaderName, header};
 
 /// Headers that describe one connection hop, never the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -13,12 +14,34 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Headers that describe the outer body, which no operation shares.
-const BODY_FRAMING: &[&str] = &[
+/// The connection-scoped headers a proxy drops from a message it forwards (RFC 9110
+/// §7.6.1): what an HTTP library writes into every request it sends, whatever the
+/// request is.
+const CONNECTION_SCOPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
+
+/// Whether `name` (any case) is a connection-scoped header, which describes the
+/// connection a request came on rather than the request itself.
+pub(crate) fn is_connection_scoped(name: &str) -> bool {
+    CONNECTION_SCOPED
+        .iter()
+        .any(|scoped| scoped.eq_ignore_ascii_case(name))
+}
+
+/// Headers that describe the outer body or how its answer may be encoded, which no
+/// operation shares: an op's body is embedded in the batch's answer, so it must come
+/// back unencoded (the batch's own answer may still be compressed as a whole).
+const NOT_INHERITED: &[&str] = &[
     "content-length",
     "content-type",
     "content-encoding",
     "expect",
+    "accept-encoding",
 ];
 
 /// Headers an operation may not set by default: identity, routing and framing.
@@ -41,8 +64,9 @@ const FORBIDDEN_PREFIX: &str = "x-forwarded-";
 ///
 /// The defaults follow the native format spec:
 /// - an op inherits every outer header except hop-by-hop ones (and any named in
-///   `connection`), `content-length`, `content-type`, `content-encoding` and `expect`;
-///   so `authorization` and `cookie` reach every op and each op acts as the caller;
+///   `connection`), `content-length`, `content-type`, `content-encoding`, `expect` and
+///   `accept-encoding`; so `authorization` and `cookie` reach every op and each op
+///   acts as the caller, and every op's body comes back unencoded;
 /// - an op's own headers replace inherited headers of the same name;
 /// - an op may not set `host`, `content-length`, `transfer-encoding`, hop-by-hop
 ///   headers, `authorization`, `proxy-authorization`, `cookie`, `forwarded`,
@@ -131,7 +155,7 @@ impl HeaderPolicy {
             .keys()
             .filter(|name| {
                 HOP_BY_HOP.contains(&name.as_str())
-                    || BODY_FRAMING.contains(&name.as_str())
+                    || NOT_INHERITED.contains(&name.as_str())
                     || named_in_connection.iter().any(|n| n == name.as_str())
                     || self.not_inherited.contains(name)
             })
@@ -143,6 +167,27 @@ impl HeaderPolicy {
             inherited.remove(name);
         }
         inherited
+    }
+}
+
+/// Lays the `inherited` headers under an op's `own`: each of its own headers
+/// replaces every inherited value of its name, in the order the op set them.
+pub(crate) fn lay_under(own: &mut HeaderMap, inherited: &HeaderMap) {
+    let own_only = std::mem::replace(own, inherited.clone());
+    let mut current = None;
+    // A map yields a name with its first value, then `None` for each further one.
+    for (name, value) in own_only {
+        match name {
+            Some(name) => {
+                own.insert(&name, value);
+                current = Some(name);
+            }
+            None => {
+                if let Some(name) = &current {
+                    own.append(name, value);
+                }
+            }
+        }
     }
 }
 
@@ -164,6 +209,7 @@ mod tests {
             ("content-length", "10"),
             ("content-encoding", "gzip"),
             ("expect", "100-continue"),
+            ("accept-encoding", "gzip, br"),
             ("accept-language", "de"),
             ("x-tenant", "t1"),
         ] {
@@ -189,6 +235,20 @@ mod tests {
             ]
         );
         assert_eq!(inherited.get_all("accept-language").iter().count(), 2);
+    }
+
+    #[test]
+    fn own_headers_replace_every_inherited_value_of_their_name() {
+        let mut own = HeaderMap::new();
+        own.append("accept-language", HeaderValue::from_static("fr"));
+        own.append("x-many", HeaderValue::from_static("1"));
+        own.append("x-many", HeaderValue::from_static("2"));
+        let mut merged = own;
+        lay_under(&mut merged, &HeaderPolicy::default().inherited(&outer()));
+        let values = |name| -> Vec<_> { merged.get_all(name).iter().collect() };
+        assert_eq!(values("accept-language"), ["fr"]);
+        assert_eq!(values("x-many"), ["1", "2"]);
+        assert_eq!(values("authorization"), ["Bearer t"]);
     }
 
     #[test]

@@ -2,42 +2,16 @@
 //! like the batch_api gem's batch and operation middleware.
 //!
 //! A batch hook sees the validated batch before anything runs and may refuse it
-//! (a [`Problem`]); an op hook sees each operation just before it starts and may
-//! refuse it (a [`Refusal`], answered inline, so dependents get 424). Route rules
+//! (a [`Problem`], which may point at one op with [`Problem::at_op`]); an op hook
+//! sees each operation just before it starts and may refuse it (a [`Refusal`],
+//! answered inline, so dependents get 424). Both are async, so a check can ask a
+//! rate limiter in Redis or a database without blocking. Route rules
 //! ([`ConfigBuilder::allow_routes`](crate::ConfigBuilder::allow_routes),
 //! [`deny_routes`](crate::ConfigBuilder::deny_routes)) are batch hooks.
-//!
-//! Charging a rate limiter per op, so that batching cannot dodge it:
-//!
-//! ```
-//! use std::sync::{Arc, Mutex};
-//! use batch_core::{Config, Refusal};
-//! use http::StatusCode;
-//!
-//! // Five requests per window, per caller; the real limiter would refill over time.
-//! let budget = Arc::new(Mutex::new(std::collections::HashMap::<String, u32>::new()));
-//! let config = Config::builder()
-//!     .op_hook(move |op| {
-//!         let caller = op
-//!             .headers()
-//!             .get("authorization")
-//!             .and_then(|v| v.to_str().ok())
-//!             .unwrap_or("anonymous")
-//!             .to_owned();
-//!         let mut used = budget.lock().unwrap_or_else(|e| e.into_inner());
-//!         let count = used.entry(caller).or_default();
-//!         *count += 1;
-//!         if *count > 5 {
-//!             return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-//!                 .header(http::header::RETRY_AFTER, http::HeaderValue::from_static("60")));
-//!         }
-//!         Ok(())
-//!     })
-//!     .build()?;
-//! # Ok::<(), batch_core::ConfigError>(())
-//! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -45,11 +19,32 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri,
 
 use crate::problem::Problem;
 
+/// A hook's check, running on its own: it owns what it needs of the view.
+pub(crate) type Check<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
+
 /// The signature of a batch hook.
-pub(crate) type BatchHook = Arc<dyn Fn(&BatchView<'_>) -> Result<(), Problem> + Send + Sync>;
+pub(crate) type BatchHook = Arc<dyn Fn(&BatchView<'_>) -> Check<Problem> + Send + Sync>;
 
 /// The signature of an op hook.
-pub(crate) type OpHook = Arc<dyn Fn(&OpView<'_>) -> Result<(), Refusal> + Send + Sync>;
+pub(crate) type OpHook = Arc<dyn Fn(&OpView<'_>) -> Check<Refusal> + Send + Sync>;
+
+/// `hook` as a batch hook: its check is boxed to sit in a list with the others.
+pub(crate) fn batch_hook<F, Fut>(hook: F) -> BatchHook
+where
+    F: Fn(&BatchView<'_>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Problem>> + Send + 'static,
+{
+    Arc::new(move |batch| Box::pin(hook(batch)))
+}
+
+/// `hook` as an op hook.
+pub(crate) fn op_hook<F, Fut>(hook: F) -> OpHook
+where
+    F: Fn(&OpView<'_>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Refusal>> + Send + 'static,
+{
+    Arc::new(move |op| Box::pin(hook(op)))
+}
 
 /// The hooks of one endpoint, in the order they were added.
 #[derive(Clone, Default)]
@@ -75,6 +70,10 @@ pub struct BatchView<'a> {
 }
 
 impl<'a> BatchView<'a> {
+    pub(crate) fn new(outer: &'a Parts, ops: Vec<OpView<'a>>) -> Self {
+        Self { outer, ops }
+    }
+
     /// The outer batch request (its headers, extensions and uri).
     pub fn outer(&self) -> &'a Parts {
         self.outer
@@ -96,6 +95,10 @@ pub struct OpView<'a> {
 }
 
 impl<'a> OpView<'a> {
+    pub(crate) fn new(index: usize, id: &'a str, request: &'a Request<Bytes>) -> Self {
+        Self { index, id, request }
+    }
+
     /// The op's position in the batch.
     pub fn index(&self) -> usize {
         self.index
@@ -151,10 +154,16 @@ impl Refusal {
         }
     }
 
-    /// Adds a header to the op's result, such as `retry-after`.
+    /// Adds a header to the op's result.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
+    }
+
+    /// Tells the client when the op may be tried again: `retry-after: seconds` on
+    /// the op's result.
+    pub fn retry_after(self, seconds: u32) -> Self {
+        self.header(http::header::RETRY_AFTER, HeaderValue::from(seconds))
     }
 }
 
@@ -185,21 +194,24 @@ impl Routes {
     /// A batch hook refusing (403) any batch with an op whose path `self` does not
     /// match (`allow`) or does match (`!allow`).
     pub(crate) fn into_hook(self, allow: bool) -> BatchHook {
-        Arc::new(move |batch: &BatchView<'_>| {
-            for op in batch.ops() {
-                let path = op.uri().path();
-                if self.matches(path) != allow {
-                    return Err(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        format!(
-                            "operation {} targets {path}, which cannot be batched",
-                            op.index()
-                        ),
-                    )
-                    .at(Some(op.index()), None));
-                }
-            }
-            Ok(())
+        batch_hook(move |batch: &BatchView<'_>| {
+            let refused = batch
+                .ops()
+                .iter()
+                .find(|op| self.matches(op.uri().path()) != allow);
+            let verdict = match refused {
+                None => Ok(()),
+                Some(op) => Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "operation {} targets {}, which cannot be batched",
+                        op.index(),
+                        op.uri().path()
+                    ),
+                )
+                .at_op(op.index())),
+            };
+            std::future::ready(verdict)
         })
     }
 }

@@ -4,26 +4,27 @@
 //! body); the server runs each through its own routes and middleware, in-process,
 //! and answers every result at once. This crate is the engine; `batch-axum`,
 //! `batch-actix` and `batch-warp` plug it into a framework by implementing
-//! [`Executor`].
+//! [`Executor`], and [`BatchLayer`] plugs it into any tower stack.
 //!
-//! One batch flows through these modules, in order:
+//! # The pipeline
 //!
-//! 1. `codec` decodes the body in the [`Format`] its content type and shape name
-//!    (native `{"ops": [...]}`, Graph/OData `{"requests": [...]}`, the aggregate
-//!    array, `multipart/mixed`, Facebook's form when enabled) into the
-//!    [`BatchRequest`] model;
-//! 2. `validate` checks every op (`target` for urls, [`HeaderPolicy`] for
-//!    headers, ids, limits) and prepares each op's request;
-//! 3. `plan` resolves `depends_on` into a graph, refusing unknown ids and cycles;
-//! 4. `engine` runs the ops on the batch's own task, concurrently up to the limit,
-//!    with timeouts, 424s for dependents of failures and panics isolated per op;
-//! 5. `codec` encodes the [`BatchResponse`], results in request order.
+//! One batch goes through these steps, each a public function, and through the
+//! modules below in this order (each uses only those before it):
 //!
-//! A refused batch is answered with a [`Problem`] (RFC 9457) and nothing runs.
+//! | step | function | modules |
+//! |---|---|---|
+//! | read the body, refuse what is too large | [`BatchEndpoint::handle`] | `endpoint` |
+//! | decode it in its [`Format`] into a [`BatchRequest`] | [`decode`] | `model`, `codec` |
+//! | check each op and plan the dependencies | [`BatchEndpoint::run`] | `target`, `headers`, `validate`, `plan`, `hooks` |
+//! | run the ops through an [`Executor`] into a [`BatchResponse`] | [`BatchEndpoint::run`] | `engine`, `executor` |
+//! | encode the results in the same format | [`encode`] | `codec` |
+//!
+//! [`Config`] holds the limits and policies every step reads; a refused batch is
+//! answered with a [`Problem`] (RFC 9457) and nothing runs.
 //!
 //! # Example
 //!
-//! Any `tower::Service` over `http` types can serve the ops:
+//! The steps one by one, with any `tower::Service` over `http` types serving the ops:
 //!
 //! ```
 //! use batch_core::{BatchEndpoint, Config, ServiceExecutor};
@@ -31,29 +32,31 @@
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::Full;
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = tower::service_fn(|req: Request<Full<Bytes>>| async move {
 //!     let status = if req.uri().path() == "/health" { StatusCode::OK } else { StatusCode::NOT_FOUND };
-//!     let mut response = Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#)));
-//!     *response.status_mut() = status;
-//!     response.headers_mut().insert("content-type", "application/json".parse().unwrap());
-//!     Ok::<_, std::convert::Infallible>(response)
+//!     Response::builder()
+//!         .status(status)
+//!         .header("content-type", "application/json")
+//!         .body(Full::new(Bytes::from_static(br#"{"ok":true}"#)))
 //! });
-//!
 //! let endpoint = BatchEndpoint::new(Config::default());
-//! let executor = ServiceExecutor::new(app, endpoint.config().max_response_body());
-//! let batch = Request::post("/batch")
-//!     .header("content-type", "application/json")
-//!     .body(Bytes::from_static(br#"{"ops": [{"url": "/health"}, {"url": "/nope"}]}"#))
-//!     .unwrap();
 //!
-//! let response = endpoint.handle(&executor, batch).await;
-//! let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-//! assert_eq!(body["results"][0]["status"], 200);
-//! assert_eq!(body["results"][0]["body"], serde_json::json!({"ok": true}));
-//! assert_eq!(body["results"][1]["status"], 404);
-//! # }
+//! let (parts, ()) = Request::post("/batch").header("content-type", "application/json").body(())?.into_parts();
+//! let body = Bytes::from_static(br#"{"ops": [{"url": "/health"}, {"url": "/nope"}]}"#);
+//! let batch = batch_core::decode(&parts, &body, endpoint.config())?;
+//! let response = endpoint.run(&ServiceExecutor::new(app), &parts, batch).await?;
+//! assert_eq!(response.results[0].status, StatusCode::OK);
+//! assert_eq!(response.results[1].status, StatusCode::NOT_FOUND);
+//!
+//! let answer = batch_core::encode(&response, response.format());
+//! let json: serde_json::Value = serde_json::from_slice(answer.body())?;
+//! assert_eq!(json["results"][0]["body"], serde_json::json!({"ok": true}));
+//! # Ok(()) }
 //! ```
+//!
+//! [`BatchEndpoint::handle`] does all of it for one `http::Request`, which is what
+//! an adapter calls.
 
 mod codec;
 mod config;
@@ -61,19 +64,23 @@ mod endpoint;
 mod engine;
 mod executor;
 mod headers;
-pub mod hooks;
+mod hooks;
+mod ids;
+mod layer;
 mod model;
 mod plan;
 mod problem;
 mod target;
 mod validate;
 
-pub use codec::Format;
+pub use codec::{decode, encode};
 pub use config::{Config, ConfigBuilder, ConfigError};
-pub use endpoint::{BatchEndpoint, BatchOp};
+pub use endpoint::BatchEndpoint;
 pub use executor::{BoxError, ExecuteError, Executor, ServiceExecutor, collect_body};
 pub use headers::HeaderPolicy;
 pub use hooks::{BatchView, OpView, Refusal};
-pub use model::{BatchRequest, BatchResponse, OnError, OpResult, Operation, ResultBody, Target};
+pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
+pub use model::{
+    BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
+};
 pub use problem::Problem;
-pub use target::TargetError;

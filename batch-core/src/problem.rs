@@ -1,7 +1,7 @@
 //! RFC 9457 problem details: the body of every batch-level error.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 /// A batch-level error, answered as `application/problem+json` (RFC 9457).
@@ -10,14 +10,21 @@ use serde::Serialize;
 /// batch itself was refused. `op` and `pointer` locate the fault when it lies in one
 /// operation (the op's index and a JSON pointer into the request document).
 ///
+/// A batch hook refuses a batch with one; it can point at the op at fault and say
+/// when to come back:
+///
 /// ```
 /// use batch_core::Problem;
 /// use http::StatusCode;
 ///
-/// let problem = Problem::payload_too_large(1024);
-/// assert_eq!(problem.status(), StatusCode::PAYLOAD_TOO_LARGE);
+/// let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too many writes this minute")
+///     .at_op(3)
+///     .retry_after(60);
+/// assert_eq!(problem.op(), Some(3));
 /// let response = problem.into_response();
+/// assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 /// assert_eq!(response.headers()["content-type"], "application/problem+json");
+/// assert_eq!(response.headers()["retry-after"], "60");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -29,13 +36,10 @@ pub struct Problem {
     op: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pointer: Option<String>,
-    /// The request body was not read to its end, so its connection cannot carry
-    /// another request.
+    /// Headers the response carries besides its content type: `retry-after`,
+    /// `allow`, `connection: close`.
     #[serde(skip)]
-    close_connection: bool,
-    /// Seconds after which the client may try again, answered as `retry-after`.
-    #[serde(skip)]
-    retry_after: Option<u32>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
@@ -51,8 +55,7 @@ impl Problem {
             detail: detail.into(),
             op: None,
             pointer: None,
-            close_connection: false,
-            retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -67,9 +70,7 @@ impl Problem {
     }
 
     /// 413 for a batch body larger than `limit` bytes.
-    ///
-    /// Adapters use it when the outer body is refused while being read.
-    pub fn payload_too_large(limit: usize) -> Self {
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the batch body is larger than the limit of {limit} bytes"),
@@ -77,8 +78,20 @@ impl Problem {
     }
 
     /// 400 for a batch body that could not be read (the connection failed mid-body).
-    pub fn unreadable_body() -> Self {
+    pub(crate) fn unreadable_body() -> Self {
         Self::bad_request("the batch body could not be read")
+    }
+
+    /// 405 for a request to the batch endpoint that is not a `POST`.
+    pub(crate) fn method_not_allowed() -> Self {
+        let mut problem = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the batch endpoint takes only POST requests",
+        );
+        problem
+            .headers
+            .push((header::ALLOW, HeaderValue::from_static("POST")));
+        problem
     }
 
     /// Marks the problem as answered before the request body was read to its end:
@@ -86,13 +99,27 @@ impl Problem {
     /// request into a connection the server is closing. (HTTP/2 servers drop the
     /// header; there a stream ends on its own.)
     pub(crate) fn closing_connection(mut self) -> Self {
-        self.close_connection = true;
+        self.headers
+            .push((header::CONNECTION, HeaderValue::from_static("close")));
         self
     }
 
-    /// Tells the client it may retry after `seconds` (`retry-after`).
-    pub(crate) fn retry_after(mut self, seconds: u32) -> Self {
-        self.retry_after = Some(seconds);
+    /// Tells the client it may try again after `seconds` (`retry-after`).
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.headers
+            .push((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        self
+    }
+
+    /// Locates the fault at operation `index` (its position in the batch).
+    pub fn at_op(mut self, index: usize) -> Self {
+        self.op = Some(index);
+        self
+    }
+
+    /// Locates the fault at a JSON `pointer` (RFC 6901) into the request document.
+    pub fn at_pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
         self
     }
 
@@ -133,15 +160,8 @@ impl Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if self.close_connection {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
         }
         response
     }

@@ -14,7 +14,7 @@ pub(crate) const MAX_TARGET_LEN: usize = 8 * 1024;
 
 /// Why an op url was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     /// The url is empty or does not start with `/`.
     #[error("must be a path starting with '/', without scheme or host")]
     NotOriginForm,

@@ -1,12 +1,20 @@
-//! Validation of a decoded batch against the configuration, before anything runs.
+//! Validation: what makes an operation, or a whole batch, unacceptable before
+//! anything runs.
+//!
+//! Each op is checked here (its id, url, method and headers) and becomes the request
+//! it will be dispatched as; its dependencies are resolved by the planner, which
+//! reports a fault there as a [`Violation`] too.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, request::Parts};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use thiserror::Error;
 
-use crate::codec::{Codec, Field};
+use crate::codec;
 use crate::config::Config;
-use crate::model::BatchRequest;
-use crate::plan::{Graph, Ids, Plan, PlannedOp, Shared};
+use crate::ids::Ids;
+use crate::model::{Field, Format, Operation};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
 
@@ -49,82 +57,90 @@ pub(crate) enum ViolationKind {
 }
 
 impl Violation {
-    pub(crate) fn into_problem(self, codec: &dyn Codec) -> Problem {
-        let pointer = codec.pointer(self.op, &self.field);
+    /// The 422 for a batch in `format`, pointing at the offending field when the
+    /// format is a JSON document of ops.
+    pub(crate) fn into_problem(self, format: Format) -> Problem {
+        let pointer = codec::pointer(format, self.op, &self.field);
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, self.to_string()).at(Some(self.op), pointer)
     }
 }
 
-/// Checks every op and the dependency graph, and prepares each op's request:
-/// the outer request's inherited headers and extensions, then the op's own.
-pub(crate) fn validate(
-    batch: BatchRequest,
-    outer: &Parts,
-    config: &Config,
-    codec: &dyn Codec,
-) -> Result<Plan, Problem> {
-    if batch.ops.len() > config.max_ops() {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the batch has {} operations; at most {} are allowed",
-                batch.ops.len(),
-                config.max_ops()
-            ),
-        ));
+/// An operation that passed every check of its own: the request it is dispatched
+/// as, and how to run it.
+#[derive(Debug)]
+pub(crate) struct CheckedOp {
+    /// The request; until the planner completes it, its headers are only the op's
+    /// own and its extensions are empty.
+    pub(crate) request: Request<Bytes>,
+    /// The ids it waits for, as the client wrote them.
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) silent: bool,
+}
+
+impl CheckedOp {
+    /// Takes the request to dispatch it, leaving an empty one.
+    pub(crate) fn take_request(&mut self) -> Request<Bytes> {
+        std::mem::replace(&mut self.request, Request::new(Bytes::new()))
     }
-    let shared = Shared {
-        headers: config.header_policy().inherited(&outer.headers),
-        extensions: outer.extensions.clone(),
-    };
-    let mut ids = Ids::with_capacity(batch.ops.len());
-    let mut depends_on = Vec::with_capacity(batch.ops.len());
-    let mut ops = Vec::with_capacity(batch.ops.len());
-    for (index, op) in batch.ops.into_iter().enumerate() {
+}
+
+/// Refuses a batch of more operations than the configuration allows (413).
+pub(crate) fn count(ops: usize, config: &Config) -> Result<(), Problem> {
+    if ops <= config.max_ops() {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the batch has {ops} operations; at most {} are allowed",
+            config.max_ops()
+        ),
+    ))
+}
+
+/// The ops of a batch, each checked and built into its request, with their ids.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    pub(crate) ops: Vec<CheckedOp>,
+    pub(crate) ids: Ids,
+}
+
+/// Checks every op, in order, and builds its request; the first fault refuses the
+/// batch.
+pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
+    let mut ids = Ids::with_capacity(ops.len());
+    let mut checked = Vec::with_capacity(ops.len());
+    for (index, op) in ops.into_iter().enumerate() {
         let violation = |field, kind| Violation {
             op: index,
             field,
             kind,
         };
         let id = op.id.unwrap_or_else(|| index.to_string());
-        ids.push(id).map_err(|id| {
-            violation(Field::Id, ViolationKind::DuplicateId(id)).into_problem(codec)
-        })?;
-        let method = parse_method(op.method.as_deref())
-            .map_err(|kind| violation(Field::Method, kind).into_problem(codec))?;
+        ids.push(id)
+            .map_err(|id| violation(Field::Id, ViolationKind::DuplicateId(id)))?;
+        let method =
+            parse_method(op.method.as_deref()).map_err(|kind| violation(Field::Method, kind))?;
         let uri = target::parse(op.url, config.path())
-            .map_err(|err| violation(Field::Url, err.into()).into_problem(codec))?;
+            .map_err(|err| violation(Field::Url, err.into()))?;
         if op.headers.len() > MAX_OP_HEADERS {
-            return Err(
-                violation(Field::Headers, ViolationKind::TooManyHeaders).into_problem(codec)
-            );
+            return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
         }
         let headers = own_headers(op.headers, config)
-            .map_err(|(name, kind)| violation(Field::Header(name), kind).into_problem(codec))?;
+            .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
         let mut request = Request::new(op.body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        depends_on.push(op.depends_on);
-        ops.push(PlannedOp {
+        checked.push(CheckedOp {
             request,
+            depends_on: op.depends_on,
             timeout: op.timeout,
             silent: op.silent,
         });
     }
-    let graph = Graph::build(&ids, &depends_on, batch.sequential)
-        .map_err(|violation| violation.into_problem(codec))?;
-    Ok(Plan {
-        ids: ids.into_vec(),
-        ops,
-        shared,
-        complete: false,
-        graph,
-        sequential: batch.sequential,
-        on_error: batch.on_error,
-        include_headers: batch.include_headers,
-        layout: batch.layout,
-    })
+    Ok(Validated { ops: checked, ids })
 }
 
 fn parse_method(method: Option<&str>) -> Result<Method, ViolationKind> {
@@ -164,96 +180,82 @@ fn own_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::native::Native;
-    use crate::model::Operation;
 
-    fn outer() -> Parts {
-        let (mut parts, ()) = Request::builder()
-            .method("POST")
-            .uri("/batch")
-            .header("authorization", "Bearer outer")
-            .header("accept-language", "de")
-            .header("content-type", "application/json")
-            .body(())
-            .unwrap()
-            .into_parts();
-        parts.extensions.insert(7u32);
-        parts
-    }
-
-    fn op(url: &str) -> Operation {
-        Operation::new("get", url)
-    }
-
-    fn check(ops: Vec<Operation>) -> Result<Plan, Problem> {
-        validate(
-            BatchRequest::new(ops),
-            &outer(),
-            &Config::default(),
-            &Native,
-        )
+    /// Op 1 of a batch whose op 0 is fine.
+    fn check(op: Operation) -> Result<CheckedOp, Violation> {
+        let ok = Operation::new("GET", "/ok");
+        validate(vec![ok, op], &Config::default()).map(|mut v| v.ops.remove(1))
     }
 
     #[test]
-    fn ops_inherit_identity_and_extensions_and_override_headers() {
-        let mut second = op("/b");
-        second.headers = vec![
-            ("Accept-Language".into(), "fr".into()),
-            ("x-many".into(), "1".into()),
-            ("x-many".into(), "2".into()),
-        ];
-        let mut plan = check(vec![op("/a?x=1"), second]).unwrap();
-        plan.complete_all();
-        let first = &plan.ops[0].request;
-        assert_eq!(first.method(), Method::GET);
-        assert_eq!(first.uri(), "/a?x=1");
-        assert_eq!(first.headers()["authorization"], "Bearer outer");
-        assert_eq!(first.headers()["accept-language"], "de");
-        assert!(!first.headers().contains_key("content-type"));
-        assert_eq!(first.extensions().get::<u32>(), Some(&7));
-        let marker = first.extensions().get::<crate::BatchOp>();
-        assert_eq!(marker.map(crate::BatchOp::index), Some(0));
-        assert_eq!(plan.ids[0], "0");
-        let second = &plan.ops[1].request;
-        assert_eq!(second.headers()["accept-language"], "fr");
-        assert_eq!(second.headers().get_all("x-many").iter().count(), 2);
+    fn an_op_becomes_its_request_with_its_own_headers() {
+        let mut op = Operation::new("patch", "/a?x=1");
+        op.headers = vec![("x-many".into(), "1".into()), ("x-many".into(), "2".into())];
+        op.body = Bytes::from_static(b"{}");
+        let checked = check(op).unwrap();
+        let request = &checked.request;
+        assert_eq!(request.method(), Method::PATCH);
+        assert_eq!(request.uri(), "/a?x=1");
+        assert_eq!(request.headers().get_all("x-many").iter().count(), 2);
+        assert_eq!(request.body(), "{}");
     }
 
     #[test]
-    fn faults_are_422_at_the_op_and_field() {
-        let mut forbidden = op("/a");
-        forbidden.headers = vec![("Authorization".into(), "Bearer other".into())];
-        let mut crlf = op("/a");
-        crlf.headers = vec![("x-a".into(), "a\r\nb".into())];
-        let mut dup = op("/a");
-        dup.id = Some("0".into());
+    fn faults_are_violations_at_their_field() {
+        let with_header = |name: &str, value: &str| {
+            let mut op = Operation::new("GET", "/a");
+            op.headers = vec![(name.into(), value.into())];
+            op
+        };
         let cases = [
-            (op("http://x/"), "/ops/1/url"),
-            (Operation::new("GE T", "/a"), "/ops/1/method"),
-            (forbidden, "/ops/1/headers/Authorization"),
-            (crlf, "/ops/1/headers/x-a"),
-            (dup, "/ops/1/id"),
-            (op("/batch"), "/ops/1/url"),
+            (Operation::new("GET", "http://x/"), Field::Url),
+            (Operation::new("GE T", "/a"), Field::Method),
+            (
+                with_header("Authorization", "Bearer other"),
+                Field::Header("Authorization".into()),
+            ),
+            (with_header("x-a", "a\r\nb"), Field::Header("x-a".into())),
+            (Operation::new("GET", "/batch"), Field::Url),
         ];
-        for (bad, pointer) in cases {
-            let problem = check(vec![op("/ok"), bad]).unwrap_err();
-            assert_eq!(
-                problem.status(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "{problem}"
-            );
-            assert_eq!((problem.op(), problem.pointer()), (Some(1), Some(pointer)));
+        for (op, field) in cases {
+            let violation = check(op).unwrap_err();
+            assert_eq!((violation.op, &violation.field), (1, &field));
         }
+        let mut dup = Operation::new("GET", "/a");
+        dup.id = Some("0".into());
+        assert!(matches!(
+            check(dup).unwrap_err().kind,
+            ViolationKind::DuplicateId(_)
+        ));
+        let mut many = Operation::new("GET", "/a");
+        many.headers = (0..=MAX_OP_HEADERS)
+            .map(|i| (format!("x-{i}"), "v".into()))
+            .collect();
+        assert!(matches!(
+            check(many).unwrap_err().kind,
+            ViolationKind::TooManyHeaders
+        ));
+    }
+
+    #[test]
+    fn violations_point_into_the_document_of_their_format() {
+        let violation = check(Operation::new("GET", "//x")).unwrap_err();
+        let problem = violation.into_problem(Format::Graph);
+        assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            (problem.op(), problem.pointer()),
+            (Some(1), Some("/requests/1/url"))
+        );
     }
 
     #[test]
     fn too_many_ops_is_413() {
-        let ops = (0..51).map(|_| op("/a")).collect();
+        let config = Config::default();
         assert_eq!(
-            check(ops).unwrap_err().status(),
+            count(51, &config).unwrap_err().status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        assert!(check((0..50).map(|_| op("/a")).collect()).is_ok());
+        assert!(count(50, &config).is_ok());
     }
 
     #[test]

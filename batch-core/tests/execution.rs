@@ -291,6 +291,7 @@ async fn op_marker() -> batch_core::BatchOp {
         async fn execute(
             &self,
             request: http::Request<bytes::Bytes>,
+            _max_response_body: usize,
         ) -> Result<http::Response<bytes::Bytes>, batch_core::ExecuteError> {
             *self.0.lock().unwrap() = request.extensions().get::<batch_core::BatchOp>().copied();
             Ok(http::Response::new(bytes::Bytes::new()))
@@ -311,7 +312,11 @@ struct Watch {
 }
 
 impl Executor for Watch {
-    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+    async fn execute(
+        &self,
+        _request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
         let ran = self.other_ran.load(Ordering::SeqCst);
         self.seen.lock().unwrap().push(ran);
         Ok(Response::new(Bytes::new()))

@@ -6,35 +6,43 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use batch_core::{Config, Problem, Refusal};
 use common::{Script, run, statuses};
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use serde_json::json;
 
-/// A fixed-window limiter: `limit` requests per caller per window.
+/// A fixed-window limiter kept "elsewhere": `limit` requests per caller per window,
+/// each charge a round trip that takes a while (as a call to Redis would), awaited
+/// in the hook rather than blocking the batch's task.
 fn limited(limit: u32) -> Config {
-    let used = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let used = Arc::new(tokio::sync::Mutex::new(HashMap::<String, u32>::new()));
     Config::builder()
         .op_hook(move |op| {
             let caller = op.headers()[header::AUTHORIZATION]
                 .to_str()
                 .unwrap()
                 .to_owned();
-            let mut used = used.lock().unwrap();
-            let count = used.entry(caller).or_default();
-            *count += 1;
-            if *count > limit {
-                return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-                    .header(header::RETRY_AFTER, HeaderValue::from_static("60")));
+            let used = Arc::clone(&used);
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let mut used = used.lock().await;
+                let count = used.entry(caller).or_default();
+                *count += 1;
+                if *count > limit {
+                    return Err(
+                        Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited").retry_after(60)
+                    );
+                }
+                Ok(())
             }
-            Ok(())
         })
         .build()
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_per_op_rate_limit_cannot_be_dodged_by_batching() {
     let script = Script::default();
     let ops: Vec<_> = (0..6)
@@ -55,9 +63,11 @@ async fn a_per_op_rate_limit_cannot_be_dodged_by_batching() {
 #[tokio::test]
 async fn a_refused_op_fails_its_dependents() {
     let config = Config::builder()
-        .op_hook(|op| match op.uri().path() {
-            "/secret" => Err(Refusal::new(StatusCode::FORBIDDEN, "forbidden")),
-            _ => Ok(()),
+        .op_hook(|op| {
+            std::future::ready(match op.uri().path() {
+                "/secret" => Err(Refusal::new(StatusCode::FORBIDDEN, "forbidden")),
+                _ => Ok(()),
+            })
         })
         .build()
         .unwrap();
@@ -76,13 +86,19 @@ async fn a_batch_hook_sees_every_op_and_can_refuse_the_batch() {
             for op in batch.ops() {
                 seen.push(format!("{} {} {}", op.id(), op.method(), op.uri()));
             }
-            if batch.ops().len() > 2 {
-                return Err(Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+            let verdict = match batch.ops().get(2) {
+                Some(third) => Err(Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
                     "too many for this caller",
-                ));
+                )
+                .at_op(third.index())
+                .retry_after(30)),
+                None => Ok(()),
+            };
+            async move {
+                tokio::task::yield_now().await;
+                verdict
             }
-            Ok(())
         })
         .build()
         .unwrap();
@@ -95,15 +111,54 @@ async fn a_batch_hook_sees_every_op_and_can_refuse_the_batch() {
         ["a GET /status/200?x=1", "1 POST /e"]
     );
     let ops = json!([{"url": "/a"}, {"url": "/b"}, {"url": "/c"}]);
-    let (status, problem) = run(config, &script, json!({"ops": ops})).await;
-    assert_eq!(
-        (status.as_u16(), problem["detail"].as_str()),
-        (422, Some("too many for this caller"))
-    );
+    let response = common::respond(config, &script, json!({"ops": ops})).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "30");
+    let problem: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(problem["detail"], "too many for this caller");
+    assert_eq!(problem["op"], 2, "the refusal points at the op it is about");
     assert_eq!(
         script.started.lock().unwrap().len(),
         2,
         "nothing of the refused batch ran"
+    );
+}
+
+#[tokio::test]
+async fn op_hooks_see_each_op_as_dispatched_and_run_in_order() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (first, second) = (Arc::clone(&seen), Arc::clone(&seen));
+    let config = Config::builder()
+        .op_hook(move |op| {
+            first.lock().unwrap().push(format!(
+                "first {} {} {} {}",
+                op.index(),
+                op.id(),
+                op.uri(),
+                op.headers()[header::AUTHORIZATION].to_str().unwrap()
+            ));
+            std::future::ready(Ok(()))
+        })
+        .op_hook(move |op| {
+            second
+                .lock()
+                .unwrap()
+                .push(format!("second {}", op.index()));
+            std::future::ready(Ok(()))
+        })
+        .build()
+        .unwrap();
+    let ops = json!([{"id": "x", "url": "/e?q=1"}, {"url": "/e", "depends_on": "x"}]);
+    let (_, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(statuses(&body), [200, 200]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "first 0 x /e?q=1 Bearer outer",
+            "second 0",
+            "first 1 1 /e Bearer outer",
+            "second 1"
+        ]
     );
 }
 

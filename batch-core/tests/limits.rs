@@ -9,6 +9,7 @@ use std::time::Duration;
 use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
 use bytes::Bytes;
 use http::{Request, Response};
+use http_body_util::Full;
 use serde_json::json;
 
 /// Counts the ops running right now and the most ever seen at once.
@@ -20,7 +21,11 @@ struct Gauge {
 }
 
 impl Executor for Gauge {
-    async fn execute(&self, _request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+    async fn execute(
+        &self,
+        _request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -48,7 +53,7 @@ async fn ops_in_flight_never_exceed_the_server_wide_cap() {
         tokio::spawn(async move {
             let request = Request::post("/batch")
                 .header("content-type", "application/json")
-                .body(body)
+                .body(Full::new(body))
                 .unwrap();
             endpoint.handle(&*gauge, request).await.status().as_u16()
         })

@@ -9,6 +9,7 @@ use batch_core::{BatchEndpoint, Config};
 use bytes::Bytes;
 use common::{Script, run, statuses};
 use http::Request;
+use http_body_util::Full;
 use serde_json::{Value, json};
 
 async fn one(op: Value) -> Value {
@@ -82,7 +83,7 @@ async fn params_extend_the_query_or_become_the_body() {
     let batch = r#"{"ops": [{"url": "/e?a=1", "params": {"q": "a b&c", "n": 2, "t": true, "z": null, "r": ["x", "y"]}}]}"#;
     let request = Request::post("/batch")
         .header("content-type", "application/json")
-        .body(Bytes::from_static(batch.as_bytes()))
+        .body(Full::new(Bytes::from_static(batch.as_bytes())))
         .unwrap();
     let response = BatchEndpoint::new(Config::default())
         .handle(&Script::default(), request)
@@ -242,7 +243,7 @@ async fn documents_nesting_deeper_than_128_are_400_and_128_is_fine() {
     let send = |text: String| {
         Request::post("/batch")
             .header("content-type", "application/json")
-            .body(Bytes::from(text))
+            .body(Full::new(Bytes::from(text)))
             .unwrap()
     };
     let response = endpoint.handle(&Script::default(), send(nested(128))).await;
@@ -272,7 +273,7 @@ async fn content_types_other_than_json_are_415() {
             .handle(
                 &Script::default(),
                 request
-                    .body(Bytes::from_static(br#"{"ops":[{"url":"/a"}]}"#))
+                    .body(Full::new(Bytes::from_static(br#"{"ops":[{"url":"/a"}]}"#)))
                     .unwrap(),
             )
             .await;

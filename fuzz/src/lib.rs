@@ -5,8 +5,8 @@
 //! `tests/fuzz_corpus.rs` and `tests/decoders_proptest.rs` include it with
 //! `#[path]` to replay the committed corpus and to run property tests, so
 //! `cargo test` checks the same entry points the fuzzer explores. It may therefore
-//! only use crates batch-core's tests have: batch-core, bytes, http, serde_json and
-//! tokio.
+//! only use crates batch-core's tests have: batch-core, bytes, http,
+//! http-body-util, serde_json and tokio.
 //!
 //! Adding a target is one entry in [`TARGETS`], one three-line file in
 //! `fuzz_targets/`, one `[[bin]]` in `Cargo.toml` and a seed or two in
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use batch_core::{BatchEndpoint, Config, ExecuteError, Executor, Format};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 
 /// One way of turning fuzz input into a batch request.
 pub struct Target {
@@ -108,7 +109,7 @@ pub fn run(target: &Target, data: &[u8]) -> Option<Outcome> {
     let body = (target.body)(data)?;
     let request = Request::post("/batch")
         .header(http::header::CONTENT_TYPE, target.content_type)
-        .body(Bytes::from(body))
+        .body(Full::new(Bytes::from(body)))
         .ok()?;
     let endpoint = BatchEndpoint::new((target.config)());
     let executor = Recorder::default();
@@ -151,7 +152,11 @@ struct Recorder {
 }
 
 impl Executor for Recorder {
-    async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+    async fn execute(
+        &self,
+        request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
         let target = request
             .uri()
             .path_and_query()

@@ -1,5 +1,5 @@
-//! Wire formats. Each codec translates one format to and from the internal model;
-//! validation, limits, header policy and execution are shared and never live here.
+//! Wire formats. Each codec translates one format to and from the model; validation,
+//! limits, header policy and execution are shared and never live here.
 //!
 //! | [`Format`] | content type | shape |
 //! |---|---|---|
@@ -8,148 +8,129 @@
 //! | `Aggregate` | `application/json` | a top-level array |
 //! | `Multipart` | `multipart/mixed` | `application/http` parts |
 //! | `Facebook` | `application/x-www-form-urlencoded` | a `batch` field |
+//!
+//! Every codec has the same shape: `decode.rs` reads its format into a
+//! [`BatchRequest`], `encode.rs` writes a [`BatchResponse`] in it, and `tests.rs`
+//! checks both against traffic captured from real clients.
 
 mod aggregate;
 mod facebook;
 mod graph;
 mod json;
 mod multipart;
-pub(crate) mod native;
-
-use std::borrow::Cow;
+mod native;
+mod spelling;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header, request::Parts};
 
 use crate::config::Config;
-use crate::model::{BatchRequest, BatchResponse};
+use crate::model::{BatchRequest, BatchResponse, Field, Format};
 use crate::problem::Problem;
 
-/// A wire format the batch endpoint can accept, switched on and off with
-/// [`ConfigBuilder::format`](crate::ConfigBuilder::format).
+/// Decodes a batch request in whichever enabled format its content type (and, for
+/// JSON, its shape) names, into the model.
 ///
-/// The format of a batch is chosen from its content type, then, for JSON, from the
-/// document's shape. Every format but [`Format::Facebook`] is on by default: its form
-/// body is one a browser sends cross-site without a preflight, so a page on another
-/// origin could make a signed-in user's browser submit a batch (CSRF).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// The native format: `application/json`, an object with `ops`.
-    Native,
-    /// Microsoft Graph / OData 4.01 JSON batching: `application/json`, an object with
-    /// `requests`.
-    Graph,
-    /// Facebook Graph batching: `application/x-www-form-urlencoded` with a `batch`
-    /// field. Off by default.
-    Facebook,
-    /// The aggregate array (Flask-Aggregator): `application/json`, an array of GET
-    /// paths, answered as one object from path to body.
-    Aggregate,
-    /// `multipart/mixed` with one `application/http` request per part (Google APIs,
-    /// OData, Flask-Batch).
-    Multipart,
+/// Refuses with a [`Problem`] (400, 413 or 415) a body no enabled format accepts or
+/// one its format cannot read. Nothing is validated beyond the format: urls,
+/// methods, headers and ids are checked when the batch runs.
+///
+/// ```
+/// use batch_core::{Config, Format};
+/// use bytes::Bytes;
+///
+/// let (parts, ()) = http::Request::post("/batch")
+///     .header("content-type", "application/json")
+///     .body(())?
+///     .into_parts();
+/// let body = Bytes::from_static(br#"{"requests": [{"id": "1", "method": "GET", "url": "me"}]}"#);
+/// let batch = batch_core::decode(&parts, &body, &Config::default())?;
+/// assert_eq!(batch.format(), Format::Graph);
+/// assert_eq!(batch.ops[0].url, "/me");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn decode(parts: &Parts, body: &Bytes, config: &Config) -> Result<BatchRequest, Problem> {
+    let format = format_of(parts, body, config)?;
+    decode_as(format, parts, body, config)
 }
 
-impl Format {
-    /// Every format, in the order their switches are stored.
-    pub(crate) const ALL: [Format; 5] = [
-        Format::Native,
-        Format::Graph,
-        Format::Facebook,
-        Format::Aggregate,
-        Format::Multipart,
-    ];
-
-    /// The format's position in [`Format::ALL`].
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// How a client sends this format, for the 415 that lists what is accepted.
-    fn describe(self) -> &'static str {
-        match self {
-            Format::Native => r#"application/json {"ops": [...]}"#,
-            Format::Graph => r#"application/json {"requests": [...]}"#,
-            Format::Facebook => "application/x-www-form-urlencoded with a `batch` field",
-            Format::Aggregate => r#"application/json ["/path", ...]"#,
-            Format::Multipart => "multipart/mixed of application/http parts",
-        }
-    }
+/// Decodes `body` as `format`, which [`format_of`] chose.
+pub(crate) fn decode_as(
+    format: Format,
+    parts: &Parts,
+    body: &Bytes,
+    config: &Config,
+) -> Result<BatchRequest, Problem> {
+    let mut batch = match format {
+        Format::Native => native::decode(body),
+        Format::Graph => graph::decode(body),
+        Format::Facebook => facebook::decode(body),
+        Format::Aggregate => aggregate::decode(body),
+        Format::Multipart => multipart::decode(parts, body, config.max_ops()),
+    }?;
+    batch.layout.format = format;
+    Ok(batch)
 }
 
-/// A place in an operation, for locating validation faults in the request document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Field {
-    Url,
-    Method,
-    Id,
-    Headers,
-    Header(String),
-    DependsOn(usize),
-}
-
-impl Field {
-    /// The field's JSON pointer in a document whose ops are the array `ops`, in a
-    /// format that names the url, id and dependency fields `[url, id, depends_on]`.
-    pub(crate) fn pointer(&self, ops: &str, op: usize, [url, id, depends_on]: [&str; 3]) -> String {
-        let name = match self {
-            Field::Url => url.to_owned(),
-            Field::Method => "method".to_owned(),
-            Field::Id => id.to_owned(),
-            Field::Headers => "headers".to_owned(),
-            Field::Header(name) => format!("headers/{}", pointer_token(name)),
-            Field::DependsOn(i) => format!("{depends_on}/{i}"),
-        };
-        format!("/{ops}/{op}/{name}")
+/// Encodes `response` as a `200 OK` answer in `format`, results in request order.
+///
+/// The endpoint answers in the format the batch came in
+/// ([`BatchResponse::format`]); any other format works too, without the labels
+/// only its own format carries (a multipart `Content-ID`, an aggregate path).
+///
+/// ```
+/// use batch_core::{BatchResponse, Format, OpResult};
+/// use http::StatusCode;
+///
+/// let response = BatchResponse::new(vec![OpResult::new("a", StatusCode::NOT_FOUND)]);
+/// let graph = batch_core::encode(&response, Format::Graph);
+/// assert_eq!(graph.status(), StatusCode::OK);
+/// assert_eq!(graph.body(), r#"{"responses":[{"id":"a","status":404,"headers":{}}]}"#);
+/// ```
+pub fn encode(response: &BatchResponse, format: Format) -> Response<Bytes> {
+    match format {
+        Format::Native => native::encode(response),
+        Format::Graph => graph::encode(response),
+        Format::Facebook => facebook::encode(response),
+        Format::Aggregate => aggregate::encode(response),
+        Format::Multipart => multipart::encode(response),
     }
 }
 
-/// One wire format.
-pub(crate) trait Codec: Send + Sync {
-    /// The format's name, for logs.
-    fn name(&self) -> &'static str;
-
-    /// Translates a request body into the internal model, or refuses it (400/413/422).
-    fn decode(&self, parts: &Parts, body: &Bytes) -> Result<BatchRequest, Problem>;
-
-    /// Translates the results into the format's response.
-    fn encode(&self, response: &BatchResponse) -> Response<Bytes>;
-
-    /// Where `field` of op `op` sits in the request document, as a JSON pointer.
-    fn pointer(&self, op: usize, field: &Field) -> Option<String>;
+/// Where `field` of op `op` sits in a request document of `format`, as a JSON
+/// pointer; `None` for formats that are not one JSON document of ops in order.
+pub(crate) fn pointer(format: Format, op: usize, field: &Field) -> Option<String> {
+    match format {
+        Format::Native => native::pointer(op, field),
+        Format::Graph => graph::pointer(op, field),
+        Format::Facebook => facebook::pointer(op, field),
+        // Aggregate ops are the distinct paths, so an op's index is not a position
+        // in the array; a multipart batch is no JSON document (the problem's `op`
+        // locates the part).
+        Format::Aggregate | Format::Multipart => None,
+    }
 }
 
-/// Chooses the codec for a request from its content type and, for JSON, from the
+/// The format of a request, from its content type and, for JSON, from the
 /// document's shape, among the formats `config` enables.
 ///
 /// The shape is read from the top-level keys only, up to the first that decides
 /// (`ops` or `requests`), so the document is parsed in full once, by its codec.
-pub(crate) fn select(
-    parts: &Parts,
-    body: &[u8],
-    config: &Config,
-) -> Result<Box<dyn Codec>, Problem> {
+pub(crate) fn format_of(parts: &Parts, body: &[u8], config: &Config) -> Result<Format, Problem> {
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let format = match essence(content_type).as_ref() {
+    let format = match spelling::essence(content_type).as_ref() {
         "application/json" => json_shape(body, config),
         "multipart/mixed" => Some(Format::Multipart),
         "application/x-www-form-urlencoded" => Some(Format::Facebook),
         _ => None,
     };
-    let codec: Box<dyn Codec> = match format.filter(|&f| config.accepts(f)) {
-        Some(Format::Native) => Box::new(native::Native),
-        Some(Format::Graph) => Box::new(graph::Graph),
-        Some(Format::Facebook) => Box::new(facebook::Facebook),
-        Some(Format::Aggregate) => Box::new(aggregate::Aggregate),
-        Some(Format::Multipart) => Box::new(multipart::Multipart::new(config.max_ops())),
-        None => return Err(unsupported(content_type, format, config)),
-    };
-    Ok(codec)
+    format
+        .filter(|&f| config.accepts(f))
+        .ok_or_else(|| unsupported(content_type, format, config))
 }
 
 /// The JSON format a document's shape names: a top-level array is an aggregate, an
@@ -168,16 +149,27 @@ fn json_shape(body: &[u8], config: &Config) -> Option<Format> {
     }
 }
 
+/// How a client sends `format`, for the 415 that lists what is accepted.
+fn describe(format: Format) -> &'static str {
+    match format {
+        Format::Native => r#"application/json {"ops": [...]}"#,
+        Format::Graph => r#"application/json {"requests": [...]}"#,
+        Format::Facebook => "application/x-www-form-urlencoded with a `batch` field",
+        Format::Aggregate => r#"application/json ["/path", ...]"#,
+        Format::Multipart => "multipart/mixed of application/http parts",
+    }
+}
+
 /// The 415 for a content type (and shape) no enabled format accepts, listing those
 /// that are.
 fn unsupported(content_type: &str, format: Option<Format>, config: &Config) -> Problem {
     let accepted: Vec<&str> = Format::ALL
         .into_iter()
         .filter(|&f| config.accepts(f))
-        .map(Format::describe)
+        .map(describe)
         .collect();
     let sent = match format {
-        Some(format) => format!("{} (not enabled on this server)", format.describe()),
+        Some(format) => format!("{} (not enabled on this server)", describe(format)),
         None if content_type.is_empty() => "no content type".to_owned(),
         None => format!("{content_type:?}"),
     };
@@ -188,48 +180,6 @@ fn unsupported(content_type: &str, format: Option<Format>, config: &Config) -> P
             accepted.join(", or ")
         ),
     )
-}
-
-/// A media type without its parameters, lower-case.
-pub(crate) fn essence(content_type: &str) -> Cow<'_, str> {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if essence.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(essence.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(essence)
-    }
-}
-
-/// A header name in the case most clients expect (`Content-Type`, `X-Request-Id`):
-/// Graph's SDK looks up `Content-Type` spelled exactly so.
-pub(crate) fn canonical_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        upper = c == '-';
-    }
-    out
-}
-
-/// Escapes one reference token of a JSON pointer (RFC 6901).
-pub(crate) fn pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-/// An op url relative to the service root (`me/drive`, as Graph, OData and Facebook
-/// clients write them) made origin-form; a url with a scheme is left as sent, for
-/// validation to refuse.
-pub(crate) fn rooted(url: String) -> String {
-    if url.starts_with('/') || url.contains("://") {
-        url
-    } else {
-        format!("/{url}")
-    }
 }
 
 #[cfg(test)]
@@ -247,8 +197,8 @@ mod tests {
     }
 
     fn chosen(content_type: &str, body: &str, config: &Config) -> Result<&'static str, u16> {
-        select(&parts(content_type), body.as_bytes(), config)
-            .map(|codec| codec.name())
+        format_of(&parts(content_type), body.as_bytes(), config)
+            .map(Format::name)
             .map_err(|problem| problem.status().as_u16())
     }
 
@@ -304,13 +254,12 @@ mod tests {
             chosen("application/json", r#"{"requests": []}"#, &no_graph),
             Err(415)
         );
-        let problem = select(
+        let problem = format_of(
             &parts("application/json"),
             br#"{"requests": []}"#,
             &no_graph,
         )
-        .err()
-        .unwrap();
+        .unwrap_err();
         assert!(problem.detail().contains("not enabled"), "{problem}");
         assert!(
             !problem.detail().contains("requests\": [...]}, or"),
@@ -327,16 +276,23 @@ mod tests {
     }
 
     #[test]
-    fn canonical_names() {
-        assert_eq!(canonical_name("content-type"), "Content-Type");
-        assert_eq!(canonical_name("x-request-id"), "X-Request-Id");
-        assert_eq!(canonical_name("etag"), "Etag");
-    }
-
-    #[test]
-    fn relative_urls_are_rooted() {
-        assert_eq!(rooted("me/drive".into()), "/me/drive");
-        assert_eq!(rooted("/items".into()), "/items");
-        assert_eq!(rooted("https://x/y".into()), "https://x/y");
+    fn every_format_answers_in_its_own_shape() {
+        use crate::model::{BatchResponse, OpResult};
+        let response = BatchResponse::new(vec![OpResult::new("a", StatusCode::OK)]);
+        let content_type = |format| {
+            encode(&response, format).headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        for format in [
+            Format::Native,
+            Format::Graph,
+            Format::Facebook,
+            Format::Aggregate,
+        ] {
+            assert_eq!(content_type(format), "application/json", "{format:?}");
+        }
+        assert!(content_type(Format::Multipart).starts_with("multipart/mixed; boundary="));
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use serde_json::{Value, json};
 
 /// `/sleep/{ms}`, `/status/{code}`, `/panic`, `/big/{bytes}`, `/text`, `/binary`,
@@ -21,7 +22,11 @@ pub struct Script {
 }
 
 impl Executor for Script {
-    async fn execute(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ExecuteError> {
+    async fn execute(
+        &self,
+        request: Request<Bytes>,
+        max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
         let path = request.uri().path().to_owned();
         self.started.lock().unwrap().push(path.clone());
         let mut segments = path.trim_start_matches('/').split('/');
@@ -59,6 +64,11 @@ impl Executor for Script {
             }
         };
         self.finished.lock().unwrap().push(path);
+        if response.body().len() > max_response_body {
+            return Err(ExecuteError::ResponseTooLarge {
+                limit: max_response_body,
+            });
+        }
         Ok(response)
     }
 }
@@ -72,20 +82,26 @@ fn json_response(status: StatusCode, body: Value) -> Response<Bytes> {
 }
 
 /// A batch request with `body` and the usual outer headers.
-pub fn batch_request(body: &Value) -> Request<Bytes> {
+pub fn batch_request(body: &Value) -> Request<Full<Bytes>> {
     Request::post("/batch")
         .header("content-type", "application/json")
         .header("authorization", "Bearer outer")
-        .body(Bytes::from(body.to_string()))
+        .body(Full::new(Bytes::from(body.to_string())))
         .unwrap()
 }
 
 /// Runs `body` as a batch and returns the status and the parsed response body.
 pub async fn run(config: Config, script: &Script, body: Value) -> (StatusCode, Value) {
-    let endpoint = BatchEndpoint::new(config);
-    let response = endpoint.handle(script, batch_request(&body)).await;
+    let response = respond(config, script, body).await;
     let status = response.status();
     (status, serde_json::from_slice(response.body()).unwrap())
+}
+
+/// Runs `body` as a batch and returns the whole response.
+pub async fn respond(config: Config, script: &Script, body: Value) -> Response<Bytes> {
+    BatchEndpoint::new(config)
+        .handle(script, batch_request(&body))
+        .await
 }
 
 /// The statuses of every result, in order.

@@ -13,8 +13,7 @@ mod write;
 
 pub(crate) use write::Writer;
 
-use super::Format;
-use crate::model::{Operation, is_json_content_type, shared};
+use crate::model::{Field, Format, Operation, is_json_content_type, shared};
 use crate::problem::Problem;
 
 /// The format a JSON object names by its first top-level key that decides: `ops`
@@ -73,6 +72,31 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
             _ => at += 1,
         }
     }
+}
+
+/// The JSON pointer of `field` of op `op` in a document whose ops are the array
+/// `list`, in a format that names the url, id and dependency fields
+/// `[url, id, depends_on]`.
+pub(crate) fn pointer(
+    list: &str,
+    op: usize,
+    field: &Field,
+    [url, id, depends_on]: [&str; 3],
+) -> String {
+    let name = match field {
+        Field::Url => url.to_owned(),
+        Field::Method => "method".to_owned(),
+        Field::Id => id.to_owned(),
+        Field::Headers => "headers".to_owned(),
+        Field::Header(name) => format!("headers/{}", pointer_token(name)),
+        Field::DependsOn(i) => format!("{depends_on}/{i}"),
+    };
+    format!("/{list}/{op}/{name}")
+}
+
+/// Escapes one reference token of a JSON pointer (RFC 6901).
+pub(crate) fn pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// How deep a batch document may nest.

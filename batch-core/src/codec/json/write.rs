@@ -9,7 +9,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
-use crate::codec::canonical_name;
+use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody};
 
 /// A JSON document being written.
@@ -30,19 +30,28 @@ impl Writer {
         out.string(list);
         out.raw(b":[");
         for (index, result) in results.iter().enumerate() {
-            out.raw(if index == 0 {
-                br#"{"id":"#
-            } else {
-                br#",{"id":"#
-            });
-            out.string(&result.id);
-            out.raw(br#","status":"#);
-            out.status(result.status);
-            rest(&mut out, result);
-            out.raw(b"}");
+            if index > 0 {
+                out.raw(b",");
+            }
+            out.result(result, &mut rest);
         }
         out.raw(b"]}");
         out
+    }
+
+    /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
+    pub(crate) fn result(&mut self, result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
+        self.raw(br#"{"id":"#);
+        self.string(&result.id);
+        self.raw(br#","status":"#);
+        self.status(result.status);
+        rest(self, result);
+        self.raw(b"}");
+    }
+
+    /// An empty document.
+    pub(crate) fn new() -> Self {
+        Self { out: Vec::new() }
     }
 
     /// A writer with room for `results` written with their headers and bodies, so
@@ -164,6 +173,7 @@ impl Writer {
 
     /// Appends `"body":` and the body as JSON, text or null, or `"body_base64":` and
     /// the body's bytes in base64.
+    #[inline]
     pub(crate) fn body(&mut self, body: &ResultBody) {
         match body {
             ResultBody::Empty => self.raw(br#""body":null"#),
@@ -197,6 +207,11 @@ impl Writer {
         self.out.push(b'"');
     }
 
+    /// The document's bytes.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
     /// The document as a `200 OK` `application/json` response.
     pub(crate) fn into_response(self) -> Response<Bytes> {
         let mut response = Response::new(Bytes::from(self.out));
@@ -214,7 +229,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn written(write: impl FnOnce(&mut Writer)) -> Value {
-        let mut writer = Writer { out: Vec::new() };
+        let mut writer = Writer::new();
         write(&mut writer);
         serde_json::from_slice(&writer.out).unwrap()
     }

@@ -167,7 +167,7 @@ pub(super) fn part(raw: &[u8]) -> Result<Part<'_>, Problem> {
             .transpose()
     };
     let content_type = value("content-type")?.unwrap_or_default();
-    let kind = match super::super::essence(content_type).as_ref() {
+    let kind = match crate::codec::spelling::essence(content_type).as_ref() {
         "application/http" => Kind::Request,
         "multipart/mixed" => Kind::ChangeSet(boundary(content_type)?),
         _ => {
@@ -191,6 +191,14 @@ pub(super) fn part(raw: &[u8]) -> Result<Part<'_>, Problem> {
         content_id: value("content-id")?.filter(|id| !id.is_empty()),
         content: raw.get(consumed..).unwrap_or_default(),
     })
+}
+
+/// A `Content-ID` without its angle brackets.
+pub(super) fn unbracketed(label: &str) -> &str {
+    label
+        .strip_prefix('<')
+        .and_then(|l| l.strip_suffix('>'))
+        .unwrap_or(label)
 }
 
 /// An HTTP request embedded in a part.

@@ -1,6 +1,10 @@
-use super::*;
-use crate::model::{Layout, OpResult, ResultBody};
-use http::{HeaderMap, HeaderValue, Request};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+
+use super::parse;
+use crate::model::{BatchRequest, BatchResponse, Format, Layout, OpResult, ResultBody};
+use crate::problem::Problem;
 
 fn outer(content_type: &str) -> Parts {
     Request::post("/batch")
@@ -13,7 +17,7 @@ fn outer(content_type: &str) -> Parts {
 }
 
 fn decode_with(content_type: &str, body: &[u8], max_ops: usize) -> Result<BatchRequest, Problem> {
-    Multipart::new(max_ops).decode(&outer(content_type), &Bytes::copy_from_slice(body))
+    super::decode(&outer(content_type), &Bytes::copy_from_slice(body), max_ops)
 }
 
 fn decode(body: &str) -> Result<BatchRequest, Problem> {
@@ -43,9 +47,7 @@ fn decodes_what_google_api_python_client_sends() {
         .unwrap()
         .into_parts()
         .0;
-    let batch = Multipart::new(50)
-        .decode(&parts, &Bytes::copy_from_slice(body.as_bytes()))
-        .unwrap();
+    let batch = super::decode(&parts, &Bytes::copy_from_slice(body.as_bytes()), 50).unwrap();
     let summary: Vec<(&str, &str)> = batch
         .ops
         .iter()
@@ -225,9 +227,12 @@ fn change_sets_chain_and_answer_nested_with_ids_echoed() {
             json_result("2", 424, r#"{"error": "dependency_failed"}"#),
         ],
         include_headers: true,
-        layout: batch.layout,
+        layout: Layout {
+            format: Format::Multipart,
+            ..batch.layout
+        },
     };
-    let http = Multipart::new(50).encode(&response);
+    let http = super::encode(&response);
     let content_type = http.headers()["content-type"].to_str().unwrap();
     let outer = parse::boundary(content_type).unwrap();
     let parts = parse::split(http.body(), outer, 50).unwrap();
@@ -274,11 +279,12 @@ fn response_boundaries_avoid_the_content() {
         results,
         include_headers: true,
         layout: Layout {
+            format: Format::Multipart,
             labels: vec![Some("<a + 1>".into())],
             groups: Vec::new(),
         },
     };
-    let http = Multipart::new(50).encode(&response);
+    let http = super::encode(&response);
     let text = std::str::from_utf8(http.body()).unwrap();
     assert!(text.contains("Content-ID: <response-a + 1>\r\n"), "{text}");
     let boundary = parse::boundary(http.headers()["content-type"].to_str().unwrap()).unwrap();

@@ -2,77 +2,24 @@
 //!
 //! Ops are built as the parser reaches them, into a list sized beforehand, so no op
 //! is held twice. The pass only ever answers for a batch whose every value has its
-//! type; any other batch is left to [`super::explain`], which says which value is
+//! type; any other batch is left to `explain`, which says which value is
 //! wrong and where.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
-use super::{Options, build_op};
-use crate::codec::json::{Entries, OneOrMany};
+use super::op::{TypedOp, build_op};
 use crate::model::Operation;
 use crate::problem::Problem;
 
-/// One op with every field in its type.
-#[derive(Deserialize)]
-pub(super) struct TypedOp<'a> {
-    pub(super) id: Option<String>,
-    pub(super) method: Option<String>,
-    /// Borrowed from the document unless it has escapes, so that the op's request
-    /// can share the document's bytes.
-    #[serde(borrow, default, deserialize_with = "borrowed")]
-    pub(super) url: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) headers: Option<Entries<OneOrMany<'a>>>,
-    #[serde(borrow)]
-    pub(super) body: Option<&'a RawValue>,
-    pub(super) body_base64: Option<String>,
-    #[serde(borrow, alias = "args")]
-    pub(super) params: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) depends_on: Option<OneOrMany<'a>>,
-    pub(super) silent: Option<bool>,
-    pub(super) timeout_ms: Option<u64>,
-}
-
-/// An optional string, borrowed from the document where it can be (serde's own
-/// `Cow` borrows only outside an `Option`).
-fn borrowed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct Text;
-
-    impl<'de> Visitor<'de> for Text {
-        type Value = Option<Cow<'de, str>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
-        }
-
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(
-            self,
-            deserializer: D,
-        ) -> Result<Self::Value, D::Error> {
-            deserializer.deserialize_str(self)
-        }
-
-        fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(text)))
-        }
-
-        fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(text.to_owned())))
-        }
-    }
-
-    deserializer.deserialize_option(Text)
+/// The batch-level options, typed.
+pub(super) struct Options {
+    pub(super) sequential: Option<bool>,
+    pub(super) on_error: Option<String>,
+    pub(super) include_headers: Option<bool>,
 }
 
 /// What the typed pass read.
@@ -150,7 +97,7 @@ impl<'de> Visitor<'de> for Batch<'de> {
 }
 
 /// Fills `slot`, refusing a key the object has already given, as the derived
-/// parsers of [`super::explain`] do.
+/// parsers of `explain` do.
 fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), E> {
     if slot.is_some() {
         return Err(E::duplicate_field(name));

@@ -8,13 +8,19 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use memchr::memmem;
 
-use super::unbracketed;
-use crate::codec::canonical_name;
-use crate::model::{BatchResponse, OpResult};
+use super::parse::unbracketed;
+use crate::codec::spelling::canonical_name;
+use crate::model::{BatchResponse, Format, OpResult};
 
-pub(super) fn response(response: &BatchResponse) -> Response<Bytes> {
+/// The multipart answer: one part per op, change sets as nested multiparts.
+pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
     let results = &response.results;
-    let layout = &response.layout;
+    // Content-IDs and change sets, when the client sent this format.
+    let no_layout = crate::model::Layout::default();
+    let layout = match response.layout.format {
+        Format::Multipart => &response.layout,
+        _ => &no_layout,
+    };
     let outer = boundary("batch", results);
     let mut out = Vec::new();
     let mut index = 0;

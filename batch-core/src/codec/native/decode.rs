@@ -1,0 +1,160 @@
+//! Reading a native batch: one typed pass for a valid batch, and a value-by-value
+//! pass that explains the first fault of one that is not.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::op::{TypedOp, at, build_op};
+use super::typed::{self, Options};
+use crate::codec::json::{self, check_depth, field, optional, parse_document};
+use crate::model::{BatchRequest, OnError};
+use crate::problem::Problem;
+
+/// The batch with each value left unparsed, to find which one is of the wrong type.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    ops: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sequential: Option<&'a RawValue>,
+    #[serde(borrow)]
+    on_error: Option<&'a RawValue>,
+    #[serde(borrow)]
+    include_headers: Option<&'a RawValue>,
+}
+
+/// One op with each value left unparsed.
+#[derive(Deserialize)]
+struct RawOp<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow)]
+    url: Option<&'a RawValue>,
+    #[serde(borrow)]
+    headers: Option<&'a RawValue>,
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+    #[serde(borrow)]
+    body_base64: Option<&'a RawValue>,
+    #[serde(borrow, alias = "args")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    depends_on: Option<&'a RawValue>,
+    #[serde(borrow)]
+    silent: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timeout_ms: Option<&'a RawValue>,
+}
+
+/// Decodes a native batch.
+pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
+    // A valid batch is parsed once, straight into its operations. Only a batch
+    // that fails that pass is read again value by value, to say which value is
+    // wrong and where; both passes share every check beyond types.
+    let ops = check_depth(body)?;
+    let Ok(typed) = typed::parse(body, ops) else {
+        return explain(body);
+    };
+    let ops = typed.ops.ok_or_else(no_ops)?;
+    if ops.as_ref().is_ok_and(Vec::is_empty) {
+        return Err(empty_ops());
+    }
+    let mut batch = BatchRequest::new(Vec::new());
+    apply(&mut batch, typed.options)?;
+    batch.ops = ops?;
+    Ok(batch)
+}
+
+/// Decodes a batch the typed pass refused, value by value, so the error names the
+/// first value that is wrong and its JSON pointer.
+pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
+    let envelope: Envelope<'_> = parse_document(body)?;
+    let ops = optional::<Vec<&RawValue>>(envelope.ops, None, "/ops", "an array of operations")?;
+    let options = Options {
+        sequential: optional(envelope.sequential, None, "/sequential", "a boolean")?,
+        include_headers: optional(
+            envelope.include_headers,
+            None,
+            "/include_headers",
+            "a boolean",
+        )?,
+        on_error: optional(envelope.on_error, None, "/on_error", ON_ERROR)?,
+    };
+    let ops = ops.ok_or_else(no_ops)?;
+    if ops.is_empty() {
+        return Err(empty_ops());
+    }
+    let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
+    apply(&mut batch, options)?;
+    for (index, raw) in ops.into_iter().enumerate() {
+        let op = explain_op(index, raw)?;
+        batch.ops.push(build_op(index, op, body)?);
+    }
+    Ok(batch)
+}
+
+const ON_ERROR: &str = r#""continue" or "stop""#;
+
+fn no_ops() -> Problem {
+    Problem::bad_request("the batch has no `ops` array")
+}
+
+fn empty_ops() -> Problem {
+    Problem::bad_request("`ops` is empty").at(None, Some("/ops".into()))
+}
+
+/// Sets the batch's options.
+fn apply(batch: &mut BatchRequest, options: Options) -> Result<(), Problem> {
+    batch.sequential = options.sequential.unwrap_or(batch.sequential);
+    batch.include_headers = options.include_headers.unwrap_or(batch.include_headers);
+    if let Some(on_error) = options.on_error {
+        batch.on_error = match on_error.as_str() {
+            "continue" => OnError::Continue,
+            "stop" => OnError::Stop,
+            _ => {
+                return Err(
+                    Problem::bad_request(format!("/on_error must be {ON_ERROR}"))
+                        .at(None, Some("/on_error".into())),
+                );
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Types one op value by value, failing at the first value of the wrong type.
+fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
+    let at = |name| at(index, name);
+    let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
+    let op_index = Some(index);
+    Ok(TypedOp {
+        url: optional(op.url, op_index, at("url"), "a string")?,
+        id: optional(op.id, op_index, at("id"), "a non-empty string")?,
+        method: optional(op.method, op_index, at("method"), "a string")?,
+        headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?,
+        depends_on: optional(
+            op.depends_on,
+            op_index,
+            at("depends_on"),
+            "an id or an array of ids",
+        )?,
+        silent: optional(op.silent, op_index, at("silent"), "a boolean")?,
+        timeout_ms: optional(
+            op.timeout_ms,
+            op_index,
+            at("timeout_ms"),
+            "a positive integer",
+        )?,
+        body_base64: optional(
+            op.body_base64,
+            op_index,
+            at("body_base64"),
+            "a base64 string",
+        )?,
+        body: op.body,
+        params: op.params,
+    })
+}

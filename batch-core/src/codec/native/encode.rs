@@ -1,0 +1,35 @@
+//! Writing the native answer, `{"results": [...]}`.
+
+use bytes::Bytes;
+use http::Response;
+
+use crate::codec::json::Writer;
+use crate::model::{BatchResponse, OpResult};
+
+/// The native answer as a `200 OK` `application/json` response.
+pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
+    write(response).into_response()
+}
+
+/// `{"results": [...]}`, each result `{"id", "status", "headers", "body"}`, headers
+/// only when the batch asked for them and only id and status for a silent success.
+pub(super) fn write(response: &BatchResponse) -> Writer {
+    let include_headers = response.include_headers;
+    Writer::results("results", &response.results, |out, result| {
+        rest(out, result, include_headers);
+    })
+}
+
+/// What a result carries after its id and status.
+#[inline]
+pub(super) fn rest(out: &mut Writer, result: &OpResult, include_headers: bool) {
+    if result.silent && result.status.is_success() {
+        return;
+    }
+    if include_headers {
+        out.raw(br#","headers":"#);
+        out.headers(&result.headers, false);
+    }
+    out.raw(b",");
+    out.body(&result.body);
+}

@@ -1,0 +1,249 @@
+//! What a client asks for: a batch of operations and its options.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::format::Format;
+
+/// One operation as a client sent it, before validation.
+///
+/// Codecs fill it from their wire format; [`BatchEndpoint::run`](crate::BatchEndpoint::run)
+/// validates it (target, method, headers, ids, dependencies) before anything runs.
+///
+/// ```
+/// use batch_core::Operation;
+///
+/// let mut op = Operation::new("PATCH", "/items/7");
+/// op.id = Some("rename".to_owned());
+/// op.headers.push(("content-type".to_owned(), "application/json".to_owned()));
+/// op.body = r#"{"name": "pen"}"#.into();
+/// assert_eq!(op.url, "/items/7");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Operation {
+    /// The op's id; `None` means its index as a decimal string.
+    pub id: Option<String>,
+    /// The HTTP method, any case; `None` means `GET`.
+    pub method: Option<String>,
+    /// The origin-form target: `/path?query`.
+    pub url: Target,
+    /// Headers the op sets, replacing inherited ones of the same name.
+    pub headers: Vec<(String, String)>,
+    /// The request body, already in its wire bytes.
+    pub body: Bytes,
+    /// Ids of ops that must succeed before this one runs.
+    pub depends_on: Vec<String>,
+    /// When the op succeeds, answer only its id and status.
+    pub silent: bool,
+    /// A deadline lower than the server's op timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Operation {
+    /// An op with `method` aimed at `url`, everything else default.
+    pub fn new(method: impl Into<String>, url: impl Into<Target>) -> Self {
+        Self {
+            method: Some(method.into()),
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// An op's url as the client wrote it: text that shares the batch body's bytes when
+/// it was written there as it is, so that a url is never copied on its way to the
+/// request's [`http::Uri`].
+///
+/// ```
+/// use batch_core::Target;
+///
+/// let url = Target::from("/items?limit=2");
+/// assert_eq!(url, "/items?limit=2");
+/// assert_eq!(url.as_str().split_once('?'), Some(("/items", "limit=2")));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Target(Bytes);
+
+impl Target {
+    /// A view of `text`, which lies inside `document`, sharing its bytes (a copy if it
+    /// does not lie inside).
+    pub(crate) fn shared(document: &Bytes, text: &str) -> Self {
+        Self(shared(document, text))
+    }
+
+    /// The url.
+    pub fn as_str(&self) -> &str {
+        // Every constructor takes a `str`, so the bytes are always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The url's bytes, for a [`http::Uri`] that shares them.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<String> for Target {
+    fn from(url: String) -> Self {
+        Self(Bytes::from(url))
+    }
+}
+
+impl From<&str> for Target {
+    fn from(url: &str) -> Self {
+        Self(Bytes::copy_from_slice(url.as_bytes()))
+    }
+}
+
+impl PartialEq<str> for Target {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Target {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `part` as a view into `document` when it lies inside it, as every value parsed
+/// from the document does; a copy otherwise. Op bodies are most of a large batch's
+/// bytes: sharing them keeps one copy of each in memory, not two.
+pub(crate) fn shared(document: &Bytes, part: &str) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(document.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= document.len() => document.slice(start..end),
+        _ => Bytes::copy_from_slice(part.as_bytes()),
+    }
+}
+
+/// What to do with the rest of a batch once an op fails (status >= 400).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Run every op whose dependencies succeeded.
+    #[default]
+    Continue,
+    /// Start no further op; ops not yet started get 424.
+    Stop,
+}
+
+/// A decoded batch: its operations and options.
+///
+/// [`decode`](crate::decode) reads one from a request in any enabled format; a
+/// client can build one and send it in the native format with serde:
+///
+/// ```
+/// use batch_core::{BatchRequest, Operation};
+///
+/// let mut batch = BatchRequest::new(vec![
+///     Operation::new("GET", "/items/1"),
+///     Operation::new("DELETE", "/items/2"),
+/// ]);
+/// batch.sequential = true;
+/// let json = serde_json::to_value(&batch)?;
+/// assert_eq!(json["ops"][1]["method"], "DELETE");
+/// assert_eq!(json["sequential"], true);
+/// let back: BatchRequest = serde_json::from_value(json)?;
+/// assert_eq!(back.ops[1].url, "/items/2");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchRequest {
+    /// The operations, in request order.
+    pub ops: Vec<Operation>,
+    /// Run ops one at a time in request order.
+    pub sequential: bool,
+    /// Whether a failure halts the batch.
+    pub on_error: OnError,
+    /// Whether results carry their response headers.
+    pub include_headers: bool,
+    /// What the response must echo of the request's shape.
+    pub(crate) layout: Layout,
+}
+
+impl Default for BatchRequest {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl BatchRequest {
+    /// A native batch of `ops` with the default options.
+    pub fn new(ops: Vec<Operation>) -> Self {
+        Self {
+            ops,
+            sequential: false,
+            on_error: OnError::Continue,
+            include_headers: true,
+            layout: Layout::default(),
+        }
+    }
+
+    /// The format the batch was decoded from ([`Format::Native`] for one built by
+    /// hand): its response is encoded in the same format.
+    pub fn format(&self) -> Format {
+        self.layout.format
+    }
+}
+
+/// What a format's response echoes of its request beyond op order: the format, the
+/// labels the client gave ops and the units it grouped them in. The codec that
+/// decoded the batch fills it and reads it back when encoding; the engine only
+/// carries it through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// The format the batch arrived in.
+    pub(crate) format: Format,
+    /// Per op, the label the client wrote, verbatim: a multipart `Content-ID` (with
+    /// its `<>` if it had them), an aggregate path. Empty when the format has none.
+    pub(crate) labels: Vec<Option<String>>,
+    /// Runs of consecutive ops sent as one unit (multipart change sets), answered as
+    /// one nested part; ops outside every group are answered one part each.
+    pub(crate) groups: Vec<std::ops::Range<usize>>,
+}
+
+/// A field of an operation, for locating a fault in the request document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Field {
+    Url,
+    Method,
+    Id,
+    Headers,
+    Header(String),
+    DependsOn(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_inside_the_document_are_shared_others_copied() {
+        let document = Bytes::from_static(br#"{"body": {"x": [1, 2]}}"#);
+        let text = std::str::from_utf8(&document).unwrap();
+        let inside = &text[9..22];
+        let view = shared(&document, inside);
+        assert_eq!(view, inside.as_bytes());
+        assert_eq!(view.as_ptr(), inside.as_ptr(), "no copy");
+        let elsewhere = String::from(r#"{"x": [1, 2]}"#);
+        let copy = shared(&document, &elsewhere);
+        assert_eq!(copy, elsewhere.as_bytes());
+        assert_ne!(copy.as_ptr(), elsewhere.as_ptr());
+    }
+}

@@ -1,0 +1,219 @@
+//! What a server answers: one result per operation, in request order.
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::value::RawValue;
+
+use super::format::Format;
+use super::request::Layout;
+
+/// An op's response body, classified once for every wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultBody {
+    /// No body (also every HEAD response).
+    Empty,
+    /// A JSON body: text that parsed as JSON, kept verbatim (the response's own
+    /// bytes, not a copy).
+    Json(Bytes),
+    /// A UTF-8 body that is not JSON.
+    Text(String),
+    /// Anything else.
+    Binary(Bytes),
+}
+
+impl ResultBody {
+    /// Classifies `body` by the response's content type: JSON that parses is kept as
+    /// raw JSON, other UTF-8 as text, anything else as bytes.
+    pub fn classify(headers: &HeaderMap, body: Bytes) -> Self {
+        if body.is_empty() {
+            return Self::Empty;
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        // Parsed as a borrowed raw value: validated (UTF-8 included) without
+        // building or copying anything, so the body itself is what is kept.
+        if content_type.is_some_and(is_json_content_type)
+            && serde_json::from_slice::<&RawValue>(&body).is_ok()
+        {
+            return Self::Json(body);
+        }
+        match String::from_utf8(body.into()) {
+            Ok(text) => Self::Text(text),
+            Err(err) => Self::Binary(Bytes::from(err.into_bytes())),
+        }
+    }
+
+    /// A small JSON body the engine answers with for ops that did not run normally.
+    pub(crate) fn json(value: &impl serde::Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(json) => Self::Json(json.into()),
+            Err(_) => Self::Empty,
+        }
+    }
+
+    /// The body as the handler wrote it.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::Json(bytes) | Self::Binary(bytes) => bytes,
+            Self::Text(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// Whether a content type is JSON: `application/json` or any `*/*+json`.
+pub(crate) fn is_json_content_type(content_type: &str) -> bool {
+    // Compared in place, byte by byte: this runs for every op's response, and most
+    // say exactly `application/json`.
+    if content_type == "application/json" {
+        return true;
+    }
+    let bytes = content_type.as_bytes();
+    let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
+    let essence = bytes[..end].trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json")
+        || essence.contains(&b'/')
+            && essence.len() >= 5
+            && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json")
+}
+
+/// The outcome of one operation.
+///
+/// ```
+/// use batch_core::{OpResult, ResultBody};
+/// use http::StatusCode;
+///
+/// let result = OpResult::new("0", StatusCode::NOT_FOUND);
+/// assert_eq!(result.body, ResultBody::Empty);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OpResult {
+    /// The op's id (its index when the client gave none).
+    pub id: String,
+    /// The response status, or the status the engine answered for the op.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The response body.
+    pub body: ResultBody,
+    /// The client asked for only id and status when the op succeeds.
+    pub silent: bool,
+}
+
+impl OpResult {
+    /// A result for op `id` with `status`, no headers and no body.
+    pub fn new(id: impl Into<String>, status: StatusCode) -> Self {
+        Self {
+            id: id.into(),
+            status,
+            headers: HeaderMap::new(),
+            body: ResultBody::Empty,
+            silent: false,
+        }
+    }
+}
+
+/// The results of a batch, in request order, with the options encoders need.
+///
+/// [`BatchEndpoint::run`](crate::BatchEndpoint::run) answers one; [`encode`](crate::encode)
+/// writes it in any format, and serde reads and writes it in the native format:
+///
+/// ```
+/// use batch_core::{BatchResponse, OpResult};
+/// use http::StatusCode;
+///
+/// let response = BatchResponse::new(vec![OpResult::new("a", StatusCode::NO_CONTENT)]);
+/// let json = serde_json::to_string(&response)?;
+/// assert_eq!(json, r#"{"results":[{"id":"a","status":204,"headers":{},"body":null}]}"#);
+/// let back: BatchResponse = serde_json::from_str(&json)?;
+/// assert_eq!(back.results[0].status, 204);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BatchResponse {
+    /// One result per op, in request order.
+    pub results: Vec<OpResult>,
+    /// Whether results carry their headers.
+    pub include_headers: bool,
+    /// The request's layout, handed back to the codec that decoded it.
+    pub(crate) layout: Layout,
+}
+
+impl BatchResponse {
+    /// A native response of `results`, with their headers.
+    pub fn new(results: Vec<OpResult>) -> Self {
+        Self {
+            results,
+            include_headers: true,
+            layout: Layout::default(),
+        }
+    }
+
+    /// The format of the batch these results answer ([`Format::Native`] for a
+    /// response built by hand).
+    pub fn format(&self) -> Format {
+        self.layout.format
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn typed(content_type: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers
+    }
+
+    #[test]
+    fn json_is_kept_verbatim() {
+        let body = Bytes::from_static(br#"{"b": 1,  "a": [1.50, "x"]}"#);
+        match ResultBody::classify(&typed("application/json; charset=utf-8"), body) {
+            ResultBody::Json(raw) => assert_eq!(raw, r#"{"b": 1,  "a": [1.50, "x"]}"#),
+            other => panic!("{other:?}"),
+        }
+        let problem = Bytes::from_static(b"{}");
+        assert!(matches!(
+            ResultBody::classify(&typed("application/problem+json"), problem),
+            ResultBody::Json(_)
+        ));
+    }
+
+    #[test]
+    fn invalid_json_falls_back_to_text_and_non_utf8_to_binary() {
+        let text = ResultBody::classify(&typed("application/json"), Bytes::from_static(b"{no"));
+        assert!(matches!(text, ResultBody::Text(t) if t == "{no"));
+        let html = ResultBody::classify(&typed("text/html"), Bytes::from_static(b"<p>"));
+        assert!(matches!(html, ResultBody::Text(_)));
+        let not_utf8 = Bytes::from_static(b"[\"\xff\"]");
+        assert!(
+            matches!(
+                ResultBody::classify(&typed("application/json"), not_utf8),
+                ResultBody::Binary(_)
+            ),
+            "JSON text is UTF-8: a body that is not is kept as bytes"
+        );
+        let raw = ResultBody::classify(&HeaderMap::new(), Bytes::from_static(&[0xff, 0]));
+        assert!(matches!(raw, ResultBody::Binary(b) if b.as_ref() == [0xff, 0]));
+        assert!(matches!(
+            ResultBody::classify(&typed("application/json"), Bytes::new()),
+            ResultBody::Empty
+        ));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON ; charset=utf-8"));
+        assert!(is_json_content_type("application/vnd.api+json"));
+        assert!(!is_json_content_type("text/json-ish"));
+        assert!(!is_json_content_type("application/jsonp"));
+        assert!(!is_json_content_type("+json"), "a media type has a slash");
+        assert!(is_json_content_type(" application/json"));
+    }
+}

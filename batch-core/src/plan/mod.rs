@@ -1,0 +1,192 @@
+//! Planning: a decoded batch becomes a [`Plan`], every op checked and its
+//! dependencies resolved into a graph, before anything runs.
+
+mod graph;
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, Request, request::Parts};
+
+use crate::config::Config;
+use crate::headers;
+use crate::model::{BatchOp, BatchRequest, Field, Layout, OnError};
+use crate::problem::Problem;
+use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
+pub(crate) use graph::Graph;
+use graph::{GraphError, GraphErrorKind};
+
+/// A validated batch: its ops, who waits for whom, and how to run them.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Each op's id, by index.
+    pub(crate) ids: Vec<String>,
+    /// The ops; each one's request is completed by [`Shared::complete`].
+    pub(crate) ops: Vec<CheckedOp>,
+    /// What every op's request takes from the outer request.
+    pub(crate) shared: Shared,
+    /// Whether every op's request is complete already.
+    pub(crate) complete: bool,
+    pub(crate) graph: Graph,
+    pub(crate) sequential: bool,
+    pub(crate) on_error: OnError,
+    pub(crate) include_headers: bool,
+    /// The request's layout, for the codec to answer in the same shape.
+    pub(crate) layout: Layout,
+}
+
+/// Checks every op of `batch` and resolves its dependencies, refusing the batch (413,
+/// 422) at the first fault, in op order.
+pub(crate) fn plan(batch: BatchRequest, outer: &Parts, config: &Config) -> Result<Plan, Problem> {
+    validate::count(batch.ops.len(), config)?;
+    let format = batch.layout.format;
+    let refuse = |violation: Violation| violation.into_problem(format);
+    let shared = Shared {
+        headers: config.header_policy().inherited(&outer.headers),
+        extensions: outer.extensions.clone(),
+    };
+    let Validated { ops, ids } = validate::validate(batch.ops, config).map_err(refuse)?;
+    let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
+    let graph = Graph::build(&ids, depends_on, batch.sequential)
+        .map_err(|error| refuse(violation(error)))?;
+    Ok(Plan {
+        ids: ids.into_vec(),
+        ops,
+        shared,
+        complete: false,
+        graph,
+        sequential: batch.sequential,
+        on_error: batch.on_error,
+        include_headers: batch.include_headers,
+        layout: batch.layout,
+    })
+}
+
+/// A dependency fault as the op field it lies in.
+fn violation(error: GraphError) -> Violation {
+    Violation {
+        op: error.op,
+        field: Field::DependsOn(error.position),
+        kind: match error.kind {
+            GraphErrorKind::Unknown(id) => ViolationKind::UnknownDependency(id),
+            GraphErrorKind::Forward(id) => ViolationKind::ForwardDependency(id),
+            GraphErrorKind::Cycle => ViolationKind::Cycle,
+        },
+    }
+}
+
+/// What every op's request takes from the outer request: its inherited headers and
+/// its extensions.
+///
+/// An op's request is completed with them just before it starts, not when the batch
+/// is planned: a batch then holds one request's copies at a time rather than every
+/// op's, and ops that answer at once hand their memory straight to the next.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) headers: HeaderMap,
+    pub(crate) extensions: Extensions,
+}
+
+impl Shared {
+    /// Gives op `index`'s request the inherited headers under its own, the outer
+    /// extensions, and the [`BatchOp`] marker.
+    pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
+        headers::lay_under(request.headers_mut(), &self.headers);
+        *request.extensions_mut() = self.extensions.clone();
+        request.extensions_mut().insert(BatchOp { index });
+    }
+}
+
+impl Plan {
+    /// Completes every op's request now, for hooks that see the whole batch.
+    pub(crate) fn complete_all(&mut self) {
+        if !self.complete {
+            for (index, op) in self.ops.iter_mut().enumerate() {
+                self.shared.complete(index, &mut op.request);
+            }
+            self.complete = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, Operation};
+    use http::{Method, StatusCode};
+
+    fn outer() -> Parts {
+        let (mut parts, ()) = Request::post("/batch")
+            .header("authorization", "Bearer outer")
+            .header("accept-language", "de")
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts.extensions.insert(7u32);
+        parts
+    }
+
+    fn planned(ops: Vec<Operation>) -> Result<Plan, Problem> {
+        plan(BatchRequest::new(ops), &outer(), &Config::default())
+    }
+
+    #[test]
+    fn ops_inherit_identity_and_extensions_and_override_headers() {
+        let mut second = Operation::new("get", "/b");
+        second.headers = vec![
+            ("Accept-Language".into(), "fr".into()),
+            ("x-many".into(), "1".into()),
+            ("x-many".into(), "2".into()),
+        ];
+        let mut plan = planned(vec![Operation::new("get", "/a?x=1"), second]).unwrap();
+        plan.complete_all();
+        let first = &plan.ops[0].request;
+        assert_eq!(first.method(), Method::GET);
+        assert_eq!(first.uri(), "/a?x=1");
+        assert_eq!(first.headers()["authorization"], "Bearer outer");
+        assert_eq!(first.headers()["accept-language"], "de");
+        assert!(!first.headers().contains_key("content-type"));
+        assert_eq!(first.extensions().get::<u32>(), Some(&7));
+        let marker = first.extensions().get::<BatchOp>();
+        assert_eq!(marker.map(BatchOp::index), Some(0));
+        assert_eq!(plan.ids[0], "0");
+        let second = &plan.ops[1].request;
+        assert_eq!(second.headers()["accept-language"], "fr");
+        assert_eq!(second.headers().get_all("x-many").iter().count(), 2);
+    }
+
+    #[test]
+    fn faults_across_ops_are_422_at_the_op_and_field() {
+        let mut dup = Operation::new("GET", "/a");
+        dup.id = Some("0".into());
+        let problem = planned(vec![Operation::new("GET", "/ok"), dup]).unwrap_err();
+        assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            (problem.op(), problem.pointer()),
+            (Some(1), Some("/ops/1/id"))
+        );
+        let mut unknown = Operation::new("GET", "/a");
+        unknown.depends_on = vec!["0".into(), "nope".into()];
+        let problem = planned(vec![Operation::new("GET", "/ok"), unknown]).unwrap_err();
+        assert_eq!(
+            (problem.op(), problem.pointer()),
+            (Some(1), Some("/ops/1/depends_on/1"))
+        );
+    }
+
+    #[test]
+    fn a_batch_keeps_its_format_for_its_pointers() {
+        let mut batch = BatchRequest::new(vec![Operation::new("GET", "http://x/")]);
+        batch.layout.format = Format::Facebook;
+        let problem = plan(batch, &outer(), &Config::default()).unwrap_err();
+        assert_eq!(problem.pointer(), Some("/batch/0/relative_url"));
+    }
+
+    #[test]
+    fn too_many_ops_is_413() {
+        let ops = (0..51).map(|_| Operation::new("GET", "/a")).collect();
+        assert_eq!(
+            planned(ops).unwrap_err().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+}
