@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use batch_core::{Config, Format, ServiceExecutor};
-use conformance::fixture::{self, Server, Store};
+use fixture::{Server, Store};
 
 /// The report, written to the process's stderr itself: libtest captures `println!`
 /// of passing tests, and each adapter's `N passed, M failed` line belongs in every
@@ -51,7 +51,7 @@ fn tower() -> Result<(), Box<dyn Error>> {
     conforms("tower", |_addr, config| {
         let app = fixture::axum::app(Arc::new(Store::default()));
         let executor = ServiceExecutor::new(app, config.max_response_body());
-        conformance::serve_executor(executor, config)
+        fixture::serve_executor(executor, config)
     })
 }
 

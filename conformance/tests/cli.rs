@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::process::{Command, Output};
 
 use batch_core::Config;
-use conformance::fixture;
 
 fn conformance(args: &[&str]) -> std::io::Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_conformance"))

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use batch_core::Config;
-use conformance::fixture::Framework;
+use fixture::Framework;
 
 const USAGE: &str = "\
 usage: demo [--addr HOST:PORT] [--framework NAME]
