@@ -4,13 +4,14 @@
 //! The scenarios live in `scenarios/**/*.json` (embedded in the crate) and are
 //! described in `scenarios/README.md`: each is one behaviour a user relies on, as
 //! HTTP requests and the responses they must get. The server under test serves the
-//! fixture API of `docs/fixture-api.md` with a batch endpoint at `/batch`. This crate
-//! builds no web framework: the workspace's own fixture servers, one per framework,
-//! are in the `fixture` crate.
+//! fixture API of `docs/fixture-api.md` with a batch endpoint at `/batch`, in its
+//! default configuration. This crate builds no web framework: the workspace's own
+//! fixture servers, one per framework, are in the `fixture` crate, a dev-dependency
+//! here.
 //!
-//! # Checking a running server
+//! A server is checked in one of three ways.
 //!
-//! Serve the fixture API with a batch endpoint at `/batch`, then:
+//! # From the command line
 //!
 //! ```text
 //! cargo run -p conformance -- --url http://127.0.0.1:8080
@@ -21,9 +22,27 @@
 //! It prints one line per failing scenario and `{name}: N passed, M failed`, and
 //! exits non-zero when any scenario failed.
 //!
-//! # Checking a server from a test
+//! # With this crate's own tests
 //!
-//! Start the server on a free port, then run every scenario against it:
+//! ```text
+//! CONFORMANCE_URL=http://127.0.0.1:8080 cargo test -p conformance
+//! CONFORMANCE_URL=http://127.0.0.1:8080 CONFORMANCE_FACEBOOK_URL=http://127.0.0.1:8081 \
+//!     cargo test -p conformance
+//! ```
+//!
+//! `tests/scenarios.rs` runs every scenario the default configuration serves against
+//! the server `CONFORMANCE_URL` names, and only that server: no test of this crate
+//! starts a fixture server then. It prints the report, ending in
+//! `http://127.0.0.1:8080: N passed, M failed`, and fails when M is not 0. The
+//! scenarios that need the Facebook format, which the default configuration switches
+//! off, run only when `CONFORMANCE_FACEBOOK_URL` names a second server that enables
+//! it. An unset `CONFORMANCE_URL` checks the workspace's fixture servers instead; one
+//! that is not a base url such as `http://127.0.0.1:8080` fails the run.
+//!
+//! # From your own test
+//!
+//! Add `conformance` as a dev-dependency, start your server on a free port, and run
+//! every scenario against it:
 //!
 //! ```no_run
 //! # fn start_my_server() -> std::io::Result<String> { Ok("http://127.0.0.1:8080".into()) }
@@ -33,6 +52,9 @@
 //! assert_eq!(report.failed(), 0, "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`run_only`] runs the scenarios whose name contains a text, and [`run_requiring`]
+//! those that need the Facebook format, against a server configured with it.
 
 pub mod client;
 pub mod matcher;
