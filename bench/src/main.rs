@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use batch_core::Config;
-use conformance::fixture::Server;
+use fixture::Server;
 use thiserror::Error;
 
 const USAGE: &str = "\
@@ -60,7 +60,7 @@ pub(crate) enum BenchError {
     },
 }
 
-pub(crate) use conformance::fixture::Framework;
+pub(crate) use fixture::Framework;
 
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
 pub(crate) fn start(framework: Framework) -> Result<Server, BenchError> {

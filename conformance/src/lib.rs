@@ -1,14 +1,17 @@
-//! Conformance suite for batch endpoints: the fixture API once per framework,
-//! scenarios as data, and a runner that checks any server over real HTTP.
+//! Conformance suite for batch endpoints: scenarios as data, and a runner that
+//! checks any server over real HTTP.
 //!
 //! The scenarios live in `scenarios/**/*.json` (embedded in the crate) and are
 //! described in `scenarios/README.md`: each is one behaviour a user relies on, as
-//! HTTP requests and the responses they must get. The fixture API of
-//! `spec/fixture-api.md` is in [`fixture`], written for each framework.
+//! HTTP requests and the responses they must get. The server under test serves the
+//! fixture API of `docs/fixture-api.md` with a batch endpoint at `/batch`, in its
+//! default configuration. This crate builds no web framework: the workspace's own
+//! fixture servers, one per framework, are in the `fixture` crate, a dev-dependency
+//! here.
 //!
-//! # Checking a running server
+//! A server is checked in one of three ways.
 //!
-//! Serve the fixture API with a batch endpoint at `/batch`, then:
+//! # From the command line
 //!
 //! ```text
 //! cargo run -p conformance -- --url http://127.0.0.1:8080
@@ -19,45 +22,43 @@
 //! It prints one line per failing scenario and `{name}: N passed, M failed`, and
 //! exits non-zero when any scenario failed.
 //!
-//! # Checking a framework adapter
+//! # With this crate's own tests
 //!
-//! Start its fixture server on a free port and run every scenario against it:
-//!
+//! ```text
+//! CONFORMANCE_URL=http://127.0.0.1:8080 cargo test -p conformance
+//! CONFORMANCE_URL=http://127.0.0.1:8080 CONFORMANCE_FACEBOOK_URL=http://127.0.0.1:8081 \
+//!     cargo test -p conformance
 //! ```
-//! use conformance::fixture;
 //!
-//! let server = fixture::axum::start("127.0.0.1:0".parse()?, batch_core::Config::default())?;
-//! let report = conformance::run_only(&server.url(), "axum", "options.")?;
-//! println!("{report}"); // "axum: N passed, 0 failed"
+//! `tests/scenarios.rs` runs every scenario the default configuration serves against
+//! the server `CONFORMANCE_URL` names, and only that server: no test of this crate
+//! starts a fixture server then. It prints the report, ending in
+//! `http://127.0.0.1:8080: N passed, M failed`, and fails when M is not 0. The
+//! scenarios that need the Facebook format, which the default configuration switches
+//! off, run only when `CONFORMANCE_FACEBOOK_URL` names a second server that enables
+//! it. An unset `CONFORMANCE_URL` checks the workspace's fixture servers instead; one
+//! that is not a base url such as `http://127.0.0.1:8080` fails the run.
+//!
+//! # From your own test
+//!
+//! Add `conformance` as a dev-dependency, start your server on a free port, and run
+//! every scenario against it:
+//!
+//! ```no_run
+//! # fn start_my_server() -> std::io::Result<String> { Ok("http://127.0.0.1:8080".into()) }
+//! let url = start_my_server()?; // such as "http://127.0.0.1:40123"
+//! let report = conformance::run(&url, "my server")?;
+//! println!("{report}"); // "my server: N passed, 0 failed"
 //! assert_eq!(report.failed(), 0, "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Checking an `Executor` without a framework
-//!
-//! [`serve_executor`] answers the batch path with [`batch_core::BatchEndpoint`] over
-//! any [`batch_core::Executor`] and dispatches every other request to it directly,
-//! so a custom executor is checked by the same scenarios:
-//!
-//! ```
-//! use std::sync::Arc;
-//! use batch_core::{Config, ServiceExecutor};
-//! use conformance::fixture::{self, Store};
-//!
-//! let config = Config::default();
-//! let app = fixture::axum::app(Arc::new(Store::default()));
-//! let server = conformance::serve_executor(ServiceExecutor::new(app, config.max_response_body()), config)?;
-//! let report = conformance::run_only(&server.url(), "tower", "execution.")?;
-//! assert_eq!(report.failed(), 0, "{report}");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`run_only`] runs the scenarios whose name contains a text, and [`run_requiring`]
+//! those that need the Facebook format, against a server configured with it.
 
 pub mod client;
-pub mod fixture;
 pub mod matcher;
 pub mod runner;
 pub mod scenario;
-pub mod serve;
 
 pub use runner::{Report, RunError, run, run_only, run_requiring};
-pub use serve::{serve_executor, serve_service};

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 const HELP: &str = "\
 Runs the batch conformance scenarios against a server over HTTP.
 
-The server must serve the fixture API (spec/fixture-api.md) with a batch
-endpoint at /batch and its default configuration.
+The server must serve the fixture API (docs/fixture-api.md) with a batch
+endpoint at /batch and its default configuration. The scenarios that need the
+Facebook format, which that configuration switches off, are not run here; in a
+checkout, `CONFORMANCE_URL=<URL> CONFORMANCE_FACEBOOK_URL=<URL2> cargo test -p
+conformance` runs them too, against a second server that enables it.
 
 Usage: conformance --url <URL> [--name <NAME>] [--only <TEXT>]
 

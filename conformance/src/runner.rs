@@ -286,7 +286,7 @@ fn classify(exchange: &Exchange) -> (Value, Option<Value>) {
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(crate::fixture::is_json_content_type);
+        .is_some_and(is_json_content_type);
     let parsed = is_json
         .then(|| serde_json::from_slice::<Value>(bytes).ok())
         .flatten();
@@ -296,6 +296,21 @@ fn classify(exchange: &Exchange) -> (Value, Option<Value>) {
         (None, Err(_)) => Value::Null,
     };
     (body, Some(base64))
+}
+
+/// Whether a content type is JSON: `application/json` or any `*/*+json`, with or
+/// without parameters.
+///
+/// The fixture's `/echo` parses request bodies by the same rule, but the runner keeps
+/// its own copy: it checks servers built without the `fixture` crate.
+fn is_json_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
 }
 
 /// Replaces `${name}` in every string of a request body.

@@ -1,4 +1,4 @@
-//! The demo server: the fixture API (`spec/fixture-api.md`) with the batch endpoint
+//! The demo server: the fixture API (`docs/fixture-api.md`) with the batch endpoint
 //! at `/batch`, over HTTP/1.1 and HTTP/2 (h2c) on one port.
 //!
 //! ```text
@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use batch_core::Config;
-use conformance::fixture::Framework;
+use fixture::Framework;
 
 const USAGE: &str = "\
 usage: demo [--addr HOST:PORT] [--framework NAME]
