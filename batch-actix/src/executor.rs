@@ -49,21 +49,15 @@ impl Dispatcher {
 pub(crate) struct ActixExecutor {
     dispatcher: Option<Dispatcher>,
     peer_addr: Option<SocketAddr>,
-    max_response_body: usize,
 }
 
 impl ActixExecutor {
     /// `dispatcher` is `None` for a batch that arrived as an op of another batch: the
     /// engine refuses such a batch before running anything.
-    pub(crate) fn new(
-        dispatcher: Option<Dispatcher>,
-        peer_addr: Option<SocketAddr>,
-        max_response_body: usize,
-    ) -> Self {
+    pub(crate) fn new(dispatcher: Option<Dispatcher>, peer_addr: Option<SocketAddr>) -> Self {
         Self {
             dispatcher,
             peer_addr,
-            max_response_body,
         }
     }
 }
@@ -72,6 +66,7 @@ impl Executor for ActixExecutor {
     async fn execute(
         &self,
         request: http::Request<Bytes>,
+        max_response_body: usize,
     ) -> Result<http::Response<Bytes>, ExecuteError> {
         let failed = |err: convert::ConvertError| ExecuteError::Failed(Box::new(err));
         let Some(dispatcher) = &self.dispatcher else {
@@ -86,12 +81,12 @@ impl Executor for ActixExecutor {
             Err(err) => HttpResponse::from_error(err),
         };
         let (head, body) = response.into_parts();
-        let body = match to_bytes_limited(body, self.max_response_body).await {
+        let body = match to_bytes_limited(body, max_response_body).await {
             Ok(Ok(body)) => body,
             Ok(Err(err)) => return Err(ExecuteError::Failed(err.to_string().into())),
             Err(_exceeded) => {
                 return Err(ExecuteError::ResponseTooLarge {
-                    limit: self.max_response_body,
+                    limit: max_response_body,
                 });
             }
         };

@@ -2,12 +2,12 @@
 //! own factory, plus a handle on each worker's app service for the batch route.
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_http::Request as ActixRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Service, ServiceFactory, ServiceResponse, forward_ready};
 use actix_web::{Error, HttpMessage};
+use batch_core::BatchEndpoint;
 use futures::future::LocalBoxFuture;
 
 use crate::executor::Dispatcher;
@@ -21,12 +21,12 @@ use crate::executor::Dispatcher;
 /// instance as a direct request.
 pub struct BatchApp<F> {
     app: F,
-    path: Arc<str>,
+    endpoint: BatchEndpoint,
 }
 
 impl<F> BatchApp<F> {
-    pub(crate) fn new(app: F, path: Arc<str>) -> Self {
-        Self { app, path }
+    pub(crate) fn new(app: F, endpoint: BatchEndpoint) -> Self {
+        Self { app, endpoint }
     }
 }
 
@@ -52,14 +52,14 @@ where
 
     fn new_service(&self, config: AppConfig) -> Self::Future {
         let app = self.app.new_service(config);
-        let path = Arc::clone(&self.path);
+        let endpoint = self.endpoint.clone();
         Box::pin(async move {
             let app = Rc::new(app.await?);
             let dispatcher = Dispatcher::new(Rc::clone(&app));
             Ok(BatchAppService {
                 app,
                 dispatcher,
-                path,
+                endpoint,
             })
         })
     }
@@ -70,7 +70,7 @@ where
 pub struct BatchAppService<S> {
     app: Rc<S>,
     dispatcher: Dispatcher,
-    path: Arc<str>,
+    endpoint: BatchEndpoint,
 }
 
 impl<S, B> Service<ActixRequest> for BatchAppService<S>
@@ -84,30 +84,9 @@ where
     forward_ready!(app);
 
     fn call(&self, request: ActixRequest) -> Self::Future {
-        if is_batch_path(request.path(), &self.path) {
+        if self.endpoint.config().is_batch_path(request.path()) {
             request.extensions_mut().insert(self.dispatcher.clone());
         }
         self.app.call(request)
-    }
-}
-
-/// Whether `path` may be routed to the batch route mounted at `batch`: path
-/// normalising middleware inside the App may still drop a trailing slash.
-fn is_batch_path(path: &str, batch: &str) -> bool {
-    path.strip_suffix('/').unwrap_or(path) == batch.strip_suffix('/').unwrap_or(batch)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_batch_path;
-
-    #[test]
-    fn the_batch_path_matches_with_or_without_a_trailing_slash_only() {
-        assert!(is_batch_path("/batch", "/batch"));
-        assert!(is_batch_path("/batch/", "/batch"));
-        assert!(is_batch_path("/api/batch", "/api/batch/"));
-        assert!(!is_batch_path("/batch/x", "/batch"));
-        assert!(!is_batch_path("/batches", "/batch"));
-        assert!(!is_batch_path("/Batch", "/batch"));
     }
 }

@@ -23,9 +23,10 @@
 //!
 //! # How ops run
 //!
-//! [`with_batch`] adds `POST` at [`Config::path`](batch_core::Config::path)
-//! (`/batch` by default) to the App as an ordinary resource, and wraps the App's
-//! request-level factory. On each worker the wrapper keeps the App's service and
+//! [`with_batch`] adds the batch endpoint to the App as an ordinary resource, for
+//! the paths [`Config::is_batch_path`](batch_core::Config::is_batch_path) names
+//! ([`Config::path`](batch_core::Config::path), `/batch` by default, in any case,
+//! with or without a trailing slash), and wraps the App's request-level factory. On each worker the wrapper keeps the App's service and
 //! gives the batch route a handle on it; each op is then built as a fresh
 //! `actix_http::Request` and sent to that same service, exactly as the HTTP
 //! dispatcher sends a request from the wire. No loopback connection, no test
@@ -36,7 +37,7 @@
 //! the endpoint's concurrency limit. An op that panics is answered with 500 and the
 //! worker keeps serving.
 //!
-//! The outer body is read with [`BatchEndpoint::read_body`], so the endpoint's
+//! The outer body is read by [`BatchEndpoint::handle`], so the endpoint's
 //! `max_body` applies (413 over it, chunked or not), not actix's 256 KiB
 //! `PayloadConfig` default. Each op's response body is read up to `max_response_body`;
 //! a larger one answers that op with 502.
@@ -75,8 +76,8 @@
 //!   not yet started never start. `with_batch` wraps the `App`, not the server, so
 //!   it cannot set this for you.
 //! - **The batch path is matched before the App.** The wrapper recognises the batch
-//!   request by its path (a trailing slash aside). Middleware inside the App that
-//!   rewrites some other path *to* the batch path makes the route answer 500.
+//!   request by its path, by the same rule as the route. Middleware inside the App
+//!   that rewrites some other path *to* the batch path makes the route answer 500.
 //!
 //! [actix-web]: https://actix.rs
 
@@ -84,12 +85,10 @@ mod convert;
 mod executor;
 mod factory;
 
-use std::sync::Arc;
-
 use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, guard, web};
 use batch_core::{BatchEndpoint, BatchOp, Problem};
 use futures::TryStreamExt;
 use http::StatusCode;
@@ -130,13 +129,20 @@ where
         > + 'static,
     B: MessageBody + 'static,
 {
-    let path: Arc<str> = Arc::from(endpoint.config().path());
-    let route = web::post().to(move |request: HttpRequest, payload: web::Payload| {
-        let endpoint = endpoint.clone();
+    let handler = endpoint.clone();
+    let route = web::route().to(move |request: HttpRequest, payload: web::Payload| {
+        let endpoint = handler.clone();
         async move { answer(&endpoint, request, payload).await }
     });
-    let app = app.service(web::resource(&*path).route(route));
-    BatchApp::new(app.into_factory(), path)
+    // Every path is a candidate; the guard keeps those the endpoint serves, by the
+    // same rule the wrapper and the engine use.
+    let matcher = endpoint.clone();
+    let resource = web::resource("/{batch_path:.*}")
+        .guard(guard::fn_guard(move |ctx| {
+            matcher.config().is_batch_path(ctx.head().uri.path())
+        }))
+        .route(route);
+    BatchApp::new(app.service(resource).into_factory(), endpoint)
 }
 
 async fn answer(
@@ -154,7 +160,7 @@ async fn answer(
         }
     };
     // A nested batch carries BatchOp and is refused by the engine; without either,
-    // the request reached the route under a path the wrapper did not recognise.
+    // middleware inside the App rewrote another path to the batch path.
     if dispatcher.is_none() && parts.extensions.get::<BatchOp>().is_none() {
         let problem = Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -164,17 +170,9 @@ async fn answer(
         return actix_response(problem.into_response());
     }
     let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
-    let bytes = match endpoint.read_body(&parts.headers, body).await {
-        Ok(bytes) => bytes,
-        Err(problem) => return actix_response(problem.into_response()),
-    };
-    let executor = ActixExecutor::new(
-        dispatcher,
-        request.peer_addr(),
-        endpoint.config().max_response_body(),
-    );
+    let executor = ActixExecutor::new(dispatcher, request.peer_addr());
     let response = endpoint
-        .handle(&executor, http::Request::from_parts(parts, bytes))
+        .handle(&executor, http::Request::from_parts(parts, body))
         .await;
     actix_response(response)
 }

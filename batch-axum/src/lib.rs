@@ -8,7 +8,7 @@
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
 //! let app = Router::new()
 //!     .route("/items/{id}", get(|| async { "an item" }));
-//! // Mount POST /batch last, after `with_state` and the layers ops must pass.
+//! // Mount the batch endpoint last, after `with_state` and the layers ops must pass.
 //! let app = batch_axum::with_batch(app, Config::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await
@@ -17,10 +17,14 @@
 //!
 //! # How ops run
 //!
-//! Each op is sent to a clone of the router given to [`with_batch`] (`oneshot`), so
-//! it passes every layer applied *before* `with_batch`, exactly like a direct
-//! request. Layers applied *after* `with_batch` wrap only the outer batch request:
-//! put authentication that should run once there, and have it insert an extension.
+//! [`with_batch`] puts [`batch_core::BatchLayer`] in front of the router: a request
+//! for the batch path ([`Config::is_batch_path`]) is answered by the batch endpoint,
+//! every other request goes to the router unchanged. Each op is sent to a clone of
+//! the router given to `with_batch` (`oneshot`), so it passes every layer applied
+//! *before* `with_batch`, exactly like a direct request. Layers applied *after*
+//! `with_batch` wrap every request that reaches the server, the batch included,
+//! but not the ops inside it: put authentication that should run once per batch
+//! there, and have it insert an extension.
 //!
 //! Ops inherit the outer request's headers (see [`batch_core::HeaderPolicy`]) and a
 //! clone of its extensions, so `Extension<CurrentUser>` set by an outer layer and
@@ -28,54 +32,32 @@
 //! `OriginalUri`, `NestedPath`) is removed first, so an op's extractors see the op's
 //! route, not `/batch`.
 //!
-//! The router must be a `Router<()>`: call `with_state` before `with_batch`. The
-//! captured router has no batch route, and ops aimed at the batch path are refused
-//! with 422 before anything runs, so batches cannot nest.
+//! The router must be a `Router<()>`: call `with_state` before `with_batch`, on the
+//! top-level router. Requests for the batch path never reach the router, and ops
+//! aimed at it are refused with 422 before anything runs, so batches cannot nest.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{MatchedPath, NestedPath, OriginalUri, Request};
-use axum::response::Response;
-use axum::routing::post;
-use batch_core::{BatchEndpoint, Config, ServiceExecutor};
+use batch_core::{BatchLayer, Config};
+use tower::{Layer, ServiceBuilder};
 
-/// Adds the batch endpoint (`POST` at [`Config::path`], `/batch` by default) to
-/// `router`; every op is dispatched through `router` as it was before the call.
-///
-/// # Panics
-///
-/// When `router` already has a route at the batch path, as `Router::route` does.
+/// Serves the batch endpoint (`POST` at [`Config::path`], `/batch` by default) in
+/// front of `router`; every op is dispatched through `router` as it was before the
+/// call.
 pub fn with_batch(router: Router, config: Config) -> Router {
-    let endpoint = BatchEndpoint::new(config);
-    let executor = ServiceExecutor::new(router.clone(), endpoint.config().max_response_body());
-    let path = endpoint.config().path().to_owned();
-    router.route(
-        &path,
-        post(move |request: Request| {
-            let (endpoint, executor) = (endpoint.clone(), executor.clone());
-            async move { answer(&endpoint, &executor, request).await }
-        }),
-    )
+    let routes = ServiceBuilder::new()
+        .map_request(forget_routing::<batch_core::RequestBody<axum::body::Body>>)
+        .service(router);
+    Router::new().fallback_service(BatchLayer::new(config).layer(routes))
 }
 
-async fn answer(
-    endpoint: &BatchEndpoint,
-    executor: &ServiceExecutor<Router>,
-    request: Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    // axum's routing bookkeeping describes the outer request; left in place it would
-    // be prefixed onto each op's own (`/batch/items/{id}`).
-    parts.extensions.remove::<MatchedPath>();
-    parts.extensions.remove::<OriginalUri>();
-    parts.extensions.remove::<NestedPath>();
-    let response = match endpoint.read_body(&parts.headers, body).await {
-        Ok(bytes) => {
-            endpoint
-                .handle(executor, Request::from_parts(parts, bytes))
-                .await
-        }
-        Err(problem) => problem.into_response(),
-    };
-    response.map(Body::from)
+/// Drops the routing bookkeeping of the router the request passed before: left in
+/// place on an op, it would describe the batch request (`/batch`), and the router
+/// sets its own on every request anyway.
+fn forget_routing<B>(mut request: Request<B>) -> Request<B> {
+    let extensions = request.extensions_mut();
+    extensions.remove::<MatchedPath>();
+    extensions.remove::<OriginalUri>();
+    extensions.remove::<NestedPath>();
+    request
 }

@@ -17,8 +17,9 @@
 //!
 //! # How ops run
 //!
-//! [`with_batch`] answers `POST` at [`Config::path`] (`/batch` by default) and
-//! passes every other request to your routes. Each op is sent through
+//! [`with_batch`] answers requests for the batch path ([`Config::path`], `/batch` by
+//! default; see [`Config::is_batch_path`]) and passes every other request to your
+//! routes. Each op is sent through
 //! `warp::service(routes)`, so it passes every filter of the tree given to
 //! `with_batch` (`recover`, `with(warp::log(..))`, auth filters), exactly like a
 //! direct request; filters added to the returned filter wrap only the outer request.
@@ -37,7 +38,7 @@
 //! The batch route rejects requests for other paths as "not found", which warp
 //! ranks below any rejection of your routes, so it never hides theirs. The batch
 //! path itself belongs to the endpoint: another method there is answered 405 with
-//! `allow: POST`.
+//! `allow: POST`, as on every adapter.
 //!
 //! # What ops can and cannot see
 //!
@@ -61,13 +62,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use batch_core::{BatchEndpoint, BatchOp, Config, Problem, ServiceExecutor};
 use bytes::{Buf, Bytes};
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use tokio::task::{JoinError, JoinHandle};
@@ -94,43 +94,41 @@ where
     // user's tree is, which `warp::service` and `or` can both take.
     let routes = routes.map(|reply: R| reply.into_response()).boxed();
     let endpoint = BatchEndpoint::new(config);
-    let executor = ServiceExecutor::new(
-        warp::service(routes.clone()),
-        endpoint.config().max_response_body(),
-    );
-    let path = Arc::from(endpoint.config().path());
-    let post = warp::post()
+    let executor = ServiceExecutor::new(warp::service(routes.clone()));
+    let batch = batch_path(endpoint.clone())
+        .and(warp::method())
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<BatchOp>())
         .and(warp::addr::remote())
         .and(warp::body::stream())
-        .then(
-            move |path: FullPath,
-                  headers: HeaderMap,
-                  op: Option<BatchOp>,
-                  remote: Option<SocketAddr>,
-                  body| {
-                let (endpoint, executor) = (endpoint.clone(), executor.clone());
-                async move {
-                    let bytes = match endpoint.read_body(&headers, into_body(body)).await {
-                        Ok(bytes) => bytes,
-                        Err(problem) => return problem.into_response().into_response(),
-                    };
-                    let request = outer_request(&path, headers, op, remote, bytes);
-                    // This future is polled inside the outer route's scope; ops
-                    // dispatched here would nest routes, which warp forbids.
-                    let batch = AbortOnDrop(tokio::spawn(async move {
-                        endpoint.handle(&executor, request).await
-                    }));
-                    match batch.await {
-                        Ok(response) => response.into_response(),
-                        Err(err) => batch_failed(&err).into_response(),
-                    }
+        .then(move |method, path: FullPath, headers, op, remote, body| {
+            let (endpoint, executor) = (endpoint.clone(), executor.clone());
+            let mut request = Request::new(into_body(body));
+            *request.method_mut() = method;
+            if let Ok(uri) = path.as_str().parse() {
+                *request.uri_mut() = uri;
+            }
+            *request.headers_mut() = headers;
+            let extensions = request.extensions_mut();
+            if let Some(op) = op {
+                extensions.insert::<BatchOp>(op);
+            }
+            if let Some(addr) = remote {
+                extensions.insert(BatchRemoteAddr(addr));
+            }
+            // This future is polled inside the outer route's scope; ops
+            // dispatched here would nest routes, which warp forbids.
+            let batch = AbortOnDrop(tokio::spawn(async move {
+                endpoint.handle(&executor, request).await
+            }));
+            async move {
+                match batch.await {
+                    Ok(response) => response.into_response(),
+                    Err(err) => batch_failed(&err).into_response(),
                 }
-            },
-        );
-    let batch = batch_path(path).and(post.or(warp::any().map(method_not_allowed)).unify());
+            }
+        });
     batch.or(routes).unify()
 }
 
@@ -162,12 +160,12 @@ pub fn remote()
 #[derive(Debug, Clone, Copy)]
 struct BatchRemoteAddr(SocketAddr);
 
-/// Matches exactly the batch path; anything else is "not found", the rejection warp
-/// ranks lowest, so the user's routes' own rejections win.
-fn batch_path(path: Arc<str>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+/// Matches the batch path ([`Config::is_batch_path`]); anything else is "not
+/// found", the rejection warp ranks lowest, so the user's routes' own rejections win.
+fn batch_path(endpoint: BatchEndpoint) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::path::full()
         .and_then(move |full: FullPath| {
-            let matches = full.as_str() == &*path;
+            let matches = endpoint.config().is_batch_path(full.as_str());
             async move {
                 if matches {
                     Ok(())
@@ -179,18 +177,6 @@ fn batch_path(path: Arc<str>) -> impl Filter<Extract = (), Error = Rejection> + 
         .untuple_one()
 }
 
-/// 405 for another method on the batch path. Answered rather than rejected: the
-/// path belongs to the endpoint, and routes that recover every rejection would
-/// otherwise turn it into their own "not found".
-fn method_not_allowed() -> warp::reply::Response {
-    let mut response = warp::reply::Response::default();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
-    response
-}
-
 fn into_body<S, D>(stream: S) -> StreamBody<impl Stream<Item = Result<Frame<Bytes>, warp::Error>>>
 where
     S: Stream<Item = Result<D, warp::Error>>,
@@ -199,30 +185,6 @@ where
     StreamBody::new(
         stream.map(|chunk| chunk.map(|mut data| Frame::data(data.copy_to_bytes(data.remaining())))),
     )
-}
-
-/// The outer request as the engine sees it: its headers and the only extensions a
-/// warp filter can read.
-fn outer_request(
-    path: &FullPath,
-    headers: HeaderMap,
-    op: Option<BatchOp>,
-    remote: Option<SocketAddr>,
-    body: Bytes,
-) -> Request<Bytes> {
-    let mut request = Request::new(body);
-    *request.method_mut() = http::Method::POST;
-    if let Ok(uri) = path.as_str().parse() {
-        *request.uri_mut() = uri;
-    }
-    *request.headers_mut() = headers;
-    if let Some(op) = op {
-        request.extensions_mut().insert(op);
-    }
-    if let Some(addr) = remote {
-        request.extensions_mut().insert(BatchRemoteAddr(addr));
-    }
-    request
 }
 
 /// The batch's task; aborted when the outer request's future is dropped, so no op

@@ -79,11 +79,11 @@ impl Target {
 }
 
 /// The axum fixture's `Router` as a plain tower service behind `ServiceExecutor`,
-/// served by `serve_executor`: the engine with no framework adapter at all.
-fn tower(_addr: SocketAddr, config: Config) -> io::Result<Server> {
+/// served by `serve_executor`: the engine over an [`batch_core::Executor`] alone,
+/// as a framework with no tower support would use it.
+fn executor(_addr: SocketAddr, config: Config) -> io::Result<Server> {
     let app = fixture::axum::app(Arc::new(Store::default()));
-    let executor = ServiceExecutor::new(app, config.max_response_body());
-    fixture::serve_executor(executor, config)
+    fixture::serve_executor(ServiceExecutor::new(app), config)
 }
 
 /// The servers named by `CONFORMANCE_URL` and `CONFORMANCE_FACEBOOK_URL` when set,
@@ -114,13 +114,14 @@ fn targets() -> Result<Vec<Target>, String> {
 }
 
 fn local_targets() -> Vec<Target> {
-    let adapters: [(&str, Start); 4] = [
+    let adapters: [(&str, Start); 5] = [
         ("axum", fixture::axum::start),
-        ("tower", tower),
         ("actix", fixture::actix::start),
         // A debug build, like every test run: dispatching an op inside the outer
         // route would trip warp's nested-route assertion here.
         ("warp", fixture::warp::start),
+        ("tower", fixture::tower::start),
+        ("executor", executor),
     ];
     adapters
         .into_iter()
