@@ -114,8 +114,9 @@ fn validate_operator(op: &str, operand: &Value) -> Result<(), MatcherError> {
             wrong("a comparison", "a number or an expression string")
         }
         "$contains" => validate(operand),
+        "$excludes" if !operand.is_string() => wrong("$excludes", "a string"),
         "$absent" | "$present" | "$type" | "$len" | "$capture" | "$eq" | "$lt" | "$lte" | "$gt"
-        | "$gte" => Ok(()),
+        | "$gte" | "$excludes" => Ok(()),
         _ => Err(MatcherError::UnknownOperator(op.to_owned())),
     }
 }
@@ -281,6 +282,14 @@ fn operator_holds(
             ),
             _ => Err(format!("a string or array containing {}", short(operand))),
         },
+        "$excludes" => {
+            let unwanted = captures.resolve(operand)?;
+            let needle = unwanted.as_str().unwrap_or_default();
+            expect(
+                actual.as_str().is_some_and(|text| !text.contains(needle)),
+                format!("a string without {}", short(&unwanted)),
+            )
+        }
         _ => Err(format!("a known operator, not {op}")),
     }
 }
@@ -472,6 +481,12 @@ mod tests {
             json!([{"id": "a"}, {"id": "b", "x": 1}]),
         );
         bad(json!({"$contains": "b"}), json!(["a"]));
+        ok(json!({"$excludes": "keep-alive"}), json!("HTTP/1.1 200 OK"));
+        bad(
+            json!({"$excludes": "keep-alive"}),
+            json!("connection: keep-alive"),
+        );
+        bad(json!({"$excludes": "x"}), json!(["y"]));
         ok(json!({"$len": 2}), json!([0, 0]));
         bad(json!({"$len": 2}), json!([0]));
         ok(json!({"$eq": {"a": 1}}), json!({"a": 1}));

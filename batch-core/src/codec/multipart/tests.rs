@@ -291,3 +291,21 @@ fn response_boundaries_avoid_the_content() {
     let parts = parse::split(http.body(), boundary, 50).unwrap();
     assert!(parts[0].ends_with(b"\"--batch_\""));
 }
+
+#[test]
+fn connection_scoped_headers_are_dropped_and_others_kept() {
+    // What Python's requests session writes into every request it embeds.
+    let part = "GET /items/1 HTTP/1.1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nte: trailers\r\nUPGRADE: h2c\r\nAccept: */*\r\nAuthorization: Bearer x\r\n\r\n";
+    let body = format!("--b\r\nContent-Type: application/http\r\n\r\n{part}\r\n--b--\r\n");
+    let batch = decode(&body).unwrap();
+    let names: Vec<&str> = batch.ops[0]
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["Accept", "Authorization"],
+        "identity headers stay, for validation to refuse"
+    );
+}
