@@ -26,7 +26,7 @@
 //! [`with_batch`] adds the batch endpoint to the App as an ordinary resource, for
 //! the paths [`Config::is_batch_path`](batch_core::Config::is_batch_path) names
 //! ([`Config::path`](batch_core::Config::path), `/batch` by default, in any case,
-//! with or without a trailing slash), and wraps the App's request-level factory. On each worker the wrapper keeps the App's service and
+//! with or without a trailing slash or percent-encoded letters), and wraps the App's request-level factory. On each worker the wrapper keeps the App's service and
 //! gives the batch route a handle on it; each op is then built as a fresh
 //! `actix_http::Request` and sent to that same service, exactly as the HTTP
 //! dispatcher sends a request from the wire. No loopback connection, no test

@@ -88,8 +88,8 @@ impl BatchEndpoint {
     /// The body is read up to [`Config::max_body`]: a larger one (declared or
     /// streamed) is refused with 413 before more than the limit is buffered, with
     /// `connection: close`, since the rest of it was never read. A batch that is
-    /// refused gets a problem response (400, 405, 413, 415, 422, 503) and nothing
-    /// runs. Dropping the returned future cancels every operation still running.
+    /// refused gets a problem response (400, 405, 413, 415, 422, 503, 403 from route
+    /// rules, or whatever a batch hook answers) and nothing runs. Dropping the returned future cancels every operation still running.
     pub async fn handle<E, B>(&self, executor: &E, request: Request<B>) -> Response<Bytes>
     where
         E: Executor,

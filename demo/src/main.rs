@@ -18,7 +18,7 @@ const USAGE: &str = "\
 usage: demo [--addr HOST:PORT] [--framework NAME]
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:3000)
-  --framework NAME   axum (default), actix or warp
+  --framework NAME   axum (default), actix, warp or tower (BatchLayer on hyper)
   -h, --help         this text";
 
 #[derive(Debug)]
@@ -44,7 +44,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--framework" => {
                 let name = value("--framework")?;
                 parsed.framework = Framework::from_name(&name).ok_or_else(|| {
-                    format!("--framework wants axum, actix or warp; got {name:?}")
+                    format!("--framework wants axum, actix, warp or tower; got {name:?}")
                 })?;
             }
             "-h" | "--help" => return Err(String::new()),
@@ -124,7 +124,7 @@ mod tests {
         assert!(
             parse(&["--framework", "rocket"])
                 .unwrap_err()
-                .contains("axum, actix or warp")
+                .contains("axum, actix, warp or tower")
         );
     }
 }

@@ -197,6 +197,9 @@ impl Serialize for BatchResponse {
     }
 }
 
+/// Reads `{"results": [...]}`. What the document does not say comes back as the
+/// defaults: `include_headers` is `true` and no result is `silent` (a silent success
+/// reads as one with no headers and no body).
 impl<'de> Deserialize<'de> for BatchResponse {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
