@@ -1,4 +1,4 @@
-//! Server configuration of the batch endpoint, with the spec's defaults.
+//! Server configuration of the batch endpoint, with the native format's defaults.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::target;
 
 /// How the batch endpoint behaves: path, limits, timeouts and header policy.
 ///
-/// [`Config::default`] holds the defaults of the native format spec; change them
+/// [`Config::default`] holds the defaults of the native format (`docs/native-format.md`); change them
 /// with [`Config::builder`]:
 ///
 /// | setting | default |
@@ -405,7 +405,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_the_spec_defaults() {
+    fn defaults_are_the_documented_defaults() {
         let config = Config::default();
         assert_eq!(config.path(), "/batch");
         assert_eq!(config.max_ops(), 50);

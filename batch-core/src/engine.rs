@@ -290,7 +290,7 @@ fn completed(response: Response<Bytes>, is_head: bool) -> Outcome {
     (parts.status, parts.headers, body)
 }
 
-/// The body of an op the engine answered itself, fields in the spec's order.
+/// The body of an op the engine answered itself, fields in the documented order.
 #[derive(Serialize)]
 struct NotRun<'a> {
     error: &'a str,

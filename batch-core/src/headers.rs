@@ -62,7 +62,7 @@ const FORBIDDEN_PREFIX: &str = "x-forwarded-";
 /// Decides which outer headers each operation inherits and which headers an
 /// operation may set itself.
 ///
-/// The defaults follow the native format spec:
+/// The defaults follow the native format (`docs/native-format.md`):
 /// - an op inherits every outer header except hop-by-hop ones (and any named in
 ///   `connection`), `content-length`, `content-type`, `content-encoding`, `expect` and
 ///   `accept-encoding`; so `authorization` and `cookie` reach every op and each op
