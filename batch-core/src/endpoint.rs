@@ -10,8 +10,9 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Pa
 use http_body::Body;
 use tokio::sync::Semaphore;
 
+use crate::changes::{Hub, LocalHub, Watch};
 use crate::codec;
-use crate::config::Config;
+use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
@@ -56,23 +57,56 @@ use crate::problem::Problem;
 /// assert_eq!(body["results"][1]["status"], 424, "b depends on a, which failed");
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BatchEndpoint {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     config: Config,
     in_flight: Semaphore,
+    /// Where changes go, and the subscriptions of this replica's sockets.
+    hub: Arc<dyn Hub>,
+    /// One permit per socket that may be open.
+    sockets: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for BatchEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchEndpoint")
+            .field("config", &self.inner.config)
+            .field("subscribers", self.inner.hub.subscribers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<Config> for BatchEndpoint {
+    fn from(config: Config) -> Self {
+        Self::new(config)
+    }
 }
 
 impl BatchEndpoint {
-    /// An endpoint with `config`.
+    /// An endpoint with `config`; with sockets on, its changes go to the sockets of
+    /// this process ([`LocalHub`]).
     pub fn new(config: Config) -> Self {
+        Self::with_hub(config, LocalHub::new())
+    }
+
+    /// An endpoint with `config` whose changes go through `hub`, to the sockets of
+    /// every replica the hub links.
+    pub fn with_hub(config: Config, hub: impl Hub) -> Self {
         let in_flight = Semaphore::new(config.max_in_flight());
+        let sockets = Arc::new(Semaphore::new(
+            config.sockets().map_or(0, SocketConfig::max_sockets),
+        ));
         Self {
-            inner: Arc::new(Inner { config, in_flight }),
+            inner: Arc::new(Inner {
+                config,
+                in_flight,
+                hub: Arc::new(hub),
+                sockets,
+            }),
         }
     }
 
@@ -197,7 +231,45 @@ impl BatchEndpoint {
             .in_flight
             .try_acquire_many(reserve)
             .map_err(|_| overloaded())?;
-        Ok(engine::run(executor, plan, config).await)
+        Ok(engine::run(executor, plan, config, self.changes()).await)
+    }
+
+    /// Watches a request that reaches the application directly (not as an op) for
+    /// the change it makes, when sockets are on and it is a `POST`, `PATCH`, `PUT`
+    /// or `DELETE`: the adapter hands the [`Watch`] what passes through, and the
+    /// event is published when the answer ends.
+    ///
+    /// Ops of batches and of sockets are published by the engine itself.
+    pub fn watch(&self, request: &Parts) -> Option<Watch> {
+        let hub = self.changes().map(|_| Arc::clone(&self.inner.hub))?;
+        Watch::of(request, hub, self.config().max_body())
+    }
+
+    /// How many subscriptions the sockets of this replica hold, all together.
+    pub fn subscriptions(&self) -> usize {
+        self.inner.hub.subscribers().count()
+    }
+
+    /// How many sockets are open on this endpoint.
+    pub fn open_sockets(&self) -> usize {
+        self.config().sockets().map_or(0, |s| {
+            s.max_sockets() - self.inner.sockets.available_permits()
+        })
+    }
+
+    /// The hub changes are published through, when sockets are on.
+    pub(crate) fn changes(&self) -> Option<&dyn Hub> {
+        self.config().sockets().map(|_| &*self.inner.hub)
+    }
+
+    /// The hub, for socket sessions' subscriptions.
+    pub(crate) fn hub(&self) -> &dyn Hub {
+        &*self.inner.hub
+    }
+
+    /// The permits of open sockets.
+    pub(crate) fn socket_permits(&self) -> &Arc<Semaphore> {
+        &self.inner.sockets
     }
 }
 

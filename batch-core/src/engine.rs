@@ -20,6 +20,7 @@ use serde::Serialize;
 use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
 
+use crate::changes::{Hub, Mutation};
 use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
@@ -27,8 +28,14 @@ use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
 
-/// Runs every op of `plan` and returns their results in request order.
-pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) -> BatchResponse {
+/// Runs every op of `plan` and returns their results in request order; each
+/// successful mutation is published through `hub`, when there is one.
+pub(crate) async fn run<E: Executor>(
+    executor: &E,
+    plan: Plan,
+    config: &Config,
+    hub: Option<&dyn Hub>,
+) -> BatchResponse {
     let deadline = Instant::now() + config.batch_deadline();
     let concurrency = if plan.sequential {
         1
@@ -66,11 +73,14 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             if !complete {
                 shared.complete(index, &mut request);
             }
+            // What a change event needs of the request, kept only when it may be one.
+            let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
             let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
             let started = Started {
                 index,
                 is_head: request.method() == Method::HEAD,
                 deadline: deadline.min(now + op_timeout),
+                mutation,
             };
             // Without hooks the op is the executor's call alone; with them, a future
             // that runs them first (and owns a copy of the id they see).
@@ -88,7 +98,8 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
             match poll_once(pin!(first)).await {
                 Poll::Ready(answer) => {
-                    state.finish(index, started.outcome(Ok(answer)));
+                    let outcome = started.outcome(Ok(answer));
+                    state.record(index, outcome, started.mutation, hub);
                     // Ops answered here never return to the runtime: a large batch
                     // of them yields now and then, as any tokio task must.
                     tokio::task::consume_budget().await;
@@ -101,10 +112,10 @@ pub(crate) async fn run<E: Executor>(executor: &E, plan: Plan, config: &Config) 
         let Some(running) = &mut running else {
             break;
         };
-        let Some((index, outcome)) = running.next().await else {
+        let Some((index, outcome, mutation)) = running.next().await else {
             break;
         };
-        state.finish(index, outcome);
+        state.record(index, outcome, mutation, hub);
     }
     BatchResponse {
         results: state.results,
@@ -156,6 +167,24 @@ impl State {
             ready,
             on_error,
             halted: false,
+        }
+    }
+
+    /// Records the outcome of op `index` as [`State::finish`] does, and publishes its
+    /// change through `hub` if it made one.
+    fn record(
+        &mut self,
+        index: usize,
+        outcome: Outcome,
+        mutation: Option<Box<Mutation>>,
+        hub: Option<&dyn Hub>,
+    ) {
+        self.finish(index, outcome);
+        if let (Some(mutation), Some(hub)) = (mutation, hub) {
+            let result = &self.results[index];
+            if let Some(event) = mutation.event(result.status, &result.headers, &result.body) {
+                hub.publish(event);
+            }
         }
     }
 
@@ -220,6 +249,8 @@ struct Started {
     index: usize,
     is_head: bool,
     deadline: Instant,
+    /// The op's change, to publish if it succeeds.
+    mutation: Option<Box<Mutation>>,
 }
 
 /// An op's answer, unless the handler panicked or the op ran out of time.
@@ -227,12 +258,13 @@ type Answer = Result<std::thread::Result<Result<Response<Bytes>, ExecuteError>>,
 
 impl Started {
     /// Waits for an op that did not answer on its first poll, until its deadline.
-    async fn wait<F>(self, call: Pin<Box<F>>) -> (usize, Outcome)
+    async fn wait<F>(self, call: Pin<Box<F>>) -> (usize, Outcome, Option<Box<Mutation>>)
     where
         F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
     {
         let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
-        (self.index, self.outcome(answer))
+        let outcome = self.outcome(answer);
+        (self.index, outcome, self.mutation)
     }
 
     /// The op's result from its answer: a panic, an error or a timeout become the

@@ -58,6 +58,7 @@
 //! [`BatchEndpoint::handle`] does all of it for one `http::Request`, which is what
 //! an adapter calls.
 
+mod changes;
 mod codec;
 mod config;
 mod endpoint;
@@ -70,11 +71,13 @@ mod layer;
 mod model;
 mod plan;
 mod problem;
+mod socket;
 mod target;
 mod validate;
 
+pub use changes::{Event, EventError, EventKind, Hub, LocalHub, Subscribers, Watch};
 pub use codec::{decode, encode};
-pub use config::{Config, ConfigBuilder, ConfigError};
+pub use config::{Config, ConfigBuilder, ConfigError, SocketConfig, SocketConfigBuilder};
 pub use endpoint::BatchEndpoint;
 pub use executor::{BoxError, ExecuteError, Executor, ServiceExecutor, collect_body};
 pub use headers::HeaderPolicy;
@@ -84,3 +87,7 @@ pub use model::{
     BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
 };
 pub use problem::Problem;
+pub use socket::{
+    Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,
+    Session, SocketAdmission,
+};

@@ -62,7 +62,7 @@ pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
 /// Every rule but the URI grammar's own, which [`Uri`] checks. One scan of the bytes
 /// finds the query and whether anything is percent-encoded; the rest looks only at
 /// the path's segments, decoding none unless it has a `%`.
-fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
+pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
     if url.len() > MAX_TARGET_LEN {
         return Err(TargetError::TooLong);
     }

@@ -16,9 +16,9 @@
 mod aggregate;
 mod facebook;
 mod graph;
-mod json;
+pub(crate) mod json;
 mod multipart;
-mod native;
+pub(crate) mod native;
 mod spelling;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of the script
 
+pub mod app;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -28,15 +28,26 @@ impl Writer {
         let mut out = Self::for_results(results);
         out.raw(b"{");
         out.string(list);
-        out.raw(b":[");
+        out.raw(b":");
+        out.result_list(results, &mut rest);
+        out.raw(b"}");
+        out
+    }
+
+    /// `[...]`, one object per result, as [`Writer::results`] writes them.
+    pub(crate) fn result_list(
+        &mut self,
+        results: &[OpResult],
+        mut rest: impl FnMut(&mut Self, &OpResult),
+    ) {
+        self.raw(b"[");
         for (index, result) in results.iter().enumerate() {
             if index > 0 {
-                out.raw(b",");
+                self.raw(b",");
             }
-            out.result(result, &mut rest);
+            self.result(result, &mut rest);
         }
-        out.raw(b"]}");
-        out
+        self.raw(b"]");
     }
 
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
@@ -175,18 +186,27 @@ impl Writer {
     /// the body's bytes in base64.
     #[inline]
     pub(crate) fn body(&mut self, body: &ResultBody) {
+        self.member("body", body);
+    }
+
+    /// Appends `"<name>":` and `body` as JSON, text or null, or `"<name>_base64":`
+    /// and its bytes in base64.
+    #[inline]
+    pub(crate) fn member(&mut self, name: &str, body: &ResultBody) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
         match body {
-            ResultBody::Empty => self.raw(br#""body":null"#),
+            ResultBody::Empty => self.raw(br#"":null"#),
             ResultBody::Json(json) => {
-                self.raw(br#""body":"#);
+                self.raw(br#"":"#);
                 self.raw(json);
             }
             ResultBody::Text(text) => {
-                self.raw(br#""body":"#);
+                self.raw(br#"":"#);
                 self.string(text);
             }
             ResultBody::Binary(bytes) => {
-                self.raw(br#""body_base64":"#);
+                self.raw(br#"_base64":"#);
                 self.base64(bytes);
             }
         }

@@ -20,6 +20,14 @@ pub(super) fn write(response: &BatchResponse) -> Writer {
     })
 }
 
+/// The native `results` array alone, for a message that carries it.
+pub(crate) fn write_results(out: &mut Writer, response: &BatchResponse) {
+    let include_headers = response.include_headers;
+    out.result_list(&response.results, |out, result| {
+        rest(out, result, include_headers);
+    });
+}
+
 /// What a result carries after its id and status.
 #[inline]
 pub(super) fn rest(out: &mut Writer, result: &OpResult, include_headers: bool) {

@@ -3,7 +3,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use thiserror::Error;
+mod error;
+mod socket;
+
+pub use error::ConfigError;
+pub use socket::{SocketConfig, SocketConfigBuilder};
 
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
@@ -28,6 +32,7 @@ use crate::target;
 /// | [`max_in_flight`](ConfigBuilder::max_in_flight) | 1024 ops across all batches |
 /// | [`header_policy`](ConfigBuilder::header_policy) | [`HeaderPolicy::default`] |
 /// | [`format`](ConfigBuilder::format) | every [`Format`] but [`Format::Facebook`] |
+/// | [`sockets`](ConfigBuilder::sockets) | off |
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,6 +60,7 @@ pub struct Config {
     header_policy: HeaderPolicy,
     hooks: Hooks,
     formats: [bool; Format::ALL.len()],
+    sockets: Option<SocketConfig>,
 }
 
 impl Default for Config {
@@ -72,6 +78,7 @@ impl Default for Config {
             hooks: Hooks::default(),
             // Facebook's form body can be sent cross-site by any page (CSRF).
             formats: Format::ALL.map(|format| format != Format::Facebook),
+            sockets: None,
         }
     }
 }
@@ -153,6 +160,11 @@ impl Config {
     pub fn accepts(&self, format: Format) -> bool {
         self.formats[format.index()]
     }
+
+    /// The socket endpoint's settings, when sockets are on.
+    pub fn sockets(&self) -> Option<&SocketConfig> {
+        self.sockets.as_ref()
+    }
 }
 
 /// Builds a [`Config`]; see there for the settings and their defaults.
@@ -160,23 +172,6 @@ impl Config {
 #[must_use]
 pub struct ConfigBuilder {
     config: Config,
-}
-
-/// A setting given to [`ConfigBuilder`] that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The batch path must be a literal absolute path such as `/batch`.
-    #[error(
-        "the batch path must be a literal path starting with '/' (no query, no route parameters), got {0:?}"
-    )]
-    Path(String),
-    /// A limit that must be at least one was zero.
-    #[error("{0} must be at least 1")]
-    Zero(&'static str),
-    /// Every format was switched off, so no batch could be accepted.
-    #[error("at least one batch format must be enabled")]
-    NoFormat,
 }
 
 impl ConfigBuilder {
@@ -375,6 +370,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Serves real-time resources over WebSocket at [`SocketConfig::path`] (off by
+    /// default): sockets create, patch, delete and subscribe to resources through
+    /// the app's own routes, and subscribers are told of every change, whichever way
+    /// it was made.
+    pub fn sockets(mut self, sockets: SocketConfig) -> Self {
+        self.config.sockets = Some(sockets);
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = self.config;
@@ -395,6 +399,11 @@ impl ConfigBuilder {
         }
         if !config.formats.contains(&true) {
             return Err(ConfigError::NoFormat);
+        }
+        if let Some(sockets) = &config.sockets {
+            if config.is_batch_path(sockets.path()) {
+                return Err(ConfigError::SocketPath(sockets.path().to_owned()));
+            }
         }
         Ok(config)
     }

@@ -1,39 +1,40 @@
-//! A tower [`Layer`] that serves the batch endpoint in front of any service and
-//! dispatches every op through that same service: hyper, tonic, axum or any tower
-//! stack, with no framework adapter.
+//! A tower [`Layer`] that serves the batch endpoint (and, with sockets on, the
+//! socket endpoint) in front of any service and dispatches every op through that
+//! same service: hyper, tonic, axum or any tower stack, with no framework adapter.
+
+mod body;
+mod ops;
+mod websocket;
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{Either, Full};
 use tower::{Layer, Service};
+
+pub use body::{RequestBody, ResponseBody};
+use ops::Ops;
 
 use crate::config::Config;
 use crate::endpoint::BatchEndpoint;
-use crate::executor::{self, BoxError, ExecuteError, Executor};
-
-/// The body of a request reaching the wrapped service: a direct request's own body,
-/// or an op's, which the engine holds whole.
-pub type RequestBody<B> = Either<B, Full<Bytes>>;
-
-/// The body of a response from a [`BatchService`]: a batch's answer, or the wrapped
-/// service's own.
-pub type ResponseBody<B> = Either<Full<Bytes>, B>;
+use crate::executor::BoxError;
 
 /// Serves the batch endpoint at [`Config::path`] in front of the service it wraps,
 /// and runs every op through that service.
 ///
 /// Requests for the batch path ([`Config::is_batch_path`]) are answered by
-/// [`BatchEndpoint::handle`]; every other request goes to the wrapped service
-/// unchanged but for its body type: the service sees [`RequestBody`], whose left
-/// side is the request's own body and whose right side is an op's. Services generic
-/// over their body (an axum `Router`, a tonic server, most tower stacks) take it as
-/// they are.
+/// [`BatchEndpoint::handle`]; with sockets on, WebSocket upgrades at the socket path
+/// ([`BatchEndpoint::is_socket_path`]) are served by the endpoint too, over hyper's
+/// upgrade (the server must serve connections with upgrades). Every other request
+/// goes to the wrapped service unchanged but for its body type: the service sees a
+/// [`RequestBody`], the request's own body as it streams or an op's. Services
+/// generic over their body (an axum `Router`, a tonic server, most tower stacks)
+/// take it as they are. With sockets on, a direct `POST`, `PATCH`, `PUT` or `DELETE`
+/// is watched as it passes, and its change published when its answer ends.
 ///
 /// Served on hyper directly:
 ///
@@ -97,7 +98,7 @@ impl BatchLayer {
     }
 
     /// A layer serving `endpoint`: services it wraps share its cap on operations in
-    /// flight.
+    /// flight, its sockets and its hub.
     pub fn from_endpoint(endpoint: BatchEndpoint) -> Self {
         Self { endpoint }
     }
@@ -130,9 +131,9 @@ where
         + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
-    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody: Body<Data = Bytes> + Unpin + Send + 'static,
     ReqBody::Error: Into<BoxError>,
-    ResBody: Body<Data = Bytes> + Send,
+    ResBody: Body<Data = Bytes> + Unpin + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -148,45 +149,45 @@ where
         // is taken by a fresh clone, as tower services that clone themselves do.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
-        if !self.endpoint.config().is_batch_path(request.uri().path()) {
+        let path = request.uri().path();
+        let endpoint = self.endpoint.clone();
+        if endpoint.config().is_batch_path(path) || endpoint.is_socket_path(path) {
+            // Ops go to clones; the ready service would only hold what it reserved.
+            drop(inner);
+            let ops = Ops::new(self.inner.clone());
             return Box::pin(async move {
-                let response = inner.call(request.map(Either::Left)).await?;
-                Ok(response.map(Either::Right))
+                let response = if endpoint.config().is_batch_path(request.uri().path()) {
+                    endpoint.handle(&ops, request).await
+                } else {
+                    websocket::answer(&endpoint, ops, request).await
+                };
+                Ok(response.map(ResponseBody::endpoint))
             });
         }
-        // Ops go to clones; the ready service would only hold what it reserved.
-        drop(inner);
-        let executor = Ops {
-            service: self.inner.clone(),
-            body: PhantomData,
+        let (parts, body) = request.into_parts();
+        let Some(watch) = endpoint.watch(&parts).map(Arc::new) else {
+            let request = Request::from_parts(parts, RequestBody::direct(body));
+            return Box::pin(async move {
+                let response = inner.call(request).await?;
+                Ok(response.map(ResponseBody::direct))
+            });
         };
-        let endpoint = self.endpoint.clone();
+        let request = Request::from_parts(parts, RequestBody::watched(body, Arc::clone(&watch)));
         Box::pin(async move {
-            let response = endpoint.handle(&executor, request).await;
-            Ok(response.map(|body| Either::Left(Full::new(body))))
+            let (parts, body) = inner.call(request).await?.into_parts();
+            watch.response_head(parts.status, &parts.headers);
+            // A server sends no body with these, and may never poll one.
+            let bodiless = matches!(
+                parts.status,
+                StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+            );
+            let body = if !watch.needs_response_body() || bodiless || body.is_end_stream() {
+                watch.response_end();
+                ResponseBody::direct(body)
+            } else {
+                ResponseBody::watched(body, watch)
+            };
+            Ok(Response::from_parts(parts, body))
         })
-    }
-}
-
-/// Runs ops through the wrapped service, each as the right side of its body type.
-struct Ops<S, ReqBody> {
-    service: S,
-    body: PhantomData<fn(ReqBody)>,
-}
-
-impl<S, ReqBody, ResBody> Executor for Ops<S, ReqBody>
-where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
-    S::Error: Into<BoxError>,
-    ResBody: Body<Data = Bytes>,
-    ResBody::Error: Into<BoxError>,
-{
-    fn execute(
-        &self,
-        request: Request<Bytes>,
-        max_response_body: usize,
-    ) -> impl Future<Output = Result<Response<Bytes>, ExecuteError>> {
-        let request = request.map(|body| Either::Right(Full::new(body)));
-        executor::call(&self.service, request, max_response_body)
     }
 }

@@ -1,0 +1,68 @@
+//! Hubs: how a change made on one replica reaches the subscribers of every replica.
+
+use super::event::Event;
+use super::subscribers::Subscribers;
+
+/// Carries change events to subscribers: this replica's own, and, for a hub that
+/// links replicas (Redis pub/sub, say), every other replica's, each exactly once.
+///
+/// The endpoint publishes each change it sees through its hub and registers its
+/// sockets' subscriptions in the hub's [`Subscribers`]. [`LocalHub`], the default,
+/// keeps events in this process.
+///
+/// A hub for several replicas delivers a local event to its own subscribers at once
+/// (so local events flow even when the link is down), sends it to the others, and
+/// delivers what the others send, skipping its own:
+///
+/// ```
+/// use batch_core::{Event, Hub, Subscribers};
+/// use std::sync::mpsc::Sender;
+///
+/// /// Hands every local event to another part of the program as well.
+/// struct Forwarding {
+///     local: Subscribers,
+///     outbox: std::sync::Mutex<Sender<bytes::Bytes>>,
+/// }
+///
+/// impl Hub for Forwarding {
+///     fn publish(&self, event: Event) {
+///         self.local.deliver(&event);
+///         let _ = self.outbox.lock().map(|outbox| outbox.send(event.json().clone()));
+///     }
+///
+///     fn subscribers(&self) -> &Subscribers {
+///         &self.local
+///     }
+/// }
+/// ```
+pub trait Hub: Send + Sync + 'static {
+    /// Delivers `event`, a change this replica saw, to its subscribers on every
+    /// replica, once each.
+    fn publish(&self, event: Event);
+
+    /// This replica's subscribers, to which the hub delivers every replica's events.
+    fn subscribers(&self) -> &Subscribers;
+}
+
+/// The hub of a single replica: events go to this process's subscribers only.
+#[derive(Debug, Default)]
+pub struct LocalHub {
+    subscribers: Subscribers,
+}
+
+impl LocalHub {
+    /// A hub with no subscribers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Hub for LocalHub {
+    fn publish(&self, event: Event) {
+        self.subscribers.deliver(&event);
+    }
+
+    fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+}

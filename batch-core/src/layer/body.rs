@@ -1,0 +1,184 @@
+//! The bodies a [`BatchService`](super::BatchService) hands on: what the wrapped
+//! service reads, and what the client is answered with.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+
+use crate::changes::Watch;
+use crate::executor::BoxError;
+
+/// The body of a request reaching the service a [`BatchLayer`](super::BatchLayer)
+/// wraps: a direct request's own body, passed through as it streams (and watched
+/// for the change it makes when sockets are on), or an op's, which the engine
+/// holds whole.
+#[derive(Debug)]
+pub struct RequestBody<B> {
+    kind: RequestKind<B>,
+}
+
+#[derive(Debug)]
+enum RequestKind<B> {
+    Direct(B),
+    Watched(B, Arc<Watch>),
+    Op(Full<Bytes>),
+}
+
+impl<B> RequestBody<B> {
+    pub(super) fn direct(body: B) -> Self {
+        Self {
+            kind: RequestKind::Direct(body),
+        }
+    }
+
+    pub(super) fn watched(body: B, watch: Arc<Watch>) -> Self {
+        Self {
+            kind: RequestKind::Watched(body, watch),
+        }
+    }
+
+    pub(super) fn op(body: Bytes) -> Self {
+        Self {
+            kind: RequestKind::Op(Full::new(body)),
+        }
+    }
+}
+
+impl<B> Body for RequestBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            RequestKind::Direct(body) => poll(body, cx),
+            RequestKind::Watched(body, watch) => {
+                let frame = poll(body, cx);
+                if let Poll::Ready(Some(Ok(frame))) = &frame {
+                    if let Some(data) = frame.data_ref() {
+                        watch.request_data(data);
+                    }
+                }
+                frame
+            }
+            RequestKind::Op(body) => poll(body, cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            RequestKind::Direct(body) | RequestKind::Watched(body, _) => body.is_end_stream(),
+            RequestKind::Op(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            RequestKind::Direct(body) | RequestKind::Watched(body, _) => body.size_hint(),
+            RequestKind::Op(body) => body.size_hint(),
+        }
+    }
+}
+
+/// The body of a [`BatchService`](super::BatchService)'s answer: a batch's or a
+/// socket upgrade's, or the wrapped service's own, passed through as it streams (and
+/// watched for the change it made when sockets are on).
+#[derive(Debug)]
+pub struct ResponseBody<B> {
+    kind: ResponseKind<B>,
+}
+
+#[derive(Debug)]
+enum ResponseKind<B> {
+    Endpoint(Full<Bytes>),
+    Direct(B),
+    Watched(B, Arc<Watch>),
+}
+
+impl<B> ResponseBody<B> {
+    pub(super) fn endpoint(body: Bytes) -> Self {
+        Self {
+            kind: ResponseKind::Endpoint(Full::new(body)),
+        }
+    }
+
+    pub(super) fn direct(body: B) -> Self {
+        Self {
+            kind: ResponseKind::Direct(body),
+        }
+    }
+
+    pub(super) fn watched(body: B, watch: Arc<Watch>) -> Self {
+        Self {
+            kind: ResponseKind::Watched(body, watch),
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            ResponseKind::Endpoint(body) => poll(body, cx),
+            ResponseKind::Direct(body) => poll(body, cx),
+            ResponseKind::Watched(body, watch) => {
+                let frame = poll(body, cx);
+                match &frame {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            watch.response_data(data);
+                        }
+                    }
+                    Poll::Ready(None) => watch.response_end(),
+                    _ => {}
+                }
+                frame
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            ResponseKind::Endpoint(body) => body.is_end_stream(),
+            // A watched body is polled to its end, where its change is published.
+            ResponseKind::Watched(..) => false,
+            ResponseKind::Direct(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            ResponseKind::Endpoint(body) => body.size_hint(),
+            ResponseKind::Direct(body) | ResponseKind::Watched(body, _) => body.size_hint(),
+        }
+    }
+}
+
+fn poll<B>(body: &mut B, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    Pin::new(body)
+        .poll_frame(cx)
+        .map(|frame| frame.map(|frame| frame.map_err(Into::into)))
+}

@@ -1,0 +1,173 @@
+//! One WebSocket, from its first frame to its closing handshake: messages read and
+//! run concurrently up to the limit, answers and changes written in order, pings,
+//! and the closes the limits call for.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::frame::{CloseFrame, Frame, close_code};
+use super::mailbox::{Mailbox, Next};
+use super::message::ClientMessage;
+use super::session::Session;
+use crate::config::SocketConfig;
+use crate::executor::Executor;
+
+/// Serves `session` over one socket until it closes.
+pub(crate) async fn serve<E, In, Out, InErr, OutErr>(
+    session: Session<E>,
+    mailbox: Arc<Mailbox>,
+    config: &SocketConfig,
+    incoming: In,
+    outgoing: Out,
+) where
+    E: Executor,
+    In: Stream<Item = Result<Frame, InErr>>,
+    Out: Sink<Frame, Error = OutErr>,
+{
+    let started = Instant::now();
+    // The last time the client was heard from, in milliseconds since `started`.
+    let heard = AtomicU64::new(0);
+    let mut reader = pin!(read(&session, &mailbox, config, incoming, &heard, started));
+    let mut writer = pin!(write(&mailbox, config, outgoing, &heard, started));
+    tokio::select! {
+        () = &mut reader => {
+            // The client closed: its close is answered before the socket goes.
+            if mailbox.closing().is_some() {
+                let _ = tokio::time::timeout(config.close_grace(), &mut writer).await;
+            }
+        }
+        () = &mut writer => reader.await,
+    }
+    // A client that left without a close frame gets none; its subscriptions end
+    // with the session.
+}
+
+/// Reads frames and runs their messages, at most `max_in_flight` at once: while
+/// that many run, no frame is read (back-pressure). Once the socket is closing,
+/// reads and drops what the client still sends until its close frame arrives or
+/// the grace period ends.
+async fn read<E, In, InErr>(
+    session: &Session<E>,
+    mailbox: &Mailbox,
+    config: &SocketConfig,
+    incoming: In,
+    heard: &AtomicU64,
+    started: Instant,
+) where
+    E: Executor,
+    In: Stream<Item = Result<Frame, InErr>>,
+{
+    let mut incoming = pin!(incoming);
+    let mut running = FuturesUnordered::new();
+    let code = loop {
+        tokio::select! {
+            frame = incoming.next(), if running.len() < config.max_in_flight() => {
+                let Some(Ok(frame)) = frame else {
+                    // The client went away.
+                    return;
+                };
+                heard.store(millis(started), Ordering::Relaxed);
+                match frame {
+                    Frame::Text(text) if text.len() > config.max_message() => {
+                        mailbox.close(close_code::TOO_BIG, "message too large");
+                    }
+                    Frame::Text(text) => match ClientMessage::decode_shared(&text) {
+                        Ok(message) => running.push(session.handle(message)),
+                        Err(error) => {
+                            session.refuse(error.reference().map(str::to_owned), error.detail());
+                        }
+                    },
+                    Frame::Binary(_) => {
+                        session.refuse(None, "a message is one JSON object in a text frame, not binary");
+                    }
+                    Frame::Ping(data) => mailbox.control(Frame::Pong(data)),
+                    Frame::Pong(_) => {}
+                    Frame::Close(frame) => {
+                        let code = frame.map_or(close_code::NORMAL, |frame| frame.code);
+                        // Answered in kind, and the exchange is over.
+                        mailbox.close(echoable(code), "");
+                        return;
+                    }
+                }
+            }
+            Some(_answered) = running.next(), if !running.is_empty() => {}
+            code = mailbox.closed() => break code,
+        }
+    };
+    // Closing: ops still running are dropped; the client's data is read and dropped
+    // so that no reset destroys the close frame on its way.
+    drop(running);
+    let grace = if code == close_code::TRY_AGAIN_LATER {
+        config.slow_reader_grace()
+    } else {
+        config.close_grace()
+    };
+    let _ = tokio::time::timeout(grace, async {
+        while let Some(Ok(frame)) = incoming.next().await {
+            if matches!(frame, Frame::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// Writes what the mailbox holds, pings every `ping_interval`, and closes a socket
+/// not heard from for `idle_timeout`. Returns once its close frame is written.
+async fn write<Out, OutErr>(
+    mailbox: &Mailbox,
+    config: &SocketConfig,
+    outgoing: Out,
+    heard: &AtomicU64,
+    started: Instant,
+) where
+    Out: Sink<Frame, Error = OutErr>,
+{
+    let mut outgoing = pin!(outgoing);
+    let mut ping =
+        tokio::time::interval_at(started + config.ping_interval(), config.ping_interval());
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            next = mailbox.next() => match next {
+                Next::Frame(frame) => {
+                    if outgoing.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                Next::Close(code, reason) => {
+                    let close = CloseFrame { code, reason: reason.to_owned() };
+                    let _ = outgoing.send(Frame::Close(Some(close))).await;
+                    return;
+                }
+            },
+            _ = ping.tick() => {
+                let quiet = millis(started).saturating_sub(heard.load(Ordering::Relaxed));
+                if Duration::from_millis(quiet) >= config.idle_timeout() {
+                    mailbox.close(close_code::GOING_AWAY, "no pong");
+                } else if outgoing.send(Frame::Ping(bytes::Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The code to answer a client's close with: its own, unless it is one a close
+/// frame may not carry (RFC 6455 §7.4.1), then 1000.
+fn echoable(code: u16) -> u16 {
+    match code {
+        1000..=1003 | 1007..=1011 | 3000..=4999 => code,
+        _ => close_code::NORMAL,
+    }
+}
