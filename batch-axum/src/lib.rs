@@ -18,7 +18,7 @@
 //! # How ops run
 //!
 //! [`with_batch`] puts [`batch_core::BatchLayer`] in front of the router: a request
-//! for the batch path ([`Config::is_batch_path`]) is answered by the batch endpoint,
+//! for the batch path ([`Config::is_batch_path`](batch_core::Config::is_batch_path)) is answered by the batch endpoint,
 //! every other request goes to the router unchanged. Each op is sent to a clone of
 //! the router given to `with_batch` (`oneshot`), so it passes every layer applied
 //! *before* `with_batch`, exactly like a direct request. Layers applied *after*
@@ -38,17 +38,17 @@
 
 use axum::Router;
 use axum::extract::{MatchedPath, NestedPath, OriginalUri, Request};
-use batch_core::{BatchLayer, Config};
+use batch_core::{BatchEndpoint, BatchLayer};
 use tower::{Layer, ServiceBuilder};
 
-/// Serves the batch endpoint (`POST` at [`Config::path`], `/batch` by default) in
+/// Serves the batch endpoint (`POST` at [`Config::path`](batch_core::Config::path), `/batch` by default) in
 /// front of `router`; every op is dispatched through `router` as it was before the
 /// call.
-pub fn with_batch(router: Router, config: Config) -> Router {
+pub fn with_batch(router: Router, endpoint: impl Into<BatchEndpoint>) -> Router {
     let routes = ServiceBuilder::new()
         .map_request(forget_routing::<batch_core::RequestBody<axum::body::Body>>)
         .service(router);
-    Router::new().fallback_service(BatchLayer::new(config).layer(routes))
+    Router::new().fallback_service(BatchLayer::from_endpoint(endpoint.into()).layer(routes))
 }
 
 /// Drops the routing bookkeeping of the router the request passed before: left in

@@ -64,7 +64,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use batch_core::{BatchEndpoint, BatchOp, Config, Problem, ServiceExecutor};
+use batch_core::{BatchEndpoint, BatchOp, Problem, ServiceExecutor};
 use bytes::{Buf, Bytes};
 use futures::{Stream, StreamExt};
 use http::{Request, Response, StatusCode};
@@ -83,7 +83,7 @@ use warp::{Filter, Rejection, Reply};
 /// runtime (see the [crate docs](crate#how-ops-run)).
 pub fn with_batch<F, R>(
     routes: F,
-    config: Config,
+    endpoint: impl Into<BatchEndpoint>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + Send + Sync + 'static
 where
     F: Filter<Extract = (R,)> + Clone + Send + Sync + 'static,
@@ -93,7 +93,7 @@ where
     // Boxing gives one concrete filter type (and rejection type) whatever the
     // user's tree is, which `warp::service` and `or` can both take.
     let routes = routes.map(|reply: R| reply.into_response()).boxed();
-    let endpoint = BatchEndpoint::new(config);
+    let endpoint = endpoint.into();
     let executor = ServiceExecutor::new(warp::service(routes.clone()));
     let batch = batch_path(endpoint.clone())
         .and(warp::method())
