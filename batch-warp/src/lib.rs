@@ -141,8 +141,9 @@ type Ops = ServiceExecutor<Routes<Full<Bytes>>>;
 /// flight and its hub with other servers, or to choose the hub). `routes` may reject
 /// (`Error = Rejection`) or recover every rejection (`Error = Infallible`); put
 /// `recover` inside `routes` so ops get your error bodies too. The returned filter
-/// is `batch.or(routes)` (with sockets on, `socket.or(batch).or(mutations).or(routes)`),
-/// and must run on a tokio runtime (see the [crate docs](crate#how-ops-run)).
+/// tries the socket route, the batch route and the watched mutations before `routes`
+/// (with sockets off, only the batch route matches anything), and must run on a
+/// tokio runtime (see the [crate docs](crate#how-ops-run)).
 ///
 /// [`Config`]: batch_core::Config
 /// [`Config::path`]: batch_core::Config::path
