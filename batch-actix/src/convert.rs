@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use actix_http::Request as ActixRequest;
-use actix_web::dev::{Payload, ResponseHead};
+use actix_web::dev::{Payload, RequestHead, ResponseHead};
 use actix_web::http::header::{
     HeaderMap as ActixHeaderMap, HeaderName as ActixHeaderName, HeaderValue as ActixHeaderValue,
 };
@@ -67,31 +67,43 @@ pub(crate) fn to_actix_request(
 
 /// The method, target, version, headers and batch marker of the outer batch request,
 /// ready to be joined with its body.
+pub(crate) fn outer_parts(request: &HttpRequest) -> Result<http::request::Parts, ConvertError> {
+    let mut parts = head_parts(request.head())?;
+    if let Some(op) = request.extensions().get::<BatchOp>() {
+        parts.extensions.insert(*op);
+    }
+    Ok(parts)
+}
+
+/// The method, target, version and headers of a request.
 ///
 /// An HTTP/2 request names its host in `:authority`, not in a `host` header; that
 /// authority becomes the `host` header here, because ops are HTTP/1.1 requests that
 /// inherit the caller's host.
-pub(crate) fn outer_parts(request: &HttpRequest) -> Result<http::request::Parts, ConvertError> {
-    let method = Method::from_bytes(request.method().as_str().as_bytes())
-        .map_err(|_| ConvertError::Method(request.method().to_string()))?;
-    let uri = Uri::try_from(request.uri().to_string())
-        .map_err(|_| ConvertError::Uri(request.uri().to_string()))?;
-    let mut headers = to_http_headers(request.headers())?;
+pub(crate) fn head_parts(head: &RequestHead) -> Result<http::request::Parts, ConvertError> {
+    let mut parts = request_line(head)?;
+    let mut headers = to_http_headers(&head.headers)?;
     if !headers.contains_key(header::HOST) {
-        if let Some(authority) = uri.authority() {
+        if let Some(authority) = parts.uri.authority() {
             let host = HeaderValue::from_str(authority.as_str())
                 .map_err(|_| ConvertError::Header(header::HOST.to_string()))?;
             headers.insert(header::HOST, host);
         }
     }
+    parts.headers = headers;
+    Ok(parts)
+}
+
+/// The method, target and version of a request, without its headers.
+pub(crate) fn request_line(head: &RequestHead) -> Result<http::request::Parts, ConvertError> {
+    let method = Method::from_bytes(head.method.as_str().as_bytes())
+        .map_err(|_| ConvertError::Method(head.method.to_string()))?;
+    let uri =
+        Uri::try_from(head.uri.to_string()).map_err(|_| ConvertError::Uri(head.uri.to_string()))?;
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
-    parts.version = to_http_version(request.version());
-    parts.headers = headers;
-    if let Some(op) = request.extensions().get::<BatchOp>() {
-        parts.extensions.insert(*op);
-    }
+    parts.version = to_http_version(head.version);
     Ok(parts)
 }
 
@@ -144,7 +156,7 @@ fn to_actix_headers(headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError>
     Ok(converted)
 }
 
-fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
+pub(crate) fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
     let mut converted = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let invalid = || ConvertError::Header(name.to_string());

@@ -79,11 +79,52 @@
 //!   request by its path, by the same rule as the route. Middleware inside the App
 //!   that rewrites some other path *to* the batch path makes the route answer 500.
 //!
+//!
+//! # Sockets
+//!
+//! With sockets on ([`ConfigBuilder::sockets`](batch_core::ConfigBuilder::sockets)),
+//! `with_batch` also adds the socket endpoint to the App, as a resource for the
+//! paths [`BatchEndpoint::is_socket_path`] names (`/socket` by default), served with
+//! [`actix-ws`](https://docs.rs/actix-ws). An upgrade is admitted by
+//! [`BatchEndpoint::admit_socket`] first: a refused origin is 403, a full server 503,
+//! and a plain `GET` of the socket path is sent through the App, so `wrap`
+//! middleware that refuses it (401 from an auth middleware, say) refuses the upgrade
+//! with that same answer. That `GET` is an op, and reaches the socket route itself,
+//! which answers every op "not found": no op opens a socket. The socket is then
+//! served on the worker that accepted it, each message run through the App as an op
+//! is. A request for the socket path that is not an upgrade is answered 426.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use batch_core::{BatchEndpoint, Config, SocketConfig};
+//!
+//! # #[actix_web::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::builder().sockets(SocketConfig::default()).build()?;
+//! // One endpoint for every worker: one hub, one cap on open sockets.
+//! let batch = BatchEndpoint::new(config);
+//! HttpServer::new(move || {
+//!     let app = App::new().route("/items/{id}", web::get().to(|| async { "an item" }));
+//!     batch_actix::with_batch(app, batch.clone())
+//! })
+//! .bind("127.0.0.1:8080")?
+//! .run()
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every direct `POST`, `PATCH`, `PUT` and `DELETE` the App answers 2xx is published
+//! to the sockets subscribed to it: [`BatchAppService`] watches the payload as the
+//! App reads it and the answer's body as it is written ([`ResponseBody`]). Ops do
+//! not pass there (the engine publishes their changes), so no change is published
+//! twice.
+//!
 //! [actix-web]: https://actix.rs
 
 mod convert;
 mod executor;
 mod factory;
+mod socket;
+mod watch;
 
 use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
@@ -96,6 +137,7 @@ use http_body_util::StreamBody;
 
 use crate::executor::{ActixExecutor, Dispatcher};
 pub use crate::factory::{BatchApp, BatchAppService};
+pub use crate::watch::{ResponseBody, WatchedBody};
 
 /// Adds the batch endpoint (`POST` at the endpoint's path, `/batch` by default) to
 /// `app` and returns the factory to serve instead of the `App`.
@@ -142,7 +184,22 @@ where
             matcher.config().is_batch_path(ctx.head().uri.path())
         }))
         .route(route);
-    BatchApp::new(app.service(resource).into_factory(), endpoint)
+    let mut app = app.service(resource);
+    if endpoint.config().sockets().is_some() {
+        let handler = endpoint.clone();
+        let route = web::route().to(move |request: HttpRequest, payload: web::Payload| {
+            let endpoint = handler.clone();
+            async move { socket::answer(&endpoint, request, payload).await }
+        });
+        let matcher = endpoint.clone();
+        let resource = web::resource("/{socket_path:.*}")
+            .guard(guard::fn_guard(move |ctx| {
+                matcher.is_socket_path(ctx.head().uri.path())
+            }))
+            .route(route);
+        app = app.service(resource);
+    }
+    BatchApp::new(app.into_factory(), endpoint)
 }
 
 async fn answer(
@@ -162,12 +219,7 @@ async fn answer(
     // A nested batch carries BatchOp and is refused by the engine; without either,
     // middleware inside the App rewrote another path to the batch path.
     if dispatcher.is_none() && parts.extensions.get::<BatchOp>().is_none() {
-        let problem = Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the batch route was reached at a path the batch_actix wrapper does not \
-             recognise; send batches to the configured batch path",
-        );
-        return actix_response(problem.into_response());
+        return unrecognised_path("batch");
     }
     let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
     let executor = ActixExecutor::new(dispatcher, request.peer_addr());
@@ -175,6 +227,19 @@ async fn answer(
         .handle(&executor, http::Request::from_parts(parts, body))
         .await;
     actix_response(response)
+}
+
+/// 500 for the batch or socket route reached without the wrapper's dispatcher:
+/// middleware inside the App rewrote another path to the endpoint's.
+fn unrecognised_path(route: &str) -> HttpResponse {
+    let problem = Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!(
+            "the {route} route was reached at a path the batch_actix wrapper does not \
+             recognise; send requests to the configured {route} path"
+        ),
+    );
+    actix_response(problem.into_response())
 }
 
 fn actix_response(response: http::Response<bytes::Bytes>) -> HttpResponse {

@@ -239,9 +239,14 @@ impl BatchEndpoint {
     /// or `DELETE`: the adapter hands the [`Watch`] what passes through, and the
     /// event is published when the answer ends.
     ///
-    /// Ops of batches and of sockets are published by the engine itself.
+    /// Ops of batches and of sockets are published by the engine itself, and a
+    /// request for the batch or socket path changes no resource: none is watched.
     pub fn watch(&self, request: &Parts) -> Option<Watch> {
         let hub = self.changes().map(|_| Arc::clone(&self.inner.hub))?;
+        let path = request.uri.path();
+        if self.config().is_batch_path(path) || self.is_socket_path(path) {
+            return None;
+        }
         Watch::of(request, hub, self.config().max_body())
     }
 

@@ -58,29 +58,95 @@
 //!
 //! The routes given to `with_batch` have no batch route, and ops aimed at the batch
 //! path are refused with 422 before anything runs, so batches cannot nest.
+//!
+//! # Sockets
+//!
+//! With sockets on ([`ConfigBuilder::sockets`]), `with_batch` also answers the
+//! socket path ([`BatchEndpoint::is_socket_path`], `/socket` by default) with warp's
+//! own `ws` filter. An upgrade is admitted by [`BatchEndpoint::admit_socket`] first:
+//! a refused origin is 403, a full server 503, and a plain `GET` of the socket path
+//! is sent through your routes, so a filter that refuses it (401 from an auth
+//! filter, say) refuses the upgrade with that same answer. Each socket message then
+//! runs through `warp::service(routes)` as an op does, and sees what an op sees: the
+//! upgrade request's headers, and its address through [`remote`]. Any other request
+//! for the socket path is answered 426.
+//!
+//! ```no_run
+//! use batch_core::{Config, SocketConfig};
+//! use warp::Filter;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let routes = warp::path!("items" / u64).map(|id| format!("item {id}"));
+//! let config = Config::builder().sockets(SocketConfig::default()).build()?;
+//! warp::serve(batch_warp::with_batch(routes, config))
+//!     .run(([127, 0, 0, 1], 3000))
+//!     .await;
+//! # Ok(()) }
+//! ```
+//!
+//! Every direct `POST`, `PATCH`, `PUT` and `DELETE` your routes answer 2xx is
+//! published to the sockets subscribed to it. A warp filter cannot read a request's
+//! body and still pass it on, so with sockets on `with_batch` does not hand these
+//! requests to `routes` as a filter: it dispatches them through
+//! `warp::service(routes)`, on a task of their own, watching the body and the answer
+//! as they stream past. For these requests, and only with sockets on:
+//!
+//! - `warp::addr::remote()` is `None`, as in an op; [`remote`] gives the
+//!   connection's address.
+//! - Extensions inserted outside warp (by a tower layer around `warp::service`) do
+//!   not reach them, as they do not reach ops.
+//! - They carry the method, path, query and headers of the request but not its HTTP
+//!   version (they are HTTP/1.1) nor an HTTP/2 `:authority` (read the `host` header).
+//! - `routes` answers them whole: a rejection becomes warp's answer to it, so
+//!   filters combined with the returned filter (`with_batch(..).or(more)`) never see
+//!   them. Put every route, and `recover`, inside `routes`.
+//!
+//! `GET`, `HEAD` and every other request keep going to `routes` as a filter,
+//! untouched, as does everything when sockets are off.
+//!
+//! [`Config::path`]: batch_core::Config::path
+//! [`Config::is_batch_path`]: batch_core::Config::is_batch_path
+//! [`Config::max_body`]: batch_core::Config::max_body
+//! [`ConfigBuilder::sockets`]: batch_core::ConfigBuilder::sockets
 
-use std::future::Future;
+mod batch;
+mod mutation;
+mod request;
+mod socket;
+mod task;
+
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use batch_core::{BatchEndpoint, BatchOp, Problem, ServiceExecutor};
-use bytes::{Buf, Bytes};
-use futures::{Stream, StreamExt};
-use http::{Request, Response, StatusCode};
-use http_body::Frame;
-use http_body_util::StreamBody;
-use tokio::task::{JoinError, JoinHandle};
+use batch_core::{BatchEndpoint, ServiceExecutor};
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::Full;
+use tower::util::BoxCloneSyncService;
 use warp::filters::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
+/// The routes given to [`with_batch`], as a service taking requests with bodies of
+/// type `B`: boxed, so that the futures the endpoint spawns have a type it can name.
+type Routes<B> = BoxCloneSyncService<Request<B>, warp::reply::Response, Infallible>;
+
+/// Runs ops and socket messages through the routes.
+type Ops = ServiceExecutor<Routes<Full<Bytes>>>;
+
 /// Adds the batch endpoint (`POST` at [`Config::path`], `/batch` by default) in
-/// front of `routes`; every op is dispatched through `routes`.
+/// front of `routes`, and with sockets on the socket endpoint; every op and every
+/// socket message is dispatched through `routes`.
 ///
-/// `routes` may reject (`Error = Rejection`) or recover every rejection
-/// (`Error = Infallible`); put `recover` inside `routes` so ops get your error
-/// bodies too. The returned filter is `batch.or(routes)`, and must run on a tokio
-/// runtime (see the [crate docs](crate#how-ops-run)).
+/// `endpoint` is a [`Config`] or a [`BatchEndpoint`] (to share its cap on ops in
+/// flight and its hub with other servers, or to choose the hub). `routes` may reject
+/// (`Error = Rejection`) or recover every rejection (`Error = Infallible`); put
+/// `recover` inside `routes` so ops get your error bodies too. The returned filter
+/// tries the socket route, the batch route and the watched mutations before `routes`
+/// (with sockets off, only the batch route matches anything), and must run on a
+/// tokio runtime (see the [crate docs](crate#how-ops-run)).
+///
+/// [`Config`]: batch_core::Config
+/// [`Config::path`]: batch_core::Config::path
 pub fn with_batch<F, R>(
     routes: F,
     endpoint: impl Into<BatchEndpoint>,
@@ -94,48 +160,23 @@ where
     // user's tree is, which `warp::service` and `or` can both take.
     let routes = routes.map(|reply: R| reply.into_response()).boxed();
     let endpoint = endpoint.into();
-    let executor = ServiceExecutor::new(warp::service(routes.clone()));
-    let batch = batch_path(endpoint.clone())
-        .and(warp::method())
-        .and(warp::path::full())
-        .and(warp::header::headers_cloned())
-        .and(warp::ext::optional::<BatchOp>())
-        .and(warp::addr::remote())
-        .and(warp::body::stream())
-        .then(move |method, path: FullPath, headers, op, remote, body| {
-            let (endpoint, executor) = (endpoint.clone(), executor.clone());
-            let mut request = Request::new(into_body(body));
-            *request.method_mut() = method;
-            if let Ok(uri) = path.as_str().parse() {
-                *request.uri_mut() = uri;
-            }
-            *request.headers_mut() = headers;
-            let extensions = request.extensions_mut();
-            if let Some(op) = op {
-                extensions.insert::<BatchOp>(op);
-            }
-            if let Some(addr) = remote {
-                extensions.insert(BatchRemoteAddr(addr));
-            }
-            // This future is polled inside the outer route's scope; ops
-            // dispatched here would nest routes, which warp forbids.
-            let batch = AbortOnDrop(tokio::spawn(async move {
-                endpoint.handle(&executor, request).await
-            }));
-            async move {
-                match batch.await {
-                    Ok(response) => response.into_response(),
-                    Err(err) => batch_failed(&err).into_response(),
-                }
-            }
-        });
-    batch.or(routes).unify()
+    let ops: Ops = ServiceExecutor::new(BoxCloneSyncService::new(warp::service(routes.clone())));
+    let mutations = BoxCloneSyncService::new(warp::service(routes.clone()));
+    socket::filter(endpoint.clone(), ops.clone())
+        .or(batch::filter(endpoint.clone(), ops))
+        .unify()
+        .or(mutation::filter(endpoint, mutations))
+        .unify()
+        .or(routes)
+        .unify()
 }
 
 /// The remote address of the request: the connection's for a direct request, the
-/// batch request's for an op of a batch.
+/// batch request's for an op of a batch, the upgrade request's for a socket message.
 ///
-/// Use it where `warp::addr::remote()` would be used; that one is `None` in every op.
+/// Use it where `warp::addr::remote()` would be used; that one is `None` in every op,
+/// in every socket message and, with sockets on, in every direct `POST`, `PATCH`,
+/// `PUT` and `DELETE` (see [the crate docs](crate#sockets)).
 ///
 /// ```
 /// use std::net::SocketAddr;
@@ -156,18 +197,23 @@ pub fn remote()
         )
 }
 
-/// The batch request's remote address, carried to its ops for [`remote`].
+/// The remote address of a request dispatched through the routes from
+/// `with_batch` (an op, a socket message, a watched mutation), for [`remote`].
 #[derive(Debug, Clone, Copy)]
 struct BatchRemoteAddr(SocketAddr);
 
-/// Matches the batch path ([`Config::is_batch_path`]); anything else is "not
+/// Matches requests whose method and path `matches` accepts; anything else is "not
 /// found", the rejection warp ranks lowest, so the user's routes' own rejections win.
-fn batch_path(endpoint: BatchEndpoint) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
-        .and_then(move |full: FullPath| {
-            let matches = endpoint.config().is_batch_path(full.as_str());
+fn matching<M>(matches: M) -> impl Filter<Extract = (), Error = Rejection> + Clone
+where
+    M: Fn(&Method, &str) -> bool + Clone + Send + Sync + 'static,
+{
+    warp::method()
+        .and(warp::path::full())
+        .and_then(move |method: Method, full: FullPath| {
+            let matched = matches(&method, full.as_str());
             async move {
-                if matches {
+                if matched {
                     Ok(())
                 } else {
                     Err(warp::reject::not_found())
@@ -175,43 +221,4 @@ fn batch_path(endpoint: BatchEndpoint) -> impl Filter<Extract = (), Error = Reje
             }
         })
         .untuple_one()
-}
-
-fn into_body<S, D>(stream: S) -> StreamBody<impl Stream<Item = Result<Frame<Bytes>, warp::Error>>>
-where
-    S: Stream<Item = Result<D, warp::Error>>,
-    D: Buf,
-{
-    StreamBody::new(
-        stream.map(|chunk| chunk.map(|mut data| Frame::data(data.copy_to_bytes(data.remaining())))),
-    )
-}
-
-/// The batch's task; aborted when the outer request's future is dropped, so no op
-/// outlives the client that asked for it.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// 500 for a batch whose task ended without an answer: the engine isolates op
-/// panics, so this is a panic of its own or a runtime shutting down.
-fn batch_failed(err: &JoinError) -> Response<Bytes> {
-    let detail = if err.is_panic() {
-        "the batch failed while running"
-    } else {
-        "the batch was cancelled"
-    };
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, detail).into_response()
 }

@@ -15,6 +15,10 @@ use crate::model::ResultBody;
 /// a resource subscribers watch. An adapter hands it what passes through it; the
 /// change event goes out when the answer ends, if the application answered 2xx.
 ///
+/// A watch dropped after a 2xx head publishes too: servers stop polling a body
+/// whose declared length is written (hyper, actix-web), or whose client went away,
+/// and the change was made all the same.
+///
 /// Bodies are kept up to the endpoint's [`max_body`](crate::Config::max_body): an
 /// event about a larger one goes out without it (`null`), never not at all.
 ///
@@ -170,6 +174,12 @@ impl Watch {
     }
 }
 
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.response_end();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +269,29 @@ mod tests {
         );
         let (parts, ()) = http::Request::get("/items").body(()).unwrap().into_parts();
         assert!(Watch::of(&parts, hub, 4).is_none(), "a GET changes nothing");
+    }
+
+    #[test]
+    fn a_watch_dropped_after_its_head_publishes_once() {
+        let (hub, created) = watch("POST", "/items", 100);
+        created.response_head(StatusCode::CREATED, &json_head());
+        created.response_data(br#"{"id":9}"#);
+        // The server wrote the declared length and dropped the body unpolled.
+        drop(created);
+        assert_eq!(
+            *hub.published.lock().unwrap(),
+            [
+                json!({"type": "create", "uri": "/items/", "resource": {"id": 9}, "location": "/items/9"})
+            ]
+        );
+        let (hub, ended) = watch("DELETE", "/items/7", 100);
+        ended.response_head(StatusCode::NO_CONTENT, &HeaderMap::new());
+        ended.response_end();
+        drop(ended);
+        assert_eq!(
+            hub.published.lock().unwrap().len(),
+            1,
+            "ended, then dropped"
+        );
     }
 }

@@ -44,15 +44,7 @@ where
 {
     let (mut parts, _) = request.into_parts();
     let Some(key) = upgrade_key(&parts) else {
-        let mut response = Problem::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "a socket is opened with a WebSocket upgrade: GET with upgrade: websocket",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return response;
+        return endpoint.upgrade_required();
     };
     // Taken out first: no op inherits the means to take over the connection.
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {

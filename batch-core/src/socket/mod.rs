@@ -52,6 +52,21 @@ impl BatchEndpoint {
             .is_some_and(|sockets| crate::target::is_batch_path(path, sockets.path()))
     }
 
+    /// The answer to a request for the socket path that is not a WebSocket upgrade
+    /// (another method, or no `upgrade: websocket`): 426 with `upgrade: websocket`.
+    /// Every adapter answers so, whatever its framework's own rejection would be.
+    pub fn upgrade_required(&self) -> Response<Bytes> {
+        let mut response = Problem::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "a socket is opened with a WebSocket upgrade: GET with upgrade: websocket",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
+        response
+    }
+
     /// Decides whether the upgrade request `upgrade` may open a socket, before the
     /// adapter accepts it:
     ///
