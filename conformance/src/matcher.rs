@@ -340,6 +340,11 @@ pub(crate) fn short(value: &Value) -> String {
 }
 
 impl Captures {
+    /// Remembers `value` as `name`, as a `$capture` would.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        self.0.insert(name.into(), value);
+    }
+
     /// Replaces every `${name}` in `template` with the captured value (strings as
     /// they are, anything else as JSON text).
     pub fn interpolate(&self, template: &str) -> Result<String, String> {
