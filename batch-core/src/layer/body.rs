@@ -125,6 +125,16 @@ impl<B> ResponseBody<B> {
     }
 }
 
+impl<B> Drop for ResponseBody<B> {
+    fn drop(&mut self) {
+        // hyper stops polling a body once it has written `content-length` bytes and
+        // drops it without polling its end: the answer is whole all the same.
+        if let ResponseKind::Watched(_, watch) = &self.kind {
+            watch.response_end();
+        }
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
