@@ -88,6 +88,10 @@ const FILES: &[(&str, &str)] = &[
         "socket/protocol.json",
         include_str!("../scenarios/socket/protocol.json"),
     ),
+    (
+        "socket/events.json",
+        include_str!("../scenarios/socket/events.json"),
+    ),
 ];
 
 /// The path socket steps open their sockets at: the default socket path.
