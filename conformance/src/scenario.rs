@@ -92,6 +92,18 @@ const FILES: &[(&str, &str)] = &[
         "socket/events.json",
         include_str!("../scenarios/socket/events.json"),
     ),
+    (
+        "socket/errors.json",
+        include_str!("../scenarios/socket/errors.json"),
+    ),
+    (
+        "socket/identity.json",
+        include_str!("../scenarios/socket/identity.json"),
+    ),
+    (
+        "socket/limits.json",
+        include_str!("../scenarios/socket/limits.json"),
+    ),
 ];
 
 /// The path socket steps open their sockets at: the default socket path.

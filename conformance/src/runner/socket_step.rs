@@ -40,7 +40,9 @@ pub(super) async fn run(run: &mut ScenarioRun<'_>, step: &SocketStep) -> Result<
         SocketAction::Open { .. } => Ok(()),
         SocketAction::Send(message) => send(socket, message, captures).await,
         SocketAction::Receive { matcher, timeout } => {
-            let message = next_message(socket, *timeout).await?;
+            let message = next_message(socket, *timeout)
+                .await?
+                .ok_or_else(|| nothing_within(*timeout))?;
             matcher::collect_captures(matcher, Some(&message), captures);
             let problems = mismatches(matcher, Some(&message), captures, "message");
             if problems.is_empty() {
@@ -58,14 +60,17 @@ pub(super) async fn run(run: &mut ScenarioRun<'_>, step: &SocketStep) -> Result<
             let mut messages = Vec::with_capacity(matchers.len());
             while messages.len() < matchers.len() {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let message = next_message(socket, left).await.map_err(|why| {
-                    format!(
-                        "{why} (after {} of {} messages: {})",
-                        messages.len(),
-                        matchers.len(),
-                        matcher::short(&Value::Array(messages.clone()))
-                    )
-                })?;
+                let message = next_message(socket, left)
+                    .await
+                    .and_then(|message| message.ok_or_else(|| nothing_within(*timeout)))
+                    .map_err(|why| {
+                        format!(
+                            "{why} (after {} of {} messages: {})",
+                            messages.len(),
+                            matchers.len(),
+                            matcher::short(&Value::Array(messages.clone()))
+                        )
+                    })?;
                 messages.push(message);
             }
             let mut used = vec![false; messages.len()];
@@ -130,13 +135,19 @@ async fn send(socket: &mut Socket, message: &Outgoing, captures: &Captures) -> R
 }
 
 /// The next message, as the matchers see it: the text parsed as JSON, else the
-/// text as a string.
-async fn next_message(socket: &mut Socket, wait: Duration) -> Result<Value, String> {
+/// text as a string; `None` when none came within `wait`.
+async fn next_message(socket: &mut Socket, wait: Duration) -> Result<Option<Value>, String> {
     match socket.next(wait).await.map_err(|err| err.to_string())? {
-        Received::Text(text) => Ok(serde_json::from_str(&text).unwrap_or(Value::String(text))),
-        Received::Nothing => Err(format!("no message within {} ms", wait.as_millis())),
+        Received::Text(text) => Ok(Some(
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )),
+        Received::Nothing => Ok(None),
         other => Err(format!("expected a text message, got {}", describe(&other))),
     }
+}
+
+fn nothing_within(timeout: Duration) -> String {
+    format!("no message within {} ms", timeout.as_millis())
 }
 
 fn describe(received: &Received) -> String {
