@@ -10,15 +10,6 @@
 //! configuration. This crate builds no web framework: the workspace's own fixture
 //! servers, one per framework, are in the `fixture` crate, a dev-dependency here.
 //!
-//! # Servers without sockets
-//!
-//! The socket scenarios (files that say `"requires": "sockets"`) run by default,
-//! over `ws://` at the base url's host and port. For a server that does not serve
-//! sockets, leave them out: `--skip sockets` on the command line,
-//! `CONFORMANCE_SKIP=sockets` for this crate's tests (a comma-separated list of
-//! [`Requirement`] names; an unknown name fails the run), or
-//! [`Selection::skip`]`(`[`Requirement::Sockets`]`)` from Rust.
-//!
 //! A server is checked in one of three ways.
 //!
 //! # From the command line
@@ -66,6 +57,16 @@
 //! assert_eq!(report.failed(), 0, "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Servers without sockets
+//!
+//! The socket scenarios (files that say `"requires": "sockets"`) run by default,
+//! over `ws://` at the base url's host and port. For a server that does not serve
+//! sockets, leave them out: `--skip sockets` on the command line,
+//! `CONFORMANCE_SKIP=sockets` for this crate's tests (a comma-separated list of
+//! [`Requirement`] names; an unknown name fails the run), or
+//! `Selection::new().skip(Requirement::Sockets)` with [`run_selected`] from Rust
+//! ([`Selection::skip`]).
 //!
 //! [`run_only`] runs the scenarios whose name contains a text, [`run_selected`] those
 //! a [`Selection`] keeps, and [`run_requiring`] those that need the Facebook format,
