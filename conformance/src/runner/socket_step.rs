@@ -1,6 +1,7 @@
 //! Socket steps: opening a socket, sending to it, and what must (or must not)
 //! arrive on it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,73 +17,31 @@ use crate::socket::{self, Received, Socket};
 /// Runs one socket step of `run`'s scenario.
 pub(super) async fn run(run: &mut ScenarioRun<'_>, step: &SocketStep) -> Result<(), String> {
     let name = step.socket.as_str();
-    if let SocketAction::Open { headers, expect } = &step.action {
-        let mut sent = Vec::with_capacity(headers.len());
-        for (header, value) in headers {
-            sent.push((header.clone(), run.captures.interpolate(value)?));
-        }
-        let (exchange, socket) = socket::open(run.client, SOCKET_PATH, &sent)
-            .await
-            .map_err(|err| err.to_string())?;
-        compare_response(expect, &exchange, &mut run.captures, Vec::new())?;
-        if let Some(socket) = socket {
-            run.sockets.insert(name.to_owned(), socket);
-        }
-        return Ok(());
-    }
     let captures = &mut run.captures;
-    let Some(socket) = run.sockets.get_mut(name) else {
-        // Loading checks each socket is opened first; this one was opened expecting
-        // something other than 101, and that step passed.
-        return Err(format!("socket {name:?} is not open"));
-    };
     match &step.action {
-        SocketAction::Open { .. } => Ok(()),
-        SocketAction::Send(message) => send(socket, message, captures).await,
-        SocketAction::Receive { matcher, timeout } => {
-            let message = next_message(socket, *timeout)
-                .await?
-                .ok_or_else(|| nothing_within(*timeout))?;
-            matcher::collect_captures(matcher, Some(&message), captures);
-            let problems = mismatches(matcher, Some(&message), captures, "message");
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} | message: {}",
-                    listed(problems),
-                    matcher::short(&message)
-                ))
+        SocketAction::Open { headers, expect } => {
+            let mut sent = Vec::with_capacity(headers.len());
+            for (header, value) in headers {
+                sent.push((header.clone(), captures.interpolate(value)?));
             }
+            let (exchange, socket) = socket::open(run.client, SOCKET_PATH, &sent)
+                .await
+                .map_err(|err| err.to_string())?;
+            compare_response(expect, &exchange, captures, Vec::new())?;
+            if let Some(socket) = socket {
+                run.sockets.insert(name.to_owned(), socket);
+            }
+            Ok(())
+        }
+        SocketAction::Send(message) => send(open(&mut run.sockets, name)?, message, captures).await,
+        SocketAction::Receive { matcher, timeout } => {
+            receive(open(&mut run.sockets, name)?, matcher, *timeout, captures).await
         }
         SocketAction::ReceiveUnordered { matchers, timeout } => {
-            let deadline = Instant::now() + *timeout;
-            let mut messages = Vec::with_capacity(matchers.len());
-            while messages.len() < matchers.len() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let message = next_message(socket, left)
-                    .await
-                    .and_then(|message| message.ok_or_else(|| nothing_within(*timeout)))
-                    .map_err(|why| {
-                        format!(
-                            "{why} (after {} of {} messages: {})",
-                            messages.len(),
-                            matchers.len(),
-                            matcher::short(&Value::Array(messages.clone()))
-                        )
-                    })?;
-                messages.push(message);
-            }
-            let mut used = vec![false; messages.len()];
-            match assign(matchers, &messages, &mut used, captures) {
-                Some(taken) => {
-                    *captures = taken;
-                    Ok(())
-                }
-                None => Err(unassigned(matchers, &messages, captures)),
-            }
+            let socket = open(&mut run.sockets, name)?;
+            receive_unordered(socket, matchers, *timeout, captures).await
         }
-        SocketAction::Silent(wait) => match socket.next(*wait).await {
+        SocketAction::Silent(wait) => match open(&mut run.sockets, name)?.next(*wait).await {
             Ok(Received::Nothing) => Ok(()),
             Ok(received) => Err(format!(
                 "expected nothing for {} ms, got {}",
@@ -92,25 +51,91 @@ pub(super) async fn run(run: &mut ScenarioRun<'_>, step: &SocketStep) -> Result<
             Err(err) => Err(err.to_string()),
         },
         SocketAction::Closed { code, timeout } => {
-            let received = socket.next(*timeout).await.map_err(|err| err.to_string())?;
-            let closed_with = match &received {
-                Received::Closed(frame) => frame.as_ref().map(|(code, _)| *code),
-                _ => {
-                    return Err(format!(
-                        "expected the server to close the socket, got {}",
-                        describe(&received)
-                    ));
-                }
-            };
+            let received = open(&mut run.sockets, name)?.next(*timeout).await;
             run.sockets.remove(name);
-            match code {
-                Some(code) if closed_with != Some(*code) => Err(format!(
-                    "expected close code {code}, got {}",
+            let received = received.map_err(|err| err.to_string())?;
+            match (&received, code) {
+                (Received::Closed(frame), Some(code))
+                    if frame.as_ref().map(|f| f.0) != Some(*code) =>
+                {
+                    Err(format!(
+                        "expected close code {code}, got {}",
+                        describe(&received)
+                    ))
+                }
+                (Received::Closed(_), _) => Ok(()),
+                _ => Err(format!(
+                    "expected the server to close the socket, got {}",
                     describe(&received)
                 )),
-                _ => Ok(()),
             }
         }
+    }
+}
+
+/// The open socket called `name`.
+fn open<'s>(
+    sockets: &'s mut HashMap<String, Socket>,
+    name: &str,
+) -> Result<&'s mut Socket, String> {
+    // Loading checks that a step opens each socket, expecting 101, before any other
+    // step uses it, and a failed open ends its scenario: this only keeps to that.
+    sockets
+        .get_mut(name)
+        .ok_or_else(|| format!("socket {name:?} is not open"))
+}
+
+async fn receive(
+    socket: &mut Socket,
+    matcher: &Value,
+    timeout: Duration,
+    captures: &mut Captures,
+) -> Result<(), String> {
+    let message = next_message(socket, timeout)
+        .await?
+        .ok_or_else(|| nothing_within(timeout))?;
+    matcher::collect_captures(matcher, Some(&message), captures);
+    let problems = mismatches(matcher, Some(&message), captures, "message");
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} | message: {}",
+        listed(problems),
+        matcher::short(&message)
+    ))
+}
+
+async fn receive_unordered(
+    socket: &mut Socket,
+    matchers: &[Value],
+    timeout: Duration,
+    captures: &mut Captures,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut messages = Vec::with_capacity(matchers.len());
+    while messages.len() < matchers.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = next_message(socket, left)
+            .await
+            .and_then(|message| message.ok_or_else(|| nothing_within(timeout)))
+            .map_err(|why| {
+                format!(
+                    "{why} (after {} of {} messages: {})",
+                    messages.len(),
+                    matchers.len(),
+                    matcher::short(&Value::Array(messages.clone()))
+                )
+            })?;
+        messages.push(message);
+    }
+    let mut used = vec![false; messages.len()];
+    match assign(matchers, &messages, &mut used, captures) {
+        Some(taken) => {
+            *captures = taken;
+            Ok(())
+        }
+        None => Err(unassigned(matchers, &messages, captures)),
     }
 }
 
