@@ -1,10 +1,13 @@
-//! A plain HTTP/1.1 client over hyper, for sending scenario steps to a server.
+//! A plain HTTP/1.1 client over hyper, for sending scenario steps to a server, and
+//! for the upgrades that open sockets.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
 use hyper_util::client::legacy::{Client as HyperClient, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use thiserror::Error;
@@ -45,6 +48,9 @@ pub enum ClientError {
     /// The response body could not be read.
     #[error("the response body could not be read: {0}")]
     Body(#[from] hyper::Error),
+    /// The server answered 101 but the connection could not be taken over.
+    #[error("the upgraded connection was not handed over: {0}")]
+    Upgrade(#[source] hyper::Error),
     /// No response within the time limit.
     #[error("no response within {} s", EXCHANGE_TIMEOUT.as_secs())]
     Timeout,
@@ -68,6 +74,56 @@ impl Client {
         headers: &[(String, String)],
         body: Bytes,
     ) -> Result<Exchange, ClientError> {
+        let request = self.request(method, path, headers, body)?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = self.inner.request(request).await?;
+            read(response, started).await
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Sends `GET path` with `headers`, which ask to switch protocols: a `101`
+    /// answer comes with the connection the server handed over; any other is read
+    /// whole, as [`Client::send`] reads it.
+    pub async fn upgrade(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<(Exchange, Option<Upgraded>), ClientError> {
+        let request = self.request("GET", path, headers, Bytes::new())?;
+        let started = Instant::now();
+        let exchange = async {
+            let mut response = self.inner.request(request).await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                return Ok((read(response, started).await?, None));
+            }
+            let upgraded = hyper::upgrade::on(&mut response)
+                .await
+                .map_err(ClientError::Upgrade)?;
+            let (parts, _) = response.into_parts();
+            let exchange = Exchange {
+                status: parts.status,
+                headers: parts.headers,
+                body: Bytes::new(),
+                elapsed: started.elapsed(),
+            };
+            Ok((exchange, Some(upgraded)))
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
         let uri: Uri = format!("{}{path}", self.base)
             .parse()
             .map_err(http::Error::from)?;
@@ -76,21 +132,18 @@ impl Client {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let request = request.body(Full::new(body))?;
-        let started = Instant::now();
-        let exchange = async {
-            let response = self.inner.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok::<_, ClientError>(Exchange {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-                elapsed: started.elapsed(),
-            })
-        };
-        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
-            .await
-            .map_err(|_| ClientError::Timeout)?
+        Ok(request.body(Full::new(body))?)
     }
+}
+
+/// Reads a whole response.
+async fn read(response: Response<Incoming>, started: Instant) -> Result<Exchange, ClientError> {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Exchange {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        elapsed: started.elapsed(),
+    })
 }

@@ -340,6 +340,11 @@ pub(crate) fn short(value: &Value) -> String {
 }
 
 impl Captures {
+    /// Remembers `value` as `name`, as a `$capture` would.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        self.0.insert(name.into(), value);
+    }
+
     /// Replaces every `${name}` in `template` with the captured value (strings as
     /// they are, anything else as JSON text).
     pub fn interpolate(&self, template: &str) -> Result<String, String> {
@@ -365,10 +370,27 @@ impl Captures {
 
     /// The value an operand stands for: `"${name}"` alone is the captured value
     /// itself; integer arithmetic such as `"${count} + 2"` is evaluated; any other
-    /// string is a template; other JSON is itself.
+    /// string is a template; arrays and objects have each string inside them
+    /// resolved the same way (so `$eq` can name exactly a document holding captured
+    /// values); other JSON is itself.
     fn resolve(&self, operand: &Value) -> Result<Value, String> {
-        let Value::String(text) = operand else {
-            return Ok(operand.clone());
+        let text = match operand {
+            Value::String(text) => text,
+            Value::Array(items) => {
+                return items
+                    .iter()
+                    .map(|item| self.resolve(item))
+                    .collect::<Result<_, _>>()
+                    .map(Value::Array);
+            }
+            Value::Object(map) => {
+                return map
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), self.resolve(value)?)))
+                    .collect::<Result<_, String>>()
+                    .map(Value::Object);
+            }
+            _ => return Ok(operand.clone()),
         };
         if !text.contains("${") {
             return Ok(operand.clone());
@@ -513,6 +535,12 @@ mod tests {
         assert_eq!(captures.interpolate("/items/${id}").unwrap(), "/items/1001");
         assert_eq!(captures.resolve(&json!("${id}")).unwrap(), json!(1001));
         assert_eq!(captures.resolve(&json!("x${id}")).unwrap(), json!("x1001"));
+        assert_eq!(
+            captures
+                .resolve(&json!({"id": "${id}", "next": ["${id} + 1", "/items/${id}", 2]}))
+                .unwrap(),
+            json!({"id": 1001, "next": [1002, "/items/1001", 2]})
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! switches off, run against a second server that enables it: locally one per
 //! adapter, and `CONFORMANCE_FACEBOOK_URL` when set (without it they are left out).
 //!
+//! The socket scenarios run against the local servers that serve sockets, and
+//! against `CONFORMANCE_URL` unless `CONFORMANCE_SKIP=sockets`.
+//!
 //! Adding an adapter is one line in `local_targets`.
 
 mod common;
@@ -19,17 +22,25 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use batch_core::{Config, Format, ServiceExecutor};
+use batch_core::{Config, Format, ServiceExecutor, SocketConfig};
+use conformance::{Requirement, Selection};
 use fixture::{Server, Store};
 
 /// A server the scenarios run against, started only when its turn comes.
 struct Target {
     /// The name its report prints.
     name: String,
-    /// Runs the scenarios that need the Facebook format (only those) rather than the
-    /// ones the default configuration serves.
-    facebook: bool,
+    /// Which scenarios it runs.
+    suite: Suite,
     serve: Box<dyn FnOnce() -> Result<Served, Box<dyn Error>>>,
+}
+
+/// The scenarios a target runs.
+enum Suite {
+    /// The ones the default configuration serves, as far as the selection keeps them.
+    Default(Selection),
+    /// Only the ones that need the Facebook format.
+    Facebook,
 }
 
 /// Where to send the scenarios, and the local server behind the url, if any, which
@@ -43,27 +54,28 @@ type Start = fn(SocketAddr, Config) -> io::Result<Server>;
 
 impl Target {
     /// The server at `url`, reported under its url.
-    fn remote(url: String, facebook: bool) -> Self {
+    fn remote(url: String, suite: Suite) -> Self {
         Self {
             name: url.clone(),
-            facebook,
+            suite,
             serve: Box::new(move || Ok(Served { url, _server: None })),
         }
     }
 
-    /// A fixture server `start` starts on a free port of 127.0.0.1.
-    fn local(adapter: &str, start: Start, facebook: bool) -> Self {
+    /// A fixture server `start` starts on a free port of 127.0.0.1, with sockets on
+    /// (whether it serves them or not) and, for the Facebook suite, that format.
+    fn local(adapter: &str, start: Start, suite: Suite) -> Self {
+        let facebook = matches!(suite, Suite::Facebook);
         let name = if facebook {
             format!("{adapter} (facebook on)")
         } else {
             adapter.to_owned()
         };
         let serve = move || {
-            let config = if facebook {
-                Config::builder().format(Format::Facebook, true).build()?
-            } else {
-                Config::default()
-            };
+            let config = Config::builder()
+                .sockets(SocketConfig::default())
+                .format(Format::Facebook, facebook)
+                .build()?;
             let server = start(SocketAddr::from(([127, 0, 0, 1], 0)), config)?;
             Ok(Served {
                 url: server.url(),
@@ -72,7 +84,7 @@ impl Target {
         };
         Self {
             name,
-            facebook,
+            suite,
             serve: Box::new(serve),
         }
     }
@@ -86,22 +98,26 @@ fn executor(_addr: SocketAddr, config: Config) -> io::Result<Server> {
     fixture::serve_executor(ServiceExecutor::new(app), config)
 }
 
-/// The servers named by `CONFORMANCE_URL` and `CONFORMANCE_FACEBOOK_URL` when set,
-/// else every adapter's fixture server, each with its Facebook-enabled twin.
+/// The servers named by `CONFORMANCE_URL` and `CONFORMANCE_FACEBOOK_URL` when set
+/// (the first without what `CONFORMANCE_SKIP` names), else every adapter's fixture
+/// server, each with its Facebook-enabled twin.
 fn targets() -> Result<Vec<Target>, String> {
     let url = common::url_from_env("CONFORMANCE_URL")?;
     let facebook_url = common::url_from_env("CONFORMANCE_FACEBOOK_URL")?;
+    let selection = common::skipped_from_env()?
+        .into_iter()
+        .fold(Selection::new(), Selection::skip);
     let Some(url) = url else {
         return match facebook_url {
             Some(_) => Err("CONFORMANCE_FACEBOOK_URL needs CONFORMANCE_URL: set both, \
                  or neither to check the local fixture servers"
                 .to_owned()),
-            None => Ok(local_targets()),
+            None => Ok(local_targets(&selection)),
         };
     };
-    let mut targets = vec![Target::remote(url, false)];
+    let mut targets = vec![Target::remote(url, Suite::Default(selection))];
     match facebook_url {
-        Some(url) => targets.push(Target::remote(url, true)),
+        Some(url) => targets.push(Target::remote(url, Suite::Facebook)),
         None => {
             let _ = writeln!(
                 io::stderr(),
@@ -113,20 +129,31 @@ fn targets() -> Result<Vec<Target>, String> {
     Ok(targets)
 }
 
-fn local_targets() -> Vec<Target> {
-    let adapters: [(&str, Start); 5] = [
-        ("axum", fixture::axum::start),
-        ("actix", fixture::actix::start),
+/// Every adapter's fixture server, and whether it serves sockets at `/socket`: the
+/// socket scenarios run against those that do, on top of what `selection` skips.
+fn local_targets(selection: &Selection) -> Vec<Target> {
+    let adapters: [(&str, Start, bool); 5] = [
+        ("axum", fixture::axum::start, false),
+        ("actix", fixture::actix::start, false),
         // A debug build, like every test run: dispatching an op inside the outer
         // route would trip warp's nested-route assertion here.
-        ("warp", fixture::warp::start),
-        ("tower", fixture::tower::start),
-        ("executor", executor),
+        ("warp", fixture::warp::start, false),
+        ("tower", fixture::tower::start, true),
+        // The engine over an executor alone has no connection to upgrade.
+        ("executor", executor, false),
     ];
     adapters
         .into_iter()
-        .flat_map(|(adapter, start)| {
-            [false, true].map(|facebook| Target::local(adapter, start, facebook))
+        .flat_map(|(adapter, start, serves_sockets)| {
+            let selection = if serves_sockets {
+                selection.clone()
+            } else {
+                selection.clone().skip(Requirement::Sockets)
+            };
+            [
+                Target::local(adapter, start, Suite::Default(selection)),
+                Target::local(adapter, start, Suite::Facebook),
+            ]
         })
         .collect()
 }
@@ -141,10 +168,9 @@ fn every_scenario_passes() {
     for target in targets {
         let name = target.name;
         let served = (target.serve)().unwrap_or_else(|err| panic!("{name}: cannot start: {err}"));
-        let report = if target.facebook {
-            conformance::run_requiring(&served.url, &name, "facebook")
-        } else {
-            conformance::run(&served.url, &name)
+        let report = match &target.suite {
+            Suite::Default(selection) => conformance::run_selected(&served.url, &name, selection),
+            Suite::Facebook => conformance::run_requiring(&served.url, &name, "facebook"),
         }
         .unwrap_or_else(|err| panic!("{name}: {err}"));
         let _ = writeln!(io::stderr(), "{report}");
