@@ -174,6 +174,9 @@ impl Watch {
     }
 }
 
+/// A server may stop polling an answer's body once it has written its declared
+/// length, and drop it unpolled to its end: the answer is whole all the same, and
+/// the change is published when the watch goes.
 impl Drop for Watch {
     fn drop(&mut self) {
         self.response_end();
