@@ -395,6 +395,109 @@ async fn subscriptions_beyond_the_limit_are_refused_with_429_and_not_made() {
     assert_eq!(server.endpoint.subscriptions(), 2);
 }
 
+/// The number in an item's name `"{n}:…"`, as the slow reader test names them.
+fn sequence(event: &Value) -> usize {
+    let name = event["patch"]["name"].as_str().unwrap();
+    name.split(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_too_far_behind_is_closed_with_1013_while_others_get_every_event() {
+    let server = serve(
+        SocketConfig::builder()
+            .max_queued(16)
+            .slow_reader_grace(Duration::from_secs(30)),
+    )
+    .await;
+    let addr = server.addr;
+    create_item(addr, "0").await;
+
+    // A reader with a small receive window, which stops reading after its state.
+    let stream = tokio::net::TcpSocket::new_v4().unwrap();
+    stream.set_recv_buffer_size(4096).unwrap();
+    let stream = stream.connect(addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut slow, _) = tokio_tungstenite::client_async(format!("ws://{addr}/socket"), stream)
+        .await
+        .unwrap();
+    assert_eq!(subscribe(&mut slow, "/items/1", "s").await["type"], "state");
+
+    // A reader that keeps up, collecting the numbers of the changes it is sent.
+    let mut fast = open(addr).await;
+    assert_eq!(subscribe(&mut fast, "/items/1", "f").await["type"], "state");
+    let collector = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            let event = next(&mut fast).await;
+            if event["patch"]["name"] == "end" {
+                return (seen, fast);
+            }
+            seen.push(sequence(&event));
+        }
+    });
+    assert_eq!(server.endpoint.subscriptions(), 2);
+
+    // Changes of 32 KiB each, until the slow reader's queue overflows.
+    let pad = "x".repeat(32 * 1024);
+    let mut sent = 0;
+    while sent < 600 && server.endpoint.subscriptions() == 2 {
+        let body = json!({ "name": format!("{sent}:{pad}") }).to_string();
+        assert_eq!(http(addr, "PATCH", "/items/1", &body).await, 200);
+        sent += 1;
+    }
+    assert_eq!(
+        server.endpoint.subscriptions(),
+        1,
+        "after {sent} changes, the slow reader's subscription is dropped"
+    );
+    for _ in 0..3 {
+        let body = json!({ "name": format!("{sent}:{pad}") }).to_string();
+        assert_eq!(http(addr, "PATCH", "/items/1", &body).await, 200);
+        sent += 1;
+    }
+    assert_eq!(
+        http(addr, "PATCH", "/items/1", r#"{"name": "end"}"#).await,
+        200
+    );
+    let (seen, _fast) = within("the fast reader's events", collector).await.unwrap();
+    assert_eq!(
+        seen,
+        (0..sent).collect::<Vec<_>>(),
+        "the reader that keeps up got every change, in order"
+    );
+
+    // The slow reader reads at last: the changes already on their way, in order and
+    // from the first, then 1013.
+    let mut delivered = 0;
+    loop {
+        match within("the slow reader's next frame", slow.next()).await {
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(sequence(&event), delivered, "in order, none missing");
+                delivered += 1;
+            }
+            Some(Ok(Message::Close(Some(close)))) => {
+                assert_eq!(u16::from(close.code), 1013);
+                break;
+            }
+            other => panic!("expected a change or the close, got {other:?}"),
+        }
+    }
+    assert!(
+        delivered < sent,
+        "{delivered} of {sent} changes were on their way"
+    );
+    // Its close answered, the socket is gone.
+    while within("the end of the slow socket", slow.next())
+        .await
+        .is_some_and(|m| m.is_ok())
+    {}
+    eventually("the slow socket is closed", || {
+        server.endpoint.open_sockets() == 1
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_upgrade_beyond_the_socket_cap_is_answered_503_until_one_closes() {
     let server = serve(SocketConfig::builder().max_sockets(2)).await;

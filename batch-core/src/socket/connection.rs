@@ -50,8 +50,8 @@ pub(crate) async fn serve<E, In, Out, InErr, OutErr>(
 
 /// Reads frames and runs their messages, at most `max_in_flight` at once: while
 /// that many run, no frame is read (back-pressure). Once the socket is closing,
-/// reads and drops what the client still sends until its close frame arrives or
-/// the grace period ends.
+/// ends its subscriptions, and reads and drops what the client still sends until
+/// its close frame arrives or the grace period ends.
 async fn read<E, In, InErr>(
     session: &Session<E>,
     mailbox: &Mailbox,
@@ -100,9 +100,11 @@ async fn read<E, In, InErr>(
             code = mailbox.closed() => break code,
         }
     };
-    // Closing: ops still running are dropped; the client's data is read and dropped
-    // so that no reset destroys the close frame on its way.
+    // Closing: ops still running are dropped, and the socket holds nothing more;
+    // the client's data is read and dropped so that no reset destroys the close
+    // frame on its way.
     drop(running);
+    session.unsubscribe_all();
     let grace = if code == close_code::TRY_AGAIN_LATER {
         config.slow_reader_grace()
     } else {

@@ -316,8 +316,9 @@ impl<E: Executor> Session<E> {
     }
 }
 
-impl<E> Drop for Session<E> {
-    fn drop(&mut self) {
+impl<E> Session<E> {
+    /// Ends every subscription: the session is told of no change any more.
+    pub(crate) fn unsubscribe_all(&self) {
         let keys: Vec<String> = self
             .subscriptions
             .lock()
@@ -328,6 +329,12 @@ impl<E> Drop for Session<E> {
         for key in keys {
             subscribers.remove(&key, self.subscriptions.id);
         }
+    }
+}
+
+impl<E> Drop for Session<E> {
+    fn drop(&mut self) {
+        self.unsubscribe_all();
     }
 }
 
