@@ -345,6 +345,32 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
 }
 
 #[tokio::test]
+async fn nothing_sent_after_a_message_too_large_runs() {
+    let server = serve(SocketConfig::builder().max_message(1024)).await;
+    // Both frames arrive together, so the second is read before the close is sent.
+    let create = json!({"type": "create", "uri": "/items/", "attributes": {"name": "late"}});
+    let mut frames = Raw::frame(TEXT, padded_subscribe(1100).as_bytes());
+    frames.extend(Raw::frame(TEXT, create.to_string().as_bytes()));
+    for _ in 0..30 {
+        let mut raw = Raw::open(server.addr).await;
+        raw.stream.write_all(&frames).await.unwrap();
+        let (opcode, payload) = within("the close", raw.next()).await.unwrap().unwrap();
+        assert_eq!((opcode, code_of(&payload)), (CLOSE, 1009));
+    }
+    eventually("every socket closed", || {
+        server.endpoint.open_sockets() == 0
+    })
+    .await;
+    let mut socket = open(server.addr).await;
+    let items = subscribe(&mut socket, "/items/", "s").await;
+    assert_eq!(
+        items["resource"],
+        json!([]),
+        "the create after the too large message never ran"
+    );
+}
+
+#[tokio::test]
 async fn subscriptions_beyond_the_limit_are_refused_with_429_and_not_made() {
     let server = serve(SocketConfig::builder().max_subscriptions(2)).await;
     let addr = server.addr;

@@ -67,6 +67,10 @@ async fn read<E, In, InErr>(
     let mut running = FuturesUnordered::new();
     let code = loop {
         tokio::select! {
+            // Once the socket is closing, nothing more is read or started.
+            biased;
+            code = mailbox.closed() => break code,
+            Some(_answered) = running.next(), if !running.is_empty() => {}
             frame = incoming.next(), if running.len() < config.max_in_flight() => {
                 let Some(Ok(frame)) = frame else {
                     // The client went away.
@@ -96,8 +100,6 @@ async fn read<E, In, InErr>(
                     }
                 }
             }
-            Some(_answered) = running.next(), if !running.is_empty() => {}
-            code = mailbox.closed() => break code,
         }
     };
     // Closing: ops still running are dropped, and the socket holds nothing more;
