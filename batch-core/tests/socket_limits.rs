@@ -342,6 +342,17 @@ async fn a_message_over_the_size_limit_closes_the_socket_with_1009() {
         .await
         .unwrap();
     assert_eq!(close_code(&mut socket).await, 1009);
+
+    let mut socket = open(server.addr).await;
+    socket
+        .send(Message::binary(vec![b'x'; 1025]))
+        .await
+        .unwrap();
+    assert_eq!(
+        close_code(&mut socket).await,
+        1009,
+        "a binary message too large is closed on too, not answered"
+    );
 }
 
 #[tokio::test]

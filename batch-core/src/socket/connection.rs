@@ -78,7 +78,7 @@ async fn read<E, In, InErr>(
                 };
                 heard.store(millis(started), Ordering::Relaxed);
                 match frame {
-                    Frame::Text(text) if text.len() > config.max_message() => {
+                    Frame::Text(data) | Frame::Binary(data) if data.len() > config.max_message() => {
                         mailbox.close(close_code::TOO_BIG, "message too large");
                     }
                     Frame::Text(text) => match ClientMessage::decode_shared(&text) {
