@@ -648,6 +648,31 @@ async fn a_client_answering_no_ping_is_closed_and_one_answering_stays() {
 }
 
 #[tokio::test]
+async fn a_client_that_reads_nothing_is_closed_even_while_writes_to_it_wait() {
+    let server = serve(
+        SocketConfig::builder()
+            .ping_interval(Duration::from_millis(100))
+            .idle_timeout(Duration::from_millis(400))
+            .close_grace(Duration::from_millis(300)),
+    )
+    .await;
+    let big = "x".repeat(64 * 1024);
+    create_item(server.addr, &big).await;
+    // States of 64 KiB asked for again and again until the connection is full:
+    // the server's writes wait, while the queue stays far below its limit.
+    let mut raw = Raw::open(server.addr).await;
+    let subscribe = json!({"type": "subscribe", "uri": "/items/1"}).to_string();
+    for _ in 0..150 {
+        raw.send(TEXT, subscribe.as_bytes()).await;
+    }
+    eventually("the client that stopped reading is closed", || {
+        server.endpoint.open_sockets() == 0
+    })
+    .await;
+    assert_eq!(server.endpoint.subscriptions(), 0);
+}
+
+#[tokio::test]
 async fn clients_that_leave_free_their_subscriptions_sockets_and_running_ops() {
     let server = serve(SocketConfig::builder().close_grace(Duration::from_secs(1))).await;
     let tasks = || {

@@ -22,7 +22,7 @@ pub(crate) struct Mailbox {
 struct State {
     /// Frames to write, in order.
     queue: VecDeque<Frame>,
-    /// Frames the protocol owes the client (pongs), written before the queue.
+    /// Frames the protocol calls for (pings, pongs), written before the queue.
     control: VecDeque<Frame>,
     /// Why the socket closes, once it does; nothing more is queued then.
     close: Option<(u16, &'static str)>,
@@ -63,7 +63,7 @@ impl Mailbox {
         self.lock().close.map(|(code, _)| code)
     }
 
-    /// Owes the client `frame` (a pong), ahead of the queued messages.
+    /// Owes the client `frame` (a ping or a pong), ahead of the queued messages.
     pub(crate) fn control(&self, frame: Frame) {
         self.lock().control.push_back(frame);
         self.changed.notify_waiters();
