@@ -648,6 +648,31 @@ async fn a_client_answering_no_ping_is_closed_and_one_answering_stays() {
 }
 
 #[tokio::test]
+async fn a_client_waiting_on_its_own_slow_messages_is_not_idle() {
+    let server = serve(
+        SocketConfig::builder()
+            .max_in_flight(1)
+            .ping_interval(Duration::from_millis(100))
+            .idle_timeout(Duration::from_millis(400)),
+    )
+    .await;
+    let mut socket = open(server.addr).await;
+    // The second message waits, unread, behind the first: so do the client's pongs.
+    for (reference, ms) in [("long", 1200), ("short", 0)] {
+        let batch = json!({"ops": [{"url": format!("/slow?ms={ms}")}]});
+        send(
+            &mut socket,
+            json!({"type": "batch", "batch": batch, "ref": reference}),
+        )
+        .await;
+    }
+    for reference in ["long", "short"] {
+        let answer = next(&mut socket).await;
+        assert_eq!(kind_status_ref(&answer), ("results", None, reference));
+    }
+}
+
+#[tokio::test]
 async fn a_client_that_reads_nothing_is_closed_even_while_writes_to_it_wait() {
     let server = serve(
         SocketConfig::builder()

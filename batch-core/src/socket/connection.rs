@@ -76,6 +76,10 @@ async fn read<E, In, InErr>(
             biased;
             code = mailbox.closed() => break code,
             _ = ping.tick() => {
+                if running.len() >= config.max_in_flight() {
+                    // The server is the one not reading: the client is not idle.
+                    heard = Instant::now();
+                }
                 if heard.elapsed() >= config.idle_timeout() {
                     mailbox.close(close_code::GOING_AWAY, "no pong");
                 } else {
