@@ -432,6 +432,42 @@ async fn subscriptions_beyond_the_limit_are_refused_with_429_and_not_made() {
     assert_eq!(server.endpoint.subscriptions(), 2);
 }
 
+#[tokio::test]
+async fn a_subscription_whose_state_comes_last_receives_changes() {
+    let server = serve(SocketConfig::builder()).await;
+    create_item(server.addr, "a").await;
+    let mut socket = open(server.addr).await;
+    // The unsubscribe is answered while the subscribe's GET still runs: the state,
+    // answered last, is the socket's last word on the subscription.
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "uri": "/items/1?delay=300", "ref": "s"}),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({"type": "unsubscribe", "uri": "/items/1", "ref": "u"}),
+    )
+    .await;
+    assert_eq!(
+        kind_status_ref(&next(&mut socket).await),
+        ("unsubscribed", None, "u")
+    );
+    assert_eq!(
+        kind_status_ref(&next(&mut socket).await),
+        ("state", None, "s")
+    );
+    assert_eq!(server.endpoint.subscriptions(), 1);
+    assert_eq!(
+        http(server.addr, "PATCH", "/items/1", r#"{"name": "b"}"#).await,
+        200
+    );
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"type": "patch", "uri": "/items/1", "patch": {"name": "b"}})
+    );
+}
+
 /// The number in an item's name `"{n}:…"`, as the slow reader test names them.
 fn sequence(event: &Value) -> usize {
     let name = event["patch"]["name"].as_str().unwrap();

@@ -63,7 +63,8 @@ impl Items {
 
 /// `GET/PATCH/DELETE /items/{id}`, `GET/POST /items`, `GET /slow?ms=N`; a request
 /// with `authorization: Bearer deny` is answered 401 before any route, as an
-/// authentication middleware would.
+/// authentication middleware would, and one with the query `delay=N` is answered
+/// N ms late.
 pub async fn answer(
     items: Items,
     request: Request<RequestBody<Incoming>>,
@@ -89,6 +90,9 @@ pub async fn answer(
             .ok()
             .and_then(|v| v["name"].as_str().map(str::to_owned))
     };
+    if let Some(ms) = query.strip_prefix("delay=") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["slow"]) => {
