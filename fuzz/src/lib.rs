@@ -1,5 +1,5 @@
 //! The fuzz entry points: every target feeds bytes to the batch endpoint through its
-//! public API, exactly as a client's body would arrive.
+//! public API, exactly as a client's batch body or socket message would arrive.
 //!
 //! This file is shared: the cargo-fuzz targets call [`run`], and batch-core's
 //! `tests/fuzz_corpus.rs` and `tests/decoders_proptest.rs` include it with
@@ -14,29 +14,45 @@
 
 use std::sync::{Arc, Mutex};
 
-use batch_core::{BatchEndpoint, Config, ExecuteError, Executor, Format};
+use batch_core::{
+    Action, BatchEndpoint, ClientMessage, Config, ExecuteError, Executor, Format, Outbox, Outgoing,
+    Reply, SocketConfig,
+};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
-/// One way of turning fuzz input into a batch request.
+/// One way of feeding fuzz input to the endpoint, and what must hold of its answer.
 pub struct Target {
     /// The target's name: its `fuzz_targets/<name>.rs` and `corpus/<name>/`.
     pub name: &'static str,
-    /// The batch request's content type, which chooses the decoder.
-    content_type: &'static str,
-    /// The endpoint's configuration (formats on or off).
-    config: fn() -> Config,
-    /// The batch body for an input, or `None` when the input means nothing here.
-    body: fn(&[u8]) -> Option<Vec<u8>>,
+    /// Where the input goes.
+    entry: Entry,
     /// Checks what the endpoint did with an input beyond "no panic": panics on a bug.
     check: fn(&[u8], &Outcome),
+}
+
+/// Where a target's input goes.
+enum Entry {
+    /// The body of a `POST /batch`.
+    Batch {
+        /// The batch request's content type, which chooses the decoder.
+        content_type: &'static str,
+        /// The endpoint's configuration (formats on or off).
+        config: fn() -> Config,
+        /// The batch body for an input, or `None` when the input means nothing here.
+        body: fn(&[u8]) -> Option<Vec<u8>>,
+    },
+    /// The text of one socket message, decoded by `ClientMessage::decode` and, if
+    /// it is a message, run by a session of an endpoint with sockets on.
+    Socket,
 }
 
 /// What the endpoint did with one input.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The batch response's status.
+    /// The batch response's status; for a socket message, 400 when it does not
+    /// decode, the status of its `error` answer, or 200 for any other answer.
     pub status: StatusCode,
     /// The targets (`path?query`) of the ops that reached the executor, in order.
     pub dispatched: Vec<String>,
@@ -46,45 +62,62 @@ pub struct Outcome {
 pub const TARGETS: &[Target] = &[
     Target {
         name: "native",
-        content_type: "application/json",
-        config: Config::default,
-        body: as_is,
+        entry: Entry::Batch {
+            content_type: "application/json",
+            config: Config::default,
+            body: as_is,
+        },
         check: no_check,
     },
     Target {
         name: "graph",
-        content_type: "application/json",
-        config: graph_only,
-        body: as_is,
+        entry: Entry::Batch {
+            content_type: "application/json",
+            config: graph_only,
+            body: as_is,
+        },
         check: no_check,
     },
     Target {
         name: "facebook",
-        content_type: "application/x-www-form-urlencoded",
-        config: facebook_only,
-        body: as_is,
+        entry: Entry::Batch {
+            content_type: "application/x-www-form-urlencoded",
+            config: facebook_only,
+            body: as_is,
+        },
         check: no_check,
     },
     Target {
         name: "aggregate",
-        content_type: "application/json",
-        config: aggregate_only,
-        body: as_is,
+        entry: Entry::Batch {
+            content_type: "application/json",
+            config: aggregate_only,
+            body: as_is,
+        },
         check: no_check,
     },
     Target {
         name: "multipart",
-        content_type: "multipart/mixed; boundary=batch_abc",
-        config: multipart_only,
-        body: as_is,
+        entry: Entry::Batch {
+            content_type: "multipart/mixed; boundary=batch_abc",
+            config: multipart_only,
+            body: as_is,
+        },
         check: no_check,
     },
     Target {
         name: "url",
-        content_type: "application/json",
-        config: Config::default,
-        body: one_op_url,
+        entry: Entry::Batch {
+            content_type: "application/json",
+            config: Config::default,
+            body: one_op_url,
+        },
         check: only_plain_paths_dispatched,
+    },
+    Target {
+        name: "socket",
+        entry: Entry::Socket,
+        check: socket_answered_by_the_rules,
     },
 ];
 
@@ -104,22 +137,17 @@ pub fn fuzz(name: &str, data: &[u8]) {
 pub const DOCUMENTED: [u16; 5] = [200, 400, 413, 415, 422];
 
 /// Sends `data` to the endpoint as `target` frames it and checks the answer: a status
-/// in [`DOCUMENTED`] and the target's own invariant. Panics (a finding) otherwise.
+/// in [`DOCUMENTED`], nothing run when refused, and the target's own invariant.
+/// Panics (a finding) otherwise.
 pub fn run(target: &Target, data: &[u8]) -> Option<Outcome> {
-    let body = (target.body)(data)?;
-    let request = Request::post("/batch")
-        .header(http::header::CONTENT_TYPE, target.content_type)
-        .body(Full::new(Bytes::from(body)))
-        .ok()?;
-    let endpoint = BatchEndpoint::new((target.config)());
-    let executor = Recorder::default();
-    let status = RUNTIME.with(|runtime| {
-        runtime
-            .block_on(endpoint.handle(&executor, request))
-            .status()
-    });
-    let dispatched = executor.seen.lock().map(|s| s.clone()).unwrap_or_default();
-    let outcome = Outcome { status, dispatched };
+    let outcome = match &target.entry {
+        Entry::Batch {
+            content_type,
+            config,
+            body,
+        } => batch(content_type, config(), body(data)?)?,
+        Entry::Socket => socket(data),
+    };
     assert!(
         DOCUMENTED.contains(&outcome.status.as_u16()),
         "undocumented status {}",
@@ -128,13 +156,101 @@ pub fn run(target: &Target, data: &[u8]) -> Option<Outcome> {
     if outcome.status != StatusCode::OK {
         assert!(
             outcome.dispatched.is_empty(),
-            "a refused batch ({}) ran ops: {:?}",
+            "a refused input ({}) ran ops: {:?}",
             outcome.status,
             outcome.dispatched
         );
     }
     (target.check)(data, &outcome);
     Some(outcome)
+}
+
+/// Posts `body` as a batch of `content_type` to an endpoint with `config`.
+fn batch(content_type: &str, config: Config, body: Vec<u8>) -> Option<Outcome> {
+    let request = Request::post("/batch")
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body)))
+        .ok()?;
+    let endpoint = BatchEndpoint::new(config);
+    let executor = Recorder::default();
+    let status = RUNTIME.with(|runtime| {
+        runtime
+            .block_on(endpoint.handle(&executor, request))
+            .status()
+    });
+    Some(Outcome {
+        status,
+        dispatched: executor.seen(),
+    })
+}
+
+/// Decodes `data` as a socket message and runs it in a session, as the socket
+/// endpoint does with a text frame, then checks the answer's JSON: an object with
+/// a `type`, echoing the message's `ref`.
+fn socket(data: &[u8]) -> Outcome {
+    let message = match ClientMessage::decode(data) {
+        Ok(message) => message,
+        Err(error) => {
+            assert!(!error.detail().is_empty(), "a refusal says why");
+            assert!(
+                error.reference().is_none_or(|r| r.len() <= 64),
+                "a refusal echoes no ref over 64 bytes"
+            );
+            return Outcome {
+                status: StatusCode::BAD_REQUEST,
+                dispatched: Vec::new(),
+            };
+        }
+    };
+    assert!(message.reference().is_none_or(|r| r.len() <= 64));
+    let reference = message.reference().map(str::to_owned);
+    let config = Config::builder()
+        .sockets(SocketConfig::default())
+        .build()
+        .unwrap_or_else(|err| panic!("the default sockets are a valid configuration: {err}"));
+    let endpoint = BatchEndpoint::new(config);
+    let executor = Recorder::default();
+    let (upgrade, ()) = Request::get("/socket")
+        .body(())
+        .unwrap_or_else(|err| panic!("a plain upgrade request: {err}"))
+        .into_parts();
+    let answer = RUNTIME.with(|runtime| {
+        runtime.block_on(async {
+            let admission = endpoint
+                .admit_socket(&executor, &upgrade)
+                .await
+                .unwrap_or_else(|refusal| panic!("refused: {}", refusal.status()));
+            // What the admission's probe of the socket path dispatched is not the
+            // message's.
+            executor.forget();
+            let session = endpoint.session(&executor, admission, Arc::new(Discard));
+            session.handle(message).await
+        })
+    });
+    let json: serde_json::Value = serde_json::from_slice(&answer.json())
+        .unwrap_or_else(|err| panic!("the answer is not JSON: {err}"));
+    assert!(json["type"].is_string(), "an answer has a type: {json}");
+    assert_eq!(
+        json.get("ref").and_then(serde_json::Value::as_str),
+        reference.as_deref(),
+        "the answer echoes the ref"
+    );
+    let status = match answer.reply() {
+        Reply::Error { status, .. } => *status,
+        _ => StatusCode::OK,
+    };
+    Outcome {
+        status,
+        dispatched: executor.seen(),
+    }
+}
+
+/// Takes a session's messages and drops them: the harness reads the answer that
+/// `Session::handle` returns.
+struct Discard;
+
+impl Outbox for Discard {
+    fn send(&self, _message: Outgoing<'_>) {}
 }
 
 thread_local! {
@@ -149,6 +265,19 @@ thread_local! {
 #[derive(Default)]
 struct Recorder {
     seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// The targets dispatched so far, in order.
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn forget(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.clear();
+        }
+    }
 }
 
 impl Executor for Recorder {
@@ -216,10 +345,8 @@ fn one_op_url(data: &[u8]) -> Option<Vec<u8>> {
     serde_json::to_vec(&serde_json::json!({"ops": [{"url": url}]})).ok()
 }
 
-/// An accepted url is dispatched byte for byte as sent, and it is a plain origin-form
-/// target by a check written independently of `batch_core`'s: no scheme or
-/// authority, no `//`, no backslash, no encoded slash, no dot segment, no control
-/// byte, not the batch endpoint.
+/// An accepted url is dispatched byte for byte as sent, and it is a plain
+/// origin-form target (see [`assert_plain`]).
 fn only_plain_paths_dispatched(data: &[u8], outcome: &Outcome) {
     if outcome.status != StatusCode::OK {
         return;
@@ -230,6 +357,66 @@ fn only_plain_paths_dispatched(data: &[u8], outcome: &Outcome) {
         [url.as_ref()],
         "the dispatched target differs from the url"
     );
+    assert_plain(&url, "/batch");
+}
+
+/// A socket message that ran dispatched what its URI names, by a reading of the
+/// protocol written independently of `batch_core`'s: a list URI's path without its
+/// final `/`, the query kept (a subscribe's only), a plain target that is neither
+/// endpoint; nothing for an unsubscribe; the ops of a batch, each a plain target.
+fn socket_answered_by_the_rules(data: &[u8], outcome: &Outcome) {
+    if outcome.status != StatusCode::OK {
+        return;
+    }
+    let Ok(message) = ClientMessage::decode(data) else {
+        panic!("answered 200 but does not decode");
+    };
+    let (uri, queries) = match message.action() {
+        Action::Subscribe { uri } => (uri, true),
+        Action::Create { uri, .. } | Action::Patch { uri, .. } | Action::Delete { uri } => {
+            (uri, false)
+        }
+        Action::Unsubscribe { .. } => {
+            assert!(outcome.dispatched.is_empty(), "an unsubscribe runs nothing");
+            return;
+        }
+        Action::Batch { .. } => {
+            for target in &outcome.dispatched {
+                assert_plain(target, "/batch");
+            }
+            return;
+        }
+        other => panic!("a message the harness does not know: {other:?}"),
+    };
+    let (path, query) = match uri.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (uri.as_str(), None),
+    };
+    assert!(
+        queries || query.is_none(),
+        "a query outside a subscribe: {uri:?}"
+    );
+    if let Action::Create { .. } = message.action() {
+        assert!(path.ends_with('/'), "created in a resource URI: {uri:?}");
+    }
+    let op_path = match path.strip_suffix('/') {
+        Some(list) if !list.is_empty() => list,
+        _ => path,
+    };
+    let expected = match query {
+        Some(query) => format!("{op_path}?{query}"),
+        None => op_path.to_owned(),
+    };
+    assert_eq!(outcome.dispatched, [expected.as_str()], "for {uri:?}");
+    assert_plain(uri, "/batch");
+    assert_plain(uri, "/socket");
+}
+
+/// `url` is a plain origin-form target by a check written independently of
+/// `batch_core`'s: no scheme or authority, no `//`, no backslash, no encoded slash,
+/// no dot segment, no control byte, and not `endpoint` (a lowercase path of
+/// letters `a` to `t`) in any case, with or without encoded letters.
+fn assert_plain(url: &str, endpoint: &str) {
     let path = url.split('?').next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
     assert!(path.starts_with('/'), "not origin-form: {url:?}");
@@ -247,13 +434,15 @@ fn only_plain_paths_dispatched(data: &[u8], outcome: &Outcome) {
         let segment = segment.replace("%2e", ".");
         assert!(segment != "." && segment != "..", "dot segment: {url:?}");
     }
-    let unescaped = lower
-        .replace("%61", "a")
-        .replace("%62", "b")
-        .replace("%63", "c");
-    let unescaped = unescaped.replace("%74", "t").replace("%68", "h");
+    let mut unescaped = lower;
+    for letter in b'a'..=b't' {
+        let plain = char::from(letter).to_string();
+        for escaped in [letter, letter.to_ascii_uppercase()] {
+            unescaped = unescaped.replace(&format!("%{escaped:02x}"), &plain);
+        }
+    }
     assert!(
-        unescaped.trim_end_matches('/') != "/batch",
-        "the batch endpoint itself: {url:?}"
+        unescaped.trim_end_matches('/') != endpoint,
+        "the endpoint {endpoint} itself: {url:?}"
     );
 }

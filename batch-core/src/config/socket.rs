@@ -165,8 +165,8 @@ impl SocketConfigBuilder {
         self
     }
 
-    /// Closes a socket that sends a message larger than `bytes` with 1009 (default
-    /// 64 KiB).
+    /// Closes a socket that sends a message (text or binary) larger than `bytes`
+    /// with 1009 (default 64 KiB); nothing it sends after that runs.
     pub fn max_message(mut self, bytes: usize) -> Self {
         self.config.max_message = bytes;
         self
@@ -206,7 +206,10 @@ impl SocketConfigBuilder {
         self
     }
 
-    /// Closes a socket that answered no ping for `timeout` (default 60 s).
+    /// Closes a socket with 1001 once nothing came from its client for `timeout`
+    /// (default 60 s), whether or not the server's writes to it are waiting. While
+    /// the socket has [`max_in_flight`](Self::max_in_flight) messages running the
+    /// server reads nothing, so that time does not count.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.config.idle_timeout = timeout;
         self

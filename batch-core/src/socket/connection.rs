@@ -4,9 +4,8 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
+use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -30,11 +29,8 @@ pub(crate) async fn serve<E, In, Out, InErr, OutErr>(
     In: Stream<Item = Result<Frame, InErr>>,
     Out: Sink<Frame, Error = OutErr>,
 {
-    let started = Instant::now();
-    // The last time the client was heard from, in milliseconds since `started`.
-    let heard = AtomicU64::new(0);
-    let mut reader = pin!(read(&session, &mailbox, config, incoming, &heard, started));
-    let mut writer = pin!(write(&mailbox, config, outgoing, &heard, started));
+    let mut reader = pin!(read(&session, &mailbox, config, incoming));
+    let mut writer = pin!(write(&mailbox, outgoing));
     tokio::select! {
         () = &mut reader => {
             // The client closed: its close is answered before the socket goes.
@@ -42,14 +38,22 @@ pub(crate) async fn serve<E, In, Out, InErr, OutErr>(
                 let _ = tokio::time::timeout(config.close_grace(), &mut writer).await;
             }
         }
-        () = &mut writer => reader.await,
+        () = &mut writer => {
+            // The close frame is written: the client's is awaited. A writer that
+            // failed instead leaves nothing to wait for.
+            if mailbox.closing().is_some() {
+                reader.await;
+            }
+        }
     }
     // A client that left without a close frame gets none; its subscriptions end
     // with the session.
 }
 
 /// Reads frames and runs their messages, at most `max_in_flight` at once: while
-/// that many run, no frame is read (back-pressure). Once the socket is closing,
+/// that many run, no frame is read (back-pressure). Pings every `ping_interval`,
+/// and closes a socket not heard from for `idle_timeout`, even while its writes
+/// wait. Once the socket is closing, runs nothing more, ends its subscriptions, and
 /// reads and drops what the client still sends until its close frame arrives or
 /// the grace period ends.
 async fn read<E, In, InErr>(
@@ -57,24 +61,40 @@ async fn read<E, In, InErr>(
     mailbox: &Mailbox,
     config: &SocketConfig,
     incoming: In,
-    heard: &AtomicU64,
-    started: Instant,
 ) where
     E: Executor,
     In: Stream<Item = Result<Frame, InErr>>,
 {
     let mut incoming = pin!(incoming);
     let mut running = FuturesUnordered::new();
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(heard + config.ping_interval(), config.ping_interval());
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let code = loop {
         tokio::select! {
+            // Once the socket is closing, nothing more is read or started.
+            biased;
+            code = mailbox.closed() => break code,
+            _ = ping.tick() => {
+                if running.len() >= config.max_in_flight() {
+                    // The server is the one not reading: the client is not idle.
+                    heard = Instant::now();
+                }
+                if heard.elapsed() >= config.idle_timeout() {
+                    mailbox.close(close_code::GOING_AWAY, "no pong");
+                } else {
+                    mailbox.control(Frame::Ping(Bytes::new()));
+                }
+            }
+            Some(_answered) = running.next(), if !running.is_empty() => {}
             frame = incoming.next(), if running.len() < config.max_in_flight() => {
                 let Some(Ok(frame)) = frame else {
                     // The client went away.
                     return;
                 };
-                heard.store(millis(started), Ordering::Relaxed);
+                heard = Instant::now();
                 match frame {
-                    Frame::Text(text) if text.len() > config.max_message() => {
+                    Frame::Text(data) | Frame::Binary(data) if data.len() > config.max_message() => {
                         mailbox.close(close_code::TOO_BIG, "message too large");
                     }
                     Frame::Text(text) => match ClientMessage::decode_shared(&text) {
@@ -96,13 +116,13 @@ async fn read<E, In, InErr>(
                     }
                 }
             }
-            Some(_answered) = running.next(), if !running.is_empty() => {}
-            code = mailbox.closed() => break code,
         }
     };
-    // Closing: ops still running are dropped; the client's data is read and dropped
-    // so that no reset destroys the close frame on its way.
+    // Closing: ops still running are dropped, and the socket holds nothing more;
+    // the client's data is read and dropped so that no reset destroys the close
+    // frame on its way.
     drop(running);
+    session.unsubscribe_all();
     let grace = if code == close_code::TRY_AGAIN_LATER {
         config.slow_reader_grace()
     } else {
@@ -118,49 +138,30 @@ async fn read<E, In, InErr>(
     .await;
 }
 
-/// Writes what the mailbox holds, pings every `ping_interval`, and closes a socket
-/// not heard from for `idle_timeout`. Returns once its close frame is written.
-async fn write<Out, OutErr>(
-    mailbox: &Mailbox,
-    config: &SocketConfig,
-    outgoing: Out,
-    heard: &AtomicU64,
-    started: Instant,
-) where
+/// Writes what the mailbox holds, in order. Returns once its close frame is
+/// written, or the transport failed.
+async fn write<Out, OutErr>(mailbox: &Mailbox, outgoing: Out)
+where
     Out: Sink<Frame, Error = OutErr>,
 {
     let mut outgoing = pin!(outgoing);
-    let mut ping =
-        tokio::time::interval_at(started + config.ping_interval(), config.ping_interval());
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            next = mailbox.next() => match next {
-                Next::Frame(frame) => {
-                    if outgoing.send(frame).await.is_err() {
-                        return;
-                    }
-                }
-                Next::Close(code, reason) => {
-                    let close = CloseFrame { code, reason: reason.to_owned() };
-                    let _ = outgoing.send(Frame::Close(Some(close))).await;
-                    return;
-                }
-            },
-            _ = ping.tick() => {
-                let quiet = millis(started).saturating_sub(heard.load(Ordering::Relaxed));
-                if Duration::from_millis(quiet) >= config.idle_timeout() {
-                    mailbox.close(close_code::GOING_AWAY, "no pong");
-                } else if outgoing.send(Frame::Ping(bytes::Bytes::new())).await.is_err() {
+        match mailbox.next().await {
+            Next::Frame(frame) => {
+                if outgoing.send(frame).await.is_err() {
                     return;
                 }
             }
+            Next::Close(code, reason) => {
+                let close = CloseFrame {
+                    code,
+                    reason: reason.to_owned(),
+                };
+                let _ = outgoing.send(Frame::Close(Some(close))).await;
+                return;
+            }
         }
     }
-}
-
-fn millis(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The code to answer a client's close with: its own, unless it is one a close

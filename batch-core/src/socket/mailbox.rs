@@ -22,7 +22,7 @@ pub(crate) struct Mailbox {
 struct State {
     /// Frames to write, in order.
     queue: VecDeque<Frame>,
-    /// Frames the protocol owes the client (pongs), written before the queue.
+    /// Frames the protocol calls for (pings, pongs), written before the queue.
     control: VecDeque<Frame>,
     /// Why the socket closes, once it does; nothing more is queued then.
     close: Option<(u16, &'static str)>,
@@ -63,9 +63,18 @@ impl Mailbox {
         self.lock().close.map(|(code, _)| code)
     }
 
-    /// Owes the client `frame` (a pong), ahead of the queued messages.
+    /// Owes the client `frame` (a ping or a pong), ahead of the queued messages. One
+    /// of each kind waits at most, the latest: a client pinging faster than it
+    /// reads holds no memory (RFC 6455 §5.5.3 lets a pong answer only the latest
+    /// ping).
     pub(crate) fn control(&self, frame: Frame) {
-        self.lock().control.push_back(frame);
+        let mut state = self.lock();
+        let kind = std::mem::discriminant(&frame);
+        state
+            .control
+            .retain(|waiting| std::mem::discriminant(waiting) != kind);
+        state.control.push_back(frame);
+        drop(state);
         self.changed.notify_waiters();
     }
 
@@ -159,6 +168,22 @@ mod tests {
             frame(mailbox.next().await),
             Some(Frame::Text(event.json().clone()))
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_pinging_without_reading_holds_one_pong() {
+        let mailbox = Mailbox::new(4);
+        for i in 0..1000_u32 {
+            mailbox.control(Frame::Pong(Bytes::from(i.to_be_bytes().to_vec())));
+            mailbox.control(Frame::Ping(Bytes::new()));
+        }
+        assert_eq!(mailbox.lock().control.len(), 2);
+        assert_eq!(
+            frame(mailbox.next().await),
+            Some(Frame::Pong(Bytes::from(999_u32.to_be_bytes().to_vec()))),
+            "the pong answers the latest ping"
+        );
+        assert_eq!(frame(mailbox.next().await), Some(Frame::Ping(Bytes::new())));
     }
 
     #[tokio::test]

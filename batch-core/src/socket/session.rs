@@ -2,7 +2,6 @@
 //! each message it sends run as an op through the application.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -184,27 +183,7 @@ impl<E: Executor> Session<E> {
             .config()
             .sockets()
             .map_or(usize::MAX, |sockets| sockets.max_subscriptions());
-        let new = {
-            let mut by_key = self.subscriptions.lock();
-            let full = by_key.len() >= limit;
-            match by_key.entry(key.clone()) {
-                Entry::Occupied(_) => false,
-                Entry::Vacant(_) if full => {
-                    return Err(refused(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &format!("a socket may subscribe to at most {limit} resources"),
-                    ));
-                }
-                Entry::Vacant(entry) => {
-                    entry.insert(Subscription::Pending(Vec::new()));
-                    true
-                }
-            }
-        };
-        if new {
-            let subscriber: Arc<dyn Subscriber> = self.subscriptions.clone();
-            subscribers.add(&key, self.subscriptions.id, subscriber);
-        }
+        let new = self.hold(&key, limit)?;
         let read = self.run(Operation::new("GET", uri.op_url())).await;
         let state = match read {
             Ok(result) if result.status.is_success() => result,
@@ -234,6 +213,10 @@ impl<E: Executor> Session<E> {
                 resource: state.body,
             },
         );
+        // A subscription ended while its GET ran (by an unsubscribe, or by the failed
+        // GET of another subscribe to the path) is made again: the state, answered
+        // after, is the client's last word on it.
+        self.hold(&key, limit)?;
         let mut by_key = self.subscriptions.lock();
         self.subscriptions.outbox.send(Outgoing::Answer(&answer));
         if let Some(Subscription::Pending(held)) = by_key.insert(key, Subscription::Active) {
@@ -242,6 +225,30 @@ impl<E: Executor> Session<E> {
             }
         }
         Ok(answer)
+    }
+
+    /// Makes `key` a subscription, its changes held until its state is sent, unless
+    /// it is one already: whether it is new, or 429 when the socket has `limit`.
+    fn hold(&self, key: &str, limit: usize) -> Result<bool, Refused> {
+        {
+            let mut by_key = self.subscriptions.lock();
+            if by_key.contains_key(key) {
+                return Ok(false);
+            }
+            if by_key.len() >= limit {
+                return Err(refused(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("a socket may subscribe to at most {limit} resources"),
+                ));
+            }
+            by_key.insert(key.to_owned(), Subscription::Pending(Vec::new()));
+        }
+        // Added to the hub with the session's lock released: the hub delivers holding
+        // its own lock, then takes the session's.
+        let subscriber: Arc<dyn Subscriber> = self.subscriptions.clone();
+        self.subscribers()
+            .add(key, self.subscriptions.id, subscriber);
+        Ok(true)
     }
 
     fn unsubscribe(&self, uri: &str) -> Reply {
@@ -316,8 +323,9 @@ impl<E: Executor> Session<E> {
     }
 }
 
-impl<E> Drop for Session<E> {
-    fn drop(&mut self) {
+impl<E> Session<E> {
+    /// Ends every subscription: the session is told of no change any more.
+    pub(crate) fn unsubscribe_all(&self) {
         let keys: Vec<String> = self
             .subscriptions
             .lock()
@@ -328,6 +336,12 @@ impl<E> Drop for Session<E> {
         for key in keys {
             subscribers.remove(&key, self.subscriptions.id);
         }
+    }
+}
+
+impl<E> Drop for Session<E> {
+    fn drop(&mut self) {
+        self.unsubscribe_all();
     }
 }
 

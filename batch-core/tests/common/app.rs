@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,13 +18,53 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tower::Layer;
 
-/// Items by id, shared by every request.
+/// Items by id, shared by every request, and a gauge of the `GET /slow` requests.
 #[derive(Clone, Default)]
-pub struct Items(Arc<Mutex<BTreeMap<u64, String>>>);
+pub struct Items(Arc<Mutex<BTreeMap<u64, String>>>, Slow);
+
+/// How many `GET /slow` requests run now, and the most that ever ran at once. A
+/// request cancelled while it sleeps stops counting at once.
+#[derive(Clone, Default)]
+pub struct Slow(Arc<(AtomicUsize, AtomicUsize)>);
+
+impl Slow {
+    /// The `GET /slow` requests running now.
+    pub fn running(&self) -> usize {
+        (self.0).0.load(Ordering::SeqCst)
+    }
+
+    /// The most `GET /slow` requests that ever ran at once.
+    pub fn peak(&self) -> usize {
+        (self.0).1.load(Ordering::SeqCst)
+    }
+
+    /// Counts one request until the guard drops.
+    fn enter(&self) -> impl Drop {
+        let now = (self.0).0.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.0).1.fetch_max(now, Ordering::SeqCst);
+        Leave(self.clone())
+    }
+}
+
+struct Leave(Slow);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        ((self.0).0).0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Items {
+    /// The gauge of `GET /slow` requests.
+    pub fn slow(&self) -> &Slow {
+        &self.1
+    }
+}
 
 /// `GET/PATCH/DELETE /items/{id}`, `GET/POST /items`, `GET /slow?ms=N`; a request
 /// with `authorization: Bearer deny` is answered 401 before any route, as an
-/// authentication middleware would.
+/// authentication middleware would, and one with the query `delay=N` is answered
+/// N ms late.
 pub async fn answer(
     items: Items,
     request: Request<RequestBody<Incoming>>,
@@ -49,10 +90,14 @@ pub async fn answer(
             .ok()
             .and_then(|v| v["name"].as_str().map(str::to_owned))
     };
+    if let Some(ms) = query.strip_prefix("delay=") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["slow"]) => {
             let ms = query.trim_start_matches("ms=").parse().unwrap_or(0);
+            let _running = items.slow().enter();
             tokio::time::sleep(Duration::from_millis(ms)).await;
             json(StatusCode::OK, json!({"slept": ms}))
         }
