@@ -110,6 +110,15 @@ def conversation(label, transports):
     created = me.wait("create", "/items/")
     check(f"{label}: create event", created is not None and created["resource"] == ack["body"], created)
 
+    # A plain REST POST to the list is a create event too.
+    status, made = rest("POST", "/items", {"name": "made over REST"})
+    created = me.wait("create", "/items/")
+    check(
+        f"{label}: REST POST -> create event",
+        status == 201 and created is not None and created["resource"] == made,
+        (status, created),
+    )
+
     # A plain REST PATCH is a patch event; subscribed to the item and its list,
     # the client gets it once (see `unexpected` below).
     me.call("subscribe", f"/items/{item}")
