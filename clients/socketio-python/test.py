@@ -188,8 +188,11 @@ def conversation(label, transports):
     anonymous.client.disconnect()
 
 
-conversation("default transports", None)
-conversation("polling", ["polling"])
+try:
+    conversation("default transports", None)
+    conversation("polling", ["polling"])
+except socketio.exceptions.ConnectionError as err:
+    check("connect to /socket.io/", False, f"{err!r}: does the server serve sockets?")
 
 # A browser page of another origin is refused, as a WebSocket upgrade would be: a
 # connect_error whose message is the refusal's status and body.
