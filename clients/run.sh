@@ -2,9 +2,10 @@
 # Runs the real, unmodified third-party batch clients against the demo server:
 #   graph-js       @microsoft/microsoft-graph-client (npm), Graph JSON batching
 #   google-python  google-api-python-client (PyPI), multipart/mixed batching
+#   socketio-python  python-socketio (PyPI), Flask-SocketAPI's events at /socket.io/
 # Builds and starts the demo on a free 127.0.0.1 port, installs each client from its
 # registry (node/npm with apt-get when missing, pip packages into a venv), runs
-# both, stops the server, and exits non-zero on any failure.
+# each, stops the server, and exits non-zero on any failure.
 # Set CAPTURE=1 to save each client's traffic under batch-core/tests/fixtures/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,14 @@ result graph-js $?
 note "google-python: google-api-python-client, multipart/mixed"
 CAPTURE_DIR=$(capture multipart) "$work/venv/bin/python" clients/google-python/test.py "$base"
 result google-python $?
+
+note "socketio-python: python-socketio, real-time resources at /socket.io/"
+if "$work/venv/bin/pip" install --quiet -r clients/socketio-python/requirements.txt; then
+    "$work/venv/bin/python" clients/socketio-python/test.py "$base"
+    result socketio-python $?
+else
+    result socketio-python 1
+fi
 
 echo
 echo "clients: $passed passed, $failed failed"

@@ -153,3 +153,29 @@ async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
     stream.read_to_end(&mut response).await.unwrap();
     String::from_utf8(response).unwrap()
 }
+
+#[tokio::test]
+async fn a_plain_http_post_publishes_its_create_with_the_answered_resource() {
+    let endpoint = BatchEndpoint::new(config(SocketConfig::default()));
+    let (addr, _items) = common::app::serve(endpoint).await;
+    let mut socket = open(addr).await;
+    send(&mut socket, json!({"type": "subscribe", "uri": "/items/"})).await;
+    assert_eq!(next(&mut socket).await["type"], "state");
+
+    // The answer has a content length: hyper stops polling its body once that many
+    // bytes are written, before the body says it ended.
+    let body = r#"{"name": "pen"}"#;
+    let response = raw(addr, &format!(
+        "POST /items HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )).await;
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("content-length"),
+        "{response}"
+    );
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"type": "create", "uri": "/items/", "resource": {"id": 1, "name": "pen"}, "location": "/items/1"})
+    );
+}
