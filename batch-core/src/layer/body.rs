@@ -147,11 +147,6 @@ where
                         if let Some(data) = frame.data_ref() {
                             watch.response_data(data);
                         }
-                        // hyper stops polling a body once it has written the length
-                        // the body announced, so the end may never be polled.
-                        if body.is_end_stream() {
-                            watch.response_end();
-                        }
                     }
                     Poll::Ready(None) => watch.response_end(),
                     _ => {}
