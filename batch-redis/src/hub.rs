@@ -152,8 +152,9 @@ impl Drop for Inner {
     }
 }
 
-/// Settings of a [`RedisHub`]; [`RedisHub::builder`] makes one.
-#[derive(Debug, Clone)]
+/// Settings of a [`RedisHub`]; [`RedisHub::builder`] makes one. Its `Debug` output
+/// leaves the URL out: it may hold a password.
+#[derive(Clone)]
 pub struct RedisHubBuilder {
     url: String,
     channel: String,
@@ -161,6 +162,17 @@ pub struct RedisHubBuilder {
     first_delay: Duration,
     max_delay: Duration,
     runtime: Option<Handle>,
+}
+
+impl std::fmt::Debug for RedisHubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHubBuilder")
+            .field("channel", &self.channel)
+            .field("queue", &self.queue)
+            .field("first_delay", &self.first_delay)
+            .field("max_delay", &self.max_delay)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisHubBuilder {
@@ -275,6 +287,8 @@ mod tests {
         assert!(setting(RedisHub::builder(url).reconnect_delay(ms(9), ms(5))).contains("delay"));
         let hub = RedisHub::builder(url).channel("x").build().unwrap();
         assert_eq!(hub.replica_id().len(), 16);
+        let builder = RedisHub::builder("redis://user:s3cret@127.0.0.1");
+        assert!(!format!("{builder:?} {hub:?}").contains("s3cret"));
     }
 
     #[test]

@@ -39,6 +39,15 @@
 //! so are events beyond the publishing queue when Redis cannot keep up.
 //! [`RedisHub::dropped`] counts them.
 //!
+//! # Trust
+//!
+//! Whoever can publish on the channel can send change events to every replica's
+//! subscribers: they are delivered as read (after checking that they are events),
+//! without running anything in the application. Give the channel's Redis the access
+//! control of any internal service (a password or ACL user in the URL, a private
+//! network, `rediss://` where the client is built with TLS). The URL's credentials are
+//! never logged, and neither `Debug` output nor errors repeat the URL.
+//!
 //! # Wire format
 //!
 //! One message per event on the channel (default [`DEFAULT_CHANNEL`]): the sending

@@ -1,7 +1,6 @@
 //! The background task that sends this replica's events to the Redis channel.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use batch_core::Event;
 use redis::aio::MultiplexedConnection;
@@ -126,8 +125,7 @@ impl Publisher {
             );
             self.down = Some(0);
         }
-        let delay: Duration = self.backoff.next_delay();
-        self.retry_at = Instant::now() + delay;
+        self.retry_at = Instant::now() + self.backoff.next_delay();
         self.drop_events(count);
     }
 
