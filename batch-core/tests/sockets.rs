@@ -109,6 +109,16 @@ async fn subscribers_see_state_then_every_change_from_every_source() {
         next(&mut socket).await,
         json!({"type": "patch", "uri": "/items/1", "patch": {"name": "ink"}})
     );
+    // A plain creation: its event carries the answer's body, which hyper stops
+    // polling once it has sent content-length bytes.
+    let created = raw(addr, &format!(
+        "POST /items HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{{\"name\": \"cap\"}}"
+    )).await;
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"type": "create", "uri": "/items/", "resource": {"id": 2, "name": "cap"}, "location": "/items/2"})
+    );
 
     // An op of a batch.
     let response = post_batch(addr, r#"{"ops": [{"method": "DELETE", "url": "/items/1"}, {"method": "DELETE", "url": "/items/1"}]}"#).await;

@@ -17,8 +17,8 @@
 //!
 //! # How ops run
 //!
-//! [`with_batch`] answers requests for the batch path ([`Config::path`], `/batch` by
-//! default; see [`Config::is_batch_path`]) and passes every other request to your
+//! [`with_batch`] answers requests for the batch path ([`Config::path`](batch_core::Config::path), `/batch` by
+//! default; see [`Config::is_batch_path`](batch_core::Config::is_batch_path)) and passes every other request to your
 //! routes. Each op is sent through
 //! `warp::service(routes)`, so it passes every filter of the tree given to
 //! `with_batch` (`recover`, `with(warp::log(..))`, auth filters), exactly like a
@@ -32,7 +32,7 @@
 //! task is aborted: running ops are dropped and no further op starts.
 //!
 //! The batch body is read as a stream, with or without `content-length`; a body
-//! larger than [`Config::max_body`] is refused with 413 before more than the limit
+//! larger than [`Config::max_body`](batch_core::Config::max_body) is refused with 413 before more than the limit
 //! is buffered.
 //!
 //! The batch route rejects requests for other paths as "not found", which warp

@@ -1,9 +1,11 @@
 //! The demo server: the fixture API (`docs/fixture-api.md`) with the batch endpoint
-//! at `/batch`, over HTTP/1.1 and HTTP/2 (h2c) on one port.
+//! at `/batch` and real-time sockets at `/socket`, over HTTP/1.1 and HTTP/2 (h2c) on
+//! one port.
 //!
 //! ```text
 //! cargo run -p demo                                   # axum on 127.0.0.1:3000
 //! cargo run -p demo -- --framework actix --addr 127.0.0.1:8080
+//! cargo run -p demo -- --redis redis://127.0.0.1:6379 # change events shared by replicas
 //! ```
 //!
 //! Set `RUST_LOG` to change what is logged (default: one line per batch).
@@ -11,26 +13,32 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use batch_core::Config;
+use batch_core::{BatchEndpoint, Config, SocketConfig};
+use batch_redis::RedisHub;
 use fixture::Framework;
 
 const USAGE: &str = "\
-usage: demo [--addr HOST:PORT] [--framework NAME]
+usage: demo [--addr HOST:PORT] [--framework NAME] [--redis URL]
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:3000)
   --framework NAME   axum (default), actix, warp or tower (BatchLayer on hyper)
+  --redis URL        share change events with other replicas through Redis pub/sub,
+                     such as redis://127.0.0.1:6379 (default: the BATCH_REDIS
+                     environment variable, else events stay in this process)
   -h, --help         this text";
 
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
     framework: Framework,
+    redis: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         framework: Framework::Axum,
+        redis: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -47,6 +55,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     format!("--framework wants axum, actix, warp or tower; got {name:?}")
                 })?;
             }
+            "--redis" => parsed.redis = Some(value("--redis")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -72,7 +81,40 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let server = match args.framework.start(args.addr, Config::default()) {
+    let config = match Config::builder().sockets(SocketConfig::default()).build() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("demo: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let redis = args
+        .redis
+        .or_else(|| std::env::var("BATCH_REDIS").ok())
+        .filter(|url| !url.is_empty());
+    // The hub's tasks run on a small runtime of their own: the fixture servers each
+    // bring theirs, and this one outlives them all.
+    let (endpoint, events, _runtime) = match redis {
+        None => (
+            BatchEndpoint::new(config),
+            "in this process".to_owned(),
+            None,
+        ),
+        Some(url) => match redis_hub(&url) {
+            Ok((hub, runtime)) => {
+                let events = format!(
+                    "shared through Redis pub/sub (replica {})",
+                    hub.replica_id()
+                );
+                (BatchEndpoint::with_hub(config, hub), events, Some(runtime))
+            }
+            Err(message) => {
+                eprintln!("demo: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let server = match args.framework.start(args.addr, endpoint) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("demo: cannot listen on {}: {err}", args.addr);
@@ -80,8 +122,11 @@ fn main() -> ExitCode {
         }
     };
     let url = server.url();
+    let socket = format!("ws://{}/socket", server.addr());
     println!(
-        "batch demo ({framework}) listening on {url} (HTTP/1.1 and h2c)\n\ntry:\n\n\
+        "batch demo ({framework}) listening on {url} (HTTP/1.1 and h2c)\n\
+sockets on {socket}, change events {events}\n\
+  websocat {socket}   then send {{\"type\": \"subscribe\", \"uri\": \"/items/\"}}   (JS: new WebSocket(\"{socket}\"))\n\ntry:\n\n\
 curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Bearer ada' -d '{{\"ops\": [
   {{\"id\": \"new\", \"method\": \"POST\", \"url\": \"/items\", \"body\": {{\"name\": \"pen\"}}}},
   {{\"id\": \"me\", \"url\": \"/whoami\"}},
@@ -93,6 +138,21 @@ curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Beare
     );
     server.wait();
     ExitCode::SUCCESS
+}
+
+/// A Redis hub on `url`, its tasks on a runtime the caller keeps alive.
+fn redis_hub(url: &str) -> Result<(RedisHub, tokio::runtime::Runtime), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("redis-hub")
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the Redis hub's runtime: {err}"))?;
+    let hub = RedisHub::builder(url)
+        .runtime(runtime.handle().clone())
+        .build()
+        .map_err(|err| format!("--redis: {err}"))?;
+    Ok((hub, runtime))
 }
 
 #[cfg(test)]
@@ -108,8 +168,18 @@ mod tests {
         let args = parse(&[]).unwrap();
         assert_eq!(args.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(args.framework, Framework::Axum);
+        assert_eq!(args.redis, None);
         let args = parse(&["--framework", "warp"]).unwrap();
         assert_eq!(args.framework, Framework::Warp);
+    }
+
+    #[test]
+    fn redis_takes_a_url() {
+        let args = parse(&["--redis", "redis://127.0.0.1:6379"]).unwrap();
+        assert_eq!(args.redis.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert!(parse(&["--redis"]).unwrap_err().contains("needs a value"));
+        let refused = redis_hub("http://nope").unwrap_err();
+        assert!(refused.contains("not a usable Redis URL"), "{refused}");
     }
 
     #[test]
@@ -126,5 +196,12 @@ mod tests {
                 .unwrap_err()
                 .contains("axum, actix, warp or tower")
         );
+    }
+
+    #[test]
+    fn usage_lists_every_flag() {
+        for flag in ["--addr", "--framework", "--redis", "--help"] {
+            assert!(USAGE.contains(flag), "{flag}");
+        }
     }
 }

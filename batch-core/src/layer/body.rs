@@ -147,6 +147,11 @@ where
                         if let Some(data) = frame.data_ref() {
                             watch.response_data(data);
                         }
+                        // A server that sent content-length bytes polls no further:
+                        // the end is when the body says nothing is left.
+                        if body.is_end_stream() || body.size_hint().exact() == Some(0) {
+                            watch.response_end();
+                        }
                     }
                     Poll::Ready(None) => watch.response_end(),
                     _ => {}
@@ -159,7 +164,8 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             ResponseKind::Endpoint(body) => body.is_end_stream(),
-            // A watched body is polled to its end, where its change is published.
+            // A watched body is polled until it has nothing left, where its change is
+            // published.
             ResponseKind::Watched(..) => false,
             ResponseKind::Direct(body) => body.is_end_stream(),
         }
