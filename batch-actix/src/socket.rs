@@ -32,9 +32,11 @@ pub(crate) async fn answer(
             .into_response(),
         );
     }
-    let Ok((response, session, messages)) = actix_ws::handle(&request, payload) else {
+    // Checked before admission, and answered before the connection is handed over:
+    // a refused upgrade leaves the connection a plain one, fit for the next request.
+    if actix_http::ws::handshake(request.head()).is_err() {
         return actix_response(endpoint.upgrade_required());
-    };
+    }
     let Some(dispatcher) = request.extensions().get::<Dispatcher>().cloned() else {
         return unrecognised_path("socket");
     };
@@ -50,6 +52,9 @@ pub(crate) async fn answer(
     let admission = match endpoint.admit_socket(&executor, &parts).await {
         Ok(admission) => admission,
         Err(refusal) => return actix_response(refusal),
+    };
+    let Ok((response, session, messages)) = actix_ws::handle(&request, payload) else {
+        return actix_response(endpoint.upgrade_required());
     };
     // Messages up to four times the limit are read whole, so that the endpoint
     // sees one too large and closes with 1009; beyond that the socket just ends.

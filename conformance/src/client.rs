@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::client::legacy::{Client as HyperClient, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use thiserror::Error;
 
 /// The longest one exchange may take before it counts as failed.
@@ -48,6 +48,9 @@ pub enum ClientError {
     /// The response body could not be read.
     #[error("the response body could not be read: {0}")]
     Body(#[from] hyper::Error),
+    /// No connection to the server could be opened.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] std::io::Error),
     /// The server answered 101 but the connection could not be taken over.
     #[error("the upgraded connection was not handed over: {0}")]
     Upgrade(#[source] hyper::Error),
@@ -62,7 +65,12 @@ impl Client {
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+            // Every request on a connection of its own: a server may close a kept-alive
+            // connection after any answer (actix-web does after refusing a request
+            // whose body it did not read), and a step must not fail for another's.
+            inner: HyperClient::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build_http(),
         }
     }
 
@@ -93,10 +101,36 @@ impl Client {
         path: &str,
         headers: &[(String, String)],
     ) -> Result<(Exchange, Option<Upgraded>), ClientError> {
-        let request = self.request("GET", path, headers, Bytes::new())?;
+        let mut request = self.request("GET", path, headers, Bytes::new())?;
+        let authority = request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str().to_owned())
+            .unwrap_or_default();
+        // On a connection of its own the target is origin-form, the host a header.
+        if !request.headers().contains_key(http::header::HOST) {
+            let host = http::HeaderValue::from_str(&authority).map_err(http::Error::from)?;
+            request.headers_mut().insert(http::header::HOST, host);
+        }
+        let origin_form = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |target| target.as_str())
+            .parse::<Uri>()
+            .map_err(http::Error::from)?;
+        *request.uri_mut() = origin_form;
         let started = Instant::now();
         let exchange = async {
-            let mut response = self.inner.request(request).await?;
+            // A connection of its own, as WebSocket clients open: a server may close a
+            // connection after refusing an upgrade on it, and a pooled one would
+            // carry that into the next request.
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(ClientError::Connect)?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection.with_upgrades());
+            let mut response = sender.send_request(request).await?;
             if response.status() != StatusCode::SWITCHING_PROTOCOLS {
                 return Ok((read(response, started).await?, None));
             }

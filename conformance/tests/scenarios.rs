@@ -133,11 +133,11 @@ fn targets() -> Result<Vec<Target>, String> {
 /// socket scenarios run against those that do, on top of what `selection` skips.
 fn local_targets(selection: &Selection) -> Vec<Target> {
     let adapters: [(&str, Start, bool); 5] = [
-        ("axum", fixture::axum::start, false),
-        ("actix", fixture::actix::start, false),
+        ("axum", fixture::axum::start, true),
+        ("actix", fixture::actix::start, true),
         // A debug build, like every test run: dispatching an op inside the outer
         // route would trip warp's nested-route assertion here.
-        ("warp", fixture::warp::start, false),
+        ("warp", fixture::warp::start, true),
         ("tower", fixture::tower::start, true),
         // The engine over an executor alone has no connection to upgrade.
         ("executor", executor, false),
