@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame as AxumClose, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::response::Response;
-use batch_core::{BatchEndpoint, CloseFrame, Frame, ServiceExecutor};
+use batch_core::{BatchEndpoint, CloseFrame, Frame, SOCKET_READ_BUFFER, ServiceExecutor};
 use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use tower::ServiceBuilder;
@@ -56,6 +56,7 @@ impl Sockets {
             .map_or(usize::MAX, |sockets| sockets.max_message())
             .saturating_mul(4);
         upgrade
+            .read_buffer_size(SOCKET_READ_BUFFER)
             .max_message_size(limit)
             .max_frame_size(limit)
             .on_upgrade(move |socket| async move {

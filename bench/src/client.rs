@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 use crate::BenchError;
 
@@ -22,14 +23,27 @@ pub(crate) struct Reply {
 pub(crate) struct Http1 {
     addr: SocketAddr,
     send: http1::SendRequest<Full<Bytes>>,
+    connection: JoinHandle<Result<(), hyper::Error>>,
 }
 
 impl Http1 {
     /// Connects to `addr` with `TCP_NODELAY`, as latency-minded clients do.
     pub(crate) async fn connect(addr: SocketAddr) -> Result<Self, BenchError> {
         let (send, connection) = http1::handshake(TokioIo::new(stream(addr).await?)).await?;
-        tokio::spawn(connection);
-        Ok(Self { addr, send })
+        let connection = tokio::spawn(connection);
+        Ok(Self {
+            addr,
+            send,
+            connection,
+        })
+    }
+
+    /// Closes the connection and waits until it is closed. Merely dropped, it stays
+    /// open until the client's runtime next runs, and a server stopped meanwhile
+    /// waits for it (actix for its whole shutdown timeout).
+    pub(crate) async fn close(self) {
+        drop(self.send);
+        let _ = self.connection.await;
     }
 
     /// Sends one request and reads the whole response.
@@ -47,12 +61,12 @@ impl Http1 {
     }
 }
 
-/// One HTTP/2 connection (h2c, prior knowledge); clones share it, so concurrent
-/// requests are multiplexed on it.
-#[derive(Clone)]
+/// One HTTP/2 connection (h2c, prior knowledge): concurrent requests are
+/// multiplexed on it.
 pub(crate) struct Http2 {
     base: String,
     send: http2::SendRequest<Full<Bytes>>,
+    connection: JoinHandle<Result<(), hyper::Error>>,
 }
 
 impl Http2 {
@@ -60,11 +74,18 @@ impl Http2 {
     pub(crate) async fn connect(addr: SocketAddr) -> Result<Self, BenchError> {
         let io = TokioIo::new(stream(addr).await?);
         let (send, connection) = http2::handshake(TokioExecutor::new(), io).await?;
-        tokio::spawn(connection);
+        let connection = tokio::spawn(connection);
         Ok(Self {
             base: format!("http://{addr}"),
             send,
+            connection,
         })
+    }
+
+    /// Closes the connection and waits until it is closed (see [`Http1::close`]).
+    pub(crate) async fn close(self) {
+        drop(self.send);
+        let _ = self.connection.await;
     }
 
     /// Sends one GET and reads the whole response.

@@ -1,37 +1,51 @@
 //! End-to-end benchmark of the batch endpoint: what one batch saves a client against
 //! sequential HTTP/1.1 and multiplexed HTTP/2 requests, throughput under concurrent
-//! clients, makespan against the critical path, and the server's memory per payload,
-//! on each adapter's fixture server over real sockets on 127.0.0.1.
+//! clients, makespan against the critical path, and the server's memory per payload;
+//! and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
+//! pipelined socket ops against a batch and sequential requests, and the memory of
+//! an idle socket. On each adapter's fixture server over real sockets on 127.0.0.1.
 //!
 //! ```text
 //! cargo run --release -p bench                       # every framework, full run
 //! cargo run --release -p bench -- --quick            # a few iterations (CI smoke)
 //! cargo run --release -p bench -- --framework axum --iterations 50
+//! cargo run --release -p bench -- --only realtime    # the socket figures alone
 //! ```
 //!
 //! Every figure is printed next to a baseline measured in the same run, with their
 //! ratio: absolute times on a shared 2-vCPU VM move by tens of percent between runs,
 //! ratios much less. Times are medians over the iterations, after a warm-up.
 
+mod child;
 mod client;
+mod cpu;
+mod fanout;
 mod measure;
+mod pipeline;
 mod rss;
 mod table;
+mod ws;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use batch_core::Config;
+use batch_core::{Config, SocketConfig};
 use fixture::Server;
 use thiserror::Error;
 
 const USAGE: &str = "\
-usage: bench [--quick] [--framework NAME] [--iterations N]
+usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
+             [--server-cpus LIST]
 
-  --quick            a few iterations and short runs: checks that everything works (CI)
-  --framework NAME   axum, actix or warp (default: all three)
+  --quick            a few iterations, short runs, few sockets: checks that
+                     everything works (CI)
+  --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
+  --only PART        batch (the batch figures) or realtime (the socket figures)
+  --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
+                     LIST, e.g. 0 or 0,1); run the bench itself under taskset too
+                     to keep the client off them
   -h, --help         this text";
 
 /// Why the bench could not produce its table.
@@ -49,6 +63,9 @@ pub(crate) enum BenchError {
     /// The server's configuration was refused.
     #[error("configuration: {0}")]
     Config(#[from] batch_core::ConfigError),
+    /// A WebSocket failed.
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     /// The server answered something the bench did not expect; its figures would
     /// be meaningless.
     #[error("unexpected answer to {what}: {detail}")]
@@ -62,20 +79,33 @@ pub(crate) enum BenchError {
 
 pub(crate) use fixture::Framework;
 
+/// What a server is started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// The batch figures: sockets off, as by default.
+    Batches,
+    /// The real-time figures: sockets on.
+    Sockets,
+}
+
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
-pub(crate) fn start(framework: Framework) -> Result<Server, BenchError> {
+pub(crate) fn start(framework: Framework, setup: Setup) -> Result<Server, BenchError> {
     framework
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config()?)
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config(setup)?)
         .map_err(|err| BenchError::Io(format!("starting {}", framework.name()), err))
 }
 
 /// The defaults, except room for the 20-op makespan batch to run at once and for
-/// 50 ops of 100 KiB: limits the default configuration would rightly refuse.
-fn config() -> Result<Config, BenchError> {
-    Ok(Config::builder()
-        .max_concurrency(32)
-        .max_body(8 << 20)
-        .build()?)
+/// 50 ops of 100 KiB: limits the default configuration would rightly refuse. With
+/// sockets, their defaults too, except room for more open sockets than the 10,000
+/// the memory figure opens.
+fn config(setup: Setup) -> Result<Config, BenchError> {
+    let builder = Config::builder().max_concurrency(32).max_body(8 << 20);
+    let builder = match setup {
+        Setup::Batches => builder,
+        Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
+    };
+    Ok(builder.build()?)
 }
 
 /// How much to measure.
@@ -89,14 +119,57 @@ pub(crate) struct Plan {
     pub(crate) throughput_for: Duration,
     /// Batches of 50 × 100 KiB sent while the server's RSS is watched.
     pub(crate) rss_batches: usize,
+    /// Subscriber counts of the fan-out figures, ascending.
+    pub(crate) subscribers: &'static [usize],
+    /// Changes per burst, and bursts timed, for the events per second.
+    pub(crate) burst: usize,
+    pub(crate) bursts: usize,
+    /// Idle sockets open when the server's RSS is read, ascending.
+    pub(crate) idle_sockets: &'static [usize],
+    /// The CPUs the servers in child processes run on, if not every one.
+    pub(crate) server_cpus: Option<Cpus>,
+}
+
+/// A set of CPUs, by number (0 to 63), as `taskset -c` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cpus(u64);
+
+impl Cpus {
+    /// Reads `0`, `0,1`: CPU numbers separated by commas.
+    fn parse(list: &str) -> Option<Self> {
+        let mut mask = 0u64;
+        for cpu in list.split(',') {
+            let cpu: u32 = cpu.trim().parse().ok().filter(|&cpu| cpu < 64)?;
+            mask |= 1 << cpu;
+        }
+        Some(Self(mask))
+    }
+}
+
+impl std::fmt::Display for Cpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cpus: Vec<String> = (0..64)
+            .filter(|cpu| self.0 & (1 << cpu) != 0)
+            .map(|cpu: u32| cpu.to_string())
+            .collect();
+        f.write_str(&cpus.join(","))
+    }
+}
+
+/// Which figures to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Parts {
+    batch: bool,
+    realtime: bool,
 }
 
 #[derive(Debug)]
 struct Args {
     plan: Plan,
     frameworks: Vec<Framework>,
+    parts: Parts,
     /// Internal: serve this framework's fixture for the RSS measurement.
-    serve: Option<Framework>,
+    serve: Option<(Framework, Setup)>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -106,8 +179,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             warmup: 5,
             throughput_for: Duration::from_secs(2),
             rss_batches: 5,
+            subscribers: &[1, 100, 1000],
+            burst: 50,
+            bursts: 5,
+            idle_sockets: &[1000, 10_000],
+            server_cpus: None,
         },
         frameworks: Framework::ALL.to_vec(),
+        parts: Parts {
+            batch: true,
+            realtime: true,
+        },
         serve: None,
     };
     let mut iterations = None;
@@ -123,9 +205,33 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     warmup: 1,
                     throughput_for: Duration::from_millis(200),
                     rss_batches: 1,
+                    subscribers: &[1, 10],
+                    burst: 5,
+                    bursts: 1,
+                    idle_sockets: &[10],
+                    server_cpus: parsed.plan.server_cpus,
                 };
             }
             "--framework" => parsed.frameworks = vec![framework(value("--framework")?)?],
+            "--server-cpus" => {
+                let list = value("--server-cpus")?;
+                parsed.plan.server_cpus = Some(Cpus::parse(&list).ok_or_else(|| {
+                    format!("--server-cpus wants CPU numbers like 0,1; got {list:?}")
+                })?);
+            }
+            "--only" => {
+                parsed.parts = match value("--only")?.as_str() {
+                    "batch" => Parts {
+                        batch: true,
+                        realtime: false,
+                    },
+                    "realtime" => Parts {
+                        batch: false,
+                        realtime: true,
+                    },
+                    other => return Err(format!("--only wants batch or realtime; got {other:?}")),
+                };
+            }
             "--iterations" => {
                 let text = value("--iterations")?;
                 let n = text
@@ -135,7 +241,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or_else(|| format!("--iterations wants a positive number; got {text:?}"))?;
                 iterations = Some(n);
             }
-            rss::SERVE_FLAG => parsed.serve = Some(framework(value(rss::SERVE_FLAG)?)?),
+            child::SERVE_FLAG => {
+                let served = value(child::SERVE_FLAG)?;
+                parsed.serve = Some(
+                    child::parse_serve(&served)
+                        .ok_or_else(|| format!("unknown framework {served:?}"))?,
+                );
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -159,7 +271,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match args.serve {
-        Some(framework) => rss::serve(framework),
+        Some((framework, setup)) => child::serve(framework, setup),
         None => run(&args),
     };
     match outcome {
@@ -177,21 +289,47 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .build()
         .map_err(|err| BenchError::Io("starting the client runtime".into(), err))?;
     println!("{}", table::machine());
+    let plan = args.plan;
     println!(
-        "plan: {} iterations after {} warm-up, throughput runs of {:?}, {} RSS batches; \
-         client on one current-thread runtime, servers as the fixtures start them\n",
-        args.plan.iterations, args.plan.warmup, args.plan.throughput_for, args.plan.rss_batches
+        "plan: {} iterations after {} warm-up, throughput runs of {:?}, {} RSS batches, \
+         fan-out to {:?} subscribers with bursts of {} changes, {:?} idle sockets; \
+         client on one current-thread runtime, servers as the fixtures start them \
+         (batch figures in this process, socket figures in a child process{})\n",
+        plan.iterations,
+        plan.warmup,
+        plan.throughput_for,
+        plan.rss_batches,
+        plan.subscribers,
+        plan.burst,
+        plan.idle_sockets,
+        plan.server_cpus
+            .map_or(String::new(), |cpus| format!(" on CPUs {cpus}"))
     );
     let mut rows = Vec::new();
+    let mut fan_outs = Vec::new();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
-        let server = start(framework)?;
-        let addr = server.addr();
-        rows.extend(runtime.block_on(measure::all(framework, addr, args.plan))?);
-        drop(server);
-        rows.push(rss::measure(framework, &runtime, args.plan)?);
+        if args.parts.batch {
+            let server = start(framework, Setup::Batches)?;
+            rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
+            drop(server);
+            rows.push(rss::measure(framework, &runtime, plan)?);
+        }
+        if args.parts.realtime {
+            // In a child process, so that its CPU time is told from the client's.
+            let (served, addr) = child::Served::start(framework, Setup::Sockets, plan.server_cpus)?;
+            rows.extend(runtime.block_on(pipeline::all(framework, addr, plan))?);
+            fan_outs.extend(runtime.block_on(fanout::all(framework, &served, addr, plan))?);
+            drop(served);
+            eprintln!("  idle sockets");
+            rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
+        }
     }
     table::print(&rows);
+    if !fan_outs.is_empty() {
+        println!();
+        table::print_fan_out(&fan_outs);
+    }
     Ok(())
 }
 
@@ -209,6 +347,29 @@ mod tests {
         assert_eq!(args.plan.iterations, 7);
         assert_eq!(args.plan.rss_batches, 1);
         assert_eq!(args.frameworks, [Framework::Warp]);
+        assert!(args.parts.batch && args.parts.realtime);
+    }
+
+    #[test]
+    fn only_one_part_and_the_childs_setup() {
+        let args = parse(&["--only", "realtime"]).unwrap();
+        assert!(!args.parts.batch && args.parts.realtime);
+        let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
+        assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
+        let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();
+        assert_eq!(args.serve, Some((Framework::Actix, Setup::Batches)));
+        assert!(parse(&["--only", "http"]).unwrap_err().contains("--only"));
+    }
+
+    #[test]
+    fn server_cpus_are_a_list_taskset_reads_back() {
+        let args = parse(&["--server-cpus", "1,0", "--quick"]).unwrap();
+        assert_eq!(
+            args.plan.server_cpus.map(|cpus| cpus.to_string()),
+            Some("0,1".into())
+        );
+        assert!(parse(&["--server-cpus", "0-1"]).is_err());
+        assert!(parse(&["--server-cpus", "64"]).is_err());
     }
 
     #[test]

@@ -45,8 +45,11 @@ pub(crate) async fn all(
     eprintln!("  makespan");
     // A fresh connection: servers close keep-alive connections idle for as long as
     // the throughput runs took (actix after 5 s).
+    h1.close().await;
+    h2.close().await;
     let mut h1 = Http1::connect(addr).await?;
     rows.extend(makespan(framework, &mut h1, plan).await?);
+    h1.close().await;
     Ok(rows)
 }
 
@@ -101,7 +104,7 @@ async fn batch_status(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Reply, B
     })
 }
 
-fn expect_ok(reply: &Reply, what: &str) -> Result<(), BenchError> {
+pub(crate) fn expect_ok(reply: &Reply, what: &str) -> Result<(), BenchError> {
     if reply.status == StatusCode::OK {
         return Ok(());
     }
@@ -131,13 +134,13 @@ async fn multiplexed(h2: &Http2, n: usize) -> Result<(), BenchError> {
 /// that is awake: on this VM a server idle for a few milliseconds parks its threads,
 /// and waking a parked vCPU costs hundreds of microseconds, which would be charged
 /// to whichever figure happens to come after a pause.
-async fn wake(h1: &mut Http1) -> Result<(), BenchError> {
+pub(crate) async fn wake(h1: &mut Http1) -> Result<(), BenchError> {
     let reply = h1.send(Method::GET, "/health", None).await?;
     expect_ok(&reply, "GET /health")
 }
 
 /// The median of `samples`.
-fn median(mut samples: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }

@@ -1,8 +1,13 @@
-//! The one table the bench prints, and the machine it ran on.
+//! The tables the bench prints, and the machine it ran on.
 
 use std::time::Duration;
 
 use crate::Framework;
+use crate::fanout::FanOut;
+
+/// The issue's target: every subscriber of a change notified within this long of
+/// the mutation's answer.
+const FAN_OUT_TARGET: Duration = Duration::from_millis(10);
 
 /// A figure in its own unit.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +26,7 @@ impl std::fmt::Display for Value {
             }
             Value::Time(t) => write!(f, "{:.2} ms", t.as_secs_f64() * 1e3),
             Value::Rate(r) => write!(f, "{r:.0} ops/s"),
+            Value::Bytes(b) if b < 1 << 20 => write!(f, "{:.1} KiB", b as f64 / 1024.0),
             Value::Bytes(b) => write!(f, "{:.1} MiB", b as f64 / f64::from(1 << 20)),
         }
     }
@@ -99,6 +105,56 @@ pub(crate) fn print(rows: &[Row]) {
     }
 }
 
+/// Prints the fan-out figures as one Markdown table: delivery times next to the
+/// `PATCH`'s round trip, and each count's figures next to the one subscriber's.
+pub(crate) fn print_fan_out(figures: &[FanOut]) {
+    println!(
+        "| framework | subscribers | PATCH round trip | delivery after the answer: p50 | p99 \
+         | all notified: median change | worst change | median change / round trip \
+         | PATCH sent to last receipt | / 1 subscriber's | CPU per event: server | client \
+         | events/s in bursts | / 1 subscriber's | worst within {} ms |",
+        FAN_OUT_TARGET.as_millis()
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for figure in figures {
+        let one = figures
+            .iter()
+            .find(|one| one.framework == figure.framework && one.subscribers == 1);
+        let ratio = |of: f64, to: f64| format!("{:.2}×", of / to.max(f64::MIN_POSITIVE));
+        let to_one =
+            |of: fn(&FanOut) -> f64| one.map_or("n/a".to_owned(), |one| ratio(of(figure), of(one)));
+        let met = figure.all_worst <= FAN_OUT_TARGET.as_secs_f64();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} (of {}) |",
+            figure.framework.name(),
+            figure.subscribers,
+            Value::Time(figure.round_trip),
+            offset(figure.p50),
+            offset(figure.p99),
+            offset(figure.all_median),
+            offset(figure.all_worst),
+            ratio(figure.all_median, figure.round_trip.as_secs_f64()),
+            Value::Time(figure.from_send),
+            to_one(|f| f.from_send.as_secs_f64()),
+            Value::Time(figure.server_cpu),
+            Value::Time(figure.client_cpu),
+            figure.events_per_second,
+            to_one(|f| f.events_per_second),
+            if met { "yes" } else { "**no**" },
+            figure.changes,
+        );
+    }
+}
+
+/// A time that may be negative (an event read before the answer it is timed from).
+fn offset(seconds: f64) -> String {
+    let sign = if seconds < 0.0 { "−" } else { "" };
+    format!(
+        "{sign}{}",
+        Value::Time(Duration::from_secs_f64(seconds.abs()))
+    )
+}
+
 /// The machine, from `/proc`: vCPUs, CPU model and memory.
 pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -115,7 +171,7 @@ pub(crate) fn machine() -> String {
     let usable = std::thread::available_parallelism().map_or(0, usize::from);
     let memory_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|meminfo| crate::rss::kib_field(&meminfo, "MemTotal"))
+        .and_then(|meminfo| crate::child::kib_field(&meminfo, "MemTotal"))
         .unwrap_or(0);
     format!(
         "machine: {cpus} vCPUs ({usable} usable by this run), {model}, {:.1} GiB RAM",

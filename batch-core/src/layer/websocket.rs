@@ -21,7 +21,7 @@ use super::ops::Ops;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::BoxError;
 use crate::problem::Problem;
-use crate::socket::{CloseFrame, Frame};
+use crate::socket::{CloseFrame, Frame, SOCKET_READ_BUFFER};
 
 /// Answers a request for the socket path: a WebSocket upgrade the endpoint admits
 /// is answered 101 and served on a task of its own; anything else is refused.
@@ -70,6 +70,7 @@ where
         // Messages up to four times the limit are read whole, so that the endpoint
         // sees one too large and closes with 1009; beyond that the socket just ends.
         let config = WebSocketConfig::default()
+            .read_buffer_size(SOCKET_READ_BUFFER)
             .max_message_size(Some(limit.saturating_mul(4)))
             .max_frame_size(Some(limit.saturating_mul(4)));
         let socket =

@@ -138,19 +138,41 @@ async fn read<E, In, InErr>(
     .await;
 }
 
-/// Writes what the mailbox holds, in order. Returns once its close frame is
-/// written, or the transport failed.
+/// Frames handed to the transport before it is flushed, at most: frames that wait
+/// together go out in one write, yet a writer fed as fast as it writes still
+/// flushes.
+const FRAMES_PER_FLUSH: usize = 64;
+
+/// Writes what the mailbox holds, in order: the frames waiting at once are handed
+/// to the transport together and flushed once (one `write` for a burst of changes,
+/// not one each). Returns once its close frame is written, or the transport failed.
 async fn write<Out, OutErr>(mailbox: &Mailbox, outgoing: Out)
 where
     Out: Sink<Frame, Error = OutErr>,
 {
     let mut outgoing = pin!(outgoing);
+    let mut next = mailbox.next().await;
+    let mut unflushed = 0;
     loop {
-        match mailbox.next().await {
+        match next {
             Next::Frame(frame) => {
-                if outgoing.send(frame).await.is_err() {
+                if outgoing.feed(frame).await.is_err() {
                     return;
                 }
+                unflushed += 1;
+                next = match mailbox.take() {
+                    Some(waiting) if unflushed < FRAMES_PER_FLUSH => waiting,
+                    waiting => {
+                        if outgoing.flush().await.is_err() {
+                            return;
+                        }
+                        unflushed = 0;
+                        match waiting {
+                            Some(waiting) => waiting,
+                            None => mailbox.next().await,
+                        }
+                    }
+                };
             }
             Next::Close(code, reason) => {
                 let close = CloseFrame {

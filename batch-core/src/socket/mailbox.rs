@@ -85,20 +85,23 @@ impl Mailbox {
             let notified = self.changed.notified();
             let mut notified = pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if let Some(frame) = state.control.pop_front() {
-                    return Next::Frame(frame);
-                }
-                if let Some((code, reason)) = state.close {
-                    return Next::Close(code, reason);
-                }
-                if let Some(frame) = state.queue.pop_front() {
-                    return Next::Frame(frame);
-                }
+            if let Some(next) = self.take() {
+                return next;
             }
             notified.await;
         }
+    }
+
+    /// The next frame to write, if one is waiting.
+    pub(crate) fn take(&self) -> Option<Next> {
+        let mut state = self.lock();
+        if let Some(frame) = state.control.pop_front() {
+            return Some(Next::Frame(frame));
+        }
+        if let Some((code, reason)) = state.close {
+            return Some(Next::Close(code, reason));
+        }
+        state.queue.pop_front().map(Next::Frame)
     }
 
     /// Resolves once the socket is closing.

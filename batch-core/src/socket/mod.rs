@@ -30,7 +30,7 @@ use bytes::Bytes;
 use futures::{Sink, Stream};
 use http::{Response, StatusCode, header, request::Parts};
 
-pub use frame::{CloseFrame, Frame};
+pub use frame::{CloseFrame, Frame, SOCKET_READ_BUFFER};
 pub use message::{Action, ClientMessage, MessageError};
 pub use reply::{Answer, Reply};
 pub use session::{Outbox, Outgoing, Session, SocketAdmission};
