@@ -58,20 +58,15 @@ where
         Ok(admission) => admission,
         Err(refusal) => return refusal,
     };
-    let limit = endpoint
-        .config()
-        .sockets()
-        .map_or(usize::MAX, |sockets| sockets.max_message());
+    let limit = admission.read_limit();
     let endpoint = endpoint.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        // Messages up to four times the limit are read whole, so that the endpoint
-        // sees one too large and closes with 1009; beyond that the socket just ends.
         let config = WebSocketConfig::default()
-            .max_message_size(Some(limit.saturating_mul(4)))
-            .max_frame_size(Some(limit.saturating_mul(4)));
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit));
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;

@@ -138,7 +138,11 @@ impl BatchEndpoint {
                 return Err(response);
             }
         }
-        Ok(SocketAdmission { outer, permit })
+        Ok(SocketAdmission {
+            outer,
+            permit,
+            read_limit: sockets.max_message().saturating_mul(4),
+        })
     }
 
     /// A session for a client admitted by [`admit_socket`](Self::admit_socket): its

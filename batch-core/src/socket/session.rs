@@ -42,6 +42,17 @@ pub enum Outgoing<'a> {
 pub struct SocketAdmission {
     pub(crate) outer: Parts,
     pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) read_limit: usize,
+}
+
+impl SocketAdmission {
+    /// The largest message the adapter's WebSocket reader should take whole: four
+    /// times [`SocketConfig::max_message`](crate::SocketConfig::max_message), so a
+    /// message over the limit reaches the session, which closes with 1009. Beyond
+    /// this the framework's own reader ends the socket.
+    pub fn read_limit(&self) -> usize {
+        self.read_limit
+    }
 }
 
 /// One client's session: its messages run as ops through `executor` with the
