@@ -56,13 +56,7 @@ pub(crate) async fn answer(
     let Ok((response, session, messages)) = actix_ws::handle(&request, payload) else {
         return actix_response(endpoint.upgrade_required());
     };
-    // Messages up to four times the limit are read whole, so that the endpoint
-    // sees one too large and closes with 1009; beyond that the socket just ends.
-    let limit = endpoint
-        .config()
-        .sockets()
-        .map_or(usize::MAX, |sockets| sockets.max_message())
-        .saturating_mul(4);
+    let limit = admission.read_limit();
     let incoming = messages
         .max_frame_size(limit)
         .aggregate_continuations()

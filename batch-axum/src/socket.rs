@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame as AxumClose, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::response::Response;
-use batch_core::{BatchEndpoint, CloseFrame, Frame, SOCKET_READ_BUFFER, ServiceExecutor};
+use batch_core::{BatchEndpoint, CloseFrame, Frame, ServiceExecutor};
 use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use tower::ServiceBuilder;
@@ -48,15 +48,9 @@ impl Sockets {
             Ok(admission) => admission,
             Err(refusal) => return refusal.map(Body::from),
         };
-        // Messages up to four times the limit are read whole, so that the endpoint
-        // sees one too large and closes with 1009; beyond that the socket just ends.
-        let limit = endpoint
-            .config()
-            .sockets()
-            .map_or(usize::MAX, |sockets| sockets.max_message())
-            .saturating_mul(4);
+        let limit = admission.read_limit();
         upgrade
-            .read_buffer_size(SOCKET_READ_BUFFER)
+            .read_buffer_size(admission.read_buffer())
             .max_message_size(limit)
             .max_frame_size(limit)
             .on_upgrade(move |socket| async move {

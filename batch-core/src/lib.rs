@@ -89,5 +89,5 @@ pub use model::{
 pub use problem::Problem;
 pub use socket::{
     Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,
-    SOCKET_READ_BUFFER, Session, SocketAdmission,
+    Session, SocketAdmission,
 };

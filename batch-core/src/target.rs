@@ -100,8 +100,7 @@ pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
         let is_dot = |segment: &[u8]| segment == b"." || segment == b"..";
         dot |= if encoded {
             // The url is ASCII (checked above), so every segment is UTF-8.
-            std::str::from_utf8(segment)
-                .is_ok_and(|text| is_dot(decode_unreserved(text).as_bytes()))
+            std::str::from_utf8(segment).is_ok_and(|text| is_dot(normalize_path(text).as_bytes()))
         } else {
             is_dot(segment)
         };
@@ -130,8 +129,7 @@ fn check_percent(part: &str, is_path: bool) -> Result<(), TargetError> {
         if bytes[i] == b'%' {
             let byte = bytes
                 .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .and_then(hex_byte)
                 .ok_or(TargetError::BadPercent)?;
             match byte {
                 0x00..=0x1f | 0x7f => return Err(TargetError::Control),
@@ -147,40 +145,52 @@ fn check_percent(part: &str, is_path: bool) -> Result<(), TargetError> {
     Ok(())
 }
 
+/// The byte two hex digits stand for (`from_str_radix` alone would take a sign).
+fn hex_byte(hex: &[u8]) -> Option<u8> {
+    let digit = |b: u8| char::from(b).to_digit(16);
+    match hex {
+        [high, low] => u8::try_from(digit(*high)? * 16 + digit(*low)?).ok(),
+        _ => None,
+    }
+}
+
 /// Decodes percent-encoded unreserved characters (RFC 3986 §2.3), which mean the same
-/// encoded or not; everything else stays as it is.
-fn decode_unreserved(input: &str) -> std::borrow::Cow<'_, str> {
+/// encoded or not, and writes every other escape's hex digits in upper case
+/// (§6.2.2.1): two spellings of one path come out the same. Anything else, an
+/// invalid escape included, stays as it is.
+pub(crate) fn normalize_path(input: &str) -> std::borrow::Cow<'_, str> {
     if !input.contains('%') {
         return input.into();
     }
-    let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .filter(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
-        match decoded {
-            Some(b) => {
+    let mut rest = input;
+    // Each `%` and its two hex digits are ASCII, so every cut is a char boundary.
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escaped = rest.as_bytes().get(at + 1..at + 3).and_then(hex_byte);
+        rest = match escaped {
+            Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
                 out.push(char::from(b));
-                i += 3;
+                &rest[at + 3..]
+            }
+            Some(b) => {
+                out.push_str(&format!("%{b:02X}"));
+                &rest[at + 3..]
             }
             None => {
-                out.push(char::from(bytes[i]));
-                i += 1;
+                out.push('%');
+                &rest[at + 1..]
             }
-        }
+        };
     }
+    out.push_str(rest);
     out.into()
 }
 
 /// Whether `path` names the batch endpoint: equal after decoding unreserved
 /// characters, folding case and dropping one trailing slash.
 pub(crate) fn is_batch_path(path: &str, batch_path: &str) -> bool {
-    let decoded = decode_unreserved(path);
+    let decoded = normalize_path(path);
     trim_slash(&decoded).eq_ignore_ascii_case(trim_slash(batch_path))
 }
 
@@ -258,6 +268,23 @@ mod tests {
         assert_eq!(check(&long).err(), Some(TargetError::TooLong));
         let longest = format!("/{}", "a".repeat(MAX_TARGET_LEN - 1));
         assert!(check(&longest).is_ok());
+    }
+
+    #[test]
+    fn spellings_of_one_path_normalize_alike() {
+        for (path, normal) in [
+            ("/items/1", "/items/1"),
+            ("/items/%31", "/items/1"),
+            ("/%69tems/%7e%2D", "/items/~-"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/café/%41", "/café/A"),
+            ("/bad%zz%4", "/bad%zz%4"),
+            ("/signed%+F", "/signed%+F"),
+            ("/end%", "/end%"),
+        ] {
+            assert_eq!(normalize_path(path), normal, "{path}");
+        }
     }
 
     #[test]

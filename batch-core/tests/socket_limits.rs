@@ -621,6 +621,57 @@ async fn a_socket_runs_at_most_max_in_flight_messages_at_once_and_answers_every_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_messages_and_upgrades_count_against_the_servers_cap_on_ops_in_flight() {
+    let config = Config::builder()
+        .max_in_flight(1)
+        .sockets(SocketConfig::default())
+        .build()
+        .unwrap();
+    let endpoint = BatchEndpoint::new(config);
+    let (addr, items) = app::serve(endpoint).await;
+    let mut busy = open(addr).await;
+    let mut other = open(addr).await;
+    let batch = json!({"ops": [{"url": "/slow?ms=1000"}]});
+    send(
+        &mut busy,
+        json!({"type": "batch", "batch": batch, "ref": "slow"}),
+    )
+    .await;
+    eventually("the slow op runs", || items.slow().running() == 1).await;
+
+    let refused = subscribe(&mut other, "/items/", "s").await;
+    assert_eq!(kind_status_ref(&refused), ("error", Some(503), "s"));
+    send(
+        &mut other,
+        json!({"type": "create", "uri": "/items/", "attributes": {"name": "shed"}, "ref": "c"}),
+    )
+    .await;
+    assert_eq!(
+        kind_status_ref(&next(&mut other).await),
+        ("error", Some(503), "c")
+    );
+    let (status, headers) = upgrade(addr, None).await.err().unwrap();
+    assert_eq!(status, 503, "the upgrade's probe is an op too");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+
+    assert_eq!(
+        kind_status_ref(&next(&mut busy).await),
+        ("results", None, "slow")
+    );
+    let state = subscribe(&mut other, "/items/", "again").await;
+    assert_eq!(
+        kind_status_ref(&state),
+        ("state", None, "again"),
+        "a place is free again"
+    );
+    assert_eq!(
+        state["resource"],
+        json!([]),
+        "the refused create made nothing"
+    );
+}
+
 #[tokio::test]
 async fn a_client_answering_no_ping_is_closed_and_one_answering_stays() {
     let server = serve(

@@ -62,11 +62,7 @@ async fn until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
 async fn subscribed(server: &Server, uris: &[&str]) -> JsonSocket {
     let mut socket = JsonSocket::open(&server.url()).await.unwrap();
     for uri in uris {
-        socket
-            .send(&json!({"type": "subscribe", "uri": uri}))
-            .await
-            .unwrap();
-        let state = socket.next(WAIT).await.unwrap();
+        let state = socket.subscribe(uri, WAIT).await.unwrap();
         assert_eq!(state["type"], "state", "{state}");
     }
     socket

@@ -48,13 +48,7 @@ async fn answer(
         Ok(Err(refusal)) => return refusal.into_response(),
         Err(err) => return task::failed(&err).into_response(),
     };
-    // Messages up to four times the limit are read whole, so that the endpoint
-    // sees one too large and closes with 1009; beyond that the socket just ends.
-    let limit = endpoint
-        .config()
-        .sockets()
-        .map_or(usize::MAX, |sockets| sockets.max_message())
-        .saturating_mul(4);
+    let limit = admission.read_limit();
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)

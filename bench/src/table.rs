@@ -9,6 +9,9 @@ use crate::fanout::FanOut;
 /// the mutation's answer.
 const FAN_OUT_TARGET: Duration = Duration::from_millis(10);
 
+/// How [`Row::faster`]'s ratio reads; below 1 it is printed the other way round.
+const FASTER: &str = "× faster";
+
 /// A figure in its own unit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value {
@@ -82,7 +85,7 @@ impl Row {
             baseline_name,
             Value::Time(baseline),
             ratio,
-            "× faster",
+            FASTER,
         )
     }
 }
@@ -92,15 +95,14 @@ pub(crate) fn print(rows: &[Row]) {
     println!("| framework | measurement | median | baseline | baseline median | ratio |");
     println!("|---|---|---:|---|---:|---:|");
     for row in rows {
+        let ratio = if row.reads == FASTER && row.ratio < 1.0 {
+            format!("{:.2}× slower", 1.0 / row.ratio.max(f64::MIN_POSITIVE))
+        } else {
+            format!("{:.2}{}", row.ratio, row.reads)
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {:.2}{} |",
-            row.framework,
-            row.what,
-            row.value,
-            row.baseline_name,
-            row.baseline,
-            row.ratio,
-            row.reads
+            "| {} | {} | {} | {} | {} | {ratio} |",
+            row.framework, row.what, row.value, row.baseline_name, row.baseline,
         );
     }
 }

@@ -98,11 +98,7 @@ impl Demo {
     async fn socket(&self, subscriptions: &[&str]) -> JsonSocket {
         let mut socket = JsonSocket::open(&self.url).await.unwrap();
         for uri in subscriptions {
-            socket
-                .send(&json!({"type": "subscribe", "uri": uri}))
-                .await
-                .unwrap();
-            let state = socket.next(WAIT).await.unwrap();
+            let state = socket.subscribe(uri, WAIT).await.unwrap();
             assert_eq!(state["type"], "state", "{state}");
         }
         socket

@@ -30,7 +30,7 @@ use crate::model::ResultBody;
 #[derive(Debug)]
 pub(crate) struct Mutation {
     kind: EventKind,
-    /// The request's path, without its query.
+    /// The request's path, without its query, normalized as subscriptions are.
     path: String,
     content_type: Option<HeaderValue>,
     body: Bytes,
@@ -48,7 +48,7 @@ impl Mutation {
         };
         Some(Self {
             kind,
-            path: request.uri().path().to_owned(),
+            path: crate::target::normalize_path(request.uri().path()).into_owned(),
             content_type: request.headers().get(header::CONTENT_TYPE).cloned(),
             body: request.body().clone(),
         })

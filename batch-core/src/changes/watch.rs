@@ -105,7 +105,7 @@ impl Watch {
         Some(Self {
             hub,
             kind,
-            path: parts.uri.path().to_owned(),
+            path: crate::target::normalize_path(parts.uri.path()).into_owned(),
             content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
             limit,
             seen: Mutex::new(Seen::default()),

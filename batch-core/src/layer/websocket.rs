@@ -21,7 +21,7 @@ use super::ops::Ops;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::BoxError;
 use crate::problem::Problem;
-use crate::socket::{CloseFrame, Frame, SOCKET_READ_BUFFER};
+use crate::socket::{CloseFrame, Frame};
 
 /// Answers a request for the socket path: a WebSocket upgrade the endpoint admits
 /// is answered 101 and served on a task of its own; anything else is refused.
@@ -58,21 +58,16 @@ where
         Ok(admission) => admission,
         Err(refusal) => return refusal,
     };
-    let limit = endpoint
-        .config()
-        .sockets()
-        .map_or(usize::MAX, |sockets| sockets.max_message());
+    let (limit, buffer) = (admission.read_limit(), admission.read_buffer());
     let endpoint = endpoint.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        // Messages up to four times the limit are read whole, so that the endpoint
-        // sees one too large and closes with 1009; beyond that the socket just ends.
         let config = WebSocketConfig::default()
-            .read_buffer_size(SOCKET_READ_BUFFER)
-            .max_message_size(Some(limit.saturating_mul(4)))
-            .max_frame_size(Some(limit.saturating_mul(4)));
+            .read_buffer_size(buffer)
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit));
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;

@@ -180,6 +180,10 @@ where
                     reason: reason.to_owned(),
                 };
                 let _ = outgoing.send(Frame::Close(Some(close))).await;
+                // The transport may owe a frame of its own: tungstenite answers a
+                // client's close itself, refuses ours after it, and writes its answer
+                // only when flushed. Closing the sink flushes it.
+                let _ = outgoing.close().await;
                 return;
             }
         }

@@ -27,16 +27,6 @@ pub struct CloseFrame {
     pub reason: String,
 }
 
-/// The read buffer a WebSocket transport should give each socket, in bytes, where
-/// its library lets it be chosen (tungstenite's `read_buffer_size`).
-///
-/// tungstenite's default, 128 KiB, is zeroed in full before every read attempt, and
-/// a socket's task attempts a read each time it wakes, including to write a change
-/// event: a thousand subscribers meant 128 MiB of `memset` per change, and each
-/// socket held 128 KiB of resident memory while idle. Messages larger than the
-/// buffer are still read whole, in more `read` calls.
-pub const SOCKET_READ_BUFFER: usize = 4 * 1024;
-
 /// The close codes the server sends (RFC 6455 §7.4.1).
 pub(crate) mod close_code {
     /// The exchange is over.

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use futures::{Sink, Stream};
 use http::{Response, StatusCode, header, request::Parts};
 
-pub use frame::{CloseFrame, Frame, SOCKET_READ_BUFFER};
+pub use frame::{CloseFrame, Frame};
 pub use message::{Action, ClientMessage, MessageError};
 pub use reply::{Answer, Reply};
 pub use session::{Outbox, Outgoing, Session, SocketAdmission};
@@ -138,7 +138,11 @@ impl BatchEndpoint {
                 return Err(response);
             }
         }
-        Ok(SocketAdmission { outer, permit })
+        Ok(SocketAdmission {
+            outer,
+            permit,
+            read_limit: sockets.max_message().saturating_mul(4),
+        })
     }
 
     /// A session for a client admitted by [`admit_socket`](Self::admit_socket): its

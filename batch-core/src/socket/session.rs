@@ -36,12 +36,37 @@ pub enum Outgoing<'a> {
     Event(&'a Event),
 }
 
+/// See [`SocketAdmission::read_buffer`].
+const READ_BUFFER: usize = 4 * 1024;
+
 /// A client's right to a session: admitted by [`BatchEndpoint::admit_socket`],
 /// it holds one of the endpoint's socket places until the session ends.
 #[derive(Debug)]
 pub struct SocketAdmission {
     pub(crate) outer: Parts,
     pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) read_limit: usize,
+}
+
+impl SocketAdmission {
+    /// The largest message the adapter's WebSocket reader should take whole: four
+    /// times [`SocketConfig::max_message`](crate::SocketConfig::max_message), so a
+    /// message over the limit reaches the session, which closes with 1009. Beyond
+    /// this the framework's own reader ends the socket.
+    pub fn read_limit(&self) -> usize {
+        self.read_limit
+    }
+
+    /// The read buffer the adapter's WebSocket reader should give the socket, in
+    /// bytes, where its library lets it be chosen (tungstenite's
+    /// `read_buffer_size`). Larger messages are still read whole, in more reads.
+    pub fn read_buffer(&self) -> usize {
+        // tungstenite's default, 128 KiB, is zeroed in full before every read
+        // attempt, and a socket's task attempts a read each time it wakes, even to
+        // write a change event: a thousand subscribers meant 128 MiB of `memset` per
+        // change, and each idle socket held 128 KiB.
+        READ_BUFFER
+    }
 }
 
 /// One client's session: its messages run as ops through `executor` with the

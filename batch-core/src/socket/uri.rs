@@ -11,6 +11,8 @@ pub(crate) struct ResourceUri {
     uri: String,
     /// Where its query starts, if it has one.
     query_at: Option<usize>,
+    /// The path, normalized as the paths of changes are.
+    key: String,
 }
 
 /// Why a URI is refused (422).
@@ -58,6 +60,7 @@ impl ResourceUri {
         Ok(Self {
             uri: uri.to_owned(),
             query_at,
+            key: target::normalize_path(path).into_owned(),
         })
     }
 
@@ -66,19 +69,21 @@ impl ResourceUri {
         &self.uri
     }
 
-    /// The resource path: the URI without its query, which subscriptions and
-    /// change events are known by (a list URI keeps its final `/`).
+    /// The resource path subscriptions and change events are known by: the URI
+    /// without its query, normalized (`/items/%31` is `/items/1`); a list URI keeps
+    /// its final `/`.
     pub(crate) fn key(&self) -> &str {
-        &self.uri[..self.query_at.unwrap_or(self.uri.len())]
+        &self.key
     }
 
-    /// The url of the op the message runs: a list URI without its final `/`
-    /// (`/items/` → `/items`, `/` stays `/`), with the query if there is one.
+    /// The url of the op the message runs, as the client wrote it: a list URI
+    /// without its final `/` (`/items/` → `/items`, `/` stays `/`), with the query
+    /// if there is one.
     pub(crate) fn op_url(&self) -> String {
-        let key = self.key();
-        let path = match key.strip_suffix('/') {
+        let written = &self.uri[..self.query_at.unwrap_or(self.uri.len())];
+        let path = match written.strip_suffix('/') {
             Some(list) if !list.is_empty() => list,
-            _ => key,
+            _ => written,
         };
         match self.query_at {
             Some(at) => format!("{path}{}", &self.uri[at..]),
@@ -118,6 +123,20 @@ mod tests {
         assert_eq!(
             (listed.key(), listed.op_url().as_str()),
             ("/items/", "/items?limit=2")
+        );
+    }
+
+    #[test]
+    fn keys_are_normalized_and_op_urls_kept_as_written() {
+        let read = parse("/items/%31?x=%41", Expect::Readable).unwrap();
+        assert_eq!(
+            (read.key(), read.op_url().as_str(), read.as_str()),
+            ("/items/1", "/items/%31?x=%41", "/items/%31?x=%41")
+        );
+        let list = parse("/%69tems/", Expect::List).unwrap();
+        assert_eq!(
+            (list.key(), list.op_url().as_str()),
+            ("/items/", "/%69tems")
         );
     }
 
