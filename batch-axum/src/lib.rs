@@ -69,11 +69,13 @@
 
 mod socket;
 
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::extract::{MatchedPath, NestedPath, OriginalUri, Request};
 use axum::response::IntoResponse;
 use batch_core::{BatchEndpoint, BatchLayer};
-use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
 
 use crate::socket::Sockets;
 
@@ -98,13 +100,22 @@ pub fn with_batch(router: Router, endpoint: impl Into<BatchEndpoint>) -> Router 
     let sockets = Sockets::new(endpoint.clone(), router);
     // One rule picks the socket path, the endpoint's; the batch layer sees every
     // other request, and would serve sockets over plain hyper if it saw this one.
-    Router::new().fallback(move |request: Request| async move {
-        if endpoint.is_socket_path(request.uri().path()) {
-            sockets.answer(request).await
-        } else {
-            batch.oneshot(request).await.into_response()
+    // A service, not a handler: axum turns a handler fallback into a service again
+    // for every request when the router is served without `into_make_service`, and
+    // a layer put around the router (Socket.IO's, which keeps its sessions in the
+    // service it makes) would then be made anew each time.
+    let answer = service_fn(move |request: Request| {
+        let (endpoint, sockets, batch) = (endpoint.clone(), sockets.clone(), batch.clone());
+        async move {
+            let response = if endpoint.is_socket_path(request.uri().path()) {
+                sockets.answer(request).await
+            } else {
+                batch.oneshot(request).await.into_response()
+            };
+            Ok::<_, Infallible>(response)
         }
-    })
+    });
+    Router::new().fallback_service(answer)
 }
 
 /// Drops the routing bookkeeping of the router the request passed before: left in
