@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpServer};
 use batch_core::{BatchEndpoint, Config};
 use serde_json::Value;
@@ -37,19 +37,30 @@ impl TestServer {
             > + 'static,
         B: MessageBody + 'static,
     {
+        let endpoint = BatchEndpoint::new(config);
+        Self::serve(move |listener| {
+            Ok(
+                HttpServer::new(move || batch_actix::with_batch(app(), endpoint.clone()))
+                    .workers(2)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run(),
+            )
+        })
+    }
+
+    /// Runs the server `serve` makes for a listener on a free port of 127.0.0.1, on
+    /// an actix system of its own.
+    pub fn serve<F>(serve: F) -> Self
+    where
+        F: FnOnce(TcpListener) -> std::io::Result<Server> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let endpoint = BatchEndpoint::new(config);
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server =
-                    HttpServer::new(move || batch_actix::with_batch(app(), endpoint.clone()))
-                        .workers(2)
-                        .disable_signals()
-                        .listen(listener)
-                        .unwrap()
-                        .run();
+                let server = serve(listener).unwrap();
                 tx.send(server.handle()).unwrap();
                 server.await.unwrap();
             });
