@@ -4,14 +4,18 @@
 #   graph-js       @microsoft/microsoft-graph-client (npm), Graph JSON batching
 #   google-python  google-api-python-client (PyPI), multipart/mixed batching
 #   socketio-python  python-socketio (PyPI), Flask-SocketAPI's events at /socket.io/
+#   browser-page   the demo's live page (GET /) in Debian's Chromium, driven by
+#                  playwright-core (npm)
 # A client directory holds `test.js` with a package.json (installed with `npm ci`)
 # or `test.py` with a requirements.txt (installed into a venv of its own); each is
 # run as `node test.js BASE_URL` or `python test.py BASE_URL` and exits non-zero on
-# a failure. A new client is a new directory: nothing here changes.
+# a failure. Debian packages a client needs beyond those (a browser) are listed in
+# its `apt-packages`, one a line. A new client is a new directory: nothing here
+# changes.
 # Builds and starts the demo on a free 127.0.0.1 port (with `--redis $REDIS_URL`
-# when REDIS_URL is set, as scripts/test.sh does), installs node/npm and
-# python3-venv with apt-get when missing, runs every client, stops the server, and
-# exits non-zero on any failure.
+# when REDIS_URL is set, as scripts/test.sh does), installs node/npm, python3-venv
+# and the clients' apt-packages with apt-get when missing, runs every client, stops
+# the server, and exits non-zero on any failure.
 # Set CAPTURE=1 to save each client's traffic under batch-core/tests/fixtures/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +53,19 @@ python3 --version
 if needs test.py && ! python3 -m venv --help >/dev/null 2>&1; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+missing=()
+for dir in "${clients[@]}"; do
+    if [ ! -f "$dir/apt-packages" ]; then continue; fi
+    while read -r package; do
+        case $package in '' | '#'*) continue ;; esac
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed'; then missing+=("$package"); fi
+    done <"$dir/apt-packages"
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 note "install the clients"

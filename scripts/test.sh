@@ -6,7 +6,7 @@
 #      replica tests start and stop their own), stopped again on exit,
 #   3. runs every Rust test: cargo test --workspace --locked,
 #   4. runs the real third-party clients against the demo (clients/run.sh, which
-#      installs node/npm and a Python venv itself when missing).
+#      installs node/npm, a Python venv and Chromium itself when missing).
 # Idempotent: what is installed is not installed again. Exits non-zero on the
 # first failing step and prints how long each step took.
 set -euo pipefail

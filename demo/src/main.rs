@@ -1,6 +1,6 @@
 //! The demo server: the fixture API (`docs/fixture-api.md`) with the batch endpoint
-//! at `/batch` and real-time sockets at `/socket`, over HTTP/1.1 and HTTP/2 (h2c) on
-//! one port.
+//! at `/batch`, real-time sockets at `/socket` and a live page of the items at `/`,
+//! over HTTP/1.1 and HTTP/2 (h2c) on one port.
 //!
 //! ```text
 //! cargo run -p demo                                   # axum on 127.0.0.1:3000
@@ -125,6 +125,7 @@ fn main() -> ExitCode {
     let socket = format!("ws://{}/socket", server.addr());
     println!(
         "batch demo ({framework}) listening on {url} (HTTP/1.1 and h2c)\n\
+live page: open {url}/ in a browser\n\
 sockets on {socket}, change events {events}\n\
   websocat {socket}   then send {{\"type\": \"subscribe\", \"uri\": \"/items/\"}}   (JS: new WebSocket(\"{socket}\"))\n\ntry:\n\n\
 curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Bearer ada' -d '{{\"ops\": [
