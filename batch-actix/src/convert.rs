@@ -83,12 +83,12 @@ pub(crate) fn outer_parts(request: &HttpRequest) -> Result<http::request::Parts,
 pub(crate) fn head_parts(head: &RequestHead) -> Result<http::request::Parts, ConvertError> {
     let mut parts = request_line(head)?;
     let mut headers = to_http_headers(&head.headers)?;
-    if !headers.contains_key(header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            let host = HeaderValue::from_str(authority.as_str())
-                .map_err(|_| ConvertError::Header(header::HOST.to_string()))?;
-            headers.insert(header::HOST, host);
-        }
+    if !headers.contains_key(header::HOST)
+        && let Some(authority) = parts.uri.authority()
+    {
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| ConvertError::Header(header::HOST.to_string()))?;
+        headers.insert(header::HOST, host);
     }
     parts.headers = headers;
     Ok(parts)

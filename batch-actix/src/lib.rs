@@ -120,6 +120,12 @@
 //!
 //! [actix-web]: https://actix.rs
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod convert;
 mod executor;
 mod factory;

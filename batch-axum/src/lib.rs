@@ -67,6 +67,12 @@
 //!
 //! [`Config::is_batch_path`]: batch_core::Config::is_batch_path
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod socket;
 
 use std::convert::Infallible;

@@ -58,6 +58,12 @@
 //! [`BatchEndpoint::handle`] does all of it for one `http::Request`, which is what
 //! an adapter calls.
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod changes;
 mod codec;
 mod config;

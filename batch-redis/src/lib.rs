@@ -54,6 +54,12 @@
 //! replica's id (16 lower-case hex digits), a space, then the event's JSON
 //! ([`batch_core::Event::json`]), exactly the message subscribers are sent.
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod backoff;
 mod error;
 mod hub;

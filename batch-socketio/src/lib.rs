@@ -75,6 +75,12 @@
 //! `std::error::Error`: in front of [`batch_core::BatchLayer`], whose body error is
 //! a [`BoxError`], map it (`std::io::Error::other` does).
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod connection;
 mod events;
 mod outbox;

@@ -109,6 +109,12 @@
 //! [`Config::max_body`]: batch_core::Config::max_body
 //! [`ConfigBuilder::sockets`]: batch_core::ConfigBuilder::sockets
 
+// The README's example is compiled (and run, unless marked `no_run`) with the doc
+// tests, so the page crates.io shows cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod batch;
 mod mutation;
 mod request;
