@@ -18,6 +18,7 @@ use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
+use crate::idempotency::Admission;
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::plan::{self, Plan};
 use crate::problem::Problem;
@@ -128,6 +129,11 @@ impl BatchEndpoint {
     /// reaches it rather than a reset connection. A batch that is
     /// refused gets a problem response (400, 405, 413, 415, 422, 503, 403 from route
     /// rules, or whatever a batch hook answers) and nothing runs. Dropping the returned future cancels every operation still running.
+    ///
+    /// A batch sent with an `Idempotency-Key` runs at most once per key and caller:
+    /// a retry gets the stored answer, a reused key 422, a key whose batch still runs
+    /// 409, and with the store unreachable the batch is refused with 503 (see
+    /// [`ConfigBuilder::idempotency`](crate::ConfigBuilder::idempotency)).
     pub async fn handle<E, B>(&self, executor: &E, request: Request<B>) -> Response<Bytes>
     where
         E: Executor,
@@ -141,17 +147,45 @@ impl BatchEndpoint {
             if parts.method != Method::POST {
                 return Err(Problem::method_not_allowed());
             }
+            let idempotency = self.config().idempotency();
+            let key = idempotency.key_of(&parts)?;
             let body = read_body(&parts.headers, body, self.config().max_body()).await?;
             let chosen = codec::format_of(&parts, &body, self.config())?;
             format = Some(chosen);
-            let batch = codec::decode_as(chosen, &parts, &body, self.config())?;
-            self.run(executor, &parts, batch).await
+            let deadline = self.config().batch_deadline();
+            let claim = match idempotency
+                .admit(key, &parts, chosen, &body, deadline)
+                .await?
+            {
+                Admission::Unkeyed => None,
+                Admission::Claimed(claim) => Some(claim),
+                Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+            };
+            let ran = match codec::decode_as(chosen, &parts, &body, self.config()) {
+                Ok(batch) => self.run(executor, &parts, batch).await,
+                Err(problem) => Err(problem),
+            };
+            match (ran, claim) {
+                (Ok(response), claim) => {
+                    let answer = codec::encode(&response, response.format());
+                    if let Some(claim) = claim {
+                        claim.keep(&answer).await;
+                    }
+                    Ok(Answered::Ran(response, answer))
+                }
+                // Refused: nothing ran, so the key may run the batch again.
+                (Err(problem), Some(claim)) => {
+                    claim.release().await;
+                    Err(problem)
+                }
+                (Err(problem), None) => Err(problem),
+            }
         }
         .await;
         let elapsed = started.elapsed();
         let format = format.map_or("-", Format::name);
         match outcome {
-            Ok(response) => {
+            Ok(Answered::Ran(response, answer)) => {
                 let failed = response
                     .results
                     .iter()
@@ -164,7 +198,15 @@ impl BatchEndpoint {
                     ?elapsed,
                     "batch answered"
                 );
-                codec::encode(&response, response.format())
+                answer
+            }
+            Ok(Answered::Replayed(answer)) => {
+                tracing::info!(
+                    format,
+                    ?elapsed,
+                    "batch answered again from its idempotency key"
+                );
+                answer
             }
             Err(problem) => {
                 tracing::info!(
@@ -280,6 +322,14 @@ impl BatchEndpoint {
     pub(crate) fn socket_permits(&self) -> &Arc<Semaphore> {
         &self.inner.sockets
     }
+}
+
+/// What a request to the endpoint was answered with, besides a refusal.
+enum Answered {
+    /// The batch ran: its results, and their encoding.
+    Ran(BatchResponse, Response<Bytes>),
+    /// A retry under the key of a batch that ran: the stored answer.
+    Replayed(Response<Bytes>),
 }
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering

@@ -19,6 +19,10 @@
 //! | run the ops through an [`Executor`] into a [`BatchResponse`] | [`BatchEndpoint::run`] | `engine`, `executor` |
 //! | encode the results in the same format | [`encode`] | `codec` |
 //!
+//! A batch sent with an `Idempotency-Key` is claimed in the [`IdempotencyStore`]
+//! once its body is read, before it is decoded; its encoded answer is stored for
+//! retries (module `idempotency`).
+//!
 //! [`Config`] holds the limits and policies every step reads; a refused batch is
 //! answered with a [`Problem`] (RFC 9457) and nothing runs.
 //!
@@ -72,6 +76,7 @@ mod engine;
 mod executor;
 mod headers;
 mod hooks;
+mod idempotency;
 mod ids;
 mod layer;
 mod model;
@@ -88,6 +93,10 @@ pub use endpoint::BatchEndpoint;
 pub use executor::{BoxError, ExecuteError, Executor, ServiceExecutor, collect_body};
 pub use headers::HeaderPolicy;
 pub use hooks::{BatchView, OpView, Refusal};
+pub use idempotency::{
+    Entry, Fingerprint, IdempotencyStore, MemoryStore, StoreError, StoreFuture, StoreKey,
+    StoredAnswer,
+};
 pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
     BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,

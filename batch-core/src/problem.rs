@@ -36,6 +36,10 @@ pub struct Problem {
     op: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pointer: Option<String>,
+    /// A machine-readable name of the problem, for problems a client handles on
+    /// its own (an extension member, in RFC 9457's terms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
     /// Headers the response carries besides its content type: `retry-after`,
     /// `allow`, `connection: close`.
     #[serde(skip)]
@@ -55,6 +59,7 @@ impl Problem {
             detail: detail.into(),
             op: None,
             pointer: None,
+            code: None,
             headers: Vec::new(),
         }
     }
@@ -101,6 +106,12 @@ impl Problem {
     pub(crate) fn closing_connection(mut self) -> Self {
         self.headers
             .push((header::CONNECTION, HeaderValue::from_static("close")));
+        self
+    }
+
+    /// Names the problem for clients that handle it on their own (`code`).
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
         self
     }
 

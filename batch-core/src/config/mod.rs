@@ -1,7 +1,10 @@
 //! Server configuration of the batch endpoint, with the native format's defaults.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use http::request::Parts;
 
 mod error;
 mod socket;
@@ -11,6 +14,7 @@ pub use socket::{SocketConfig, SocketConfigBuilder};
 
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
+use crate::idempotency::{self, IdempotencyStore};
 use crate::model::Format;
 use crate::problem::Problem;
 use crate::target;
@@ -33,6 +37,10 @@ use crate::target;
 /// | [`header_policy`](ConfigBuilder::header_policy) | [`HeaderPolicy::default`] |
 /// | [`format`](ConfigBuilder::format) | every [`Format`] but [`Format::Facebook`] |
 /// | [`sockets`](ConfigBuilder::sockets) | off |
+/// | [`idempotency`](ConfigBuilder::idempotency) | on: keyed batches run at most once |
+/// | [`idempotency_ttl`](ConfigBuilder::idempotency_ttl) | 24 h |
+/// | [`idempotency_store`](ConfigBuilder::idempotency_store) | a [`MemoryStore`](crate::MemoryStore) |
+/// | [`idempotency_identity`](ConfigBuilder::idempotency_identity) | the `authorization` header |
 ///
 /// ```
 /// use std::time::Duration;
@@ -61,6 +69,7 @@ pub struct Config {
     hooks: Hooks,
     formats: [bool; Format::ALL.len()],
     sockets: Option<SocketConfig>,
+    idempotency: idempotency::Settings,
 }
 
 impl Default for Config {
@@ -79,6 +88,7 @@ impl Default for Config {
             // Facebook's form body can be sent cross-site by any page (CSRF).
             formats: Format::ALL.map(|format| format != Format::Facebook),
             sockets: None,
+            idempotency: idempotency::Settings::default(),
         }
     }
 }
@@ -164,6 +174,21 @@ impl Config {
     /// The socket endpoint's settings, when sockets are on.
     pub fn sockets(&self) -> Option<&SocketConfig> {
         self.sockets.as_ref()
+    }
+
+    /// Whether batches sent with an `Idempotency-Key` run at most once per key and
+    /// caller.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotency.enabled
+    }
+
+    /// How long a keyed batch's answer is kept for retries.
+    pub fn idempotency_ttl(&self) -> Duration {
+        self.idempotency.ttl
+    }
+
+    pub(crate) fn idempotency(&self) -> &idempotency::Settings {
+        &self.idempotency
     }
 }
 
@@ -379,6 +404,64 @@ impl ConfigBuilder {
         self
     }
 
+    /// Switches idempotency keys on or off (default on). On, a batch sent with
+    /// `Idempotency-Key: <key>` (1 to 255 visible ASCII characters; otherwise 400)
+    /// runs at most once per key and caller, and the same request with the same key
+    /// gets the stored answer again (see `docs/idempotency.md`). Off, the header is
+    /// ignored.
+    pub fn idempotency(mut self, enabled: bool) -> Self {
+        self.config.idempotency.enabled = enabled;
+        self
+    }
+
+    /// Keeps a keyed batch's answer for retries for `ttl` (default 24 h).
+    pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.config.idempotency.ttl = ttl;
+        self
+    }
+
+    /// Keeps keys and answers in `store` (default: a [`MemoryStore`](crate::MemoryStore)
+    /// of this process). Replicas behind one load balancer need a store they share,
+    /// such as `batch_redis::RedisStore`, so that a retry landing on another replica
+    /// finds the answer.
+    pub fn idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
+        self.config.idempotency.store = Arc::new(store);
+        self
+    }
+
+    /// Names the caller of a batch by what `identity` returns for the request (by
+    /// default its `authorization` header; nothing for a request without one). Keys
+    /// are kept per caller, as a hash of both, so one caller never gets another's
+    /// answer. An app that authenticates by cookie, or whose authentication layer
+    /// (outside the batch endpoint) puts the user in the request's extensions, names
+    /// the caller here:
+    ///
+    /// ```
+    /// use batch_core::Config;
+    ///
+    /// #[derive(Clone)]
+    /// struct UserId(u64);
+    ///
+    /// let config = Config::builder()
+    ///     .idempotency_identity(|request| {
+    ///         request
+    ///             .extensions
+    ///             .get::<UserId>()
+    ///             .map_or(0, |user| user.0)
+    ///             .to_be_bytes()
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), batch_core::ConfigError>(())
+    /// ```
+    pub fn idempotency_identity<F, T>(mut self, identity: F) -> Self
+    where
+        F: Fn(&Parts) -> T + Send + Sync + 'static,
+        T: AsRef<[u8]>,
+    {
+        self.config.idempotency.identity = Arc::new(move |parts| identity(parts).as_ref().to_vec());
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = self.config;
@@ -396,6 +479,9 @@ impl ConfigBuilder {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if config.idempotency.ttl.is_zero() {
+            return Err(ConfigError::Zero("idempotency_ttl"));
         }
         if !config.formats.contains(&true) {
             return Err(ConfigError::NoFormat);
@@ -424,6 +510,8 @@ mod tests {
         assert_eq!(config.batch_deadline(), Duration::from_secs(60));
         assert_eq!(config.max_response_body(), 8 << 20);
         assert_eq!(config.max_in_flight(), 1024);
+        assert!(config.is_idempotent());
+        assert_eq!(config.idempotency_ttl(), Duration::from_secs(24 * 3600));
         for format in Format::ALL {
             assert_eq!(
                 config.accepts(format),
