@@ -1,4 +1,5 @@
-//! Change events of real-time resources across replicas, through Redis pub/sub.
+//! Change events of real-time resources across replicas, through Redis pub/sub;
+//! idempotency keys shared by replicas.
 //!
 //! [`RedisHub`] is a [`batch_core::Hub`]: give it to
 //! [`BatchEndpoint::with_hub`](batch_core::BatchEndpoint::with_hub) and every change a
@@ -18,6 +19,13 @@
 //! # drop(endpoint);
 //! # Ok(()) }
 //! ```
+//!
+//! [`RedisStore`] is a [`batch_core::IdempotencyStore`]: give it to
+//! [`ConfigBuilder::idempotency_store`](batch_core::ConfigBuilder::idempotency_store)
+//! and a batch sent with an `Idempotency-Key` runs once across every replica that
+//! shares the Redis, and a retry landing on any of them gets the stored answer.
+//! While Redis is unreachable, keyed batches are refused with 503 (never run
+//! unprotected); batches without a key do not need Redis.
 //!
 //! # How events travel
 //!
@@ -65,8 +73,10 @@ mod error;
 mod hub;
 mod publisher;
 mod status;
+mod store;
 mod subscriber;
 mod wire;
 
 pub use error::RedisHubError;
 pub use hub::{DEFAULT_CHANNEL, RedisHub, RedisHubBuilder};
+pub use store::{DEFAULT_PREFIX, RedisStore, RedisStoreBuilder};

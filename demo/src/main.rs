@@ -5,26 +5,30 @@
 //! ```text
 //! cargo run -p demo                                   # axum on 127.0.0.1:3000
 //! cargo run -p demo -- --framework actix --addr 127.0.0.1:8080
-//! cargo run -p demo -- --redis redis://127.0.0.1:6379 # change events shared by replicas
+//! cargo run -p demo -- --redis redis://127.0.0.1:6379 # change events and idempotency keys shared by replicas
 //! ```
 //!
 //! Set `RUST_LOG` to change what is logged (default: one line per batch).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use batch_core::{BatchEndpoint, Config, SocketConfig};
-use batch_redis::RedisHub;
+use batch_redis::{RedisHub, RedisStore};
 use fixture::Framework;
 
 const USAGE: &str = "\
-usage: demo [--addr HOST:PORT] [--framework NAME] [--redis URL]
+usage: demo [--addr HOST:PORT] [--framework NAME] [--redis URL] [--idempotency-ttl SECS]
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:3000)
   --framework NAME   axum (default), actix, warp or tower (BatchLayer on hyper)
-  --redis URL        share change events with other replicas through Redis pub/sub,
-                     such as redis://127.0.0.1:6379 (default: the BATCH_REDIS
-                     environment variable, else events stay in this process)
+  --redis URL        share change events and idempotency keys with other replicas
+                     through Redis, such as redis://127.0.0.1:6379 (default: the
+                     BATCH_REDIS environment variable, else both stay in this process)
+  --idempotency-ttl SECS
+                     how long a keyed batch's answer is kept for retries (default
+                     86400)
   -h, --help         this text";
 
 #[derive(Debug)]
@@ -32,6 +36,7 @@ struct Args {
     addr: SocketAddr,
     framework: Framework,
     redis: Option<String>,
+    idempotency_ttl: Option<Duration>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -39,6 +44,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         framework: Framework::Axum,
         redis: None,
+        idempotency_ttl: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -56,6 +62,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 })?;
             }
             "--redis" => parsed.redis = Some(value("--redis")?),
+            "--idempotency-ttl" => {
+                let text = value("--idempotency-ttl")?;
+                let secs = text.parse::<u64>().ok().filter(|&secs| secs > 0);
+                parsed.idempotency_ttl = Some(Duration::from_secs(secs.ok_or_else(|| {
+                    format!(
+                        "--idempotency-ttl wants a whole number of seconds above 0; got {text:?}"
+                    )
+                })?));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -81,38 +96,46 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = match Config::builder().sockets(SocketConfig::default()).build() {
+    let redis = args
+        .redis
+        .or_else(|| std::env::var("BATCH_REDIS").ok())
+        .filter(|url| !url.is_empty());
+    // The hub's tasks and the store's connection run on a small runtime of their
+    // own: the fixture servers each bring theirs, and this one outlives them all.
+    let links = match redis.as_deref().map(redis_links).transpose() {
+        Ok(links) => links,
+        Err(message) => {
+            eprintln!("demo: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = Config::builder().sockets(SocketConfig::default());
+    if let Some(ttl) = args.idempotency_ttl {
+        config = config.idempotency_ttl(ttl);
+    }
+    if let Some((_, store, _)) = &links {
+        config = config.idempotency_store(store.clone());
+    }
+    let config = match config.build() {
         Ok(config) => config,
         Err(err) => {
             eprintln!("demo: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let redis = args
-        .redis
-        .or_else(|| std::env::var("BATCH_REDIS").ok())
-        .filter(|url| !url.is_empty());
-    // The hub's tasks run on a small runtime of their own: the fixture servers each
-    // bring theirs, and this one outlives them all.
-    let (endpoint, events, _runtime) = match redis {
+    let (endpoint, events, _runtime) = match links {
         None => (
             BatchEndpoint::new(config),
             "in this process".to_owned(),
             None,
         ),
-        Some(url) => match redis_hub(&url) {
-            Ok((hub, runtime)) => {
-                let events = format!(
-                    "shared through Redis pub/sub (replica {})",
-                    hub.replica_id()
-                );
-                (BatchEndpoint::with_hub(config, hub), events, Some(runtime))
-            }
-            Err(message) => {
-                eprintln!("demo: {message}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Some((hub, _, runtime)) => {
+            let events = format!(
+                "shared through Redis pub/sub (replica {}), idempotency keys in Redis",
+                hub.replica_id()
+            );
+            (BatchEndpoint::with_hub(config, hub), events, Some(runtime))
+        }
     };
     let server = match args.framework.start(args.addr, endpoint) {
         Ok(server) => server,
@@ -141,19 +164,24 @@ curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Beare
     ExitCode::SUCCESS
 }
 
-/// A Redis hub on `url`, its tasks on a runtime the caller keeps alive.
-fn redis_hub(url: &str) -> Result<(RedisHub, tokio::runtime::Runtime), String> {
+/// A Redis hub and an idempotency store on `url`, both on a runtime the caller
+/// keeps alive.
+fn redis_links(url: &str) -> Result<(RedisHub, RedisStore, tokio::runtime::Runtime), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("redis-hub")
+        .thread_name("redis")
         .enable_all()
         .build()
-        .map_err(|err| format!("cannot start the Redis hub's runtime: {err}"))?;
+        .map_err(|err| format!("cannot start the Redis runtime: {err}"))?;
     let hub = RedisHub::builder(url)
         .runtime(runtime.handle().clone())
         .build()
         .map_err(|err| format!("--redis: {err}"))?;
-    Ok((hub, runtime))
+    let store = RedisStore::builder(url)
+        .runtime(runtime.handle().clone())
+        .build()
+        .map_err(|err| format!("--redis: {err}"))?;
+    Ok((hub, store, runtime))
 }
 
 #[cfg(test)]
@@ -179,8 +207,19 @@ mod tests {
         let args = parse(&["--redis", "redis://127.0.0.1:6379"]).unwrap();
         assert_eq!(args.redis.as_deref(), Some("redis://127.0.0.1:6379"));
         assert!(parse(&["--redis"]).unwrap_err().contains("needs a value"));
-        let refused = redis_hub("http://nope").unwrap_err();
+        let refused = redis_links("http://nope").unwrap_err();
         assert!(refused.contains("not a usable Redis URL"), "{refused}");
+    }
+
+    #[test]
+    fn idempotency_ttl_takes_whole_seconds() {
+        let args = parse(&["--idempotency-ttl", "60"]).unwrap();
+        assert_eq!(args.idempotency_ttl, Some(Duration::from_secs(60)));
+        assert_eq!(parse(&[]).unwrap().idempotency_ttl, None);
+        for bad in ["0", "1.5", "soon"] {
+            let refused = parse(&["--idempotency-ttl", bad]).unwrap_err();
+            assert!(refused.contains("whole number of seconds"), "{refused}");
+        }
     }
 
     #[test]
@@ -201,7 +240,13 @@ mod tests {
 
     #[test]
     fn usage_lists_every_flag() {
-        for flag in ["--addr", "--framework", "--redis", "--help"] {
+        for flag in [
+            "--addr",
+            "--framework",
+            "--redis",
+            "--idempotency-ttl",
+            "--help",
+        ] {
             assert!(USAGE.contains(flag), "{flag}");
         }
     }
