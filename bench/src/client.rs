@@ -53,9 +53,24 @@ impl Http1 {
         path: &str,
         json: Option<Bytes>,
     ) -> Result<Reply, BenchError> {
-        let request = request(method, path, json.is_some())
-            .header(header::HOST, self.addr.to_string())
-            .body(Full::new(json.unwrap_or_default()))?;
+        self.send_with(method, path, json, &[]).await
+    }
+
+    /// Sends one request with `headers` besides the usual ones and reads the whole
+    /// response.
+    pub(crate) async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        json: Option<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, BenchError> {
+        let mut request =
+            request(method, path, json.is_some()).header(header::HOST, self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(json.unwrap_or_default()))?;
         self.send.ready().await?;
         read(self.send.send_request(request).await?).await
     }

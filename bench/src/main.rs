@@ -3,7 +3,8 @@
 //! clients, makespan against the critical path, and the server's memory per payload;
 //! and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
 //! pipelined socket ops against a batch and sequential requests, and the memory of
-//! an idle socket. On each adapter's fixture server over real sockets on 127.0.0.1.
+//! an idle socket; and what an `Idempotency-Key` adds to a batch, with the
+//! in-memory store and with Redis (when `redis-server` is installed). On each adapter's fixture server over real sockets on 127.0.0.1.
 //!
 //! ```text
 //! cargo run --release -p bench                       # every framework, full run
@@ -20,6 +21,7 @@ mod child;
 mod client;
 mod cpu;
 mod fanout;
+mod idempotency;
 mod measure;
 mod pipeline;
 mod rss;
@@ -30,7 +32,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use batch_core::{Config, SocketConfig};
+use batch_core::{Config, ConfigBuilder, SocketConfig};
 use fixture::Server;
 use thiserror::Error;
 
@@ -91,7 +93,10 @@ pub(crate) enum Setup {
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
 pub(crate) fn start(framework: Framework, setup: Setup) -> Result<Server, BenchError> {
     framework
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config(setup)?)
+        .start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            config_builder(setup)?.build()?,
+        )
         .map_err(|err| BenchError::Io(format!("starting {}", framework.name()), err))
 }
 
@@ -99,13 +104,12 @@ pub(crate) fn start(framework: Framework, setup: Setup) -> Result<Server, BenchE
 /// 50 ops of 100 KiB: limits the default configuration would rightly refuse. With
 /// sockets, their defaults too, except room for more open sockets than the 10,000
 /// the memory figure opens.
-fn config(setup: Setup) -> Result<Config, BenchError> {
+pub(crate) fn config_builder(setup: Setup) -> Result<ConfigBuilder, BenchError> {
     let builder = Config::builder().max_concurrency(32).max_body(8 << 20);
-    let builder = match setup {
+    Ok(match setup {
         Setup::Batches => builder,
         Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
-    };
-    Ok(builder.build()?)
+    })
 }
 
 /// How much to measure.
@@ -307,11 +311,14 @@ fn run(args: &Args) -> Result<(), BenchError> {
     );
     let mut rows = Vec::new();
     let mut fan_outs = Vec::new();
+    let redis = args.parts.batch.then(idempotency::Redis::start).flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
         if args.parts.batch {
             let server = start(framework, Setup::Batches)?;
             rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
+            let keyed = idempotency::all(framework, server.addr(), redis.as_ref(), plan);
+            rows.extend(runtime.block_on(keyed)?);
             drop(server);
             rows.push(rss::measure(framework, &runtime, plan)?);
         }
