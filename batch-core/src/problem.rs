@@ -30,7 +30,10 @@ use serde::Serialize;
 pub struct Problem {
     #[serde(serialize_with = "serialize_status")]
     status: StatusCode,
-    title: &'static str,
+    /// The status's reason phrase, named from the status when serialised rather
+    /// than kept beside it.
+    #[serde(rename = "title", serialize_with = "serialize_title")]
+    title_of: StatusCode,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     op: Option<usize>,
@@ -50,12 +53,20 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
     s.serialize_u16(status.as_u16())
 }
 
+fn serialize_title<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(title(*status))
+}
+
+fn title(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
 impl Problem {
     /// A problem answered with `status`, explained by `detail`.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
-            title: status.canonical_reason().unwrap_or("Error"),
+            title_of: status,
             detail: detail.into(),
             op: None,
             pointer: None,
@@ -184,7 +195,7 @@ impl std::fmt::Display for Problem {
             f,
             "{} {}: {}",
             self.status.as_u16(),
-            self.title,
+            title(self.status),
             self.detail
         )
     }
