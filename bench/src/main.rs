@@ -44,7 +44,8 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
                      everything works (CI)
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
-  --only PART        batch (the batch figures) or realtime (the socket figures)
+  --only PART        batch (the batch figures), idempotency (what an Idempotency-Key
+                     adds, part of batch) or realtime (the socket figures)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -164,6 +165,8 @@ impl std::fmt::Display for Cpus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Parts {
     batch: bool,
+    /// The idempotency-key figures (part of the batch figures).
+    idempotency: bool,
     realtime: bool,
 }
 
@@ -192,6 +195,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         frameworks: Framework::ALL.to_vec(),
         parts: Parts {
             batch: true,
+            idempotency: true,
             realtime: true,
         },
         serve: None,
@@ -227,13 +231,24 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.parts = match value("--only")?.as_str() {
                     "batch" => Parts {
                         batch: true,
+                        idempotency: true,
+                        realtime: false,
+                    },
+                    "idempotency" => Parts {
+                        batch: false,
+                        idempotency: true,
                         realtime: false,
                     },
                     "realtime" => Parts {
                         batch: false,
+                        idempotency: false,
                         realtime: true,
                     },
-                    other => return Err(format!("--only wants batch or realtime; got {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "--only wants batch, idempotency or realtime; got {other:?}"
+                        ));
+                    }
                 };
             }
             "--iterations" => {
@@ -311,15 +326,25 @@ fn run(args: &Args) -> Result<(), BenchError> {
     );
     let mut rows = Vec::new();
     let mut fan_outs = Vec::new();
-    let redis = args.parts.batch.then(idempotency::Redis::start).flatten();
+    let redis = args
+        .parts
+        .idempotency
+        .then(idempotency::Redis::start)
+        .flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
-        if args.parts.batch {
+        if args.parts.batch || args.parts.idempotency {
             let server = start(framework, Setup::Batches)?;
-            rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
-            let keyed = idempotency::all(framework, server.addr(), redis.as_ref(), plan);
-            rows.extend(runtime.block_on(keyed)?);
+            if args.parts.batch {
+                rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
+            }
+            if args.parts.idempotency {
+                let keyed = idempotency::all(framework, server.addr(), redis.as_ref(), plan);
+                rows.extend(runtime.block_on(keyed)?);
+            }
             drop(server);
+        }
+        if args.parts.batch {
             rows.push(rss::measure(framework, &runtime, plan)?);
         }
         if args.parts.realtime {
@@ -360,7 +385,10 @@ mod tests {
     #[test]
     fn only_one_part_and_the_childs_setup() {
         let args = parse(&["--only", "realtime"]).unwrap();
-        assert!(!args.parts.batch && args.parts.realtime);
+        assert!(!args.parts.batch && !args.parts.idempotency && args.parts.realtime);
+        let args = parse(&["--only", "idempotency"]).unwrap();
+        assert!(!args.parts.batch && args.parts.idempotency && !args.parts.realtime);
+        assert!(parse(&["--only", "batch"]).unwrap().parts.idempotency);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();

@@ -99,8 +99,17 @@ impl MemoryStore {
 
     fn answer_now(&self, key: &StoreKey, answer: &Entry, ttl: Duration) -> Result<(), StoreError> {
         let mut state = self.state();
+        let claim = state
+            .entries
+            .get(key)
+            .map(|slot| (slot.entry.clone(), slot.expires));
         state.remove(key);
-        self.put(&mut state, key, answer.clone(), Instant::now() + ttl)
+        let stored = self.put(&mut state, key, answer.clone(), Instant::now() + ttl);
+        if let (Err(_), Some((entry, expires))) = (&stored, claim) {
+            // The claim goes back, freed room and all: its key must not run again.
+            let _ = self.put(&mut state, key, entry, expires);
+        }
+        stored
     }
 
     /// Adds `entry`, evicting the oldest answers until it fits.
@@ -276,10 +285,16 @@ mod tests {
         assert_eq!(store.len(), 2, "the third answer evicted the first");
         assert_eq!(claim(&store, 1), None);
         assert!(store.state().bytes <= 1000);
+        assert_eq!(claim(&store, 9), None);
         assert!(matches!(
             store.answer_now(&key(9), &answer(2000), DAY),
             Err(StoreError::Full)
         ));
+        assert_eq!(
+            claim(&store, 9),
+            Some(running()),
+            "too large: the claim stays"
+        );
     }
 
     #[test]
