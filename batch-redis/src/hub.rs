@@ -10,6 +10,7 @@ use tokio::task::AbortHandle;
 
 use crate::backoff::Backoff;
 use crate::error::RedisHubError;
+use crate::open::open;
 use crate::publisher::Publisher;
 use crate::status::Status;
 use crate::subscriber::Listener;
@@ -220,13 +221,7 @@ impl RedisHubBuilder {
                 "the first reconnect delay must be above zero and at most the maximum",
             ));
         }
-        // The client's own message names what is wrong without echoing the URL.
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|err| RedisHubError::Url(err.to_string()))?;
-        let runtime = match self.runtime {
-            Some(handle) => handle,
-            None => Handle::try_current().map_err(|_| RedisHubError::NoRuntime)?,
-        };
+        let (client, runtime) = open(&self.url, self.runtime)?;
         let replica = ReplicaId::random();
         let subscribers = Subscribers::new();
         let status = Arc::new(Status::default());

@@ -71,6 +71,7 @@ struct ReadmeDoctests;
 mod backoff;
 mod error;
 mod hub;
+mod open;
 mod publisher;
 mod status;
 mod store;

@@ -10,6 +10,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 
 use crate::error::RedisHubError;
+use crate::open::open;
 
 /// The prefix of the Redis keys the store writes unless
 /// [`RedisStoreBuilder::prefix`] says otherwise.
@@ -232,12 +233,7 @@ impl RedisStoreBuilder {
         if self.timeout.is_zero() {
             return Err(RedisHubError::Setting("the timeout must be above zero"));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|err| RedisHubError::Url(err.to_string()))?;
-        let runtime = match self.runtime {
-            Some(handle) => handle,
-            None => Handle::try_current().map_err(|_| RedisHubError::NoRuntime)?,
-        };
+        let (client, runtime) = open(&self.url, self.runtime)?;
         Ok(RedisStore(Arc::new(Inner {
             client,
             prefix: self.prefix,

@@ -9,11 +9,11 @@ use batch_redis::RedisStore;
 use bytes::Bytes;
 use fixture::redis::RedisServer;
 use fixture::{Framework, Server};
-use http::{Method, StatusCode};
+use http::Method;
 use serde_json::json;
 
 use crate::client::{Http1, Reply};
-use crate::measure::{batch_of, median, wake};
+use crate::measure::{answered, batch_of, median, wake};
 use crate::table::Row;
 use crate::{BenchError, Plan, Setup};
 
@@ -138,15 +138,5 @@ async fn send(h1: &mut Http1, body: &Bytes, key: Option<&str>) -> Result<Reply, 
     let reply = h1
         .send_with(Method::POST, "/batch", Some(body.clone()), &headers)
         .await?;
-    if reply.status == StatusCode::OK {
-        return Ok(reply);
-    }
-    Err(BenchError::Unexpected {
-        what: format!("a batch with key {key:?}"),
-        detail: format!(
-            "status {}: {}",
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        ),
-    })
+    answered(reply, || format!("a batch with key {key:?}"))
 }

@@ -91,11 +91,16 @@ pub(crate) async fn batch(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Repl
 /// with are checked: reading the results is the client's work either way.
 async fn batch_status(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Reply, BenchError> {
     let reply = h1.send(Method::POST, "/batch", Some(body.clone())).await?;
+    answered(reply, || format!("a batch of {n}"))
+}
+
+/// `reply` if it is a 200; otherwise its status and body, as an error about `what`.
+pub(crate) fn answered(reply: Reply, what: impl FnOnce() -> String) -> Result<Reply, BenchError> {
     if reply.status == StatusCode::OK {
         return Ok(reply);
     }
     Err(BenchError::Unexpected {
-        what: format!("a batch of {n}"),
+        what: what(),
         detail: format!(
             "status {}: {}",
             reply.status,
