@@ -3,12 +3,12 @@
 //! types; nothing else about a batch is theirs to decide.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use tokio::sync::Semaphore;
+use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, LocalHub, Watch};
 use crate::codec;
@@ -17,6 +17,7 @@ use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
+use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
 use crate::plan::{self, Plan};
 use crate::problem::Problem;
 
@@ -130,49 +131,39 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let started = Instant::now();
+        let meter = BatchMeter::start(Transport::Http);
         let (parts, body) = request.into_parts();
+        let id = BatchId::of(&parts.headers);
+        let span = batch_span(&id, Transport::Http);
         let mut format = None;
         let outcome = async {
             if parts.method != Method::POST {
-                return Err(Problem::method_not_allowed());
+                return Err(Refused::check(Problem::method_not_allowed()));
             }
-            let body = read_body(&parts.headers, body, self.config().max_body()).await?;
-            let chosen = codec::format_of(&parts, &body, self.config())?;
+            let body = read_body(&parts.headers, body, self.config().max_body())
+                .await
+                .map_err(Refused::check)?;
+            let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
             format = Some(chosen);
-            let batch = codec::decode_as(chosen, &parts, &body, self.config())?;
-            self.run(executor, &parts, batch).await
+            Span::current().record("format", chosen.name());
+            let batch =
+                codec::decode_as(chosen, &parts, &body, self.config()).map_err(Refused::check)?;
+            self.plan_and_run(executor, &parts, batch, &id).await
         }
+        .instrument(span.clone())
         .await;
-        let elapsed = started.elapsed();
-        let format = format.map_or("-", Format::name);
-        match outcome {
-            Ok(response) => {
-                let failed = response
-                    .results
-                    .iter()
-                    .filter(|r| r.status.as_u16() >= 400)
-                    .count();
-                tracing::info!(
-                    format,
-                    ops = response.results.len(),
-                    failed,
-                    ?elapsed,
-                    "batch answered"
-                );
-                codec::encode(&response, response.format())
-            }
-            Err(problem) => {
-                tracing::info!(
-                    format,
-                    status = problem.status().as_u16(),
-                    detail = problem.detail(),
-                    ?elapsed,
-                    "batch refused"
-                );
-                problem.into_response()
+        let _entered = span.enter();
+        let mut response = match conclude(&meter, format, outcome) {
+            Ok(response) => codec::encode(&response, response.format()),
+            Err(problem) => problem.into_response(),
+        };
+        // The caller named no batch: its id is in the answer, to find its logs by.
+        if id.generated() {
+            if let Some(value) = id.header() {
+                response.headers_mut().insert(X_BATCH_ID, value);
             }
         }
+        response
     }
 
     /// Runs a decoded batch: checks every op (url, method, headers, ids,
@@ -216,21 +207,65 @@ impl BatchEndpoint {
         outer: &Parts,
         batch: BatchRequest,
     ) -> Result<BatchResponse, Problem> {
+        let id = BatchId::of(&outer.headers);
+        self.run_as(executor, outer, batch, &id, Transport::Http)
+            .await
+    }
+
+    /// [`run`](Self::run) for a batch named `id` that came over `transport`, in a
+    /// span of its own and metered.
+    pub(crate) async fn run_as<E: Executor>(
+        &self,
+        executor: &E,
+        outer: &Parts,
+        batch: BatchRequest,
+        id: &BatchId,
+        transport: Transport,
+    ) -> Result<BatchResponse, Problem> {
+        let meter = BatchMeter::start(transport);
+        let span = batch_span(id, transport);
+        let format = batch.layout.format;
+        span.record("format", format.name());
+        let outcome = self
+            .plan_and_run(executor, outer, batch, id)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        conclude(&meter, Some(format), outcome)
+    }
+
+    /// Plans a decoded batch, runs its hooks, reserves its ops' places and runs it.
+    async fn plan_and_run<E: Executor>(
+        &self,
+        executor: &E,
+        outer: &Parts,
+        batch: BatchRequest,
+        id: &BatchId,
+    ) -> Result<BatchResponse, Refused> {
         let config = self.config();
         if outer.extensions.get::<BatchOp>().is_some() {
-            return Err(Problem::unprocessable(
+            return Err(Refused::check(Problem::unprocessable(
                 "a batch cannot be an operation of another batch",
-            ));
+            )));
         }
-        let mut plan = plan::plan(batch, outer, config)?;
-        run_batch_hooks(config, outer, &mut plan).await?;
+        let mut plan = plan::plan(batch, outer, config, id).map_err(Refused::check)?;
+        Span::current().record("ops", plan.ops.len());
+        run_batch_hooks(config, outer, &mut plan)
+            .await
+            .map_err(|problem| Refused {
+                reason: Reason::Hook,
+                problem,
+            })?;
         let reserve =
             u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
         let _permits = self
             .inner
             .in_flight
             .try_acquire_many(reserve)
-            .map_err(|_| overloaded())?;
+            .map_err(|_| Refused {
+                reason: Reason::Overload,
+                problem: overloaded(),
+            })?;
         Ok(engine::run(executor, plan, config, self.changes()).await)
     }
 
@@ -275,6 +310,61 @@ impl BatchEndpoint {
     /// The permits of open sockets.
     pub(crate) fn socket_permits(&self) -> &Arc<Semaphore> {
         &self.inner.sockets
+    }
+}
+
+/// A batch refused before any op ran, and why.
+struct Refused {
+    reason: Reason,
+    problem: Problem,
+}
+
+impl Refused {
+    /// A refusal by the endpoint's own checks (of size, syntax, fields).
+    fn check(problem: Problem) -> Self {
+        Self {
+            reason: Reason::of_check(problem.status()),
+            problem,
+        }
+    }
+}
+
+/// Records how a batch ended, in `format` if it was decoded that far: its metrics,
+/// its span's `status`, and one line (INFO for a request, DEBUG for a socket's
+/// message, which may be a single read). Runs inside the batch's span.
+fn conclude(
+    meter: &BatchMeter,
+    format: Option<Format>,
+    outcome: Result<BatchResponse, Refused>,
+) -> Result<BatchResponse, Problem> {
+    let elapsed = meter.elapsed();
+    let span = Span::current();
+    let http = meter.transport() == Transport::Http;
+    let name = format.map_or("-", Format::name);
+    match outcome {
+        Ok(response) => {
+            let failed = meter.answered(response.format(), &response.results);
+            span.record("status", 200);
+            let ops = response.results.len();
+            if http {
+                tracing::info!(format = name, ops, failed, ?elapsed, "batch answered");
+            } else {
+                tracing::debug!(format = name, ops, failed, ?elapsed, "batch answered");
+            }
+            Ok(response)
+        }
+        Err(Refused { reason, problem }) => {
+            meter.refused(format, reason);
+            let status = problem.status().as_u16();
+            span.record("status", status);
+            let detail = problem.detail();
+            if http {
+                tracing::info!(format = name, status, detail, ?elapsed, "batch refused");
+            } else {
+                tracing::debug!(format = name, status, detail, ?elapsed, "batch refused");
+            }
+            Err(problem)
+        }
     }
 }
 

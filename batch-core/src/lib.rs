@@ -75,6 +75,7 @@ mod hooks;
 mod ids;
 mod layer;
 mod model;
+mod observe;
 mod plan;
 mod problem;
 mod socket;
@@ -92,6 +93,7 @@ pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
     BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
 };
+pub use observe::describe_metrics;
 pub use problem::Problem;
 pub use socket::{
     Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,
