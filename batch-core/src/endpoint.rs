@@ -340,16 +340,15 @@ fn conclude(
     let elapsed = meter.elapsed();
     let span = Span::current();
     let http = meter.transport() == Transport::Http;
-    let name = format.map_or("-", Format::name);
     match outcome {
         Ok(response) => {
             let failed = meter.answered(response.format(), &response.results);
             span.record("status", 200);
             let ops = response.results.len();
             if http {
-                tracing::info!(format = name, ops, failed, ?elapsed, "batch answered");
+                tracing::info!(ops, failed, ?elapsed, "batch answered");
             } else {
-                tracing::debug!(format = name, ops, failed, ?elapsed, "batch answered");
+                tracing::debug!(ops, failed, ?elapsed, "batch answered");
             }
             Ok(response)
         }
@@ -359,9 +358,9 @@ fn conclude(
             span.record("status", status);
             let detail = problem.detail();
             if http {
-                tracing::info!(format = name, status, detail, ?elapsed, "batch refused");
+                tracing::info!(status, detail, ?elapsed, "batch refused");
             } else {
-                tracing::debug!(format = name, status, detail, ?elapsed, "batch refused");
+                tracing::debug!(status, detail, ?elapsed, "batch refused");
             }
             Err(problem)
         }

@@ -10,69 +10,26 @@
 //!
 //! Set `RUST_LOG` to change what is logged (default: one line per batch).
 
-use std::net::SocketAddr;
+mod metrics;
+mod settings;
+
 use std::process::ExitCode;
 
-use batch_core::{BatchEndpoint, Config, SocketConfig};
+use batch_core::BatchEndpoint;
 use batch_redis::RedisHub;
-use fixture::Framework;
 
-const USAGE: &str = "\
-usage: demo [--addr HOST:PORT] [--framework NAME] [--redis URL]
-
-  --addr HOST:PORT   where to listen (default 127.0.0.1:3000)
-  --framework NAME   axum (default), actix, warp or tower (BatchLayer on hyper)
-  --redis URL        share change events with other replicas through Redis pub/sub,
-                     such as redis://127.0.0.1:6379 (default: the BATCH_REDIS
-                     environment variable, else events stay in this process)
-  -h, --help         this text";
-
-#[derive(Debug)]
-struct Args {
-    addr: SocketAddr,
-    framework: Framework,
-    redis: Option<String>,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-        framework: Framework::Axum,
-        redis: None,
-    };
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--addr" => {
-                let text = value("--addr")?;
-                parsed.addr = text.parse().map_err(|_| {
-                    format!("--addr wants HOST:PORT, such as 127.0.0.1:3000; got {text:?}")
-                })?;
-            }
-            "--framework" => {
-                let name = value("--framework")?;
-                parsed.framework = Framework::from_name(&name).ok_or_else(|| {
-                    format!("--framework wants axum, actix, warp or tower; got {name:?}")
-                })?;
-            }
-            "--redis" => parsed.redis = Some(value("--redis")?),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(parsed)
-}
+use crate::settings::{Command, Settings};
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
+    let settings = match settings::load(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(Command::Run(settings)) => *settings,
+        Ok(Command::Help) => {
+            println!("{}", settings::usage());
             return ExitCode::SUCCESS;
         }
-        Err(message) => {
-            eprintln!("demo: {message}\n\n{USAGE}");
-            return ExitCode::FAILURE;
+        Err(err) => {
+            eprintln!("demo: {err}\n(demo --help lists every setting)");
+            return ExitCode::from(2);
         }
     };
     tracing_subscriber::fmt()
@@ -81,17 +38,21 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = match Config::builder().sockets(SocketConfig::default()).build() {
-        Ok(config) => config,
+    let metrics = match metrics::install() {
+        Ok(metrics) => metrics,
         Err(err) => {
             eprintln!("demo: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let redis = args
-        .redis
-        .or_else(|| std::env::var("BATCH_REDIS").ok())
-        .filter(|url| !url.is_empty());
+    let Settings {
+        config,
+        addr,
+        framework,
+        redis,
+    } = settings;
+    let batch_path = config.path().to_owned();
+    let socket_path = config.sockets().map(|s| s.path().to_owned());
     // The hub's tasks run on a small runtime of their own: the fixture servers each
     // bring theirs, and this one outlives them all.
     let (endpoint, events, _runtime) = match redis {
@@ -114,28 +75,37 @@ fn main() -> ExitCode {
             }
         },
     };
-    let server = match args.framework.start(args.addr, endpoint) {
+    let server = match framework.start_with_metrics(addr, endpoint, metrics) {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("demo: cannot listen on {}: {err}", args.addr);
+            eprintln!("demo: cannot listen on {addr}: {err}");
             return ExitCode::FAILURE;
         }
     };
     let url = server.url();
-    let socket = format!("ws://{}/socket", server.addr());
+    let sockets = match socket_path {
+        Some(path) => {
+            let socket = format!("ws://{}{path}", server.addr());
+            format!(
+                "sockets on {socket}, change events {events}\n  \
+websocat {socket}   then send {{\"type\": \"subscribe\", \"uri\": \"/items/\"}}   (JS: new WebSocket(\"{socket}\"))"
+            )
+        }
+        None => "sockets off".to_owned(),
+    };
     println!(
         "batch demo ({framework}) listening on {url} (HTTP/1.1 and h2c)\n\
 live page: open {url}/ in a browser\n\
-sockets on {socket}, change events {events}\n\
-  websocat {socket}   then send {{\"type\": \"subscribe\", \"uri\": \"/items/\"}}   (JS: new WebSocket(\"{socket}\"))\n\ntry:\n\n\
-curl -s {url}/batch -H 'content-type: application/json' -H 'authorization: Bearer ada' -d '{{\"ops\": [
+metrics: curl {url}/metrics\n\
+{sockets}\n\ntry:\n\n\
+curl -s {url}{batch_path} -H 'content-type: application/json' -H 'authorization: Bearer ada' -d '{{\"ops\": [
   {{\"id\": \"new\", \"method\": \"POST\", \"url\": \"/items\", \"body\": {{\"name\": \"pen\"}}}},
   {{\"id\": \"me\", \"url\": \"/whoami\"}},
   {{\"url\": \"/items\", \"params\": {{\"limit\": 2}}}},
   {{\"id\": \"gone\", \"url\": \"/items/999999\"}},
   {{\"url\": \"/health\", \"depends_on\": \"gone\"}}
 ]}}'\n",
-        framework = args.framework.name()
+        framework = framework.name()
     );
     server.wait();
     ExitCode::SUCCESS
@@ -160,49 +130,9 @@ fn redis_hub(url: &str) -> Result<(RedisHub, tokio::runtime::Runtime), String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Args, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
-    }
-
     #[test]
-    fn defaults_to_axum_on_port_3000() {
-        let args = parse(&[]).unwrap();
-        assert_eq!(args.addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(args.framework, Framework::Axum);
-        assert_eq!(args.redis, None);
-        let args = parse(&["--framework", "warp"]).unwrap();
-        assert_eq!(args.framework, Framework::Warp);
-    }
-
-    #[test]
-    fn redis_takes_a_url() {
-        let args = parse(&["--redis", "redis://127.0.0.1:6379"]).unwrap();
-        assert_eq!(args.redis.as_deref(), Some("redis://127.0.0.1:6379"));
-        assert!(parse(&["--redis"]).unwrap_err().contains("needs a value"));
+    fn an_unusable_redis_url_is_refused() {
         let refused = redis_hub("http://nope").unwrap_err();
         assert!(refused.contains("not a usable Redis URL"), "{refused}");
-    }
-
-    #[test]
-    fn bad_arguments_say_what_is_wrong() {
-        assert!(
-            parse(&["--addr", "nope"])
-                .unwrap_err()
-                .contains("HOST:PORT")
-        );
-        assert!(parse(&["--addr"]).unwrap_err().contains("needs a value"));
-        assert!(parse(&["--frob"]).unwrap_err().contains("unknown argument"));
-        assert!(
-            parse(&["--framework", "rocket"])
-                .unwrap_err()
-                .contains("axum, actix, warp or tower")
-        );
-    }
-
-    #[test]
-    fn usage_lists_every_flag() {
-        for flag in ["--addr", "--framework", "--redis", "--help"] {
-            assert!(USAGE.contains(flag), "{flag}");
-        }
     }
 }

@@ -12,8 +12,8 @@ use tracing::field::Empty;
 use super::batch_id::BatchId;
 use super::meter::Transport;
 
-/// The span of one batch: `id`, `transport` now; `format` once the body is decoded
-/// (`-` if it never is), `ops` once it is planned, `status` (the batch's own) at the end.
+/// The span of one batch: `id` and `transport` now; `format` once the body is
+/// decoded, `ops` once it is planned, and `status` (the batch's own) at the end.
 pub(crate) fn batch_span(id: &BatchId, transport: Transport) -> Span {
     tracing::info_span!(
         target: "batch_core::batch",
