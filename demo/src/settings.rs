@@ -693,3 +693,384 @@ fn header_names(v: &str) -> Result<Vec<HeaderName>, String> {
         .map(|name| HeaderName::try_from(name).map_err(|_| format!("{name:?} is no header name")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ways a setting can be given.
+    #[derive(Debug, Clone, Copy)]
+    enum Source {
+        Flag,
+        Env,
+        File,
+    }
+
+    const SOURCES: [Source; 3] = [Source::Flag, Source::Env, Source::File];
+
+    /// Loads `values` (setting name, value) given all through `source`.
+    fn given(source: Source, values: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let setting = |name: &str| SETTINGS.iter().find(|s| s.name == name).unwrap();
+        let mut args = Vec::new();
+        let mut env = HashMap::new();
+        match source {
+            Source::Flag => {
+                // `--flag=value`: the one form every flag takes, switches included.
+                for (name, value) in values {
+                    args.push(format!("{}={value}", setting(name).flag()));
+                }
+            }
+            Source::Env => {
+                for (name, value) in values {
+                    env.insert(setting(name).env(), value.to_string());
+                }
+            }
+            Source::File => {
+                let toml: String = values
+                    .iter()
+                    .map(|(name, value)| format!("{name} = {value:?}\n"))
+                    .collect();
+                env.insert("BATCH_CONFIG".to_owned(), write_file(&toml));
+            }
+        }
+        run(load(args, |name| env.get(name).cloned()))
+    }
+
+    fn run(command: Result<Command, SettingsError>) -> Result<Settings, SettingsError> {
+        command.map(|command| match command {
+            Command::Run(settings) => *settings,
+            Command::Help => panic!("help"),
+        })
+    }
+
+    /// Writes `text` to a file of its own and returns its path.
+    fn write_file(text: &str) -> String {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "demo-settings-{}-{}.toml",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn the_demos_own_settings_arrive_from_every_source() {
+        for source in SOURCES {
+            let settings = given(
+                source,
+                &[
+                    ("addr", "127.0.0.1:0"),
+                    ("framework", "warp"),
+                    ("redis", "redis://127.0.0.1:1"),
+                ],
+            )
+            .unwrap();
+            assert_eq!(settings.addr.to_string(), "127.0.0.1:0", "{source:?}");
+            assert_eq!(settings.framework, Framework::Warp, "{source:?}");
+            assert_eq!(settings.redis.as_deref(), Some("redis://127.0.0.1:1"));
+        }
+    }
+
+    #[test]
+    fn limits_arrive_from_every_source() {
+        for source in SOURCES {
+            let config = given(
+                source,
+                &[
+                    ("path", "/api/batch"),
+                    ("max_ops", "7"),
+                    ("max_body", "2MiB"),
+                    ("max_concurrency", "3"),
+                    ("max_response_body", "1024"),
+                    ("max_in_flight", "99"),
+                ],
+            )
+            .unwrap()
+            .config;
+            assert_eq!(config.path(), "/api/batch", "{source:?}");
+            assert_eq!(config.max_ops(), 7, "{source:?}");
+            assert_eq!(config.max_body(), 2 << 20, "{source:?}");
+            assert_eq!(config.max_concurrency(), 3, "{source:?}");
+            assert_eq!(config.max_response_body(), 1024, "{source:?}");
+            assert_eq!(config.max_in_flight(), 99, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_arrive_from_every_source() {
+        for source in SOURCES {
+            let config = given(
+                source,
+                &[("op_timeout", "1500ms"), ("batch_deadline", "2m")],
+            )
+            .unwrap()
+            .config;
+            assert_eq!(
+                config.op_timeout(),
+                Duration::from_millis(1500),
+                "{source:?}"
+            );
+            assert_eq!(
+                config.batch_deadline(),
+                Duration::from_secs(120),
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats_arrive_from_every_source() {
+        for source in SOURCES {
+            let config = given(source, &[("formats", "native, multipart")])
+                .unwrap()
+                .config;
+            let on: Vec<_> = FORMATS.into_iter().filter(|f| config.accepts(*f)).collect();
+            assert_eq!(on, [Format::Native, Format::Multipart], "{source:?}");
+            let config = given(source, &[("facebook", "true")]).unwrap().config;
+            assert!(config.accepts(Format::Facebook), "{source:?}");
+            assert!(config.accepts(Format::Graph), "{source:?}");
+        }
+        let alone = run(load(["--facebook".to_owned()], |_| None)).unwrap();
+        assert!(
+            alone.config.accepts(Format::Facebook),
+            "a switch alone is on"
+        );
+    }
+
+    #[test]
+    fn the_header_policy_arrives_from_every_source() {
+        for source in SOURCES {
+            let config = given(
+                source,
+                &[
+                    ("not_inherited_headers", "x-tenant"),
+                    ("forbidden_headers", "x-request-id,x-debug"),
+                    ("allowed_headers", "x-forwarded-proto"),
+                ],
+            )
+            .unwrap()
+            .config;
+            let policy = config.header_policy();
+            let name = HeaderName::from_static;
+            assert!(policy.is_forbidden(&name("x-request-id")), "{source:?}");
+            assert!(policy.is_forbidden(&name("x-debug")), "{source:?}");
+            assert!(
+                !policy.is_forbidden(&name("x-forwarded-proto")),
+                "{source:?}"
+            );
+            // Which headers are inherited is the engine's to apply; the policy's
+            // own list says what it was told.
+            let listed = format!("{policy:?}");
+            assert!(listed.contains("not_inherited: [\"x-tenant\"]"), "{listed}");
+        }
+    }
+
+    #[test]
+    fn route_rules_arrive_from_every_source() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let status = |config: &Config, url: &str| {
+            let endpoint = batch_core::BatchEndpoint::new(config.clone());
+            let (outer, ()) = http::Request::post("/batch").body(()).unwrap().into_parts();
+            let batch = batch_core::BatchRequest::new(vec![batch_core::Operation::new("GET", url)]);
+            match runtime.block_on(endpoint.run(&NoContent, &outer, batch)) {
+                Ok(response) => response.results[0].status.as_u16(),
+                Err(problem) => problem.status().as_u16(),
+            }
+        };
+        for source in SOURCES {
+            let config = given(source, &[("allow_routes", "/items,/items/*")])
+                .unwrap()
+                .config;
+            assert_eq!(status(&config, "/items/1"), 204, "{source:?}");
+            assert_eq!(status(&config, "/health"), 403, "{source:?}");
+            let config = given(source, &[("deny_routes", "/login")]).unwrap().config;
+            assert_eq!(status(&config, "/login"), 403, "{source:?}");
+            assert_eq!(status(&config, "/health"), 204, "{source:?}");
+        }
+    }
+
+    /// Answers every op 204.
+    struct NoContent;
+
+    impl batch_core::Executor for NoContent {
+        async fn execute(
+            &self,
+            _: http::Request<bytes::Bytes>,
+            _: usize,
+        ) -> Result<http::Response<bytes::Bytes>, batch_core::ExecuteError> {
+            let mut response = http::Response::new(bytes::Bytes::new());
+            *response.status_mut() = http::StatusCode::NO_CONTENT;
+            Ok(response)
+        }
+    }
+
+    #[test]
+    fn socket_settings_arrive_from_every_source() {
+        for source in SOURCES {
+            let config = given(
+                source,
+                &[
+                    ("socket_path", "/live"),
+                    ("socket_allow_origins", "https://app.example.com"),
+                    ("socket_max_message", "1KiB"),
+                    ("socket_max_subscriptions", "5"),
+                    ("socket_max_queued", "6"),
+                    ("socket_max_sockets", "7"),
+                    ("socket_max_in_flight", "8"),
+                    ("socket_ping_interval", "9s"),
+                    ("socket_idle_timeout", "10s"),
+                    ("socket_close_grace", "11s"),
+                    ("socket_slow_reader_grace", "12s"),
+                ],
+            )
+            .unwrap()
+            .config;
+            let sockets = config.sockets().unwrap();
+            assert_eq!(sockets.path(), "/live", "{source:?}");
+            assert!(sockets.allows_origin("https://app.example.com", Some("x")));
+            assert!(!sockets.allows_origin("http://x", Some("x")), "{source:?}");
+            assert_eq!(sockets.max_message(), 1024, "{source:?}");
+            assert_eq!(sockets.max_subscriptions(), 5, "{source:?}");
+            assert_eq!(sockets.max_queued(), 6, "{source:?}");
+            assert_eq!(sockets.max_sockets(), 7, "{source:?}");
+            assert_eq!(sockets.max_in_flight(), 8, "{source:?}");
+            assert_eq!(sockets.ping_interval(), Duration::from_secs(9));
+            assert_eq!(sockets.idle_timeout(), Duration::from_secs(10));
+            assert_eq!(sockets.close_grace(), Duration::from_secs(11));
+            assert_eq!(sockets.slow_reader_grace(), Duration::from_secs(12));
+            let off = given(source, &[("sockets", "false")]).unwrap().config;
+            assert!(off.sockets().is_none(), "{source:?}");
+        }
+    }
+
+    #[test]
+    fn a_toml_file_takes_native_values_and_a_socket_table() {
+        let file = write_file(
+            "max_ops = 9\nfacebook = true\nformats = [\"native\", \"graph\"]\n\
+             [socket]\nmax_queued = 4\nping_interval = \"3s\"\n",
+        );
+        let settings = run(load(["--config".to_owned(), file], |_| None)).unwrap();
+        let config = settings.config;
+        assert_eq!(config.max_ops(), 9);
+        assert!(config.accepts(Format::Facebook) && config.accepts(Format::Graph));
+        assert!(!config.accepts(Format::Multipart));
+        let sockets = config.sockets().unwrap();
+        assert_eq!(sockets.max_queued(), 4);
+        assert_eq!(sockets.ping_interval(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file() {
+        let file = write_file("max_ops = 1\nmax_concurrency = 2\nmax_in_flight = 3\n");
+        let env: HashMap<&str, &str> = [
+            ("BATCH_CONFIG", file.as_str()),
+            ("BATCH_MAX_OPS", "10"),
+            ("BATCH_MAX_CONCURRENCY", "20"),
+        ]
+        .into();
+        let args = ["--max-ops", "100"].map(str::to_owned);
+        let config = run(load(args, |name| env.get(name).map(|v| v.to_string())))
+            .unwrap()
+            .config;
+        assert_eq!(config.max_ops(), 100, "the flag");
+        assert_eq!(config.max_concurrency(), 20, "the environment");
+        assert_eq!(config.max_in_flight(), 3, "the file");
+        assert_eq!(config.max_body(), 1 << 20, "the default");
+    }
+
+    #[test]
+    fn the_defaults_the_usage_prints_are_the_defaults() {
+        let mut draft = Draft {
+            config: Config::builder(),
+            policy: HeaderPolicy::default(),
+            sockets: true,
+            socket: SocketConfig::builder(),
+            addr: SocketAddr::from(([0, 0, 0, 0], 1)),
+            framework: Framework::Tower,
+            redis: Some("x".to_owned()),
+        };
+        for setting in SETTINGS {
+            (setting.apply)(&mut draft, setting.default).unwrap();
+        }
+        let printed = draft
+            .config
+            .header_policy(draft.policy)
+            .sockets(draft.socket.build().unwrap())
+            .build()
+            .unwrap();
+        let default = Config::builder()
+            .sockets(SocketConfig::default())
+            .build()
+            .unwrap();
+        assert_eq!(format!("{printed:?}"), format!("{default:?}"));
+        let defaults = run(load([], |_| None)).unwrap();
+        assert_eq!(
+            (draft.addr, draft.framework, draft.redis),
+            (defaults.addr, defaults.framework, defaults.redis)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_where_they_came_from() {
+        let flag = given(Source::Flag, &[("max_ops", "many")]).unwrap_err();
+        assert_eq!(
+            flag.to_string(),
+            "--max-ops: wants a whole number, such as 10; got \"many\""
+        );
+        let env = given(Source::Env, &[("op_timeout", "30")]).unwrap_err();
+        assert!(
+            env.to_string()
+                .starts_with("BATCH_OP_TIMEOUT: wants a duration"),
+            "{env}"
+        );
+        let file = given(Source::File, &[("formats", "native,xml")]).unwrap_err();
+        assert!(
+            file.to_string().contains(": formats: \"xml\" is no format"),
+            "{file}"
+        );
+        let zero = given(Source::Flag, &[("max_ops", "0")]).unwrap_err();
+        assert_eq!(zero.to_string(), "max_ops must be at least 1");
+        let unknown = run(load(["--frob".to_owned()], |_| None)).unwrap_err();
+        assert_eq!(unknown.to_string(), "unknown argument \"--frob\"");
+        let missing = run(load(["--addr".to_owned()], |_| None)).unwrap_err();
+        assert_eq!(missing.to_string(), "--addr needs a value");
+        let key = write_file("max_opz = 3\n");
+        let typo = run(load(["--config".to_owned(), key], |_| None)).unwrap_err();
+        assert!(
+            typo.to_string().contains("\"max_opz\" is no setting"),
+            "{typo}"
+        );
+        let absent = run(load(["--config=/nonexistent/demo.toml".to_owned()], |_| {
+            None
+        }));
+        assert!(
+            absent
+                .unwrap_err()
+                .to_string()
+                .starts_with("--config /nonexistent")
+        );
+    }
+
+    #[test]
+    fn the_usage_lists_every_flag_and_variable_with_its_default() {
+        let usage = usage();
+        for setting in SETTINGS {
+            let line = format!("  {} {}\n", setting.flag(), setting.value);
+            assert!(usage.contains(&line), "{line}");
+            let env = format!("(env {}; default {})", setting.env(), setting.default);
+            assert!(usage.contains(&env), "{env}");
+        }
+        for other in ["--config FILE", "BATCH_CONFIG", "--help"] {
+            assert!(usage.contains(other), "{other}");
+        }
+        assert!(matches!(
+            load(["-h".to_owned()], |_| None),
+            Ok(Command::Help)
+        ));
+    }
+}
