@@ -1,14 +1,19 @@
 //! The demo server: the fixture API (`docs/fixture-api.md`) with the batch endpoint
-//! at `/batch`, real-time sockets at `/socket` and a live page of the items at `/`,
-//! over HTTP/1.1 and HTTP/2 (h2c) on one port.
+//! at `/batch`, real-time sockets at `/socket`, a live page of the items at `/` and
+//! its metrics at `/metrics` (Prometheus text), over HTTP/1.1 and HTTP/2 (h2c) on one
+//! port.
 //!
 //! ```text
 //! cargo run -p demo                                   # axum on 127.0.0.1:3000
 //! cargo run -p demo -- --framework actix --addr 127.0.0.1:8080
 //! cargo run -p demo -- --redis redis://127.0.0.1:6379 # change events shared by replicas
+//! cargo run -p demo -- --max-ops 200 --facebook       # other settings: --help lists them
 //! ```
 //!
-//! Set `RUST_LOG` to change what is logged (default: one line per batch).
+//! Every setting is also an environment variable (`BATCH_MAX_OPS`) and a key of a
+//! TOML file (`--config FILE`); see `settings.rs`. Set `RUST_LOG` to change what is
+//! logged (default: one line per batch; `RUST_LOG=info,batch_core::op=debug` adds a
+//! span per op).
 
 mod metrics;
 mod settings;

@@ -70,9 +70,16 @@ impl BatchId {
         self.generated
     }
 
-    /// The id as a header value.
+    /// The id as a header value, sharing this id's bytes.
     pub(crate) fn header(&self) -> Option<HeaderValue> {
         HeaderValue::from_maybe_shared(self.id.clone()).ok()
+    }
+
+    /// Whether `value` was made by [`header`](Self::header) from this id: shares its
+    /// bytes, not merely equals them (an op may send the batch's id as its own).
+    pub(crate) fn is(&self, value: &HeaderValue) -> bool {
+        let bytes = value.as_bytes();
+        bytes.len() == self.id.len() && std::ptr::eq(bytes.as_ptr(), self.id.as_ptr())
     }
 
     /// Op `index`'s `x-request-id`: `{batch}-{index}`.

@@ -47,8 +47,11 @@ pub(crate) fn plan(
     let format = batch.layout.format;
     let refuse = |violation: Violation| violation.into_problem(format);
     let mut headers = config.header_policy().inherited(&outer.headers);
-    // The outer request's id names the batch; each op gets its own.
-    headers.remove(X_REQUEST_ID);
+    // The outer request's id names the batch; each op gets its own, in the place the
+    // batch's holds in the inherited headers (so that adding it grows no op's map).
+    if let Some(id) = id.header() {
+        headers.insert(X_REQUEST_ID, id);
+    }
     let shared = Shared {
         headers,
         extensions: outer.extensions.clone(),
@@ -103,9 +106,12 @@ impl Shared {
     /// and the [`BatchOp`] marker.
     pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
         headers::lay_under(request.headers_mut(), &self.headers);
-        if !request.headers().contains_key(X_REQUEST_ID) {
-            if let Some(id) = self.batch_id.op_header(index) {
-                request.headers_mut().insert(X_REQUEST_ID, id);
+        // Still the batch's own value (its very bytes), so the op set none.
+        if let Some(value) = request.headers_mut().get_mut(X_REQUEST_ID) {
+            if self.batch_id.is(value) {
+                if let Some(id) = self.batch_id.op_header(index) {
+                    *value = id;
+                }
             }
         }
         *request.extensions_mut() = self.extensions.clone();
@@ -186,10 +192,14 @@ mod tests {
             .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
         let mut own = Operation::new("get", "/b");
         own.headers = vec![("X-Request-Id".into(), "mine".into())];
+        // An op may even send the batch's own id as its own: it is kept.
+        let mut same = Operation::new("get", "/d");
+        same.headers = vec![("x-request-id".into(), "outer-7".into())];
         let ops = vec![
             Operation::new("get", "/a"),
             own,
             Operation::new("get", "/c"),
+            same,
         ];
         let id = BatchId::of(&outer.headers);
         let mut plan = plan(BatchRequest::new(ops), &outer, &Config::default(), &id).unwrap();
@@ -205,7 +215,15 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        assert_eq!(ids, [vec!["outer-7-0"], vec!["mine"], vec!["outer-7-2"]]);
+        assert_eq!(
+            ids,
+            [
+                vec!["outer-7-0"],
+                vec!["mine"],
+                vec!["outer-7-2"],
+                vec!["outer-7"]
+            ]
+        );
     }
 
     #[test]
