@@ -2,11 +2,14 @@
 //! response out. Adapters hand [`BatchEndpoint::handle`] the request and convert
 //! types; nothing else about a batch is theirs to decide.
 
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
+use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
@@ -121,8 +124,10 @@ impl BatchEndpoint {
     /// encodes the results in the same format.
     ///
     /// The body is read up to [`Config::max_body`]: a larger one (declared or
-    /// streamed) is refused with 413 before more than the limit is buffered, with
-    /// `connection: close`, since the rest of it was never read. A batch that is
+    /// streamed) is refused with 413 and `connection: close` without more than the
+    /// limit ever being buffered. What the client still sends of a body up to 4 MiB
+    /// past the limit is read and discarded first (for at most 2 s), so that the 413
+    /// reaches it rather than a reset connection. A batch that is
     /// refused gets a problem response (400, 405, 413, 415, 422, 503, 403 from route
     /// rules, or whatever a batch hook answers) and nothing runs. Dropping the returned future cancels every operation still running.
     pub async fn handle<E, B>(&self, executor: &E, request: Request<B>) -> Response<Bytes>
@@ -379,16 +384,48 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(Problem::payload_too_large(limit).closing_connection());
-    }
-    collect_body(body, limit).await.map_err(|err| {
-        match err {
-            ExecuteError::ResponseTooLarge { .. } => Problem::payload_too_large(limit),
-            ExecuteError::Failed(_) => Problem::unreadable_body(),
+    let mut body = pin!(body);
+    if declared.is_none_or(|len| len <= limit as u64) {
+        match collect_body(body.as_mut(), limit).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(ExecuteError::ResponseTooLarge { .. }) => {}
+            Err(ExecuteError::Failed(_)) => {
+                return Err(Problem::unreadable_body().closing_connection());
+            }
         }
-        .closing_connection()
+    }
+    if declared.is_none_or(|len| len <= (limit as u64).saturating_add(DRAIN_BYTES)) {
+        drain(body).await;
+    }
+    Err(Problem::payload_too_large(limit).closing_connection())
+}
+
+/// How much of a refused body past the limit is read and thrown away, and for how
+/// long, before the 413 goes out.
+///
+/// A server that answers and closes while the client is still sending leaves unread
+/// bytes behind, and the kernel answers them with a reset that can destroy the 413
+/// before the client reads it: the client sees a broken connection instead of the
+/// problem. Reading the rest of a body that is only somewhat too large lets the 413
+/// arrive; a body far past the limit is refused at once.
+const DRAIN_BYTES: u64 = 4 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+async fn drain<B>(mut body: Pin<&mut B>)
+where
+    B: Body<Data = Bytes>,
+{
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            match left.checked_sub(len) {
+                Some(rest) => left = rest,
+                None => break,
+            }
+        }
     })
+    .await;
 }
 
 /// Runs the batch hooks, one after another, on the batch with every op's request

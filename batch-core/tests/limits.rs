@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -81,4 +83,51 @@ async fn ops_in_flight_never_exceed_the_server_wide_cap() {
         gauge.peak.load(Ordering::SeqCst)
     );
     assert_eq!(gauge.ran.load(Ordering::SeqCst), answered * 8);
+}
+
+/// A client still sending a body somewhat over the limit when the server decides gets
+/// to finish, and reads the 413 problem rather than a reset connection: the server
+/// reads and discards the rest of the body before it answers and closes.
+#[tokio::test]
+async fn a_body_over_the_limit_gets_its_413_after_the_client_sent_it_all() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limit = Config::default().max_body();
+    let (addr, _items) = common::app::serve(BatchEndpoint::new(Config::default())).await;
+    for body_len in [limit + 1, 2 * limit] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /batch HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {body_len}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Half the body, a pause in which the server can decide, then the rest in
+        // pieces, as a client on a slow link sends it.
+        let half = vec![b' '; body_len / 2];
+        stream.write_all(&half).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut sent = Ok(());
+        for piece in vec![b' '; body_len - half.len()].chunks(64 * 1024) {
+            sent = stream.write_all(piece).await;
+            if sent.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            sent.is_ok(),
+            "{body_len} bytes: reset while sending: {sent:?}"
+        );
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            read.is_ok(),
+            "{body_len} bytes: reset before the answer was read: {read:?}"
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "{body_len} bytes: {answer}"
+        );
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
 }
