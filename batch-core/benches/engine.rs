@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p batch-core --bench engine            # full run
 //! cargo bench -p batch-core --bench engine -- --test  # each bench once (CI smoke)
+//! BATCH_BENCH_METRICS=1 cargo bench -p batch-core --bench engine  # metrics recorded
 //! ```
 //!
 //! Every group reports throughput in ops, so criterion's `thrpt` is ops per second;
@@ -184,6 +185,12 @@ fn shapes(c: &mut Criterion) {
 }
 
 fn main() {
+    // With BATCH_BENCH_METRICS set, every batch records its metrics into a
+    // Prometheus recorder; without it there is no recorder, and recording does nothing.
+    if std::env::var_os("BATCH_BENCH_METRICS").is_some() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::set_global_recorder(recorder).expect("the only recorder");
+    }
     let mut criterion = Criterion::default().configure_from_args();
     batch_vs_direct(&mut criterion);
     shapes(&mut criterion);

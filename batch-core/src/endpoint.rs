@@ -4,13 +4,14 @@
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
+use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, LocalHub, Watch};
 use crate::codec;
@@ -20,6 +21,7 @@ use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
 use crate::idempotency::Admission;
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
+use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
 use crate::plan::{self, Plan};
 use crate::problem::Problem;
 
@@ -140,30 +142,36 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let started = Instant::now();
+        let meter = BatchMeter::start(Transport::Http);
         let (parts, body) = request.into_parts();
+        let id = BatchId::of(&parts.headers);
+        let span = batch_span(&id, Transport::Http);
         let mut format = None;
         let outcome = async {
             if parts.method != Method::POST {
-                return Err(Problem::method_not_allowed());
+                return Err(Refused::check(Problem::method_not_allowed()));
             }
             let idempotency = self.config().idempotency();
-            let key = idempotency.key_of(&parts)?;
-            let body = read_body(&parts.headers, body, self.config().max_body()).await?;
-            let chosen = codec::format_of(&parts, &body, self.config())?;
+            let key = idempotency.key_of(&parts).map_err(Refused::idempotency)?;
+            let body = read_body(&parts.headers, body, self.config().max_body())
+                .await
+                .map_err(Refused::check)?;
+            let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
             format = Some(chosen);
+            Span::current().record("format", chosen.name());
             let deadline = self.config().batch_deadline();
             let claim = match idempotency
                 .admit(key, &parts, chosen, &body, deadline)
-                .await?
+                .await
+                .map_err(Refused::idempotency)?
             {
                 Admission::Unkeyed => None,
                 Admission::Claimed(claim) => Some(claim),
                 Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
             };
             let ran = match codec::decode_as(chosen, &parts, &body, self.config()) {
-                Ok(batch) => self.run(executor, &parts, batch).await,
-                Err(problem) => Err(problem),
+                Ok(batch) => self.plan_and_run(executor, &parts, batch, &id).await,
+                Err(problem) => Err(Refused::check(problem)),
             };
             match (ran, claim) {
                 (Ok(response), claim) => {
@@ -174,51 +182,35 @@ impl BatchEndpoint {
                     Ok(Answered::Ran(response, answer))
                 }
                 // Refused: nothing ran, so the key may run the batch again.
-                (Err(problem), Some(claim)) => {
+                (Err(refused), Some(claim)) => {
                     claim.release().await;
-                    Err(problem)
+                    Err(refused)
                 }
-                (Err(problem), None) => Err(problem),
+                (Err(refused), None) => Err(refused),
             }
         }
+        .instrument(span.clone())
         .await;
-        let elapsed = started.elapsed();
-        let format = format.map_or("-", Format::name);
-        match outcome {
+        let _entered = span.enter();
+        let mut response = match outcome {
             Ok(Answered::Ran(response, answer)) => {
-                let failed = response
-                    .results
-                    .iter()
-                    .filter(|r| r.status.as_u16() >= 400)
-                    .count();
-                tracing::info!(
-                    format,
-                    ops = response.results.len(),
-                    failed,
-                    ?elapsed,
-                    "batch answered"
-                );
+                record_answer(&meter, &response);
                 answer
             }
             Ok(Answered::Replayed(answer)) => {
-                tracing::info!(
-                    format,
-                    ?elapsed,
-                    "batch answered again from its idempotency key"
-                );
+                let elapsed = meter.elapsed();
+                tracing::info!(?elapsed, "batch answered again from its idempotency key");
                 answer
             }
-            Err(problem) => {
-                tracing::info!(
-                    format,
-                    status = problem.status().as_u16(),
-                    detail = problem.detail(),
-                    ?elapsed,
-                    "batch refused"
-                );
-                problem.into_response()
+            Err(refused) => record_refusal(&meter, format, refused).into_response(),
+        };
+        // The caller named no batch: its id is in the answer, to find its logs by.
+        if id.generated() {
+            if let Some(value) = id.header() {
+                response.headers_mut().insert(X_BATCH_ID, value);
             }
         }
+        response
     }
 
     /// Runs a decoded batch: checks every op (url, method, headers, ids,
@@ -262,21 +254,65 @@ impl BatchEndpoint {
         outer: &Parts,
         batch: BatchRequest,
     ) -> Result<BatchResponse, Problem> {
+        let id = BatchId::of(&outer.headers);
+        self.run_as(executor, outer, batch, &id, Transport::Http)
+            .await
+    }
+
+    /// [`run`](Self::run) for a batch named `id` that came over `transport`, in a
+    /// span of its own and metered.
+    pub(crate) async fn run_as<E: Executor>(
+        &self,
+        executor: &E,
+        outer: &Parts,
+        batch: BatchRequest,
+        id: &BatchId,
+        transport: Transport,
+    ) -> Result<BatchResponse, Problem> {
+        let meter = BatchMeter::start(transport);
+        let span = batch_span(id, transport);
+        let format = batch.layout.format;
+        span.record("format", format.name());
+        let outcome = self
+            .plan_and_run(executor, outer, batch, id)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        conclude(&meter, Some(format), outcome)
+    }
+
+    /// Plans a decoded batch, runs its hooks, reserves its ops' places and runs it.
+    async fn plan_and_run<E: Executor>(
+        &self,
+        executor: &E,
+        outer: &Parts,
+        batch: BatchRequest,
+        id: &BatchId,
+    ) -> Result<BatchResponse, Refused> {
         let config = self.config();
         if outer.extensions.get::<BatchOp>().is_some() {
-            return Err(Problem::unprocessable(
+            return Err(Refused::check(Problem::unprocessable(
                 "a batch cannot be an operation of another batch",
-            ));
+            )));
         }
-        let mut plan = plan::plan(batch, outer, config)?;
-        run_batch_hooks(config, outer, &mut plan).await?;
+        let mut plan = plan::plan(batch, outer, config, id).map_err(Refused::check)?;
+        Span::current().record("ops", plan.ops.len());
+        run_batch_hooks(config, outer, &mut plan)
+            .await
+            .map_err(|problem| Refused {
+                reason: Reason::Hook,
+                problem,
+            })?;
         let reserve =
             u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
         let _permits = self
             .inner
             .in_flight
             .try_acquire_many(reserve)
-            .map_err(|_| overloaded())?;
+            .map_err(|_| Refused {
+                reason: Reason::Overload,
+                problem: overloaded(),
+            })?;
         Ok(engine::run(executor, plan, config, self.changes()).await)
     }
 
@@ -330,6 +366,77 @@ enum Answered {
     Ran(BatchResponse, Response<Bytes>),
     /// A retry under the key of a batch that ran: the stored answer.
     Replayed(Response<Bytes>),
+}
+
+/// A batch refused before any op ran, and why.
+struct Refused {
+    reason: Reason,
+    problem: Problem,
+}
+
+impl Refused {
+    /// A refusal by the endpoint's own checks (of size, syntax, fields).
+    fn check(problem: Problem) -> Self {
+        Self {
+            reason: Reason::of_check(problem.status()),
+            problem,
+        }
+    }
+
+    /// A refusal for the batch's idempotency key.
+    fn idempotency(problem: Problem) -> Self {
+        Self {
+            reason: Reason::Idempotency,
+            problem,
+        }
+    }
+}
+
+/// Records how a batch ended, in `format` if it was decoded that far (see
+/// [`record_answer`] and [`record_refusal`]). Runs inside the batch's span.
+fn conclude(
+    meter: &BatchMeter,
+    format: Option<Format>,
+    outcome: Result<BatchResponse, Refused>,
+) -> Result<BatchResponse, Problem> {
+    match outcome {
+        Ok(response) => {
+            record_answer(meter, &response);
+            Ok(response)
+        }
+        Err(refused) => Err(record_refusal(meter, format, refused)),
+    }
+}
+
+/// Records a batch that ran: its metrics, its span's `status`, and one line (INFO
+/// for a request, DEBUG for a socket's message, which may be a single read).
+fn record_answer(meter: &BatchMeter, response: &BatchResponse) {
+    let elapsed = meter.elapsed();
+    let failed = meter.answered(response.format(), &response.results);
+    Span::current().record("status", 200);
+    let ops = response.results.len();
+    if meter.transport() == Transport::Http {
+        tracing::info!(ops, failed, ?elapsed, "batch answered");
+    } else {
+        tracing::debug!(ops, failed, ?elapsed, "batch answered");
+    }
+}
+
+/// Records a refused batch as [`record_answer`] records one that ran, and gives
+/// back its problem.
+fn record_refusal(meter: &BatchMeter, format: Option<Format>, refused: Refused) -> Problem {
+    let Refused { reason, problem } = refused;
+    let elapsed = meter.elapsed();
+    meter.refused(format, reason);
+    let status = problem.status().as_u16();
+    Span::current().record("status", status);
+    let detail = problem.detail();
+    if meter.transport() == Transport::Http {
+        tracing::info!(status, detail, ?elapsed, "batch refused");
+    } else {
+        tracing::debug!(status, detail, ?elapsed, "batch refused");
+    }
+    problem
 }
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering

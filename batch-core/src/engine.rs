@@ -19,12 +19,14 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use serde::Serialize;
 use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
+use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, Mutation};
 use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
 use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
+use crate::observe::{OpMeter, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
 
@@ -48,6 +50,7 @@ pub(crate) async fn run<E: Executor>(
     let hooks = &config.hooks().op[..];
     let limit = config.max_response_body();
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
+    let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
     loop {
@@ -76,11 +79,19 @@ pub(crate) async fn run<E: Executor>(
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
             let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
+            let span = op_span(
+                index,
+                &state.results[index].id,
+                request.method(),
+                request.uri().path(),
+            );
             let started = Started {
                 index,
                 is_head: request.method() == Method::HEAD,
+                began: now,
                 deadline: deadline.min(now + op_timeout),
                 mutation,
+                span: span.clone(),
             };
             // Without hooks the op is the executor's call alone; with them, a future
             // that runs them first (and owns a copy of the id they see).
@@ -92,13 +103,15 @@ pub(crate) async fn run<E: Executor>(
                     executor, hooks, index, id, request, limit,
                 )))
             };
-            let mut call = Box::pin(call);
+            // Entered at every poll: what the application logs for the op is the op's.
+            let mut call = Box::pin(call.instrument(span));
+            meter.started();
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
             match poll_once(pin!(first)).await {
                 Poll::Ready(answer) => {
-                    let outcome = started.outcome(Ok(answer));
+                    let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
                     // Ops answered here never return to the runtime: a large batch
                     // of them yields now and then, as any tokio task must.
@@ -106,7 +119,7 @@ pub(crate) async fn run<E: Executor>(
                 }
                 Poll::Pending => running
                     .get_or_insert_with(FuturesUnordered::new)
-                    .push(started.wait(call)),
+                    .push(started.wait(call, &meter)),
             }
         }
         let Some(running) = &mut running else {
@@ -248,9 +261,13 @@ async fn checked<E: Executor>(
 struct Started {
     index: usize,
     is_head: bool,
+    /// When it started (the start of its round).
+    began: Instant,
     deadline: Instant,
     /// The op's change, to publish if it succeeds.
     mutation: Option<Box<Mutation>>,
+    /// Its span, given its status and duration when it answers.
+    span: Span,
 }
 
 /// An op's answer, unless the handler panicked or the op ran out of time.
@@ -258,18 +275,32 @@ type Answer = Result<std::thread::Result<Result<Response<Bytes>, ExecuteError>>,
 
 impl Started {
     /// Waits for an op that did not answer on its first poll, until its deadline.
-    async fn wait<F>(self, call: Pin<Box<F>>) -> (usize, Outcome, Option<Box<Mutation>>)
+    async fn wait<F>(
+        self,
+        call: Pin<Box<F>>,
+        meter: &OpMeter,
+    ) -> (usize, Outcome, Option<Box<Mutation>>)
     where
         F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
     {
         let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
-        let outcome = self.outcome(answer);
+        let outcome = self.outcome(answer, meter);
         (self.index, outcome, self.mutation)
     }
 
     /// The op's result from its answer: a panic, an error or a timeout become the
-    /// engine's own answer.
-    fn outcome(&self, answer: Answer) -> Outcome {
+    /// engine's own answer. Its span and `meter` are told how it ended.
+    fn outcome(&self, answer: Answer, meter: &OpMeter) -> Outcome {
+        let outcome = self.result(answer);
+        let elapsed = self.began.elapsed();
+        meter.ended(elapsed);
+        self.span.record("status", outcome.0.as_u16());
+        self.span
+            .record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+        outcome
+    }
+
+    fn result(&self, answer: Answer) -> Outcome {
         match answer {
             Err(_elapsed) => timed_out(),
             Ok(Err(_panic)) => {

@@ -80,6 +80,7 @@ mod idempotency;
 mod ids;
 mod layer;
 mod model;
+mod observe;
 mod plan;
 mod problem;
 mod socket;
@@ -101,6 +102,7 @@ pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
     BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
 };
+pub use observe::describe_metrics;
 pub use problem::Problem;
 pub use socket::{
     Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,

@@ -5,6 +5,7 @@
 use batch_core::{BatchEndpoint, CloseFrame, Frame};
 use futures::{SinkExt, StreamExt};
 use http::request::Parts;
+use tracing::Instrument;
 use warp::filters::ws::{Message, Ws};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -49,16 +50,23 @@ async fn answer(
         Err(err) => return task::failed(&err).into_response(),
     };
     let limit = admission.read_limit();
+    // warp serves the socket on a task of its own: in the upgrade request's span.
+    let span = tracing::Span::current();
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| async move {
-            let (outgoing, incoming) = socket.split();
-            let incoming = incoming.filter_map(|message| async { message.map(frame).transpose() });
-            let outgoing = outgoing.with(|frame| async { Ok::<_, warp::Error>(message(frame)) });
-            endpoint
-                .serve_socket(executor, admission, incoming, outgoing)
-                .await;
+        .on_upgrade(move |socket| {
+            async move {
+                let (outgoing, incoming) = socket.split();
+                let incoming =
+                    incoming.filter_map(|message| async { message.map(frame).transpose() });
+                let outgoing =
+                    outgoing.with(|frame| async { Ok::<_, warp::Error>(message(frame)) });
+                endpoint
+                    .serve_socket(executor, admission, incoming, outgoing)
+                    .await;
+            }
+            .instrument(span)
         })
         .into_response()
 }

@@ -11,15 +11,18 @@ use batch_core::Problem;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use tokio::task::{JoinError, JoinHandle};
+use tracing::Instrument;
 
 /// Runs `work` on a task of its own, aborted when the returned future is dropped
 /// (the outer request went away), so nothing outlives the client that asked for it.
+/// The task runs in the caller's span, which a new task would otherwise lose: the
+/// batch's span, and its ops', are children of the request's.
 pub(crate) fn spawn<F>(work: F) -> AbortOnDrop<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    AbortOnDrop(tokio::spawn(work))
+    AbortOnDrop(tokio::spawn(work.in_current_span()))
 }
 
 /// A task, aborted when this handle is dropped.

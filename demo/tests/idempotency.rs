@@ -9,14 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
+use common::Demo;
 use conformance::client::Exchange;
 use fixture::redis::RedisServer;
 use serde_json::{Value, json};
-use support::Demo;
 
 /// Creates one item named `name`.
 fn create(name: &str) -> String {
@@ -61,7 +61,7 @@ fn replayed(exchange: &Exchange) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_batch_runs_once_on_every_framework() {
     for framework in ["axum", "actix", "warp", "tower"] {
-        let demo = Demo::start(framework, &["--framework", framework]);
+        let demo = Demo::start(framework, &["--framework", framework], &[]);
         let name = format!("once-{framework}");
 
         // Sent three times, the batch runs once: one op through the middleware, one
@@ -141,8 +141,8 @@ async fn a_keyed_batch_runs_once_on_every_framework() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_answer_each_others_retries_through_redis() {
     let mut redis = RedisServer::start().unwrap_or_else(|err| panic!("{err}"));
-    let a = Demo::start("A", &["--redis", &redis.url()]);
-    let b = Demo::start("B", &["--redis", &redis.url(), "--framework", "actix"]);
+    let a = Demo::start("A", &["--redis", &redis.url()], &[]);
+    let b = Demo::start("B", &["--redis", &redis.url(), "--framework", "actix"], &[]);
 
     // The batch runs on A; its retry lands on B, which answers from Redis and runs
     // nothing.

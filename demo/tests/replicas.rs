@@ -8,14 +8,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use fixture::redis::RedisServer;
 use fixture::socket_client::JsonSocket;
 use serde_json::{Value, json};
-use support::{Demo, WAIT};
+
+use common::{Demo, WAIT};
 
 /// How long a socket must stay quiet for the test to conclude nothing more comes.
 const QUIET: Duration = Duration::from_millis(700);
@@ -68,8 +69,8 @@ async fn replicas_share_events_through_redis_and_survive_its_outage() {
     let started = Instant::now();
     let mut redis = RedisServer::start().unwrap_or_else(|err| panic!("{err}"));
     let (a, b) = (
-        Demo::start("A", &["--redis", &redis.url()]),
-        Demo::start("B", &["--redis", &redis.url()]),
+        Demo::start("A", &["--redis", &redis.url()], &[]),
+        Demo::start("B", &["--redis", &redis.url()], &[]),
     );
     a.until_logged("Redis hub: subscribed", WAIT).await;
     b.until_logged("Redis hub: subscribed", WAIT).await;

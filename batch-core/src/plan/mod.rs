@@ -9,6 +9,7 @@ use http::{Extensions, HeaderMap, Request, request::Parts};
 use crate::config::Config;
 use crate::headers;
 use crate::model::{BatchOp, BatchRequest, Field, Layout, OnError};
+use crate::observe::{BatchId, X_REQUEST_ID};
 use crate::problem::Problem;
 use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
 pub(crate) use graph::Graph;
@@ -34,14 +35,27 @@ pub(crate) struct Plan {
 }
 
 /// Checks every op of `batch` and resolves its dependencies, refusing the batch (413,
-/// 422) at the first fault, in op order.
-pub(crate) fn plan(batch: BatchRequest, outer: &Parts, config: &Config) -> Result<Plan, Problem> {
+/// 422) at the first fault, in op order. `id` is the batch's, which each op's
+/// `x-request-id` is derived from.
+pub(crate) fn plan(
+    batch: BatchRequest,
+    outer: &Parts,
+    config: &Config,
+    id: &BatchId,
+) -> Result<Plan, Problem> {
     validate::count(batch.ops.len(), config)?;
     let format = batch.layout.format;
     let refuse = |violation: Violation| violation.into_problem(format);
+    let mut headers = config.header_policy().inherited(&outer.headers);
+    // The outer request's id names the batch; each op gets its own, in the place the
+    // batch's holds in the inherited headers (so that adding it grows no op's map).
+    if let Some(id) = id.header() {
+        headers.insert(X_REQUEST_ID, id);
+    }
     let shared = Shared {
-        headers: config.header_policy().inherited(&outer.headers),
+        headers,
         extensions: outer.extensions.clone(),
+        batch_id: id.clone(),
     };
     let Validated { ops, ids } = validate::validate(batch.ops, config).map_err(refuse)?;
     let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
@@ -73,8 +87,8 @@ fn violation(error: GraphError) -> Violation {
     }
 }
 
-/// What every op's request takes from the outer request: its inherited headers and
-/// its extensions.
+/// What every op's request takes from the outer request: its inherited headers, its
+/// extensions and the batch's id.
 ///
 /// An op's request is completed with them just before it starts, not when the batch
 /// is planned: a batch then holds one request's copies at a time rather than every
@@ -83,13 +97,23 @@ fn violation(error: GraphError) -> Violation {
 pub(crate) struct Shared {
     pub(crate) headers: HeaderMap,
     pub(crate) extensions: Extensions,
+    pub(crate) batch_id: BatchId,
 }
 
 impl Shared {
-    /// Gives op `index`'s request the inherited headers under its own, the outer
-    /// extensions, and the [`BatchOp`] marker.
+    /// Gives op `index`'s request the inherited headers under its own, an
+    /// `x-request-id` of `{batch}-{index}` unless it set one, the outer extensions,
+    /// and the [`BatchOp`] marker.
     pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
         headers::lay_under(request.headers_mut(), &self.headers);
+        // Still the batch's own value (its very bytes), so the op set none.
+        if let Some(value) = request.headers_mut().get_mut(X_REQUEST_ID) {
+            if self.batch_id.is(value) {
+                if let Some(id) = self.batch_id.op_header(index) {
+                    *value = id;
+                }
+            }
+        }
         *request.extensions_mut() = self.extensions.clone();
         request.extensions_mut().insert(BatchOp { index });
     }
@@ -126,7 +150,13 @@ mod tests {
     }
 
     fn planned(ops: Vec<Operation>) -> Result<Plan, Problem> {
-        plan(BatchRequest::new(ops), &outer(), &Config::default())
+        let outer = outer();
+        plan(
+            BatchRequest::new(ops),
+            &outer,
+            &Config::default(),
+            &BatchId::of(&outer.headers),
+        )
     }
 
     #[test]
@@ -155,6 +185,48 @@ mod tests {
     }
 
     #[test]
+    fn each_op_gets_a_request_id_of_its_own_unless_it_set_one() {
+        let mut outer = outer();
+        outer
+            .headers
+            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        let mut own = Operation::new("get", "/b");
+        own.headers = vec![("X-Request-Id".into(), "mine".into())];
+        // An op may even send the batch's own id as its own: it is kept.
+        let mut same = Operation::new("get", "/d");
+        same.headers = vec![("x-request-id".into(), "outer-7".into())];
+        let ops = vec![
+            Operation::new("get", "/a"),
+            own,
+            Operation::new("get", "/c"),
+            same,
+        ];
+        let id = BatchId::of(&outer.headers);
+        let mut plan = plan(BatchRequest::new(ops), &outer, &Config::default(), &id).unwrap();
+        plan.complete_all();
+        let ids: Vec<_> = plan
+            .ops
+            .iter()
+            .map(|op| {
+                op.request
+                    .headers()
+                    .get_all(X_REQUEST_ID)
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                vec!["outer-7-0"],
+                vec!["mine"],
+                vec!["outer-7-2"],
+                vec!["outer-7"]
+            ]
+        );
+    }
+
+    #[test]
     fn faults_across_ops_are_422_at_the_op_and_field() {
         let mut dup = Operation::new("GET", "/a");
         dup.id = Some("0".into());
@@ -177,7 +249,7 @@ mod tests {
     fn a_batch_keeps_its_format_for_its_pointers() {
         let mut batch = BatchRequest::new(vec![Operation::new("GET", "http://x/")]);
         batch.layout.format = Format::Facebook;
-        let problem = plan(batch, &outer(), &Config::default()).unwrap_err();
+        let problem = plan(batch, &outer(), &Config::default(), &BatchId::generate()).unwrap_err();
         assert_eq!(problem.pointer(), Some("/batch/0/relative_url"));
     }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Sink, Stream};
 use http::{Response, StatusCode, header, request::Parts};
+use tracing::Instrument;
 
 pub use frame::{CloseFrame, Frame};
 pub use message::{Action, ClientMessage, MessageError};
@@ -38,6 +39,7 @@ pub use session::{Outbox, Outgoing, Session, SocketAdmission};
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
 use crate::model::{BatchOp, BatchRequest, Operation};
+use crate::observe::{BatchId, Transport};
 use crate::problem::Problem;
 use mailbox::Mailbox;
 
@@ -121,7 +123,11 @@ impl BatchEndpoint {
             })?;
         let outer = session::identity(upgrade);
         let probe = BatchRequest::new(vec![Operation::new("GET", sockets.path())]);
-        let answer = match self.run(executor, &outer, probe).await {
+        let id = BatchId::generate();
+        let answer = match self
+            .run_as(executor, &outer, probe, &id, Transport::Socket)
+            .await
+        {
             Ok(response) => response.results.into_iter().next(),
             Err(problem) => return Err(problem.into_response()),
         };
@@ -176,9 +182,18 @@ impl BatchEndpoint {
         let Some(config) = self.config().sockets().cloned() else {
             return;
         };
+        // Named by the upgrade request's `x-request-id`, else afresh; each message's
+        // batch span is a child of it.
+        let span = tracing::info_span!(
+            target: "batch_core::socket",
+            "socket",
+            id = BatchId::of(&admission.outer.headers).as_str(),
+        );
         let mailbox = Arc::new(Mailbox::new(config.max_queued()));
         let session = Session::new(self.clone(), executor, admission, mailbox.clone());
-        connection::serve(session, mailbox, &config, incoming, outgoing).await;
+        connection::serve(session, mailbox, &config, incoming, outgoing)
+            .instrument(span)
+            .await;
     }
 }
 

@@ -15,7 +15,9 @@ use crate::changes::{Event, Subscriber, Subscribers};
 use crate::codec::native;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
-use crate::model::{BatchRequest, OpResult, Operation, ResultBody};
+use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody};
+use crate::observe::{BatchId, SocketMeter, Transport};
+use crate::problem::Problem;
 
 /// Where a session's messages to its client go: the answers to its messages and
 /// the change events of its subscriptions, in the order they are handed over.
@@ -77,6 +79,7 @@ pub struct Session<E> {
     executor: E,
     outer: Parts,
     subscriptions: Arc<Subscriptions>,
+    meter: SocketMeter,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -148,6 +151,7 @@ impl<E: Executor> Session<E> {
             executor,
             outer: admission.outer,
             subscriptions,
+            meter: SocketMeter::open(),
             _permit: admission.permit,
         }
     }
@@ -213,9 +217,9 @@ impl<E: Executor> Session<E> {
         let state = match read {
             Ok(result) if result.status.is_success() => result,
             failed => {
-                if new {
+                if new && self.subscriptions.lock().remove(&key).is_some() {
                     subscribers.remove(&key, self.subscriptions.id);
-                    self.subscriptions.lock().remove(&key);
+                    self.meter.unsubscribed(1);
                 }
                 return Err(match failed {
                     Ok(result) => Refused {
@@ -268,6 +272,7 @@ impl<E: Executor> Session<E> {
             }
             by_key.insert(key.to_owned(), Subscription::Pending(Vec::new()));
         }
+        self.meter.subscribed(1);
         // Added to the hub with the session's lock released: the hub delivers holding
         // its own lock, then takes the session's.
         let subscriber: Arc<dyn Subscriber> = self.subscriptions.clone();
@@ -283,6 +288,7 @@ impl<E: Executor> Session<E> {
         };
         if self.subscriptions.lock().remove(uri.key()).is_some() {
             self.subscribers().remove(uri.key(), self.subscriptions.id);
+            self.meter.unsubscribed(1);
         }
         Reply::Unsubscribed {
             uri: uri.as_str().to_owned(),
@@ -315,7 +321,7 @@ impl<E: Executor> Session<E> {
     /// Runs a native batch, by every rule of the native format.
     async fn batch(&self, batch: &Bytes) -> Reply {
         let outcome = match native::decode(batch) {
-            Ok(batch) => self.endpoint.run(&self.executor, &self.outer, batch).await,
+            Ok(batch) => self.run_batch(batch).await,
             Err(problem) => Err(problem),
         };
         match outcome {
@@ -328,7 +334,7 @@ impl<E: Executor> Session<E> {
     /// batch op holds, and its change is published.
     async fn run(&self, op: Operation) -> Result<OpResult, Refused> {
         let batch = BatchRequest::new(vec![op]);
-        match self.endpoint.run(&self.executor, &self.outer, batch).await {
+        match self.run_batch(batch).await {
             Ok(response) => response
                 .results
                 .into_iter()
@@ -336,6 +342,15 @@ impl<E: Executor> Session<E> {
                 .ok_or_else(|| refused(StatusCode::INTERNAL_SERVER_ERROR, "no result")),
             Err(problem) => Err(refused(problem.status(), problem.detail())),
         }
+    }
+
+    /// Runs a batch of the session's, named afresh: every message is a batch of its
+    /// own, whatever `x-request-id` the upgrade request had.
+    async fn run_batch(&self, batch: BatchRequest) -> Result<BatchResponse, Problem> {
+        let id = BatchId::generate();
+        self.endpoint
+            .run_as(&self.executor, &self.outer, batch, &id, Transport::Socket)
+            .await
     }
 
     fn resource(&self, uri: &str, expect: Expect) -> Result<ResourceUri, Refused> {
@@ -358,6 +373,7 @@ impl<E> Session<E> {
             .map(|(key, _)| key)
             .collect();
         let subscribers = self.endpoint.hub().subscribers();
+        self.meter.unsubscribed(keys.len());
         for key in keys {
             subscribers.remove(&key, self.subscriptions.id);
         }

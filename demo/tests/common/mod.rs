@@ -1,5 +1,4 @@
-//! The demo binary as a test runs it: a child process on a free port, its log kept
-//! and printed when the test fails.
+//! The demo binary, started as a child process for a test.
 
 #![allow(dead_code)] // each test file uses its own part
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
@@ -14,14 +13,14 @@ use conformance::client::{Client, Exchange};
 use fixture::socket_client::JsonSocket;
 use serde_json::{Value, json};
 
-/// How long anything a test waits for may take.
+/// How long the demo has to do what a test waits for.
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A running demo process; killed when dropped, its log printed if the test failed.
 pub struct Demo {
     name: &'static str,
     child: Child,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://{addr}`.
     pub url: String,
     log: Arc<Mutex<String>>,
     /// A client of the demo.
@@ -29,12 +28,13 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts the demo binary on a free port with `args` besides `--addr`, and waits
-    /// for the URL it prints.
-    pub fn start(name: &'static str, args: &[&str]) -> Self {
+    /// Starts the demo on a free port with `args` and `env` besides, and waits for
+    /// the URL it prints.
+    pub fn start(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -103,24 +103,6 @@ impl Demo {
         socket
     }
 
-    /// `method path` with `headers` and `body`, over the wire as the demo got it.
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Exchange {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        self.http
-            .send(method, path, &headers, Bytes::from(body.to_owned()))
-            .await
-            .unwrap()
-    }
-
     /// A plain JSON request; the status and the parsed body.
     pub async fn request(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         let headers = [("content-type".to_owned(), "application/json".to_owned())];
@@ -144,6 +126,24 @@ impl Demo {
             .iter()
             .map(|result| result["status"].as_u64().unwrap())
             .collect()
+    }
+
+    /// `method path` with `headers` and `body`, over the wire as the demo got it.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Exchange {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        self.http
+            .send(method, path, &headers, Bytes::from(body.to_owned()))
+            .await
+            .unwrap()
     }
 }
 

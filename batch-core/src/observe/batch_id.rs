@@ -1,0 +1,135 @@
+//! A batch's id: the caller's `x-request-id`, or one made up for it; each op's
+//! `x-request-id` is derived from it.
+
+use std::collections::hash_map::RandomState;
+use std::fmt::Write as _;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The header that names a request across services.
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The response header that gives a batch's id when the request named none.
+pub(crate) const X_BATCH_ID: HeaderName = HeaderName::from_static("x-batch-id");
+
+/// The longest `x-request-id` taken as a batch's id; a longer one is replaced.
+const MAX_LEN: usize = 128;
+
+/// A batch's id, and whether the engine made it up (then the answer carries it in
+/// `x-batch-id`, since the caller cannot know it).
+#[derive(Debug, Clone)]
+pub(crate) struct BatchId {
+    id: Bytes,
+    generated: bool,
+}
+
+impl BatchId {
+    /// The id of a batch that came with `headers`: its `x-request-id` when it has
+    /// one that is short and printable, otherwise a new one.
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let given = headers.get(X_REQUEST_ID).filter(|value| {
+            let bytes = value.as_bytes();
+            !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
+        });
+        match given {
+            Some(value) => Self {
+                id: Bytes::copy_from_slice(value.as_bytes()),
+                generated: false,
+            },
+            None => Self::generate(),
+        }
+    }
+
+    /// A new id, unique in this process and unlikely to repeat across processes: a
+    /// random prefix drawn once, then a counter, in hex.
+    pub(crate) fn generate() -> Self {
+        static PREFIX: OnceLock<u32> = OnceLock::new();
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        // `RandomState` is seeded from the OS: random enough to tell processes apart.
+        let prefix = *PREFIX.get_or_init(|| RandomState::new().hash_one(0u8) as u32);
+        let count = COUNT.fetch_add(1, Ordering::Relaxed);
+        let mut id = String::with_capacity(24);
+        let _ = write!(id, "{prefix:08x}{count:08x}");
+        Self {
+            id: Bytes::from(id),
+            generated: true,
+        }
+    }
+
+    /// The id as text (always ASCII: checked or made so).
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or_default()
+    }
+
+    /// Whether the engine made the id up.
+    pub(crate) fn generated(&self) -> bool {
+        self.generated
+    }
+
+    /// The id as a header value, sharing this id's bytes.
+    pub(crate) fn header(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.id.clone()).ok()
+    }
+
+    /// Whether `value` was made by [`header`](Self::header) from this id: shares its
+    /// bytes, not merely equals them (an op may send the batch's id as its own).
+    pub(crate) fn is(&self, value: &HeaderValue) -> bool {
+        let bytes = value.as_bytes();
+        bytes.len() == self.id.len() && std::ptr::eq(bytes.as_ptr(), self.id.as_ptr())
+    }
+
+    /// Op `index`'s `x-request-id`: `{batch}-{index}`.
+    pub(crate) fn op_header(&self, index: usize) -> Option<HeaderValue> {
+        let mut buffer = [0; 20];
+        let digits = format_index(&mut buffer, index);
+        let mut value = BytesMut::with_capacity(self.id.len() + 1 + digits.len());
+        value.put_slice(&self.id);
+        value.put_u8(b'-');
+        value.put_slice(digits);
+        HeaderValue::from_maybe_shared(value.freeze()).ok()
+    }
+}
+
+/// Writes `n` in decimal at the end of `buffer` (room for any `usize`) and returns
+/// those digits: an op's index is written for every op, and `fmt` would cost more
+/// than the rest of its id.
+fn format_index(buffer: &mut [u8; 20], mut n: usize) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buffer[start..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_request_id_is_the_batch_id_when_usable() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
+        let id = BatchId::of(&headers);
+        assert_eq!((id.as_str(), id.generated()), ("req-42", false));
+        assert_eq!(id.op_header(0).unwrap(), "req-42-0");
+        assert_eq!(id.op_header(1234).unwrap(), "req-42-1234");
+
+        for unusable in ["", "has space", &"x".repeat(129)] {
+            headers.insert(X_REQUEST_ID, HeaderValue::from_str(unusable).unwrap());
+            let id = BatchId::of(&headers);
+            assert!(id.generated(), "{unusable:?}");
+            assert_eq!(id.as_str().len(), 16);
+        }
+        let (a, b) = (BatchId::generate(), BatchId::generate());
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(a.header().unwrap(), a.as_str());
+    }
+}

@@ -1,0 +1,45 @@
+//! The spans of a batch and of its ops.
+//!
+//! A batch's span is a child of the caller's (whatever span the adapter's future
+//! runs in: a tower-http `TraceLayer`'s, say); each op's is a child of its batch's,
+//! and is entered whenever the op's future is polled, so whatever the application
+//! logs while serving an op carries the op and its batch.
+
+use http::Method;
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::batch_id::BatchId;
+use super::meter::Transport;
+
+/// The span of one batch: `id` and `transport` now; `format` once the body is
+/// decoded, `ops` once it is planned, and `status` (the batch's own) at the end.
+pub(crate) fn batch_span(id: &BatchId, transport: Transport) -> Span {
+    tracing::info_span!(
+        target: "batch_core::batch",
+        "batch",
+        id = id.as_str(),
+        transport = transport.name(),
+        format = Empty,
+        ops = Empty,
+        status = Empty,
+    )
+}
+
+/// The span of op `index`: its `id`, `method` and `path` (never the query, where
+/// clients put tokens) now; its `status` and `duration_ms` when it ends.
+///
+/// At DEBUG: a span per op costs next to nothing while no subscriber wants it, and a
+/// production log at INFO keeps one line per batch.
+pub(crate) fn op_span(index: usize, id: &str, method: &Method, path: &str) -> Span {
+    tracing::debug_span!(
+        target: "batch_core::op",
+        "op",
+        index,
+        id,
+        method = method.as_str(),
+        path,
+        status = Empty,
+        duration_ms = Empty,
+    )
+}
