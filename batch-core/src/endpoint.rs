@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use tokio::sync::Semaphore;
 
@@ -19,6 +19,9 @@ use crate::hooks::{BatchView, OpView};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::plan::{self, Plan};
 use crate::problem::Problem;
+
+/// The methods the batch endpoint answers, as its `allow` header lists them.
+pub(crate) const ALLOW: &str = "POST, OPTIONS";
 
 /// The batch endpoint: configuration plus the state shared by all its batches.
 ///
@@ -130,6 +133,9 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        if is_discovery(&request) {
+            return self.discovery();
+        }
         let started = Instant::now();
         let (parts, body) = request.into_parts();
         let mut format = None;
@@ -262,6 +268,20 @@ impl BatchEndpoint {
         })
     }
 
+    /// The answer to `OPTIONS` on the batch path: 200 with `allow` and the
+    /// [`Config::capabilities`] as JSON.
+    fn discovery(&self) -> Response<Bytes> {
+        let body = serde_json::to_vec(&self.config().capabilities()).unwrap_or_default();
+        let mut response = Response::new(Bytes::from(body));
+        let headers = response.headers_mut();
+        headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
     /// The hub changes are published through, when sockets are on.
     pub(crate) fn changes(&self) -> Option<&dyn Hub> {
         self.config().sockets().map(|_| &*self.inner.hub)
@@ -276,6 +296,16 @@ impl BatchEndpoint {
     pub(crate) fn socket_permits(&self) -> &Arc<Semaphore> {
         &self.inner.sockets
     }
+}
+
+/// Whether `request` asks what the endpoint can do: an `OPTIONS` that is not a CORS
+/// preflight (those are the app's CORS middleware's to answer, in front of the
+/// endpoint).
+fn is_discovery<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && !request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering

@@ -90,7 +90,8 @@ pub use headers::HeaderPolicy;
 pub use hooks::{BatchView, OpView, Refusal};
 pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
-    BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
+    BatchOp, BatchRequest, BatchResponse, Capabilities, Format, OnError, OpResult, Operation,
+    ResultBody, Target,
 };
 pub use problem::Problem;
 pub use socket::{

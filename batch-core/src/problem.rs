@@ -82,15 +82,17 @@ impl Problem {
         Self::bad_request("the batch body could not be read")
     }
 
-    /// 405 for a request to the batch endpoint that is not a `POST`.
+    /// 405 for a request to the batch endpoint that is neither a `POST` nor an
+    /// `OPTIONS` asking what it can do.
     pub(crate) fn method_not_allowed() -> Self {
         let mut problem = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "the batch endpoint takes only POST requests",
+            "the batch endpoint takes POST requests, and OPTIONS to tell its limits",
         );
-        problem
-            .headers
-            .push((header::ALLOW, HeaderValue::from_static("POST")));
+        problem.headers.push((
+            header::ALLOW,
+            HeaderValue::from_static(crate::endpoint::ALLOW),
+        ));
         problem
     }
 

@@ -11,7 +11,7 @@ pub use socket::{SocketConfig, SocketConfigBuilder};
 
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
-use crate::model::Format;
+use crate::model::{Capabilities, Format};
 use crate::problem::Problem;
 use crate::target;
 
@@ -164,6 +164,24 @@ impl Config {
     /// The socket endpoint's settings, when sockets are on.
     pub fn sockets(&self) -> Option<&SocketConfig> {
         self.sockets.as_ref()
+    }
+
+    /// What the endpoint advertises to clients (`OPTIONS` on its path): its limits,
+    /// the formats it accepts and what it can do.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_ops: self.max_ops,
+            max_body_bytes: self.max_body,
+            max_concurrency: self.max_concurrency,
+            formats: Format::ALL
+                .into_iter()
+                .filter(|&format| self.accepts(format))
+                .map(|format| format.name().to_owned())
+                .collect(),
+            streaming: false,
+            references: false,
+            socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
+        }
     }
 }
 
