@@ -65,10 +65,12 @@ pub struct Problem {
     /// What exactly is wrong.
     #[serde(default)]
     pub detail: Option<String>,
-    /// The op at fault (its position in the batch sent).
+    /// The op at fault: its position in the caller's list (the server's position
+    /// in the batch it got, mapped back).
     #[serde(default)]
     pub op: Option<usize>,
-    /// A JSON pointer to the fault in the document sent.
+    /// A JSON pointer to the fault in the batch document the server got (one
+    /// batch of a split list).
     #[serde(default)]
     pub pointer: Option<String>,
 }
@@ -82,8 +84,11 @@ fn problem_text(problem: &Option<Problem>) -> String {
         text.push_str(": ");
         text.push_str(detail);
     }
-    if let Some(pointer) = &problem.pointer {
-        text.push_str(&format!(" (at {pointer})"));
+    match (problem.op, &problem.pointer) {
+        (Some(op), Some(pointer)) => text.push_str(&format!(" (op {op}, at {pointer})")),
+        (Some(op), None) => text.push_str(&format!(" (op {op})")),
+        (None, Some(pointer)) => text.push_str(&format!(" (at {pointer})")),
+        (None, None) => {}
     }
     text
 }
