@@ -11,11 +11,13 @@ use batch_core::Config;
 use fixture::{Framework, Server};
 use serde_json::{Value, json};
 
-fn start(framework: Framework, config: Config) -> Server {
-    let free = SocketAddr::from(([127, 0, 0, 1], 0));
-    framework
-        .start(free, config)
-        .expect("the fixture server starts")
+/// A fixture server of `framework` on a free port, and its batch URL.
+fn serve(framework: Framework, config: Config) -> (Server, String) {
+    let server = framework
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+        .expect("the fixture server starts");
+    let url = format!("{}/batch", server.url());
+    (server, url)
 }
 
 /// Runs `batch` with `args`, `input` on its standard input.
@@ -61,8 +63,7 @@ fn a_thousand_ops_from_a_file_with_a_dependency_pair_across_a_split_boundary() {
     let text: String = ops.iter().map(|op| format!("{op}\n")).collect();
     std::fs::write(&file, text).unwrap();
     for framework in Framework::ALL {
-        let server = start(framework, Config::default());
-        let url = format!("{}/batch", server.url());
+        let (_server, url) = serve(framework, Config::default());
         let output = batch(&["send", "--url", &url, file.to_str().unwrap()], "");
         let name = framework.name();
         assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
@@ -97,8 +98,7 @@ fn a_429_storm_is_retried_to_success() {
         .map(|i| format!("{}\n", json!({"url": format!("/flaky/storm-{i}?fail=2")})))
         .collect();
     for framework in Framework::ALL {
-        let server = start(framework, Config::default());
-        let url = format!("{}/batch", server.url());
+        let (_server, url) = serve(framework, Config::default());
         let output = batch(&["send", "--url", &url, "--concurrency", "2", "-"], &ops);
         let name = framework.name();
         assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
@@ -126,8 +126,7 @@ fn ops_are_split_within_a_lowered_server_limit_in_both_formats() {
     .to_string();
     let config = || Config::builder().max_ops(7).max_body(250).build().unwrap();
     for framework in Framework::ALL {
-        let server = start(framework, config());
-        let url = format!("{}/batch", server.url());
+        let (_server, url) = serve(framework, config());
         for format in ["native", "graph"] {
             let output = batch(&["send", "--url", &url, "--format", format, "-"], &ops);
             let name = framework.name();
@@ -153,8 +152,7 @@ fn a_refused_batch_prints_its_problem_and_exits_2() {
     // The op aimed at the batch path is refused with the whole batch, before any runs.
     let ops = r#"{"ops": [{"url": "/health"}, {"method": "POST", "url": "/batch"}]}"#;
     for framework in Framework::ALL {
-        let server = start(framework, Config::default());
-        let url = format!("{}/batch", server.url());
+        let (_server, url) = serve(framework, Config::default());
         let output = batch(&["send", "--url", &url, "-"], ops);
         let name = framework.name();
         assert_eq!(output.status.code(), Some(2), "{name}");
@@ -167,8 +165,7 @@ fn a_refused_batch_prints_its_problem_and_exits_2() {
 
 #[test]
 fn a_failed_op_exits_1_and_the_table_shows_it() {
-    let server = start(Framework::Axum, Config::default());
-    let url = format!("{}/batch", server.url());
+    let (_server, url) = serve(Framework::Axum, Config::default());
     let ops = "{\"url\": \"/items/1\", \"id\": \"one\"}\n{\"url\": \"/items/999999\"}\n";
     let output = batch(&["send", "--url", &url, "--output", "table", "-"], ops);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -186,8 +183,7 @@ fn a_failed_op_exits_1_and_the_table_shows_it() {
 
 #[test]
 fn headers_reach_every_op_and_single_requests_answer_the_same() {
-    let server = start(Framework::Warp, Config::default());
-    let url = format!("{}/batch", server.url());
+    let (_server, url) = serve(Framework::Warp, Config::default());
     let ops = "{\"url\": \"/whoami\"}\n{\"url\": \"/whoami\"}\n";
     for mode in [&[][..], &["--single"][..]] {
         let args = [

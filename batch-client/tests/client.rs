@@ -12,11 +12,14 @@ use fixture::{Framework, Server};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+/// Serves the fixture of `framework` with the batch endpoint at `config`, on a
+/// free port of 127.0.0.1; stopped when dropped.
 fn start(framework: Framework, config: Config) -> Server {
-    let free = SocketAddr::from(([127, 0, 0, 1], 0));
-    framework
-        .start(free, config)
-        .expect("the fixture server starts")
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    match framework.start(addr, config) {
+        Ok(server) => server,
+        Err(err) => panic!("the {} fixture server starts: {err}", framework.name()),
+    }
 }
 
 fn batch_url(server: &Server) -> String {

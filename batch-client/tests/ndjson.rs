@@ -83,6 +83,12 @@ async fn serve(streamer: Streamer) -> String {
     format!("http://{addr}/batch")
 }
 
+/// A server that writes every line at once, the `done` line too unless `truncate`.
+async fn serve_ungated(truncate: bool) -> String {
+    let gate = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
+    serve(Streamer { gate, truncate }).await
+}
+
 #[tokio::test]
 async fn streamed_results_arrive_one_by_one_as_the_server_writes_them() {
     let gate = Arc::new(Semaphore::new(1));
@@ -108,35 +114,15 @@ async fn streamed_results_arrive_one_by_one_as_the_server_writes_them() {
 
 #[tokio::test]
 async fn send_orders_streamed_results_and_a_cut_stream_is_an_error() {
-    let url = serve(Streamer {
-        gate: Arc::new(Semaphore::new(100)),
-        truncate: false,
-    })
-    .await;
-    let results = Client::new(&url)
-        .unwrap()
-        .batch()
-        .get("/a")
-        .get("/b")
-        .send()
-        .await
-        .unwrap();
+    let two_ops = |url: String| async move {
+        let client = Client::new(&url).unwrap();
+        client.batch().get("/a").get("/b").send().await
+    };
+    let results = two_ops(serve_ungated(false).await).await.unwrap();
     let indices: Vec<usize> = results.iter().map(|r| r.index).collect();
     assert_eq!(indices, [0, 1]);
 
-    let cut = serve(Streamer {
-        gate: Arc::new(Semaphore::new(100)),
-        truncate: true,
-    })
-    .await;
-    match Client::new(&cut)
-        .unwrap()
-        .batch()
-        .get("/a")
-        .get("/b")
-        .send()
-        .await
-    {
+    match two_ops(serve_ungated(true).await).await {
         Err(Error::Answer(message)) => assert!(message.contains("1 of 2"), "{message}"),
         other => panic!("{other:?}"),
     }

@@ -18,10 +18,7 @@ use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::plan::{self, Plan};
-use crate::problem::Problem;
-
-/// The methods the batch endpoint answers, as its `allow` header lists them.
-pub(crate) const ALLOW: &str = "POST, OPTIONS";
+use crate::problem::{self, Problem};
 
 /// The batch endpoint: configuration plus the state shared by all its batches.
 ///
@@ -274,7 +271,7 @@ impl BatchEndpoint {
         let body = serde_json::to_vec(&self.config().capabilities()).unwrap_or_default();
         let mut response = Response::new(Bytes::from(body));
         let headers = response.headers_mut();
-        headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+        headers.insert(header::ALLOW, HeaderValue::from_static(problem::ALLOW));
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

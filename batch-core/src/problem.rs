@@ -4,6 +4,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+/// The methods the batch endpoint answers, as its `allow` header lists them.
+pub(crate) const ALLOW: &str = "POST, OPTIONS";
+
 /// A batch-level error, answered as `application/problem+json` (RFC 9457).
 ///
 /// Nothing in the batch has run when a `Problem` is returned: it describes why the
@@ -89,10 +92,9 @@ impl Problem {
             StatusCode::METHOD_NOT_ALLOWED,
             "the batch endpoint takes POST requests, and OPTIONS to tell its limits",
         );
-        problem.headers.push((
-            header::ALLOW,
-            HeaderValue::from_static(crate::endpoint::ALLOW),
-        ));
+        problem
+            .headers
+            .push((header::ALLOW, HeaderValue::from_static(ALLOW)));
         problem
     }
 

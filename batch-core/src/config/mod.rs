@@ -185,6 +185,14 @@ impl Config {
     }
 }
 
+impl Default for Capabilities {
+    /// What a server with the default configuration advertises: what a client
+    /// assumes of a server that does not say.
+    fn default() -> Self {
+        Config::default().capabilities()
+    }
+}
+
 /// Builds a [`Config`]; see there for the settings and their defaults.
 #[derive(Debug, Clone)]
 #[must_use]

@@ -37,11 +37,3 @@ pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket_path: Option<String>,
 }
-
-impl Default for Capabilities {
-    /// What a server with the default configuration advertises: what a client
-    /// assumes of a server that does not say.
-    fn default() -> Self {
-        crate::Config::default().capabilities()
-    }
-}
