@@ -70,11 +70,7 @@ impl Client {
     pub async fn capabilities(&self) -> &Capabilities {
         self.inner
             .capabilities
-            .get_or_init(|| async {
-                self.discover()
-                    .await
-                    .unwrap_or_else(|| Capabilities::default())
-            })
+            .get_or_init(|| async { self.discover().await.unwrap_or_default() })
             .await
     }
 
