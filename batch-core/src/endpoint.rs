@@ -119,6 +119,9 @@ impl BatchEndpoint {
     /// format its content type names, runs its operations through `executor`, and
     /// encodes the results in the same format.
     ///
+    /// `OPTIONS` (but a CORS preflight) is answered 200 with `allow: POST, OPTIONS`
+    /// and the [`Config::capabilities`] as JSON, so clients can size their batches.
+    ///
     /// The body is read up to [`Config::max_body`]: a larger one (declared or
     /// streamed) is refused with 413 before more than the limit is buffered, with
     /// `connection: close`, since the rest of it was never read. A batch that is
