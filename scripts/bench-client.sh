@@ -15,15 +15,10 @@ framework=${3:-axum}
 
 cargo build --release --locked -q -p demo -p batch-cli
 work=$(mktemp -d)
-demo_pid=""
-cleanup() {
-    if [ -n "$demo_pid" ]; then kill "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 target/release/demo --addr 127.0.0.1:0 --framework "$framework" >"$work/demo.log" 2>&1 &
 demo_pid=$!
+# The demo is stopped and the files removed however the script ends.
+trap 'kill "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 url=""
 for _ in $(seq 1 100); do
     url=$(grep -o 'listening on http://[0-9.:]*' "$work/demo.log" | head -1 | cut -d' ' -f3 || true)
