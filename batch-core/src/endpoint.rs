@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
@@ -23,7 +23,7 @@ use crate::idempotency::Admission;
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
 use crate::plan::{self, Plan};
-use crate::problem::Problem;
+use crate::problem::{self, Problem};
 
 /// The batch endpoint: configuration plus the state shared by all its batches.
 ///
@@ -124,6 +124,9 @@ impl BatchEndpoint {
     /// format its content type names, runs its operations through `executor`, and
     /// encodes the results in the same format.
     ///
+    /// `OPTIONS` (but a CORS preflight) is answered 200 with `allow: POST, OPTIONS`
+    /// and the [`Config::capabilities`] as JSON, so clients can size their batches.
+    ///
     /// The body is read up to [`Config::max_body`]: a larger one (declared or
     /// streamed) is refused with 413 and `connection: close` without more than the
     /// limit ever being buffered. What the client still sends of a body up to 4 MiB
@@ -142,6 +145,9 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        if is_discovery(&request) {
+            return self.discovery();
+        }
         let meter = BatchMeter::start(Transport::Http);
         let (parts, body) = request.into_parts();
         let id = BatchId::of(&parts.headers);
@@ -344,6 +350,20 @@ impl BatchEndpoint {
         })
     }
 
+    /// The answer to `OPTIONS` on the batch path: 200 with `allow` and the
+    /// [`Config::capabilities`] as JSON.
+    fn discovery(&self) -> Response<Bytes> {
+        let body = serde_json::to_vec(&self.config().capabilities()).unwrap_or_default();
+        let mut response = Response::new(Bytes::from(body));
+        let headers = response.headers_mut();
+        headers.insert(header::ALLOW, HeaderValue::from_static(problem::ALLOW));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
     /// The hub changes are published through, when sockets are on.
     pub(crate) fn changes(&self) -> Option<&dyn Hub> {
         self.config().sockets().map(|_| &*self.inner.hub)
@@ -437,6 +457,16 @@ fn record_refusal(meter: &BatchMeter, format: Option<Format>, refused: Refused) 
         tracing::debug!(status, detail, ?elapsed, "batch refused");
     }
     problem
+}
+
+/// Whether `request` asks what the endpoint can do: an `OPTIONS` that is not a CORS
+/// preflight (those are the app's CORS middleware's to answer, in front of the
+/// endpoint).
+fn is_discovery<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && !request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering

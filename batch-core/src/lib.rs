@@ -100,7 +100,8 @@ pub use idempotency::{
 };
 pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
-    BatchOp, BatchRequest, BatchResponse, Format, OnError, OpResult, Operation, ResultBody, Target,
+    BatchOp, BatchRequest, BatchResponse, Capabilities, Format, OnError, OpResult, Operation,
+    ResultBody, Target,
 };
 pub use observe::describe_metrics;
 pub use problem::Problem;

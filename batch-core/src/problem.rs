@@ -4,6 +4,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+/// The methods the batch endpoint answers, as its `allow` header lists them.
+pub(crate) const ALLOW: &str = "POST, OPTIONS";
+
 /// A batch-level error, answered as `application/problem+json` (RFC 9457).
 ///
 /// Nothing in the batch has run when a `Problem` is returned: it describes why the
@@ -98,15 +101,16 @@ impl Problem {
         Self::bad_request("the batch body could not be read")
     }
 
-    /// 405 for a request to the batch endpoint that is not a `POST`.
+    /// 405 for a request to the batch endpoint that is neither a `POST` nor an
+    /// `OPTIONS` asking what it can do.
     pub(crate) fn method_not_allowed() -> Self {
         let mut problem = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "the batch endpoint takes only POST requests",
+            "the batch endpoint takes POST requests, and OPTIONS to tell its limits",
         );
         problem
             .headers
-            .push((header::ALLOW, HeaderValue::from_static("POST")));
+            .push((header::ALLOW, HeaderValue::from_static(ALLOW)));
         problem
     }
 

@@ -138,7 +138,7 @@ async fn the_batch_path_takes_only_post() {
     let service = BatchLayer::new(Config::default()).layer(app(log.clone()));
     let (status, response) = send(&service, "GET", "/batch", "").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(response.headers()["allow"], "POST, OPTIONS");
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"

@@ -37,8 +37,8 @@
 //!
 //! The batch route rejects requests for other paths as "not found", which warp
 //! ranks below any rejection of your routes, so it never hides theirs. The batch
-//! path itself belongs to the endpoint: another method there is answered 405 with
-//! `allow: POST`, as on every adapter.
+//! path itself belongs to the endpoint: `OPTIONS` there answers its limits, and
+//! another method is answered 405 with `allow: POST, OPTIONS`, as on every adapter.
 //!
 //! # What ops can and cannot see
 //!

@@ -114,7 +114,7 @@ async fn recovered_routes_answer_their_own_rejections_but_not_on_the_batch_path(
     let addr = serve(batch_warp::with_batch(recovered, Config::default())).await;
     let wrong_method = get(addr, "/batch").await;
     assert_eq!(wrong_method.status, 405, "the batch path is the endpoint's");
-    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert_eq!(wrong_method.header("allow"), Some("POST, OPTIONS"));
     let direct = get(addr, "/nowhere").await;
     assert_eq!(
         (direct.status, direct.json()),

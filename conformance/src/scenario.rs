@@ -49,6 +49,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/native/bodies.json"),
     ),
     (
+        "native/discovery.json",
+        include_str!("../scenarios/native/discovery.json"),
+    ),
+    (
         "security/urls.json",
         include_str!("../scenarios/security/urls.json"),
     ),

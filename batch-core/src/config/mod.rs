@@ -15,7 +15,7 @@ pub use socket::{SocketConfig, SocketConfigBuilder};
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
 use crate::idempotency::{self, IdempotencyStore};
-use crate::model::Format;
+use crate::model::{Capabilities, Format};
 use crate::problem::Problem;
 use crate::target;
 
@@ -189,6 +189,32 @@ impl Config {
 
     pub(crate) fn idempotency(&self) -> &idempotency::Settings {
         &self.idempotency
+    }
+
+    /// What the endpoint advertises to clients (`OPTIONS` on its path): its limits,
+    /// the formats it accepts and what it can do.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_ops: self.max_ops,
+            max_body_bytes: self.max_body,
+            max_concurrency: self.max_concurrency,
+            formats: Format::ALL
+                .into_iter()
+                .filter(|&format| self.accepts(format))
+                .map(|format| format.name().to_owned())
+                .collect(),
+            streaming: false,
+            references: false,
+            socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
+        }
+    }
+}
+
+impl Default for Capabilities {
+    /// What a server with the default configuration advertises: what a client
+    /// assumes of a server that does not say.
+    fn default() -> Self {
+        Config::default().capabilities()
     }
 }
 

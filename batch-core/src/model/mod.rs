@@ -4,10 +4,12 @@
 //! Clients and servers share it: both serialise it in the native format with serde
 //! (see [`crate::codec`]).
 
+mod capabilities;
 mod format;
 mod request;
 mod response;
 
+pub use capabilities::Capabilities;
 pub use format::Format;
 pub use request::{BatchRequest, OnError, Operation, Target};
 pub use response::{BatchResponse, OpResult, ResultBody};

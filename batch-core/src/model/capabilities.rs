@@ -1,0 +1,39 @@
+//! What a batch endpoint advertises about itself: its limits and abilities.
+
+use serde::{Deserialize, Serialize};
+
+/// The limits and abilities of a batch endpoint, as `OPTIONS` on the batch path
+/// answers them (a JSON object); [`Config::capabilities`](crate::Config::capabilities)
+/// builds it from the configuration in effect, and a client reads it back with serde
+/// to size its batches.
+///
+/// ```
+/// use batch_core::{Capabilities, Config};
+///
+/// let advertised = Config::builder().max_ops(20).build()?.capabilities();
+/// let json = serde_json::to_value(&advertised)?;
+/// assert_eq!(json["max_ops"], 20);
+/// assert_eq!(json["formats"], serde_json::json!(["native", "graph", "aggregate", "multipart"]));
+/// let read: Capabilities = serde_json::from_value(json)?;
+/// assert_eq!(read, advertised);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The most operations one batch may carry.
+    pub max_ops: usize,
+    /// The largest batch body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How many operations of one batch run at the same time.
+    pub max_concurrency: usize,
+    /// The wire formats accepted, by [`Format::name`](crate::Format::name).
+    pub formats: Vec<String>,
+    /// Whether results can be streamed as ops finish.
+    pub streaming: bool,
+    /// Whether ops can refer to earlier ops' results.
+    pub references: bool,
+    /// The socket endpoint's path, when sockets are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_path: Option<String>,
+}
