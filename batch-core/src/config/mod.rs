@@ -205,6 +205,7 @@ impl Config {
                 .collect(),
             streaming: false,
             references: false,
+            idempotency: self.is_idempotent(),
             socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
         }
     }
@@ -545,6 +546,20 @@ mod tests {
                 "{format:?}"
             );
         }
+    }
+
+    #[test]
+    fn idempotency_is_advertised_as_configured() {
+        assert!(Config::default().capabilities().idempotency);
+        let off = Config::builder().idempotency(false).build().unwrap();
+        assert!(!off.capabilities().idempotency);
+        // What an older server advertises lacks the member: no keys are kept there.
+        let older: Capabilities = serde_json::from_value(serde_json::json!({
+            "max_ops": 50, "max_body_bytes": 1048576, "max_concurrency": 16,
+            "formats": ["native"], "streaming": false, "references": false
+        }))
+        .unwrap();
+        assert!(!older.idempotency);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// let json = serde_json::to_value(&advertised)?;
 /// assert_eq!(json["max_ops"], 20);
 /// assert_eq!(json["formats"], serde_json::json!(["native", "graph", "aggregate", "multipart"]));
+/// assert_eq!(json["idempotency"], true);
 /// let read: Capabilities = serde_json::from_value(json)?;
 /// assert_eq!(read, advertised);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -33,6 +34,11 @@ pub struct Capabilities {
     pub streaming: bool,
     /// Whether ops can refer to earlier ops' results.
     pub references: bool,
+    /// Whether a batch sent with an `Idempotency-Key` runs at most once per key and
+    /// caller, so a client may send it again after losing the answer. A server that
+    /// does not say (an older one) is taken not to.
+    #[serde(default)]
+    pub idempotency: bool,
     /// The socket endpoint's path, when sockets are on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket_path: Option<String>,
