@@ -18,7 +18,12 @@ use crate::wire::WireFormat;
 ///
 /// The server's limits are asked for once, with `OPTIONS` on the batch URL, the
 /// first time a batch is sent; a server that does not answer them is assumed to
-/// have the defaults ([`Capabilities::default`]).
+/// have the defaults ([`Capabilities::default`]) and to keep no idempotency keys.
+///
+/// When the server says it keeps idempotency keys ([`Capabilities::idempotency`]),
+/// every batch carries a fresh random `Idempotency-Key`, sent again with each resend
+/// of that batch, so a batch whose answer was lost is sent again without the risk
+/// of running twice ([`ClientBuilder::idempotency_keys`]).
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -32,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) format: WireFormat,
     pub(crate) concurrency: usize,
     pub(crate) retry: RetryPolicy,
+    pub(crate) idempotency_keys: bool,
     capabilities: OnceCell<Capabilities>,
 }
 
@@ -50,6 +56,7 @@ impl Client {
             format: WireFormat::Native,
             concurrency: 4,
             retry: RetryPolicy::default(),
+            idempotency_keys: true,
             capabilities: None,
             http: None,
         }
@@ -66,11 +73,18 @@ impl Client {
     }
 
     /// What the server advertises (`OPTIONS` on the batch URL, asked once), or the
-    /// defaults when it does not say.
+    /// defaults when it does not say, without `idempotency`: such a server is not
+    /// known to keep keys.
     pub async fn capabilities(&self) -> &Capabilities {
         self.inner
             .capabilities
-            .get_or_init(|| async { self.discover().await.unwrap_or_default() })
+            .get_or_init(|| async {
+                self.discover().await.unwrap_or_else(|| {
+                    let mut assumed = Capabilities::default();
+                    assumed.idempotency = false;
+                    assumed
+                })
+            })
             .await
     }
 
@@ -138,6 +152,7 @@ pub struct ClientBuilder {
     format: WireFormat,
     concurrency: usize,
     retry: RetryPolicy,
+    idempotency_keys: bool,
     capabilities: Option<Capabilities>,
     http: Option<reqwest::Client>,
 }
@@ -169,8 +184,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every batch with a fresh `Idempotency-Key` when the server keeps keys
+    /// (`true`, the default), so a batch whose answer was lost is sent again with
+    /// its key and runs at most once; `false` sends no key, and such a batch is sent
+    /// again only when all its ops have idempotent methods (see [`RetryPolicy`]).
+    pub fn idempotency_keys(mut self, send: bool) -> Self {
+        self.idempotency_keys = send;
+        self
+    }
+
     /// Uses `capabilities` instead of asking the server: to split within limits
     /// lower than the server's, or for a server that does not answer `OPTIONS`.
+    /// Keys are sent only when it says `idempotency`.
     pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
         self.capabilities = Some(capabilities);
         self
@@ -212,6 +237,7 @@ impl ClientBuilder {
                 format: self.format,
                 concurrency: self.concurrency,
                 retry: self.retry,
+                idempotency_keys: self.idempotency_keys,
                 capabilities: self
                     .capabilities
                     .map_or_else(OnceCell::new, |known| OnceCell::new_with(Some(known))),

@@ -10,7 +10,9 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The request could not be sent, or its answer not read.
+    /// A batch could not be sent, or its answer not read, and sending it again was
+    /// not allowed (it may have run, and the server keeps no idempotency keys) or
+    /// did not help.
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
     /// The server refused a batch (nothing of it ran), and retrying did not help
@@ -73,6 +75,12 @@ pub struct Problem {
     /// batch of a split list).
     #[serde(default)]
     pub pointer: Option<String>,
+    /// What the problem is, by name, for problems a client handles on its own:
+    /// `idempotency_key_reused` (a key sent with another batch),
+    /// `idempotency_key_interrupted` (the batch sent first with this key was cut
+    /// short and may have run in part), ...
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 fn problem_text(problem: &Option<Problem>) -> String {

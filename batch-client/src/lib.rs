@@ -57,6 +57,7 @@
 mod batch;
 mod client;
 mod error;
+mod key;
 mod response;
 mod retry;
 mod run;

@@ -16,6 +16,14 @@ use http::{HeaderMap, Method, StatusCode, header};
 /// got 424 only because such an op failed go along with it. A whole batch refused
 /// with 429 or 503 ran nothing, and is always sent again the same way.
 ///
+/// A batch whose answer was lost (the connection failed, timed out, or the answer
+/// could not be read) may have run. It is sent again, byte for byte with the same
+/// `Idempotency-Key`, when the server keeps keys (it then runs at most once, and the
+/// resend gets the first answer); to a server that does not, only when every op of
+/// it has an idempotent method, unless [`retry_unsafe`](Self::retry_unsafe). A 409
+/// `idempotency_key_in_use` (the first send still running) is waited out the same
+/// way.
+///
 /// ```
 /// use std::time::Duration;
 /// use batch_client::RetryPolicy;
@@ -74,7 +82,9 @@ impl RetryPolicy {
         self
     }
 
-    /// Retries ops with non-idempotent methods (`POST`, `PATCH`, ...) too.
+    /// Retries ops with non-idempotent methods (`POST`, `PATCH`, ...) too: answered
+    /// 429 or 503, and in batches whose answer was lost on the way from a server
+    /// that keeps no idempotency keys.
     #[must_use]
     pub fn retry_unsafe(mut self, retry: bool) -> Self {
         self.unsafe_methods = retry;
@@ -89,6 +99,16 @@ impl RetryPolicy {
     /// Whether an op with `method` (`None`: `GET`) answered `status` may be sent again.
     pub(crate) fn may_retry(&self, method: Option<&str>, status: StatusCode) -> bool {
         is_retryable(status) && (self.unsafe_methods || is_idempotent(method))
+    }
+
+    /// Whether a batch of ops with `methods` whose answer was lost may be sent again
+    /// without an idempotency key: it may have run, so only when running it twice
+    /// means the same as once, or when asked.
+    pub(crate) fn may_resend_unkeyed<'a>(
+        &self,
+        mut methods: impl Iterator<Item = Option<&'a str>>,
+    ) -> bool {
+        self.unsafe_methods || methods.all(is_idempotent)
     }
 
     /// How long to wait before attempt `attempt + 1`, the answers having said
@@ -159,6 +179,19 @@ mod tests {
         }
         assert!(policy.may_retry(None, StatusCode::SERVICE_UNAVAILABLE));
         assert!(!policy.may_retry(None, StatusCode::INTERNAL_SERVER_ERROR));
+    }
+
+    #[test]
+    fn a_lost_batch_goes_again_without_a_key_only_when_idempotent() {
+        let policy = RetryPolicy::default();
+        assert!(policy.may_resend_unkeyed([None, Some("GET"), Some("delete")].into_iter()));
+        let with_post = [Some("GET"), Some("POST")];
+        assert!(!policy.may_resend_unkeyed(with_post.into_iter()));
+        assert!(
+            policy
+                .retry_unsafe(true)
+                .may_resend_unkeyed(with_post.into_iter())
+        );
     }
 
     #[test]

@@ -8,11 +8,12 @@ use batch_core::{OpResult, Operation};
 use bytes::Bytes;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::{FutureExt as _, Stream, StreamExt, stream};
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use crate::client::Client;
 use crate::error::{Error, Problem};
+use crate::key;
 use crate::response::OpResponse;
 use crate::retry::{self, RetryPolicy};
 use crate::split::{Chunk, Limits, Ops, split};
@@ -30,6 +31,7 @@ pub(crate) fn run(
     let driver = async move {
         let inner = client.inner();
         let capabilities = client.capabilities().await;
+        let keyed = inner.idempotency_keys && capabilities.idempotency;
         let limits = Limits {
             max_ops: capabilities.max_ops.max(1),
             max_body_bytes: capabilities.max_body_bytes,
@@ -43,7 +45,7 @@ pub(crate) fn run(
             }
         };
         stream::iter(chunks)
-            .map(|chunk| run_chunk(&client, &ops, chunk, &results))
+            .map(|chunk| run_chunk(&client, &ops, chunk, keyed, &results))
             .buffer_unordered(inner.concurrency)
             .take_while(|&carry_on| std::future::ready(carry_on))
             .for_each(|_| std::future::ready(()))
@@ -56,20 +58,35 @@ pub(crate) fn run(
 }
 
 /// Sends one batch until its results are settled; `false` when it failed as a
-/// whole (the error is sent).
-async fn run_chunk(client: &Client, ops: &Ops, chunk: Chunk, results: &Results) -> bool {
+/// whole (the error is sent). With `keyed`, each batch sent carries a fresh
+/// idempotency key, and its resends (the same bytes) the same key.
+async fn run_chunk(
+    client: &Client,
+    ops: &Ops,
+    chunk: Chunk,
+    keyed: bool,
+    results: &Results,
+) -> bool {
     let inner = client.inner();
     let policy = inner.retry;
     let Chunk {
         indices: mut pending,
         mut body,
     } = chunk;
+    let new_key = || keyed.then(key::fresh).flatten();
+    let mut key = new_key();
     let mut attempt = 1;
     loop {
         let mut round = Round::new(ops, &pending, attempt, policy, results);
         let may_retry = attempt < policy.attempts();
         let ids = ops.wire_ids(&pending);
-        let answered = send(client, body.clone(), &ids, may_retry, |position, result| {
+        let sent = Sent {
+            body: body.clone(),
+            key: key.as_ref(),
+            ids: &ids,
+            may_retry,
+        };
+        let answered = send(client, sent, |position, result| {
             round.settle(position, result);
         })
         .await;
@@ -77,6 +94,24 @@ async fn run_chunk(client: &Client, ops: &Ops, chunk: Chunk, results: &Results) 
             Ok(()) => {}
             Err(Refusal::Retry(retry_after)) => {
                 tokio::time::sleep(policy.delay(attempt, retry_after)).await;
+                attempt += 1;
+                continue;
+            }
+            Err(Refusal::Lost(err)) => {
+                // The batch may have run. Sent again with its key it runs at most
+                // once; without one, only if running it twice is harmless. A stream
+                // cut after some results is not resent: those are handed on.
+                let resend = may_retry
+                    && !round.settled_any()
+                    && (key.is_some()
+                        || policy.may_resend_unkeyed(
+                            pending.iter().map(|&i| ops.ops[i].method.as_deref()),
+                        ));
+                if !resend {
+                    let _ = results.unbounded_send(Err(err.into()));
+                    return false;
+                }
+                tokio::time::sleep(policy.delay(attempt, None)).await;
                 attempt += 1;
                 continue;
             }
@@ -97,7 +132,9 @@ async fn run_chunk(client: &Client, ops: &Ops, chunk: Chunk, results: &Results) 
             return true;
         };
         tokio::time::sleep(policy.delay(attempt, retry_after)).await;
+        // The ops sent again make another batch: another key.
         body = ops.body(&retry, inner.format);
+        key = new_key();
         pending = retry;
         attempt += 1;
     }
@@ -105,8 +142,11 @@ async fn run_chunk(client: &Client, ops: &Ops, chunk: Chunk, results: &Results) 
 
 /// What became of a batch that got no results.
 enum Refusal {
-    /// Refused with 429 or 503: nothing ran, it may be sent again after this.
+    /// Refused with 429 or 503 (nothing ran), or 409 `idempotency_key_in_use`
+    /// (its first send still runs): it may be sent again after this.
     Retry(Option<Duration>),
+    /// Sent, but its answer was lost on the way: it may have run.
+    Lost(reqwest::Error),
     /// Refused for good, or not answered.
     Fatal(Error),
 }
@@ -140,6 +180,11 @@ impl<'a> Round<'a> {
             held: Vec::new(),
             statuses: vec![None; pending.len()],
         }
+    }
+
+    /// Whether any result of this attempt was read.
+    fn settled_any(&self) -> bool {
+        self.statuses.iter().any(Option::is_some)
     }
 
     fn settle(&mut self, position: usize, result: OpResult) {
@@ -219,36 +264,58 @@ impl<'a> Round<'a> {
     }
 }
 
+/// One send of a batch.
+struct Sent<'a> {
+    body: Bytes,
+    /// Its idempotency key, when it has one.
+    key: Option<&'a HeaderValue>,
+    /// The ids its results answer to, in its order.
+    ids: &'a [String],
+    /// Whether a refusal that asks to come back later is one to retry.
+    may_retry: bool,
+}
+
 /// POSTs one batch and hands each result to `settle` with its position in the
-/// batch, as the answer is read. A refusal with 429 or 503 is one to retry when
-/// `may_retry`.
+/// batch, as the answer is read. A refusal with 429 or 503, or a 409
+/// `idempotency_key_in_use` to a keyed batch, is one to retry when `may_retry`.
 async fn send(
     client: &Client,
-    body: Bytes,
-    ids: &[String],
-    may_retry: bool,
+    sent: Sent<'_>,
     mut settle: impl FnMut(usize, OpResult),
 ) -> Result<(), Refusal> {
     let inner = client.inner();
+    let mut headers = inner.headers.clone();
+    if let Some(key) = sent.key {
+        headers.insert(key::HEADER, key.clone());
+    }
     let response = inner
         .http
         .post(inner.url.clone())
-        .headers(inner.headers.clone())
+        .headers(headers)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
+        .body(sent.body)
         .send()
         .await
-        .map_err(|err| Refusal::Fatal(err.into()))?;
+        .map_err(lost)?;
     let status = response.status();
     if !status.is_success() {
-        if retry::is_retryable(status) && may_retry {
-            return Err(Refusal::Retry(retry::retry_after(response.headers())));
+        let retry_after = retry::retry_after(response.headers());
+        if retry::is_retryable(status) && sent.may_retry {
+            return Err(Refusal::Retry(retry_after));
         }
         let problem = response
             .bytes()
             .await
             .ok()
             .and_then(|body| serde_json::from_slice::<Problem>(&body).ok());
+        let in_use = status == StatusCode::CONFLICT
+            && problem
+                .as_ref()
+                .and_then(|p| p.code.as_deref())
+                .is_some_and(|code| code == "idempotency_key_in_use");
+        if in_use && sent.key.is_some() && sent.may_retry {
+            return Err(Refusal::Retry(retry_after));
+        }
         return Err(Refusal::Fatal(Error::Refused { status, problem }));
     }
     let streamed = response
@@ -261,19 +328,32 @@ async fn send(
                 || essence.eq_ignore_ascii_case("application/jsonl")
         });
     if streamed {
-        return lines(response, ids.len(), settle)
+        return lines(response, sent.ids.len(), settle)
             .await
-            .map_err(Refusal::Fatal);
+            .map_err(|err| match err {
+                Error::Transport(err) => lost(err),
+                other => Refusal::Fatal(other),
+            });
     }
-    let answer = response
-        .bytes()
-        .await
-        .map_err(|err| Refusal::Fatal(err.into()))?;
-    let results = inner.format.results(&answer, ids).map_err(Refusal::Fatal)?;
+    let answer = response.bytes().await.map_err(lost)?;
+    let results = inner
+        .format
+        .results(&answer, sent.ids)
+        .map_err(Refusal::Fatal)?;
     for (position, result) in results.into_iter().enumerate() {
         settle(position, result);
     }
     Ok(())
+}
+
+/// A failure to send a batch or read its answer: lost on the way, unless the
+/// request could not even be built.
+fn lost(err: reqwest::Error) -> Refusal {
+    if err.is_builder() {
+        Refusal::Fatal(err.into())
+    } else {
+        Refusal::Lost(err)
+    }
 }
 
 /// The first members of a streamed line: which op it answers, or that it is the

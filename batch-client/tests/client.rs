@@ -53,10 +53,15 @@ async fn the_server_advertises_its_config_and_the_client_reads_it() {
         assert_eq!(advertised.max_ops, 9);
         assert_eq!(advertised.socket_path.as_deref(), Some("/socket"));
     }
-    // Something that does not advertise: the defaults are assumed.
+    // Something that does not advertise: the default limits are assumed, and no
+    // idempotency keys.
     let server = start(Framework::Axum, Config::default());
     let client = Client::new(&format!("{}/echo", server.url())).unwrap();
-    assert_eq!(client.capabilities().await, &Capabilities::default());
+    let assumed = client.capabilities().await;
+    assert!(!assumed.idempotency);
+    let mut defaults = Capabilities::default();
+    defaults.idempotency = false;
+    assert_eq!(assumed, &defaults);
 }
 
 #[tokio::test]
