@@ -63,6 +63,10 @@ struct Send {
     /// too.
     #[arg(long)]
     retry_unsafe: bool,
+    /// Sends batches without an Idempotency-Key: a batch whose answer is lost is
+    /// then sent again only when all its ops have idempotent methods.
+    #[arg(long)]
+    no_idempotency_key: bool,
     /// How results are written on standard output.
     #[arg(long, value_enum, default_value_t = OutputArg::Jsonl)]
     output: OutputArg,
@@ -141,7 +145,8 @@ async fn run(send: Send) -> Result<bool, Failure> {
             FormatArg::Native => WireFormat::Native,
             FormatArg::Graph => WireFormat::Graph,
         })
-        .retry(RetryPolicy::default().retry_unsafe(send.retry_unsafe));
+        .retry(RetryPolicy::default().retry_unsafe(send.retry_unsafe))
+        .idempotency_keys(!send.no_idempotency_key);
     for (name, value) in &send.headers {
         builder = builder.header(name, value);
     }

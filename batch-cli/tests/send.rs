@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 use batch_core::Config;
 use fixture::{Framework, Server};
@@ -161,6 +162,38 @@ fn a_refused_batch_prints_its_problem_and_exits_2() {
         assert!(stderr.contains("(op 1, at /ops/1/url)"), "{name}: {stderr}");
         assert!(output.stdout.is_empty(), "{name}: no results");
     }
+}
+
+#[test]
+fn each_batch_carries_its_own_idempotency_key_unless_told_not_to() {
+    // The server notes the key of every batch it gets.
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let noted = keys.clone();
+    let config = Config::builder()
+        .max_ops(1)
+        .batch_hook(move |batch| {
+            let key = batch.outer().headers.get("idempotency-key").cloned();
+            noted.lock().unwrap().push(key);
+            async { Ok(()) }
+        })
+        .build()
+        .unwrap();
+    let (_server, url) = serve(Framework::Axum, config);
+    let ops = r#"[{"method": "POST", "url": "/items", "body": {"name": "a"}}, {"url": "/health"}, {"url": "/text"}]"#;
+
+    let output = batch(&["send", "--url", &url, "-"], ops);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut sent: Vec<_> = keys.lock().unwrap().drain(..).collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(Option::is_some), "{sent:?}");
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 3, "one key per batch");
+
+    let output = batch(&["send", "--url", &url, "--no-idempotency-key", "-"], ops);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sent = keys.lock().unwrap().clone();
+    assert_eq!(sent, [None, None, None]);
 }
 
 #[test]
