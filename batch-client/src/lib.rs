@@ -12,6 +12,11 @@
 //! - **retried**: ops answered 429 or 503 are sent again after their `retry-after`
 //!   (or an exponential back-off with jitter), only idempotent ones unless asked,
 //!   and a batch refused with 429 or 503 too ([`RetryPolicy`]);
+//! - **safe to resend**: when the server advertises idempotency keys
+//!   ([`Capabilities::idempotency`]), each batch carries a fresh `Idempotency-Key`,
+//!   and a batch whose answer was lost on the way is sent again with the same key
+//!   and bytes, so it runs at most once and the resend gets its answer
+//!   ([`ClientBuilder::idempotency_keys`]);
 //! - answered **in the caller's order** ([`Batch::send`]), or **as results arrive**
 //!   ([`Batch::stream`]).
 //!

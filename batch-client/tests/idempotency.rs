@@ -91,8 +91,7 @@ async fn proxy(server: &Server, loss: Loss) -> (Arc<Proxy>, String) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let proxy = serving.clone();
-            let service =
-                hyper::service::service_fn(move |request| relay(proxy.clone(), request));
+            let service = hyper::service::service_fn(move |request| relay(proxy.clone(), request));
             tokio::spawn(
                 hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service),
@@ -224,12 +223,18 @@ async fn a_batch_whose_answer_is_lost_is_sent_again_with_its_key_and_runs_once()
         assert!(seen[0].answer.is_none());
         let replay = seen[1].answer.as_ref().unwrap();
         assert_eq!(replay.status, 200, "{name}");
-        assert!(replay.replayed, "{name}: the second answer is the first one");
+        assert!(
+            replay.replayed,
+            "{name}: the second answer is the first one"
+        );
 
         // The op reached the app once (and /counter once more).
         assert_eq!(counter(&server).await, before + 2, "{name}");
         assert!(item_exists(&server, id).await);
-        assert!(!item_exists(&server, id + 1).await, "{name}: no second item");
+        assert!(
+            !item_exists(&server, id + 1).await,
+            "{name}: no second item"
+        );
     }
 }
 
@@ -267,7 +272,10 @@ async fn every_batch_has_its_own_key_and_a_refused_batch_keeps_its_key() {
     assert_eq!(seen[0].answer.as_ref().unwrap().status, 503);
     assert_eq!(seen[1].answer.as_ref().unwrap().status, 200);
     assert!(!seen[1].answer.as_ref().unwrap().replayed, "it ran now");
-    assert_eq!(seen[0].key, seen[1].key, "the refused batch is resent as it was");
+    assert_eq!(
+        seen[0].key, seen[1].key,
+        "the refused batch is resent as it was"
+    );
 
     // Another batch, one split in two, and an op retried after its 429: a new
     // key each time.
@@ -322,7 +330,10 @@ async fn a_resend_while_the_first_still_runs_waits_for_its_answer() {
     assert!(keys.iter().all(|key| *key == keys[0]), "{seen:?}");
     let answers: Vec<&Answer> = seen.iter().filter_map(|s| s.answer.as_ref()).collect();
     let (last, waits) = answers.split_last().unwrap();
-    assert!(!waits.is_empty(), "the resend came while the first ran: {seen:?}");
+    assert!(
+        !waits.is_empty(),
+        "the resend came while the first ran: {seen:?}"
+    );
     for wait in waits {
         assert_eq!(wait.status, 409);
         assert_eq!(wait.code.as_deref(), Some("idempotency_key_in_use"));
@@ -373,7 +384,10 @@ async fn without_keys_a_lost_batch_is_resent_only_when_its_ops_are_idempotent() 
     }
 
     // Sending reads again is harmless: a lost batch of them goes again.
-    let server = start(Framework::Tower, Config::builder().idempotency(false).build().unwrap());
+    let server = start(
+        Framework::Tower,
+        Config::builder().idempotency(false).build().unwrap(),
+    );
     let (proxy, url) = proxy(&server, Loss::AfterAnswer).await;
     let client = Client::new(&url).unwrap();
     assert!(!client.capabilities().await.idempotency);
