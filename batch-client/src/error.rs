@@ -21,8 +21,9 @@ pub enum Error {
     Refused {
         /// The answer's status.
         status: StatusCode,
-        /// Its RFC 9457 problem document, when it had one.
-        problem: Option<Problem>,
+        /// Its RFC 9457 problem document, when it had one (boxed, to keep `Error`
+        /// small).
+        problem: Option<Box<Problem>>,
     },
     /// Ops tied together by `depends_on` must travel in one batch, and these do not
     /// fit in one; nothing was sent.
@@ -83,7 +84,7 @@ pub struct Problem {
     pub code: Option<String>,
 }
 
-fn problem_text(problem: &Option<Problem>) -> String {
+fn problem_text(problem: &Option<Box<Problem>>) -> String {
     let Some(problem) = problem else {
         return String::new();
     };

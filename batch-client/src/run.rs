@@ -307,7 +307,8 @@ async fn send(
             .bytes()
             .await
             .ok()
-            .and_then(|body| serde_json::from_slice::<Problem>(&body).ok());
+            .and_then(|body| serde_json::from_slice::<Problem>(&body).ok())
+            .map(Box::new);
         let in_use = status == StatusCode::CONFLICT
             && problem
                 .as_ref()
