@@ -3,39 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
 use batch_client::{Capabilities, Client, Error, Operation, RetryPolicy, WireFormat};
 use batch_core::{Config, SocketConfig};
-use fixture::{Framework, Server};
+use common::{batch_url, counter, start};
+use fixture::Framework;
 use futures::StreamExt;
 use serde_json::{Value, json};
-
-/// Serves the fixture of `framework` with the batch endpoint at `config`, on a
-/// free port of 127.0.0.1; stopped when dropped.
-fn start(framework: Framework, config: Config) -> Server {
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    match framework.start(addr, config) {
-        Ok(server) => server,
-        Err(err) => panic!("the {} fixture server starts: {err}", framework.name()),
-    }
-}
-
-fn batch_url(server: &Server) -> String {
-    format!("{}/batch", server.url())
-}
-
-/// Requests that reached the fixture app so far (the `/counter` request included).
-async fn counter(client: &Client) -> u64 {
-    let answer = client
-        .send_single(&Operation::new("GET", "/counter"))
-        .await
-        .unwrap();
-    answer.json::<Value>().unwrap()["requests"]
-        .as_u64()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn the_server_advertises_its_config_and_the_client_reads_it() {
@@ -117,7 +94,7 @@ async fn a_group_too_large_for_one_batch_fails_before_anything_is_sent() {
         Config::builder().max_ops(3).build().unwrap(),
     );
     let client = Client::new(&batch_url(&server)).unwrap();
-    let before = counter(&client).await;
+    let before = counter(&server).await;
     let chain = client
         .batch()
         .get("/health")
@@ -143,7 +120,7 @@ async fn a_group_too_large_for_one_batch_fails_before_anything_is_sent() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(counter(&client).await, before + 1, "only the counter ran");
+    assert_eq!(counter(&server).await, before + 1, "only the counter ran");
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,20 +17,13 @@ use std::time::Duration;
 use batch_client::{Client, Error, Operation, RetryPolicy};
 use batch_core::{Config, Problem};
 use bytes::Bytes;
+use common::{batch_url, counter, start};
 use fixture::{Framework, Server};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-
-fn start(framework: Framework, config: Config) -> Server {
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    match framework.start(addr, config) {
-        Ok(server) => server,
-        Err(err) => panic!("the {} fixture server starts: {err}", framework.name()),
-    }
-}
 
 /// What becomes of the first batch (`POST`) the proxy forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,21 +162,9 @@ async fn relay(
     Ok(response)
 }
 
-/// Requests that reached the fixture app of `server` so far, this one included.
-async fn counter(server: &Server) -> u64 {
-    let client = Client::new(&format!("{}/batch", server.url())).unwrap();
-    let answer = client
-        .send_single(&Operation::new("GET", "/counter"))
-        .await
-        .unwrap();
-    answer.json::<Value>().unwrap()["requests"]
-        .as_u64()
-        .unwrap()
-}
-
 /// Whether item `id` exists on `server`.
 async fn item_exists(server: &Server, id: u64) -> bool {
-    let client = Client::new(&format!("{}/batch", server.url())).unwrap();
+    let client = Client::new(&batch_url(server)).unwrap();
     let answer = client
         .send_single(&Operation::new("GET", format!("/items/{id}")))
         .await
