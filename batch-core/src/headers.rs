@@ -151,20 +151,18 @@ impl HeaderPolicy {
             .map(|token| token.trim().to_ascii_lowercase())
             .filter(|token| !token.is_empty())
             .collect();
-        let excluded: Vec<&HeaderName> = outer
-            .keys()
-            .filter(|name| {
-                HOP_BY_HOP.contains(&name.as_str())
-                    || NOT_INHERITED.contains(&name.as_str())
-                    || named_in_connection.iter().any(|n| n == name.as_str())
-                    || self.not_inherited.contains(name)
-            })
-            .collect();
         // Most outer headers are inherited: copying the map and removing the few
-        // that are not is cheaper than adding the rest one by one.
+        // that are not is cheaper than adding the rest one by one (and the outer
+        // map's names are read in place, not collected first).
         let mut inherited = outer.clone();
-        for name in excluded {
-            inherited.remove(name);
+        for name in outer.keys() {
+            if HOP_BY_HOP.contains(&name.as_str())
+                || NOT_INHERITED.contains(&name.as_str())
+                || named_in_connection.iter().any(|n| n == name.as_str())
+                || self.not_inherited.contains(name)
+            {
+                inherited.remove(name);
+            }
         }
         inherited
     }

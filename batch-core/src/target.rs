@@ -55,7 +55,7 @@ pub(crate) enum TargetError {
 ///
 /// `batch_path` is the batch endpoint's path, which no op may target.
 pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
-    check(url.as_str(), batch_path)?;
+    check_bytes(url.as_bytes(), batch_path)?;
     Uri::from_maybe_shared(url.into_bytes()).map_err(|_| TargetError::Invalid)
 }
 
@@ -63,15 +63,20 @@ pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
 /// finds the query and whether anything is percent-encoded; the rest looks only at
 /// the path's segments, decoding none unless it has a `%`.
 pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
+    check_bytes(url.as_bytes(), batch_path)
+}
+
+/// [`check`] on the url's bytes, which [`parse`] has without a UTF-8 check.
+fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
     if url.len() > MAX_TARGET_LEN {
         return Err(TargetError::TooLong);
     }
-    if !url.starts_with('/') {
+    if url.first() != Some(&b'/') {
         return Err(TargetError::NotOriginForm);
     }
     let mut query_at = None;
     let mut encoded = false;
-    for (at, &b) in url.as_bytes().iter().enumerate() {
+    for (at, &b) in url.iter().enumerate() {
         match b {
             b'\\' => return Err(TargetError::Slash),
             b'#' => return Err(TargetError::Fragment),
@@ -85,21 +90,21 @@ pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
             _ => {}
         }
     }
+    // Bytes from here on: the scan above let only ASCII through, and a `str` of
+    // them would cost a UTF-8 check for every op.
     let (path, query) = match query_at {
         Some(at) => (&url[..at], Some(&url[at + 1..])),
         None => (url, None),
     };
     let mut dot = false;
     let mut empty = false;
-    for segment in path.as_bytes()[1..].split(|&b| b == b'/') {
-        // An empty segment is a `//` unless it is the last (a trailing slash).
+    for segment in path[1..].split(|&b| b == b'/') {
         if empty {
             return Err(TargetError::EmptySegment);
         }
         empty = segment.is_empty();
         let is_dot = |segment: &[u8]| segment == b"." || segment == b"..";
         dot |= if encoded {
-            // The url is ASCII (checked above), so every segment is UTF-8.
             std::str::from_utf8(segment).is_ok_and(|text| is_dot(normalize_path(text).as_bytes()))
         } else {
             is_dot(segment)
@@ -114,16 +119,19 @@ pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
     if dot {
         return Err(TargetError::DotSegment);
     }
-    if is_batch_path(path, batch_path) {
+    // Only a `%` makes the decoded path differ from the path as written.
+    let nested = if encoded {
+        std::str::from_utf8(path).is_ok_and(|path| is_batch_path(path, batch_path))
+    } else {
+        trim_slash(path).eq_ignore_ascii_case(trim_slash(batch_path.as_bytes()))
+    };
+    if nested {
         return Err(TargetError::NestedBatch);
     }
     Ok(())
 }
 
-/// Checks every `%XX` in `part`: it must be valid, never a control byte and, in the
-/// path, never an encoded slash, backslash or space.
-fn check_percent(part: &str, is_path: bool) -> Result<(), TargetError> {
-    let bytes = part.as_bytes();
+fn check_percent(bytes: &[u8], is_path: bool) -> Result<(), TargetError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
@@ -191,12 +199,12 @@ pub(crate) fn normalize_path(input: &str) -> std::borrow::Cow<'_, str> {
 /// characters, folding case and dropping one trailing slash.
 pub(crate) fn is_batch_path(path: &str, batch_path: &str) -> bool {
     let decoded = normalize_path(path);
-    trim_slash(&decoded).eq_ignore_ascii_case(trim_slash(batch_path))
+    trim_slash(decoded.as_bytes()).eq_ignore_ascii_case(trim_slash(batch_path.as_bytes()))
 }
 
 /// Drops one trailing slash, but never the root's.
-fn trim_slash(path: &str) -> &str {
-    match path.strip_suffix('/') {
+fn trim_slash(path: &[u8]) -> &[u8] {
+    match path.strip_suffix(b"/") {
         Some(rest) if !rest.is_empty() => rest,
         _ => path,
     }

@@ -79,6 +79,11 @@ impl Target {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// The url's bytes, without the UTF-8 check [`Target::as_str`] makes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The url's bytes, for a [`http::Uri`] that shares them.
     pub(crate) fn into_bytes(self) -> Bytes {
         self.0

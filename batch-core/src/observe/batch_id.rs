@@ -2,7 +2,6 @@
 //! `x-request-id` is derived from it.
 
 use std::collections::hash_map::RandomState;
-use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,8 +51,9 @@ impl BatchId {
         // `RandomState` is seeded from the OS: random enough to tell processes apart.
         let prefix = *PREFIX.get_or_init(|| RandomState::new().hash_one(0u8) as u32);
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(24);
-        let _ = write!(id, "{prefix:08x}{count:08x}");
+        let mut id = Vec::with_capacity(24);
+        push_hex(&mut id, u64::from(prefix));
+        push_hex(&mut id, count);
         Self {
             id: Bytes::from(id),
             generated: true,
@@ -94,6 +94,16 @@ impl BatchId {
     }
 }
 
+/// Appends `n` in lower-case hex, zero-padded to at least 8 digits (`{n:08x}`):
+/// every batch without an `x-request-id` makes one, and `fmt` would cost more than
+/// the rest of the id.
+fn push_hex(out: &mut Vec<u8>, n: u64) {
+    let digits = (16 - n.leading_zeros() as usize / 4).max(8);
+    for shift in (0..digits).rev() {
+        out.push(b"0123456789abcdef"[(n >> (shift * 4)) as usize & 0xf]);
+    }
+}
+
 /// Writes `n` in decimal at the end of `buffer` (room for any `usize`) and returns
 /// those digits: an op's index is written for every op, and `fmt` would cost more
 /// than the rest of its id.
@@ -131,5 +141,22 @@ mod tests {
         let (a, b) = (BatchId::generate(), BatchId::generate());
         assert_ne!(a.as_str(), b.as_str());
         assert_eq!(a.header().unwrap(), a.as_str());
+    }
+
+    #[test]
+    fn hex_is_what_fmt_writes() {
+        for n in [
+            0,
+            9,
+            0xabc,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0xf_ffff_ffff,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_hex(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:08x}"));
+        }
     }
 }
