@@ -101,6 +101,12 @@ impl BatchEndpoint {
     /// An endpoint with `config` whose changes go through `hub`, to the sockets of
     /// every replica the hub links.
     pub fn with_hub(config: Config, hub: impl Hub) -> Self {
+        if let Some(sockets) = config.sockets() {
+            hub.subscribers().retain(crate::changes::Retention {
+                max_events: sockets.history_events(),
+                max_age: sockets.history_age(),
+            });
+        }
         let in_flight = Semaphore::new(config.max_in_flight());
         let sockets = Arc::new(Semaphore::new(
             config.sockets().map_or(0, SocketConfig::max_sockets),

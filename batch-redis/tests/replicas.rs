@@ -14,7 +14,7 @@ use batch_core::{BatchEndpoint, Config, Event, Hub, SocketConfig};
 use batch_redis::RedisHub;
 use fixture::Server;
 use fixture::redis::{RedisServer, url_from_env_or_start};
-use fixture::socket_client::JsonSocket;
+use fixture::socket_client::{JsonSocket, without_seq};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -77,7 +77,13 @@ async fn rename(socket: &mut JsonSocket, id: u64, name: &str) {
 
 /// The next `count` messages, answers and events alike, and then nothing more.
 async fn received(socket: &mut JsonSocket, count: usize) -> Vec<Value> {
-    let messages = socket.take(count, WAIT).await.unwrap();
+    let messages: Vec<Value> = socket
+        .take(count, WAIT)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(without_seq)
+        .collect();
     let more = socket.drain(QUIET).await.unwrap();
     assert!(more.is_empty(), "after {messages:?}, more: {more:?}");
     messages

@@ -105,6 +105,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/socket/identity.json"),
     ),
     (
+        "socket/resume.json",
+        include_str!("../scenarios/socket/resume.json"),
+    ),
+    (
         "socket/limits.json",
         include_str!("../scenarios/socket/limits.json"),
     ),

@@ -495,6 +495,28 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        name: "socket_history_events",
+        value: "N",
+        default: "1000",
+        help: "latest events kept per URI for clients that resume",
+        apply: |d, v| {
+            let n = count(v)?;
+            edit(&mut d.socket, |s| s.history_events(n));
+            Ok(())
+        },
+    },
+    Setting {
+        name: "socket_history_age",
+        value: "DURATION",
+        default: "5m",
+        help: "how long events are kept for clients that resume",
+        apply: |d, v| {
+            let t = duration(v)?;
+            edit(&mut d.socket, |s| s.history_age(t));
+            Ok(())
+        },
+    },
 ];
 
 /// Every format, as `--formats` names them.
@@ -967,6 +989,8 @@ mod tests {
                     ("socket_idle_timeout", "10s"),
                     ("socket_close_grace", "11s"),
                     ("socket_slow_reader_grace", "12s"),
+                    ("socket_history_events", "13"),
+                    ("socket_history_age", "14s"),
                 ],
             )
             .unwrap()
@@ -984,6 +1008,8 @@ mod tests {
             assert_eq!(sockets.idle_timeout(), Duration::from_secs(10));
             assert_eq!(sockets.close_grace(), Duration::from_secs(11));
             assert_eq!(sockets.slow_reader_grace(), Duration::from_secs(12));
+            assert_eq!(sockets.history_events(), 13, "{source:?}");
+            assert_eq!(sockets.history_age(), Duration::from_secs(14));
             let off = given(source, &[("sockets", "false")]).unwrap().config;
             assert!(off.sockets().is_none(), "{source:?}");
         }

@@ -372,7 +372,7 @@ fn socket_answered_by_the_rules(data: &[u8], outcome: &Outcome) {
         panic!("answered 200 but does not decode");
     };
     let (uri, queries) = match message.action() {
-        Action::Subscribe { uri } => (uri, true),
+        Action::Subscribe { uri } | Action::Resume { uri, .. } => (uri, true),
         Action::Create { uri, .. } | Action::Patch { uri, .. } | Action::Delete { uri } => {
             (uri, false)
         }

@@ -53,6 +53,8 @@ struct Inner {
     kind: EventKind,
     uri: String,
     json: Bytes,
+    /// Its position in the order this replica delivers events; 0 before delivery.
+    seq: u64,
 }
 
 /// Why bytes from another replica are not an event.
@@ -103,6 +105,7 @@ impl Event {
             kind,
             uri,
             json: Bytes::from(out.into_bytes()),
+            seq: 0,
         }))
     }
 
@@ -116,6 +119,12 @@ impl Event {
         }
         let head: Head =
             serde_json::from_slice(&json).map_err(|err| EventError(err.to_string()))?;
+        // Only an object can take the `seq` member delivery adds.
+        let trimmed = json.trim_ascii();
+        if !(trimmed.starts_with(b"{") && trimmed.ends_with(b"}")) {
+            return Err(EventError("not a JSON object".into()));
+        }
+        let json = json.slice_ref(trimmed);
         let kind = match head.kind.as_str() {
             "create" => EventKind::Create,
             "patch" => EventKind::Patch,
@@ -126,6 +135,7 @@ impl Event {
             kind,
             uri: head.uri,
             json,
+            seq: 0,
         })))
     }
 
@@ -142,6 +152,28 @@ impl Event {
     /// The message subscribers are sent: `{"type": …, "uri": …, …}`.
     pub fn json(&self) -> &Bytes {
         &self.0.json
+    }
+
+    /// Its position in the order this replica delivered events (0 for an event not
+    /// delivered yet); the message's `seq` member is its cursor.
+    pub(crate) fn seq(&self) -> u64 {
+        self.0.seq
+    }
+
+    /// The event as delivered: `"seq": cursor` added to its message.
+    pub(crate) fn with_seq(&self, seq: u64, cursor: &str) -> Self {
+        let json = &self.0.json;
+        let mut out = Writer::new();
+        out.raw(&json[..json.len() - 1]);
+        out.raw(br#","seq":"#);
+        out.string(cursor);
+        out.raw(b"}");
+        Self(Arc::new(Inner {
+            kind: self.0.kind,
+            uri: self.0.uri.clone(),
+            json: Bytes::from(out.into_bytes()),
+            seq,
+        }))
     }
 
     /// The subscriptions it is for: its URI and the list URI above it.

@@ -9,6 +9,7 @@
 //! | `DELETE /items/7` | `delete` | `/items/7` |
 
 mod event;
+mod history;
 mod hub;
 mod subscribers;
 mod watch;
@@ -19,6 +20,7 @@ pub use hub::{Hub, LocalHub};
 pub use subscribers::Subscribers;
 pub use watch::Watch;
 
+pub(crate) use history::{Retention, Since};
 pub(crate) use subscribers::Subscriber;
 
 use bytes::Bytes;

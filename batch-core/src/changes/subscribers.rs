@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::event::Event;
+use super::history::{History, Retention, Since};
 
 /// Something a change event can be handed to: one socket's subscriptions.
 pub(crate) trait Subscriber: Send + Sync {
@@ -28,6 +29,9 @@ type ByKey = HashMap<String, HashMap<u64, Arc<dyn Subscriber>>>;
 #[derive(Default)]
 struct Registry {
     by_key: Mutex<ByKey>,
+    /// Taken inside `by_key`'s lock when delivering, so that seqs follow delivery
+    /// order.
+    history: Mutex<History>,
     next_id: AtomicU64,
 }
 
@@ -46,10 +50,12 @@ impl Subscribers {
     }
 
     /// Hands `event` to every subscriber of its resource or of the list above it,
-    /// once each, in the order events are delivered.
+    /// once each, in the order events are delivered, and keeps it in this replica's
+    /// history (with its `seq`) for clients that resume.
     pub fn deliver(&self, event: &Event) {
-        let [uri, list] = event.keys();
         let by_key = self.lock();
+        let event = &self.history().record(event, std::time::Instant::now());
+        let [uri, list] = event.keys();
         let of_resource = by_key.get(uri);
         if let Some(subscribers) = of_resource {
             for subscriber in subscribers.values() {
@@ -66,6 +72,29 @@ impl Subscribers {
                 }
             }
         }
+    }
+
+    /// Keeps history per URI as `retention` says from now on.
+    pub(crate) fn retain(&self, retention: Retention) {
+        self.history().retain(retention);
+    }
+
+    /// The cursor of the last event delivered: a subscription made before reading
+    /// it is told of every later event.
+    pub(crate) fn cursor(&self) -> String {
+        self.history().cursor()
+    }
+
+    /// The events of `key` delivered after `cursor`, if all are still kept.
+    pub(crate) fn since(&self, key: &str, cursor: Option<&str>) -> Since {
+        self.history().since(key, cursor)
+    }
+
+    fn history(&self) -> MutexGuard<'_, History> {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// An id no subscriber of this replica has had.

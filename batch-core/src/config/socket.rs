@@ -49,6 +49,8 @@ pub struct SocketConfig {
     idle_timeout: Duration,
     close_grace: Duration,
     slow_reader_grace: Duration,
+    history_events: usize,
+    history_age: Duration,
 }
 
 impl Default for SocketConfig {
@@ -65,6 +67,8 @@ impl Default for SocketConfig {
             idle_timeout: Duration::from_secs(60),
             close_grace: Duration::from_secs(5),
             slow_reader_grace: Duration::from_secs(60),
+            history_events: 1000,
+            history_age: Duration::from_secs(300),
         }
     }
 }
@@ -139,6 +143,16 @@ impl SocketConfig {
     /// that its reader sees the close when it next reads.
     pub fn slow_reader_grace(&self) -> Duration {
         self.slow_reader_grace
+    }
+
+    /// How many of the latest events of each URI are kept for clients that resume.
+    pub fn history_events(&self) -> usize {
+        self.history_events
+    }
+
+    /// How long an event is kept for clients that resume.
+    pub fn history_age(&self) -> Duration {
+        self.history_age
     }
 }
 
@@ -226,6 +240,21 @@ impl SocketConfigBuilder {
     /// nothing, until its reader sees the close (default 60 s).
     pub fn slow_reader_grace(mut self, grace: Duration) -> Self {
         self.config.slow_reader_grace = grace;
+        self
+    }
+
+    /// Keeps the latest `events` change events of each URI (default 1000) for a
+    /// `subscribe` with `since` to replay; a cursor older than them gets a fresh
+    /// `state` with `reset`.
+    pub fn history_events(mut self, events: usize) -> Self {
+        self.config.history_events = events;
+        self
+    }
+
+    /// Keeps change events for `age` (default 5 minutes) for a `subscribe` with
+    /// `since` to replay; a cursor older than that gets a fresh `state` with `reset`.
+    pub fn history_age(mut self, age: Duration) -> Self {
+        self.config.history_age = age;
         self
     }
 

@@ -41,6 +41,16 @@ pub enum Action {
         /// A resource or list URI, with a query if wanted.
         uri: String,
     },
+    /// `subscribe` with `since`: the changes of `uri` after the cursor `since` (an
+    /// event's or a state's `seq`), then every change; a fresh state when they are
+    /// no longer all kept.
+    Resume {
+        /// A resource or list URI, with a query if wanted.
+        uri: String,
+        /// The cursor; `None` when the client's `since` was not a string, which no
+        /// history covers.
+        since: Option<String>,
+    },
     /// `unsubscribe`: no more changes of `uri`.
     Unsubscribe {
         /// A URI subscribed to before.
@@ -108,6 +118,8 @@ struct Raw<'a> {
     patch: Option<&'a RawValue>,
     #[serde(borrow)]
     batch: Option<&'a RawValue>,
+    #[serde(borrow)]
+    since: Option<&'a RawValue>,
 }
 
 impl ClientMessage {
@@ -185,8 +197,14 @@ impl ClientMessage {
         };
         let kind = text(raw.kind, "type")?;
         let action = match kind.as_str() {
-            "subscribe" => Action::Subscribe {
-                uri: text(raw.uri, "uri")?,
+            "subscribe" => match raw.since {
+                None => Action::Subscribe {
+                    uri: text(raw.uri, "uri")?,
+                },
+                Some(since) => Action::Resume {
+                    uri: text(raw.uri, "uri")?,
+                    since: serde_json::from_str(since.get()).ok(),
+                },
             },
             "unsubscribe" => Action::Unsubscribe {
                 uri: text(raw.uri, "uri")?,
@@ -245,6 +263,20 @@ mod tests {
                 r#"{"type": "subscribe", "uri": "/items/7?x=1"}"#,
                 Action::Subscribe {
                     uri: "/items/7?x=1".into(),
+                },
+            ),
+            (
+                r#"{"type": "subscribe", "uri": "/a", "since": "5f-3"}"#,
+                Action::Resume {
+                    uri: "/a".into(),
+                    since: Some("5f-3".into()),
+                },
+            ),
+            (
+                r#"{"type": "subscribe", "uri": "/a", "since": 3}"#,
+                Action::Resume {
+                    uri: "/a".into(),
+                    since: None,
                 },
             ),
             (

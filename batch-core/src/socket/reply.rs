@@ -24,6 +24,16 @@ pub enum Reply {
         uri: String,
         /// The `GET`'s body.
         resource: ResultBody,
+        /// The cursor of the last change delivered before the `GET` ran: a resume
+        /// from it misses nothing that came after.
+        seq: String,
+        /// Whether it answers a resume whose cursor the history no longer covers.
+        reset: bool,
+    },
+    /// `resumed`: the changes missed since the cursor follow, then every change.
+    Resumed {
+        /// The URI subscribed to.
+        uri: String,
     },
     /// `result`: the answer of a `create`, `patch` or `delete`, whatever its status.
     Result {
@@ -72,11 +82,25 @@ impl Answer {
         let mut out = Writer::new();
         out.raw(br#"{"type":"#);
         match &self.reply {
-            Reply::State { uri, resource } => {
+            Reply::State {
+                uri,
+                resource,
+                seq,
+                reset,
+            } => {
                 out.raw(br#""state","uri":"#);
                 out.string(uri);
                 out.raw(b",");
                 out.member("resource", resource);
+                out.raw(br#","seq":"#);
+                out.string(seq);
+                if *reset {
+                    out.raw(br#","reset":true"#);
+                }
+            }
+            Reply::Resumed { uri } => {
+                out.raw(br#""resumed","uri":"#);
+                out.string(uri);
             }
             Reply::Result { uri, result } => {
                 out.raw(br#""result","uri":"#);
@@ -137,11 +161,30 @@ mod tests {
             Reply::State {
                 uri: "/items/7".into(),
                 resource: ResultBody::Json(Bytes::from_static(br#"{"id":7}"#)),
+                seq: "a-1".into(),
+                reset: false,
             },
         );
         assert_eq!(
             parsed(state),
-            json!({"type": "state", "uri": "/items/7", "resource": {"id": 7}, "ref": "r"})
+            json!({"type": "state", "uri": "/items/7", "resource": {"id": 7}, "seq": "a-1", "ref": "r"})
+        );
+        let reset = Answer::new(
+            None,
+            Reply::State {
+                uri: "/a".into(),
+                resource: ResultBody::Empty,
+                seq: "a-2".into(),
+                reset: true,
+            },
+        );
+        assert_eq!(parsed(reset)["reset"], json!(true));
+        assert_eq!(
+            parsed(Answer::new(
+                Some("s".into()),
+                Reply::Resumed { uri: "/a".into() }
+            )),
+            json!({"type": "resumed", "uri": "/a", "ref": "s"})
         );
         let mut result = OpResult::new("0", StatusCode::CREATED);
         result

@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::message::{Action, ClientMessage};
 use super::reply::{Answer, Reply};
 use super::uri::{Expect, ResourceUri};
-use crate::changes::{Event, Subscriber, Subscribers};
+use crate::changes::{Event, Since, Subscriber, Subscribers};
 use crate::codec::native;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
@@ -161,10 +161,18 @@ impl<E: Executor> Session<E> {
     pub async fn handle(&self, message: ClientMessage) -> Answer {
         let (reference, action) = message.into_parts();
         let reply = match action {
-            Action::Subscribe { uri } => match self.subscribe(&uri, reference.clone()).await {
-                Ok(answer) => return answer,
-                Err(refused) => refused.into(),
-            },
+            Action::Subscribe { uri } => {
+                match self.subscribe(&uri, reference.clone(), None).await {
+                    Ok(answer) => return answer,
+                    Err(refused) => refused.into(),
+                }
+            }
+            Action::Resume { uri, since } => {
+                match self.subscribe(&uri, reference.clone(), Some(since)).await {
+                    Ok(answer) => return answer,
+                    Err(refused) => refused.into(),
+                }
+            }
             Action::Unsubscribe { uri } => self.unsubscribe(&uri),
             Action::Create { uri, attributes } => {
                 self.change(&uri, Expect::List, "POST", Some(attributes))
@@ -203,7 +211,17 @@ impl<E: Executor> Session<E> {
 
     /// Subscribes to `uri`: the state of it now, then every change. The state is
     /// sent from here, ahead of any change that arrived while its `GET` ran.
-    async fn subscribe(&self, uri: &str, reference: Option<String>) -> Result<Answer, Refused> {
+    ///
+    /// A resume (`since`, the client's cursor, `None` inside when it was not a
+    /// string) runs the same `GET`, to be authorized like any subscription, then
+    /// answers `resumed` and the events missed since the cursor instead of the
+    /// state, when the history still holds all of them; else the state, `reset`.
+    async fn subscribe(
+        &self,
+        uri: &str,
+        reference: Option<String>,
+        since: Option<Option<String>>,
+    ) -> Result<Answer, Refused> {
         let uri = self.resource(uri, Expect::Readable)?;
         let key = uri.key().to_owned();
         let subscribers = self.subscribers();
@@ -213,6 +231,8 @@ impl<E: Executor> Session<E> {
             .sockets()
             .map_or(usize::MAX, |sockets| sockets.max_subscriptions());
         let new = self.hold(&key, limit)?;
+        // Read once the subscription holds changes: every later one reaches it.
+        let seq = subscribers.cursor();
         let read = self.run(Operation::new("GET", uri.op_url())).await;
         let state = match read {
             Ok(result) if result.status.is_success() => result,
@@ -235,21 +255,40 @@ impl<E: Executor> Session<E> {
                 });
             }
         };
-        let answer = Answer::new(
-            reference,
-            Reply::State {
+        // Read after the subscription was made, so the missed events and the held
+        // ones overlap rather than leave a gap; the overlap is sent once.
+        let missed =
+            since
+                .as_ref()
+                .and_then(|since| match subscribers.since(&key, since.as_deref()) {
+                    Since::Missed(events) => Some(events),
+                    Since::NotCovered => None,
+                });
+        let reply = match missed {
+            Some(_) => Reply::Resumed {
+                uri: uri.as_str().to_owned(),
+            },
+            None => Reply::State {
                 uri: uri.as_str().to_owned(),
                 resource: state.body,
+                seq,
+                reset: since.is_some(),
             },
-        );
+        };
+        let answer = Answer::new(reference, reply);
         // A subscription ended while its GET ran (by an unsubscribe, or by the failed
         // GET of another subscribe to the path) is made again: the state, answered
         // after, is the client's last word on it.
         self.hold(&key, limit)?;
         let mut by_key = self.subscriptions.lock();
         self.subscriptions.outbox.send(Outgoing::Answer(&answer));
+        let mut sent = 0;
+        for event in missed.iter().flatten() {
+            self.subscriptions.outbox.send(Outgoing::Event(event));
+            sent = event.seq();
+        }
         if let Some(Subscription::Pending(held)) = by_key.insert(key, Subscription::Active) {
-            for event in &held {
+            for event in held.iter().filter(|event| event.seq() > sent) {
                 self.subscriptions.outbox.send(Outgoing::Event(event));
             }
         }
