@@ -99,6 +99,7 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
     let mut dot = false;
     let mut empty = false;
     for segment in path[1..].split(|&b| b == b'/') {
+        // An empty segment is a `//` unless it is the last (a trailing slash).
         if empty {
             return Err(TargetError::EmptySegment);
         }
@@ -131,6 +132,8 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
     Ok(())
 }
 
+/// Checks every `%XX` in `bytes`: it must be valid, never a control byte and, in
+/// the path, never an encoded slash, backslash or space.
 fn check_percent(bytes: &[u8], is_path: bool) -> Result<(), TargetError> {
     let mut i = 0;
     while i < bytes.len() {
