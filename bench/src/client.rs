@@ -123,7 +123,8 @@ async fn stream(addr: SocketAddr) -> Result<TcpStream, BenchError> {
     Ok(stream)
 }
 
-fn request(method: Method, uri: &str, json: bool) -> http::request::Builder {
+/// A request for `uri`, declared JSON when it has a `json` body.
+pub(crate) fn request(method: Method, uri: &str, json: bool) -> http::request::Builder {
     let builder = Request::builder().method(method).uri(uri);
     if json {
         builder.header(header::CONTENT_TYPE, "application/json")

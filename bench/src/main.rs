@@ -1,7 +1,8 @@
 //! End-to-end benchmark of the batch endpoint: what one batch saves a client against
 //! sequential HTTP/1.1 and multiplexed HTTP/2 requests, throughput under concurrent
 //! clients, makespan against the critical path, and the server's memory per payload;
-//! and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
+//! what an op costs the server, in-process (the framework's share and the engine's)
+//! and in CPU time per op; and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
 //! pipelined socket ops against a batch and sequential requests, and the memory of
 //! an idle socket; and what an `Idempotency-Key` adds to a batch, with the
 //! in-memory store and with Redis (when `redis-server` is installed). On each adapter's fixture server over real sockets on 127.0.0.1.
@@ -19,6 +20,7 @@
 
 mod child;
 mod client;
+mod cost;
 mod cpu;
 mod fanout;
 mod idempotency;
@@ -44,8 +46,10 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
                      everything works (CI)
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
-  --only PART        batch (the batch figures), idempotency (what an Idempotency-Key
-                     adds, part of batch) or realtime (the socket figures)
+  --only PART        batch (the batch figures), cost (what an op costs the server:
+                     in-process and in CPU time, part of batch), idempotency (what
+                     an Idempotency-Key adds, part of batch) or realtime (the
+                     socket figures)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -122,6 +126,10 @@ pub(crate) struct Plan {
     pub(crate) warmup: usize,
     /// How long each throughput run lasts.
     pub(crate) throughput_for: Duration,
+    /// Rounds of the in-process figures (50 direct requests and a batch of 50 each).
+    pub(crate) in_process_rounds: usize,
+    /// Rounds of the server CPU figures (50 single requests and a batch of 50 each).
+    pub(crate) cpu_rounds: usize,
     /// Batches of 50 × 100 KiB sent while the server's RSS is watched.
     pub(crate) rss_batches: usize,
     /// Subscriber counts of the fan-out figures, ascending.
@@ -165,6 +173,8 @@ impl std::fmt::Display for Cpus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Parts {
     batch: bool,
+    /// What an op costs the server: in-process, and its CPU time (part of batch).
+    cost: bool,
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
     realtime: bool,
@@ -185,6 +195,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             iterations: 30,
             warmup: 5,
             throughput_for: Duration::from_secs(2),
+            in_process_rounds: 1000,
+            cpu_rounds: 100,
             rss_batches: 5,
             subscribers: &[1, 100, 1000],
             burst: 50,
@@ -195,6 +207,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         frameworks: Framework::ALL.to_vec(),
         parts: Parts {
             batch: true,
+            cost: true,
             idempotency: true,
             realtime: true,
         },
@@ -212,6 +225,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     iterations: 3,
                     warmup: 1,
                     throughput_for: Duration::from_millis(200),
+                    in_process_rounds: 5,
+                    cpu_rounds: 2,
                     rss_batches: 1,
                     subscribers: &[1, 10],
                     burst: 5,
@@ -231,22 +246,31 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.parts = match value("--only")?.as_str() {
                     "batch" => Parts {
                         batch: true,
+                        cost: true,
                         idempotency: true,
+                        realtime: false,
+                    },
+                    "cost" => Parts {
+                        batch: false,
+                        cost: true,
+                        idempotency: false,
                         realtime: false,
                     },
                     "idempotency" => Parts {
                         batch: false,
+                        cost: false,
                         idempotency: true,
                         realtime: false,
                     },
                     "realtime" => Parts {
                         batch: false,
+                        cost: false,
                         idempotency: false,
                         realtime: true,
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, idempotency or realtime; got {other:?}"
+                            "--only wants batch, cost, idempotency or realtime; got {other:?}"
                         ));
                     }
                 };
@@ -308,6 +332,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .build()
         .map_err(|err| BenchError::Io("starting the client runtime".into(), err))?;
     println!("{}", table::machine());
+    println!("at the start, {}", table::load_average());
     let plan = args.plan;
     println!(
         "plan: {} iterations after {} warm-up, throughput runs of {:?}, {} RSS batches, \
@@ -325,6 +350,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
             .map_or(String::new(), |cpus| format!(" on CPUs {cpus}"))
     );
     let mut rows = Vec::new();
+    let mut costs = Vec::new();
     let mut fan_outs = Vec::new();
     let redis = args
         .parts
@@ -347,6 +373,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
         if args.parts.batch {
             rows.push(rss::measure(framework, &runtime, plan)?);
         }
+        if args.parts.cost {
+            costs.push(cost::measure(framework, &runtime, plan)?);
+        }
         if args.parts.realtime {
             // In a child process, so that its CPU time is told from the client's.
             let (served, addr) = child::Served::start(framework, Setup::Sockets, plan.server_cpus)?;
@@ -357,11 +386,18 @@ fn run(args: &Args) -> Result<(), BenchError> {
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
         }
     }
-    table::print(&rows);
+    if !rows.is_empty() {
+        table::print(&rows);
+    }
+    if !costs.is_empty() {
+        println!();
+        table::print_costs(&costs);
+    }
     if !fan_outs.is_empty() {
         println!();
         table::print_fan_out(&fan_outs);
     }
+    println!("\nat the end, {}", table::load_average());
     Ok(())
 }
 
@@ -388,7 +424,10 @@ mod tests {
         assert!(!args.parts.batch && !args.parts.idempotency && args.parts.realtime);
         let args = parse(&["--only", "idempotency"]).unwrap();
         assert!(!args.parts.batch && args.parts.idempotency && !args.parts.realtime);
-        assert!(parse(&["--only", "batch"]).unwrap().parts.idempotency);
+        let args = parse(&["--only", "cost"]).unwrap();
+        assert!(!args.parts.batch && args.parts.cost && !args.parts.idempotency);
+        let batch = parse(&["--only", "batch"]).unwrap().parts;
+        assert!(batch.idempotency && batch.cost && !batch.realtime);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();

@@ -54,7 +54,7 @@ pub(crate) async fn all(
 }
 
 /// A small GET: one item of the fixture's store.
-fn item(i: usize) -> String {
+pub(crate) fn item(i: usize) -> String {
     format!("/items/{}", i % 100 + 1)
 }
 
@@ -68,6 +68,13 @@ pub(crate) fn batch_of(n: usize, op: impl Fn(usize) -> Value) -> Bytes {
 /// refused or failing batch never passes for a fast one.
 pub(crate) async fn batch(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Reply, BenchError> {
     let reply = batch_status(h1, body, n).await?;
+    all_succeeded(&reply, n)?;
+    Ok(reply)
+}
+
+/// Checks that `reply`, the answer to a native batch of `n` ops, holds `n` results,
+/// each of them a success.
+pub(crate) fn all_succeeded(reply: &Reply, n: usize) -> Result<(), BenchError> {
     let unexpected = |detail: String| BenchError::Unexpected {
         what: format!("a batch of {n}"),
         detail,
@@ -84,12 +91,16 @@ pub(crate) async fn batch(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Repl
             results.len()
         )));
     }
-    Ok(reply)
+    Ok(())
 }
 
 /// Sends one batch and checks only its status, as the single GETs it is compared
 /// with are checked: reading the results is the client's work either way.
-async fn batch_status(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Reply, BenchError> {
+pub(crate) async fn batch_status(
+    h1: &mut Http1,
+    body: &Bytes,
+    n: usize,
+) -> Result<Reply, BenchError> {
     let reply = h1.send(Method::POST, "/batch", Some(body.clone())).await?;
     answered(reply, || format!("a batch of {n}"))
 }
@@ -119,7 +130,8 @@ pub(crate) fn expect_ok(reply: &Reply, what: &str) -> Result<(), BenchError> {
     })
 }
 
-async fn sequential(h1: &mut Http1, n: usize) -> Result<(), BenchError> {
+/// `n` GETs of [`item`]s, one after the other on `h1`.
+pub(crate) async fn sequential(h1: &mut Http1, n: usize) -> Result<(), BenchError> {
     for i in 0..n {
         let reply = h1.send(Method::GET, &item(i), None).await?;
         expect_ok(&reply, "GET on HTTP/1.1")?;

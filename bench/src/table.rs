@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::Framework;
+use crate::cost::Cost;
 use crate::fanout::FanOut;
 
 /// The issue's target: every subscriber of a change notified within this long of
@@ -146,6 +147,42 @@ pub(crate) fn print_fan_out(figures: &[FanOut]) {
             figure.changes,
         );
     }
+}
+
+/// Prints what an op costs the server as one Markdown table: in-process, a direct
+/// request against an op of a batch and the engine's share (their difference); the
+/// server's CPU time per op, single requests against batches.
+pub(crate) fn print_costs(costs: &[Cost]) {
+    let n = Cost::OPS;
+    println!(
+        "| framework | in-process: {n} GETs straight to the app, per request \
+         | 1 batch of {n} through the adapter, per op | engine share per op \
+         | server CPU per op: single GETs | batches of {n} | single / batched |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for cost in costs {
+        let nanos = |t: Duration| t.as_secs_f64() * 1e9;
+        let share = nanos(cost.batched) - nanos(cost.direct);
+        let sign = if share < 0.0 { "−" } else { "" };
+        println!(
+            "| {} | {:.0} ns | {:.0} ns | {sign}{:.0} ns | {} | {} | {:.2}× |",
+            cost.framework.name(),
+            nanos(cost.direct),
+            nanos(cost.batched),
+            share.abs(),
+            Value::Time(cost.server_single),
+            Value::Time(cost.server_batched),
+            nanos(cost.server_single) / nanos(cost.server_batched).max(f64::MIN_POSITIVE),
+        );
+    }
+}
+
+/// The load average over 1, 5 and 15 minutes (`/proc/loadavg`): how busy the
+/// shared machine was around a run.
+pub(crate) fn load_average() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let figures: Vec<&str> = loadavg.split_whitespace().take(3).collect();
+    format!("load average: {}", figures.join(" "))
 }
 
 /// A time that may be negative (an event read before the answer it is timed from).
