@@ -11,12 +11,14 @@
 //! (routing, extractors, the handler, the response). No parsing of HTTP, no socket,
 //! no wake-up: only the work the server does for an op.
 //!
-//! **Server CPU.** The fixture server runs in a child process; the same [`OPS`] GETs
-//! are sent over HTTP/1.1 keep-alive one by one and as one batch, in turns, and the
-//! server's CPU time over each is read (its threads' run time, user and system,
-//! from `/proc`; see [`crate::cpu`]). Divided by the ops, it is what an operator
-//! pays per op either way, and unlike a wall-clock ratio it does not move with how
-//! long the client and server wait to be woken on a shared machine.
+//! **CPU time.** The fixture server runs in a child process; the same [`OPS`] GETs
+//! are sent over HTTP/1.1 keep-alive one by one, as batches of 10 and as one batch
+//! of [`OPS`], in turns, and the server's CPU time over each is read (its threads'
+//! run time, user and system, from `/proc`; see [`crate::cpu`]), and the client's.
+//! Divided by the ops, the server's is what an operator pays per op each way; unlike
+//! a wall-clock ratio it does not move with how long the client and server wait to
+//! be woken on a shared machine. With both on the same two vCPUs, the sum of the
+//! two is what bounds the ops per second of many clients at once.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -42,6 +44,10 @@ const HOST: &str = "localhost";
 /// The batch endpoint's path in the bench's configuration (the default).
 const BATCH_PATH: &str = "/batch";
 
+/// How the [`OPS`] GETs are sent for the CPU figures: one request each (`None`), or
+/// in batches of the size given.
+pub(crate) const WAYS: [Option<usize>; 3] = [None, Some(10), Some(OPS)];
+
 /// One framework's figures, each per op.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cost {
@@ -50,10 +56,15 @@ pub(crate) struct Cost {
     pub(crate) direct: Duration,
     /// In-process: an op of one batch of [`OPS`] through the adapter.
     pub(crate) batched: Duration,
-    /// The server's CPU time per single GET over a keep-alive connection.
-    pub(crate) server_single: Duration,
-    /// The server's CPU time per op of a batch of [`OPS`] over the same connection.
-    pub(crate) server_batched: Duration,
+    /// CPU time per op over a keep-alive connection, each of [`WAYS`].
+    pub(crate) cpu: [Cpu; WAYS.len()],
+}
+
+/// CPU time per op.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cpu {
+    pub(crate) server: Duration,
+    pub(crate) client: Duration,
 }
 
 impl Cost {
@@ -69,14 +80,13 @@ pub(crate) fn measure(
 ) -> Result<Cost, BenchError> {
     eprintln!("  in-process: {OPS} GETs straight to the app, 1 batch of {OPS}");
     let (direct, batched) = in_process(framework, runtime, plan)?;
-    eprintln!("  server CPU per op");
-    let (server_single, server_batched) = server_cpu(framework, runtime, plan)?;
+    eprintln!("  CPU per op");
+    let cpu = cpu_per_op(framework, runtime, plan)?;
     Ok(Cost {
         framework,
         direct,
         batched,
-        server_single,
-        server_batched,
+        cpu,
     })
 }
 
@@ -246,35 +256,48 @@ where
     }
 }
 
-/// The server's CPU time per op: [`OPS`] GETs one by one, then as one batch, in
-/// turns on one keep-alive connection, with the server in a child process.
-fn server_cpu(
+/// CPU time per op, the server's and the client's: [`OPS`] GETs each of [`WAYS`],
+/// in turns on one keep-alive connection, with the server in a child process.
+fn cpu_per_op(
     framework: Framework,
     runtime: &tokio::runtime::Runtime,
     plan: Plan,
-) -> Result<(Duration, Duration), BenchError> {
+) -> Result<[Cpu; WAYS.len()], BenchError> {
     let (served, addr) = Served::start(framework, Setup::Batches, plan.server_cpus)?;
-    let body = batch_of(OPS, |i| json!({ "url": item(i) }));
+    let bodies = WAYS.map(|way| way.map(|n| batch_of(n, |i| json!({ "url": item(i) }))));
     runtime.block_on(async {
         let mut h1 = Http1::connect(addr).await?;
-        crate::measure::batch(&mut h1, &body, OPS).await?;
-        let (mut single, mut batched) = (Duration::ZERO, Duration::ZERO);
+        for (way, body) in WAYS.iter().zip(&bodies) {
+            if let (Some(n), Some(body)) = (way, body) {
+                crate::measure::batch(&mut h1, body, *n).await?;
+            }
+        }
+        let mut totals = [Cpu::default(); WAYS.len()];
         for round in 0..plan.warmup + plan.cpu_rounds {
-            let before = served.cpu_time()?;
-            crate::measure::sequential(&mut h1, OPS).await?;
-            let between = served.cpu_time()?;
-            batch_status(&mut h1, &body, OPS).await?;
-            let after = served.cpu_time()?;
-            if round >= plan.warmup {
-                single += between.saturating_sub(before);
-                batched += after.saturating_sub(between);
+            for ((way, body), total) in WAYS.iter().zip(&bodies).zip(&mut totals) {
+                let (server, client) = (served.cpu_time()?, crate::cpu::own()?);
+                match (way, body) {
+                    (Some(n), Some(body)) => {
+                        for _ in 0..OPS / n {
+                            batch_status(&mut h1, body, *n).await?;
+                        }
+                    }
+                    _ => crate::measure::sequential(&mut h1, OPS).await?,
+                }
+                if round >= plan.warmup {
+                    total.server += served.cpu_time()?.saturating_sub(server);
+                    total.client += crate::cpu::own()?.saturating_sub(client);
+                }
             }
         }
         h1.close().await;
         let ops = u32::try_from(plan.cpu_rounds * OPS)
             .unwrap_or(u32::MAX)
             .max(1);
-        Ok((single / ops, batched / ops))
+        Ok(totals.map(|total| Cpu {
+            server: total.server / ops,
+            client: total.client / ops,
+        }))
     })
 }
 

@@ -333,6 +333,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .map_err(|err| BenchError::Io("starting the client runtime".into(), err))?;
     println!("{}", table::machine());
     println!("at the start, {}", table::load_average());
+    let machine = cpu::Machine::now();
     let plan = args.plan;
     println!(
         "plan: {} iterations after {} warm-up, throughput runs of {:?}, {} RSS batches, \
@@ -397,7 +398,11 @@ fn run(args: &Args) -> Result<(), BenchError> {
         println!();
         table::print_fan_out(&fan_outs);
     }
-    println!("\nat the end, {}", table::load_average());
+    println!(
+        "\nat the end, {}; time stolen by the host during the run: {:.1}%",
+        table::load_average(),
+        cpu::Machine::now().steal_since(machine)
+    );
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::Framework;
-use crate::cost::Cost;
+use crate::cost::{self, Cost, Cpu};
 use crate::fanout::FanOut;
 
 /// The issue's target: every subscriber of a change notified within this long of
@@ -149,30 +149,51 @@ pub(crate) fn print_fan_out(figures: &[FanOut]) {
     }
 }
 
-/// Prints what an op costs the server as one Markdown table: in-process, a direct
-/// request against an op of a batch and the engine's share (their difference); the
-/// server's CPU time per op, single requests against batches.
+/// Prints what an op costs as one Markdown table: in-process, a direct request
+/// against an op of a batch and the engine's share (their difference); then the
+/// server's and the client's CPU time per op, single requests against batches.
 pub(crate) fn print_costs(costs: &[Cost]) {
     let n = Cost::OPS;
+    let ways: Vec<String> = cost::WAYS
+        .iter()
+        .map(|way| way.map_or("single GETs".to_owned(), |n| format!("batches of {n}")))
+        .collect();
     println!(
         "| framework | in-process: {n} GETs straight to the app, per request \
          | 1 batch of {n} through the adapter, per op | engine share per op \
-         | server CPU per op: single GETs | batches of {n} | single / batched |"
+         | server CPU per op: {} | server CPU, single / batched \
+         | client CPU per op: {} |",
+        ways.join(" | "),
+        ways.join(" | "),
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let cpu_columns = "---:|".repeat(cost::WAYS.len());
+    println!("|---|---:|---:|---:|{cpu_columns}---|{cpu_columns}");
+    let nanos = |t: Duration| t.as_secs_f64() * 1e9;
     for cost in costs {
-        let nanos = |t: Duration| t.as_secs_f64() * 1e9;
         let share = nanos(cost.batched) - nanos(cost.direct);
         let sign = if share < 0.0 { "−" } else { "" };
+        let column = |of: fn(&Cpu) -> Duration| {
+            let times: Vec<String> = cost
+                .cpu
+                .iter()
+                .map(|cpu| Value::Time(of(cpu)).to_string())
+                .collect();
+            times.join(" | ")
+        };
+        let single = nanos(cost.cpu[0].server);
+        let ratios: Vec<String> = cost.cpu[1..]
+            .iter()
+            .map(|cpu| format!("{:.2}×", single / nanos(cpu.server).max(f64::MIN_POSITIVE)))
+            .collect();
         println!(
-            "| {} | {:.0} ns | {:.0} ns | {sign}{:.0} ns | {} | {} | {:.2}× |",
+            "| {} | {:.0} ns | {:.0} ns | {sign}{:.0} ns | {} | {} | {} |",
             cost.framework.name(),
             nanos(cost.direct),
             nanos(cost.batched),
             share.abs(),
-            Value::Time(cost.server_single),
-            Value::Time(cost.server_batched),
-            nanos(cost.server_single) / nanos(cost.server_batched).max(f64::MIN_POSITIVE),
+            column(|cpu| cpu.server),
+            ratios.join(", "),
+            column(|cpu| cpu.client),
         );
     }
 }
