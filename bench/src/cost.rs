@@ -34,15 +34,15 @@ use tower::ServiceExt;
 
 use crate::child::Served;
 use crate::client::{Http1, Reply};
-use crate::measure::{all_succeeded, answered, batch_of, batch_status, expect_ok, item, median};
+use crate::measure::{
+    BATCH_PATH, all_succeeded, answered, batch_of, batch_status, expect_ok, item, median,
+};
 use crate::{BenchError, Framework, Plan, Setup};
 
 /// Ops compared: the batch's size, and how many direct requests it stands for.
-const OPS: usize = 50;
+pub(crate) const OPS: usize = 50;
 /// The `Host` every request carries, as a client's would (the batch's ops inherit it).
 const HOST: &str = "localhost";
-/// The batch endpoint's path in the bench's configuration (the default).
-const BATCH_PATH: &str = "/batch";
 
 /// How the [`OPS`] GETs are sent for the CPU figures: one request each (`None`), or
 /// in batches of the size given.
@@ -65,11 +65,6 @@ pub(crate) struct Cost {
 pub(crate) struct Cpu {
     pub(crate) server: Duration,
     pub(crate) client: Duration,
-}
-
-impl Cost {
-    /// [`OPS`], for the table's headings.
-    pub(crate) const OPS: usize = OPS;
 }
 
 /// Both figures for `framework`: the in-process split, then the server's CPU time.
@@ -103,16 +98,16 @@ fn in_process(
     match framework {
         Framework::Axum => {
             let app = batch_axum::with_batch(fixture::axum::app(store()), endpoint);
-            runtime.block_on(split(&Tower(app), plan))
+            runtime.block_on(split(&TowerApp(app), plan))
         }
         Framework::Warp => {
             let app = batch_warp::with_batch(fixture::warp::routes(store()), endpoint);
-            runtime.block_on(split(&Tower(warp::service(app)), plan))
+            runtime.block_on(split(&TowerApp(warp::service(app)), plan))
         }
         Framework::Tower => {
             let layer = batch_core::BatchLayer::from_endpoint(endpoint);
             let app = tower::Layer::layer(&layer, fixture::axum::app(store()));
-            runtime.block_on(split(&Tower(app), plan))
+            runtime.block_on(split(&TowerApp(app), plan))
         }
         Framework::Actix => actix_web::rt::System::new().block_on(async {
             let app = fixture::actix::app(
@@ -125,7 +120,7 @@ fn in_process(
                 .new_service(AppConfig::default())
                 .await
                 .map_err(|()| failed("starting the actix app", "its factory failed"))?;
-            split(&Actix(service), plan).await
+            split(&ActixApp(service), plan).await
         }),
     }
 }
@@ -174,9 +169,9 @@ async fn split(app: &impl InProcess, plan: Plan) -> Result<(Duration, Duration),
 }
 
 /// A tower service: axum's `Router`, `warp::service`, the batch layer.
-struct Tower<S>(S);
+struct TowerApp<S>(S);
 
-impl<S, B> InProcess for Tower<S>
+impl<S, B> InProcess for TowerApp<S>
 where
     S: tower::Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible> + Clone,
     B: hyper::body::Body<Data = Bytes>,
@@ -210,9 +205,9 @@ where
 }
 
 /// An actix-web app service, as an actix server makes it for each worker.
-struct Actix<S>(S);
+struct ActixApp<S>(S);
 
-impl<S, B> InProcess for Actix<S>
+impl<S, B> InProcess for ActixApp<S>
 where
     S: actix_web::dev::Service<
             actix_http::Request,

@@ -136,7 +136,12 @@ async fn send(h1: &mut Http1, body: &Bytes, key: Option<&str>) -> Result<Reply, 
         .into_iter()
         .collect();
     let reply = h1
-        .send_with(Method::POST, "/batch", Some(body.clone()), &headers)
+        .send_with(
+            Method::POST,
+            crate::measure::BATCH_PATH,
+            Some(body.clone()),
+            &headers,
+        )
         .await?;
     answered(reply, || format!("a batch with key {key:?}"))
 }

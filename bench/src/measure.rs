@@ -13,6 +13,8 @@ use crate::client::{Http1, Http2, Reply};
 use crate::table::{Row, Value as Figure};
 use crate::{BenchError, Framework, Plan};
 
+/// The batch endpoint's path in the bench's configuration (the default).
+pub(crate) const BATCH_PATH: &str = "/batch";
 /// Batch sizes compared with the same GETs sent one by one.
 const SIZES: [usize; 2] = [10, 50];
 /// Clients sending at once in the throughput runs.
@@ -101,7 +103,9 @@ pub(crate) async fn batch_status(
     body: &Bytes,
     n: usize,
 ) -> Result<Reply, BenchError> {
-    let reply = h1.send(Method::POST, "/batch", Some(body.clone())).await?;
+    let reply = h1
+        .send(Method::POST, BATCH_PATH, Some(body.clone()))
+        .await?;
     answered(reply, || format!("a batch of {n}"))
 }
 
@@ -258,7 +262,9 @@ async fn ops_per_second(
         while Instant::now() < deadline {
             match batch_body {
                 Some(body) => {
-                    let reply = h1.send(Method::POST, "/batch", Some(body.clone())).await?;
+                    let reply = h1
+                        .send(Method::POST, BATCH_PATH, Some(body.clone()))
+                        .await?;
                     expect_ok(&reply, "a throughput batch")?;
                     ops += THROUGHPUT_BATCH;
                 }

@@ -93,7 +93,11 @@ pub(crate) async fn all(
             wake(&mut h1).await?;
             let started = Instant::now();
             let reply = h1
-                .send(Method::POST, "/batch", Some(case.batch.clone()))
+                .send(
+                    Method::POST,
+                    crate::measure::BATCH_PATH,
+                    Some(case.batch.clone()),
+                )
                 .await?;
             let batch_time = started.elapsed();
             expect_ok(&reply, "a batch")?;

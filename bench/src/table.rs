@@ -153,7 +153,7 @@ pub(crate) fn print_fan_out(figures: &[FanOut]) {
 /// against an op of a batch and the engine's share (their difference); then the
 /// server's and the client's CPU time per op, single requests against batches.
 pub(crate) fn print_costs(costs: &[Cost]) {
-    let n = Cost::OPS;
+    let n = cost::OPS;
     let ways: Vec<String> = cost::WAYS
         .iter()
         .map(|way| way.map_or("single GETs".to_owned(), |n| format!("batches of {n}")))
