@@ -204,7 +204,7 @@ impl Config {
                 .map(|format| format.name().to_owned())
                 .collect(),
             streaming: false,
-            references: false,
+            references: true,
             idempotency: self.is_idempotent(),
             socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
         }
