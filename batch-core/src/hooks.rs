@@ -191,6 +191,19 @@ impl Routes {
             })
     }
 
+    /// An op hook refusing (403 `route_refused`) an op whose path `self` does not
+    /// match (`allow`) or does match (`!allow`): the batch hook sees a url with
+    /// references before their values are in.
+    pub(crate) fn into_op_hook(self, allow: bool) -> OpHook {
+        op_hook(move |op: &OpView<'_>| {
+            let verdict = match self.matches(op.uri().path()) == allow {
+                true => Ok(()),
+                false => Err(Refusal::new(StatusCode::FORBIDDEN, "route_refused")),
+            };
+            std::future::ready(verdict)
+        })
+    }
+
     /// A batch hook refusing (403) any batch with an op whose path `self` does not
     /// match (`allow`) or does match (`!allow`).
     pub(crate) fn into_hook(self, allow: bool) -> BatchHook {

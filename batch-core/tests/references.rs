@@ -231,6 +231,25 @@ async fn bad_references_refuse_the_batch_before_anything_runs() {
 }
 
 #[tokio::test]
+async fn route_rules_hold_for_the_url_a_reference_completes() {
+    let config = Config::builder()
+        .deny_routes(["/secret/*"])
+        .build()
+        .unwrap();
+    let batch = json!({"ops": [
+        create("new", json!({"segment": "secret"})),
+        {"url": "/{result=new:$.segment}/x"},
+        {"url": "/open/{result=new:$.segment}"},
+    ]});
+    let (status, body, seen) = send(config, "application/json", batch.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][1]["status"], 403);
+    assert_eq!(body["results"][1]["body"]["error"], "route_refused");
+    assert_eq!(body["results"][2]["status"], 200);
+    assert_eq!(seen, ["/things", "/open/secret"]);
+}
+
+#[tokio::test]
 async fn params_of_a_query_keep_their_references() {
     let (_, body, _) = native(json!({"ops": [
         create("new", json!({"name": "a b"})),
