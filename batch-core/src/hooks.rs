@@ -7,7 +7,9 @@
 //! answered inline, so dependents get 424). Both are async, so a check can ask a
 //! rate limiter in Redis or a database without blocking. Route rules
 //! ([`ConfigBuilder::allow_routes`](crate::ConfigBuilder::allow_routes),
-//! [`deny_routes`](crate::ConfigBuilder::deny_routes)) are batch hooks.
+//! [`deny_routes`](crate::ConfigBuilder::deny_routes)) are batch hooks, and op
+//! hooks too: a url that takes a value from another op's result has its final path
+//! only as the op starts.
 
 use std::fmt;
 use std::future::Future;

@@ -286,3 +286,47 @@ fn path_of(location: &str) -> &str {
         None => location,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(text: &str) -> String {
+        let mut out = String::new();
+        percent_encode(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn a_value_is_encoded_into_one_segment() {
+        assert_eq!(encoded("item-1_a~b.c"), "item-1_a~b.c");
+        assert_eq!(encoded("../../whoami"), "..%2F..%2Fwhoami");
+        assert_eq!(encoded(".."), "%2E%2E");
+        assert_eq!(encoded("."), "%2E");
+        assert_eq!(encoded("a b?c#d%e&f=g"), "a%20b%3Fc%23d%25e%26f%3Dg");
+        assert_eq!(encoded("é\r\n"), "%C3%A9%0D%0A");
+    }
+
+    #[test]
+    fn a_location_gives_its_path() {
+        assert_eq!(path_of("/items/7"), "/items/7");
+        assert_eq!(path_of("http://host:8080/items/7?x=1#f"), "/items/7");
+        assert_eq!(path_of("https://host"), "/");
+        assert_eq!(path_of("items/7"), "items/7");
+    }
+
+    #[test]
+    fn failures_answer_424_naming_the_reference() {
+        let failure = Failure {
+            error: "reference_unresolved",
+            reference: Some("{result=a:$.id}".into()),
+        };
+        let (status, headers, body) = failure.outcome();
+        assert_eq!(status, StatusCode::FAILED_DEPENDENCY);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            body.as_bytes(),
+            br#"{"error":"reference_unresolved","reference":"{result=a:$.id}"}"#
+        );
+    }
+}
