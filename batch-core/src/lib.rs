@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | read the body, refuse what is too large | [`BatchEndpoint::handle`] | `endpoint` |
 //! | decode it in its [`Format`] into a [`BatchRequest`] | [`decode`] | `model`, `codec` |
-//! | check each op and plan the dependencies | [`BatchEndpoint::run`] | `target`, `headers`, `validate`, `plan`, `hooks` |
+//! | check each op and plan the dependencies, references and conditions | [`BatchEndpoint::run`] | `reference`, `target`, `headers`, `condition`, `links`, `validate`, `plan`, `hooks` |
 //! | run the ops through an [`Executor`] into a [`BatchResponse`] | [`BatchEndpoint::run`] | `engine`, `executor` |
 //! | encode the results in the same format | [`encode`] | `codec` |
 //!

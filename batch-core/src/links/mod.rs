@@ -1,11 +1,11 @@
-//! Result references: an op's url, headers or body taking values from the results
-//! of ops that finished before it.
+//! Links: an op's url, headers or body taking values from the results of ops that
+//! finished before it.
 //!
 //! Two spellings, by format:
 //!
 //! - `{result=ID:PATH}` (native and Facebook formats), in the url, header values and
 //!   string values of a JSON body (a form body in the Facebook format): the value at
-//!   `PATH`, a JSONPath subset (module `path`), in op `ID`'s JSON response body;
+//!   `PATH`, a JSONPath subset (module `reference`), in op `ID`'s JSON response body;
 //! - `$ID` (Graph / OData JSON and multipart) as the first segment of the url, for
 //!   the `Location` op `ID` answered, and as the whole of an `If-Match` header, for
 //!   its `ETag`.
