@@ -346,3 +346,24 @@ async fn facebook_references_in_the_url_and_the_form_body() {
         "a value stays one form value"
     );
 }
+
+#[tokio::test]
+async fn a_condition_is_a_string_and_round_trips_with_serde() {
+    let (status, body, _) = native(json!({"ops": [{"url": "/x", "if": true}]})).await;
+    assert_eq!(
+        (status.as_u16(), &body["pointer"]),
+        (400, &json!("/ops/0/if"))
+    );
+    let graph = json!({"requests": [{"id": "1", "method": "GET", "url": "/x", "if": 1}]});
+    let (status, body, _) = send(Config::default(), "application/json", graph.to_string()).await;
+    assert_eq!(
+        (status.as_u16(), &body["pointer"]),
+        (400, &json!("/requests/0/if"))
+    );
+
+    let batch: batch_core::BatchRequest =
+        serde_json::from_value(json!({"ops": [{"url": "/x", "if": "$a/$succeeded"}]})).unwrap();
+    assert_eq!(batch.ops[0].condition.as_deref(), Some("$a/$succeeded"));
+    let json = serde_json::to_value(&batch).unwrap();
+    assert_eq!(json["ops"][0]["if"], "$a/$succeeded");
+}
