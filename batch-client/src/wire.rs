@@ -114,6 +114,9 @@ fn graph_request(op: &Operation, id: &str, depends_on: &[String]) -> Vec<u8> {
     if !depends_on.is_empty() {
         entry.insert("dependsOn".to_owned(), depends_on.to_vec().into());
     }
+    if let Some(condition) = &op.condition {
+        entry.insert("if".to_owned(), condition.as_str().into());
+    }
     serde_json::to_vec(&entry).unwrap_or_default()
 }
 
@@ -223,6 +226,17 @@ mod tests {
             serde_json::from_slice(&WireFormat::Graph.op(&raw, Some("0"), &[])).unwrap();
         assert_eq!(entry["body"], "/w==");
         assert_eq!(entry["headers"]["content-type"], "application/octet-stream");
+    }
+
+    #[test]
+    fn conditions_travel_in_both_formats() {
+        let mut op = Operation::new("GET", "/health");
+        op.condition = Some("not $a/$succeeded".into());
+        for format in [WireFormat::Graph, WireFormat::Native] {
+            let entry: serde_json::Value =
+                serde_json::from_slice(&format.op(&op, Some("b"), &[])).unwrap();
+            assert_eq!(entry["if"], "not $a/$succeeded", "{format:?}");
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub(crate) async fn run<E: Executor>(
             // An op is ready once, when its last dependency finishes: its request is
             // taken here and never looked for again.
             let op = &mut state.ops[index];
-            let (mut request, timeout) = (op.take_request(), op.timeout);
+            let (mut request, timeout, links) = (op.take_request(), op.timeout, op.links.take());
             if state.halted {
                 let halted = not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None);
                 state.finish(index, halted);
@@ -71,6 +71,13 @@ pub(crate) async fn run<E: Executor>(
             }
             if now >= deadline {
                 state.finish(index, timed_out());
+                continue;
+            }
+            // What the op takes from results is filled in now, its dependencies done.
+            if let Some(Err(failure)) =
+                links.map(|links| links.apply(&mut request, &state.results, config.path()))
+            {
+                state.finish(index, failure.outcome());
                 continue;
             }
             if !complete {
@@ -218,20 +225,29 @@ impl State {
                 if self.waiting_for[dependent] > 0 {
                     continue;
                 }
-                // Every dependency has finished: its result is in.
-                let failed = self.graph.deps[dependent]
-                    .iter()
-                    .find(|&&dep| self.results[dep].status.as_u16() >= 400);
-                match failed {
+                // Every dependency has finished: its result is in. An op with a
+                // condition runs on it instead of on its dependencies' success.
+                let blocked = match &self.ops[dependent].condition {
+                    Some(condition) => {
+                        let succeeded = |dep: usize| self.results[dep].status.is_success();
+                        (!condition.holds(&succeeded)).then(|| {
+                            not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None)
+                        })
+                    }
+                    None => self.graph.deps[dependent]
+                        .iter()
+                        .find(|&&dep| self.results[dep].status.as_u16() >= 400)
+                        .map(|&dep| {
+                            not_run(
+                                StatusCode::FAILED_DEPENDENCY,
+                                "dependency_failed",
+                                Some(&self.results[dep].id),
+                            )
+                        }),
+                };
+                match blocked {
                     None => self.ready.push(Reverse(dependent)),
-                    Some(&dep) => cascade.push((
-                        dependent,
-                        not_run(
-                            StatusCode::FAILED_DEPENDENCY,
-                            "dependency_failed",
-                            Some(&self.results[dep].id),
-                        ),
-                    )),
+                    Some(outcome) => cascade.push((dependent, outcome)),
                 }
             }
         }

@@ -7,7 +7,9 @@
 //! answered inline, so dependents get 424). Both are async, so a check can ask a
 //! rate limiter in Redis or a database without blocking. Route rules
 //! ([`ConfigBuilder::allow_routes`](crate::ConfigBuilder::allow_routes),
-//! [`deny_routes`](crate::ConfigBuilder::deny_routes)) are batch hooks.
+//! [`deny_routes`](crate::ConfigBuilder::deny_routes)) are batch hooks, and op
+//! hooks too: a url that takes a value from another op's result has its final path
+//! only as the op starts.
 
 use std::fmt;
 use std::future::Future;
@@ -189,6 +191,19 @@ impl Routes {
                 }
                 None => path == pattern,
             })
+    }
+
+    /// An op hook refusing (403 `route_refused`) an op whose path `self` does not
+    /// match (`allow`) or does match (`!allow`): the batch hook sees a url with
+    /// references before their values are in.
+    pub(crate) fn into_op_hook(self, allow: bool) -> OpHook {
+        op_hook(move |op: &OpView<'_>| {
+            let verdict = match self.matches(op.uri().path()) == allow {
+                true => Ok(()),
+                false => Err(Refusal::new(StatusCode::FORBIDDEN, "route_refused")),
+            };
+            std::future::ready(verdict)
+        })
     }
 
     /// A batch hook refusing (403) any batch with an op whose path `self` does not

@@ -60,6 +60,11 @@ impl Ids {
     }
 
     /// The ids, in op order.
+    pub(crate) fn as_slice(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The ids, in op order.
     pub(crate) fn into_vec(self) -> Vec<String> {
         self.ids
     }

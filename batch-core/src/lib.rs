@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | read the body, refuse what is too large | [`BatchEndpoint::handle`] | `endpoint` |
 //! | decode it in its [`Format`] into a [`BatchRequest`] | [`decode`] | `model`, `codec` |
-//! | check each op and plan the dependencies | [`BatchEndpoint::run`] | `target`, `headers`, `validate`, `plan`, `hooks` |
+//! | check each op and plan the dependencies, references and conditions | [`BatchEndpoint::run`] | `reference`, `target`, `headers`, `condition`, `links`, `validate`, `plan`, `hooks` |
 //! | run the ops through an [`Executor`] into a [`BatchResponse`] | [`BatchEndpoint::run`] | `engine`, `executor` |
 //! | encode the results in the same format | [`encode`] | `codec` |
 //!
@@ -70,6 +70,7 @@ struct ReadmeDoctests;
 
 mod changes;
 mod codec;
+mod condition;
 mod config;
 mod endpoint;
 mod engine;
@@ -79,10 +80,12 @@ mod hooks;
 mod idempotency;
 mod ids;
 mod layer;
+mod links;
 mod model;
 mod observe;
 mod plan;
 mod problem;
+mod reference;
 mod socket;
 mod target;
 mod validate;

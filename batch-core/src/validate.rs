@@ -12,8 +12,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use thiserror::Error;
 
 use crate::codec;
+use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::ids::Ids;
+use crate::links::{Links, ReferenceError};
 use crate::model::{Field, Format, Operation};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
@@ -54,6 +56,10 @@ pub(crate) enum ViolationKind {
     ForwardDependency(String),
     #[error("depends_on forms a cycle")]
     Cycle,
+    #[error("{0}")]
+    Reference(#[from] ReferenceError),
+    #[error("`if` {0}")]
+    Condition(#[from] ConditionError),
 }
 
 impl Violation {
@@ -76,6 +82,11 @@ pub(crate) struct CheckedOp {
     pub(crate) depends_on: Vec<String>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) silent: bool,
+    /// What of the request comes from other ops' results, filled in as it starts.
+    pub(crate) links: Option<Box<Links>>,
+    /// When set, the op runs when it holds, instead of when its dependencies
+    /// succeeded.
+    pub(crate) condition: Option<Condition>,
 }
 
 impl CheckedOp {
@@ -138,6 +149,8 @@ pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated
             depends_on: op.depends_on,
             timeout: op.timeout,
             silent: op.silent,
+            links: None,
+            condition: None,
         });
     }
     Ok(Validated { ops: checked, ids })

@@ -92,6 +92,51 @@ fn near_message() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(token, 0..40).prop_map(|tokens| tokens.concat().into_bytes())
 }
 
+/// Text made of the pieces of references, paths and conditions, a line per op of
+/// the `references` target.
+fn near_reference() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop::sample::select(vec![
+        "{result=",
+        "src",
+        "nobody",
+        ":",
+        "$",
+        ".id",
+        ".name",
+        ".dots",
+        ".slash",
+        ".batch",
+        ".nested",
+        ".list",
+        ".big",
+        "['q']",
+        "['crlf']",
+        "[0]",
+        "[2]",
+        "[*]",
+        ".*",
+        "}",
+        "{",
+        "/",
+        "/items/",
+        "?x=",
+        "&",
+        "=",
+        "..",
+        "%2F",
+        "\n",
+        " ",
+        "not ",
+        " and ",
+        " or ",
+        "(",
+        ")",
+        "$src/$succeeded",
+        "$nobody/$succeeded",
+    ]);
+    prop::collection::vec(token, 0..40).prop_map(|tokens| tokens.concat().into_bytes())
+}
+
 /// The `socket` fuzz target: decoded and, when a message, run by a session.
 fn socket_target() -> &'static harness::Target {
     harness::TARGETS
@@ -191,6 +236,12 @@ proptest! {
         for target in harness::TARGETS {
             harness::run(target, &data);
         }
+    }
+
+    #[test]
+    fn referring_ops_dispatch_only_plain_paths(data in near_reference()) {
+        let target = harness::TARGETS.iter().find(|t| t.name == "references").unwrap();
+        harness::run(target, &data);
     }
 
     #[test]

@@ -53,6 +53,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/native/discovery.json"),
     ),
     (
+        "native/references.json",
+        include_str!("../scenarios/native/references.json"),
+    ),
+    (
+        "native/conditions.json",
+        include_str!("../scenarios/native/conditions.json"),
+    ),
+    (
         "security/urls.json",
         include_str!("../scenarios/security/urls.json"),
     ),
@@ -77,6 +85,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/graph/graph.json"),
     ),
     (
+        "graph/references.json",
+        include_str!("../scenarios/graph/references.json"),
+    ),
+    (
         "aggregate/aggregate.json",
         include_str!("../scenarios/aggregate/aggregate.json"),
     ),
@@ -85,8 +97,16 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/multipart/multipart.json"),
     ),
     (
+        "multipart/references.json",
+        include_str!("../scenarios/multipart/references.json"),
+    ),
+    (
         "facebook/facebook.json",
         include_str!("../scenarios/facebook/facebook.json"),
+    ),
+    (
+        "facebook/references.json",
+        include_str!("../scenarios/facebook/references.json"),
     ),
     (
         "socket/protocol.json",

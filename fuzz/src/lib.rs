@@ -115,6 +115,15 @@ pub const TARGETS: &[Target] = &[
         check: only_plain_paths_dispatched,
     },
     Target {
+        name: "references",
+        entry: Entry::Batch {
+            content_type: "application/json",
+            config: Config::default,
+            body: referring_ops,
+        },
+        check: references_stay_in_their_segment,
+    },
+    Target {
         name: "socket",
         entry: Entry::Socket,
         check: socket_answered_by_the_rules,
@@ -291,10 +300,25 @@ impl Executor for Recorder {
             .path_and_query()
             .map(|pq| pq.as_str().to_owned())
             .unwrap_or_default();
+        let is_source = target == SOURCE;
         if let Ok(mut seen) = self.seen.lock() {
             seen.push(target);
         }
-        Ok(Response::new(Bytes::new()))
+        if !is_source {
+            return Ok(Response::new(Bytes::new()));
+        }
+        let body = serde_json::json!({
+            "id": 7, "name": "../../whoami", "dots": "..", "slash": "a/b", "space": "a b",
+            "list": [1, "x", {"k": "v"}, null, true], "nested": {"q": "?#%&=", "crlf": "a\r\nb"},
+            "batch": "batch", "big": "x".repeat(9000),
+        });
+        Response::builder()
+            .status(StatusCode::CREATED)
+            .header("content-type", "application/json")
+            .header("location", "/things/7")
+            .header("etag", "\"v7\"")
+            .body(Bytes::from(body.to_string()))
+            .map_err(|err| ExecuteError::Failed(err.into()))
     }
 }
 
@@ -343,6 +367,49 @@ fn no_check(_: &[u8], _: &Outcome) {}
 fn one_op_url(data: &[u8]) -> Option<Vec<u8>> {
     let url = std::str::from_utf8(data).ok()?;
     serde_json::to_vec(&serde_json::json!({"ops": [{"url": url}]})).ok()
+}
+
+/// The op the `references` target's ops refer to (id `src`): the recorder answers
+/// it 201 with a JSON document of hostile values, a `Location` and an `ETag`.
+const SOURCE: &str = "/source";
+
+/// A native batch whose ops refer to a source op: the input's lines, in order, are
+/// one op's url, another's header value, a string in a third's JSON body, and a
+/// fourth's `if` condition (UTF-8 inputs only; missing lines are left out).
+fn referring_ops(data: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut lines = text.split('\n');
+    let mut ops = vec![serde_json::json!({"id": "src", "method": "POST", "url": SOURCE})];
+    if let Some(url) = lines.next() {
+        ops.push(serde_json::json!({"url": url}));
+    }
+    if let Some(value) = lines.next() {
+        ops.push(serde_json::json!({"url": "/h", "headers": {"x-ref": value}}));
+    }
+    if let Some(value) = lines.next() {
+        ops.push(
+            serde_json::json!({"method": "POST", "url": "/b", "body": {"v": value, "w": [value]}}),
+        );
+    }
+    if let Some(condition) = lines.next() {
+        ops.push(serde_json::json!({"url": "/c", "if": condition}));
+    }
+    serde_json::to_vec(&serde_json::json!({"ops": ops})).ok()
+}
+
+/// Whatever the references, every target dispatched is a plain path (see
+/// [`assert_plain`]), and no value of the source reaches a path of its own: no
+/// target names `whoami` unless the input's url does.
+fn references_stay_in_their_segment(data: &[u8], outcome: &Outcome) {
+    let url = String::from_utf8_lossy(data);
+    let url = url.split('\n').next().unwrap_or_default();
+    for target in &outcome.dispatched {
+        assert_plain(target, "/batch");
+        assert!(
+            url.contains("whoami") || !target.contains("whoami"),
+            "a value left its segment: {target:?}"
+        );
+    }
 }
 
 /// An accepted url is dispatched byte for byte as sent, and it is a plain

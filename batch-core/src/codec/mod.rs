@@ -19,7 +19,7 @@ mod graph;
 pub(crate) mod json;
 mod multipart;
 pub(crate) mod native;
-mod spelling;
+pub(crate) mod spelling;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header, request::Parts};

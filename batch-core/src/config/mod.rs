@@ -204,7 +204,7 @@ impl Config {
                 .map(|format| format.name().to_owned())
                 .collect(),
             streaming: false,
-            references: false,
+            references: true,
             idempotency: self.is_idempotent(),
             socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
         }
@@ -378,22 +378,29 @@ impl ConfigBuilder {
     /// Refuses (403) any batch with an op whose path matches none of `patterns`:
     /// `/items` matches that path only, `/items/*` it and everything below it.
     /// Paths are matched after validation, so `/items/../admin` never reaches here.
-    pub fn allow_routes(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.config
-            .hooks
-            .batch
-            .push(Routes::new(patterns).into_hook(true));
-        self
+    /// An op whose url takes a value from another op's result is matched again
+    /// once the value is in, and refused alone (403 `{"error": "route_refused"}`).
+    pub fn allow_routes(self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.routes(Routes::new(patterns), true)
     }
 
     /// Refuses (403) any batch with an op whose path matches one of `patterns`
     /// (same patterns as [`allow_routes`](Self::allow_routes)): keep login, password
-    /// reset and one-time-code routes out of batches.
-    pub fn deny_routes(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    /// reset and one-time-code routes out of batches. As with `allow_routes`, an op
+    /// whose url takes a value from another op's result is matched again once the
+    /// value is in.
+    pub fn deny_routes(self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.routes(Routes::new(patterns), false)
+    }
+
+    /// Route rules as a batch hook, for the batch as sent, and as an op hook, for
+    /// the urls references complete as their ops start.
+    fn routes(mut self, routes: Routes, allow: bool) -> Self {
         self.config
             .hooks
-            .batch
-            .push(Routes::new(patterns).into_hook(false));
+            .op
+            .push(routes.clone().into_op_hook(allow));
+        self.config.hooks.batch.push(routes.into_hook(allow));
         self
     }
 

@@ -35,6 +35,11 @@ pub struct Operation {
     pub body: Bytes,
     /// Ids of ops that must succeed before this one runs.
     pub depends_on: Vec<String>,
+    /// A condition on earlier ops' outcomes (`"if"` on the wire), such as
+    /// `"$create/$succeeded"` or `"not ($a/$succeeded or $b/$succeeded)"`: the op
+    /// waits for every op it names and runs only when it holds (else it is answered
+    /// 412), whether or not its dependencies succeeded.
+    pub condition: Option<String>,
     /// When the op succeeds, answer only its id and status.
     pub silent: bool,
     /// A deadline lower than the server's op timeout.
@@ -232,6 +237,8 @@ pub(crate) enum Field {
     Headers,
     Header(String),
     DependsOn(usize),
+    Body,
+    Condition,
 }
 
 #[cfg(test)]

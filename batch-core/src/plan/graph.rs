@@ -44,6 +44,10 @@ impl Graph {
             deps: vec![Vec::new(); depends_on.len()],
             dependents: vec![Vec::new(); depends_on.len()],
         };
+        // The last op that named each op: an id named twice by one op is one edge,
+        // found without searching the op's list (references and conditions can make
+        // that list long).
+        let mut named_by = vec![usize::MAX; depends_on.len()];
         for (op, names) in depends_on.enumerate() {
             for (position, name) in names.iter().enumerate() {
                 let error = |kind| GraphError { op, position, kind };
@@ -53,7 +57,8 @@ impl Graph {
                 if sequential && dep >= op {
                     return Err(error(GraphErrorKind::Forward(name.clone())));
                 }
-                if !graph.deps[op].contains(&dep) {
+                if named_by[dep] != op {
+                    named_by[dep] = op;
                     graph.deps[op].push(dep);
                     graph.dependents[dep].push(op);
                 }

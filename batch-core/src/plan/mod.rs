@@ -6,9 +6,12 @@ mod graph;
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Request, request::Parts};
 
+use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::headers;
-use crate::model::{BatchOp, BatchRequest, Field, Layout, OnError};
+use crate::ids::Ids;
+use crate::links::{self, Found};
+use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation};
 use crate::observe::{BatchId, X_REQUEST_ID};
 use crate::problem::Problem;
 use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
@@ -57,7 +60,10 @@ pub(crate) fn plan(
         extensions: outer.extensions.clone(),
         batch_id: id.clone(),
     };
-    let Validated { ops, ids } = validate::validate(batch.ops, config).map_err(refuse)?;
+    let mut ops = batch.ops;
+    let pending = pending(&mut ops, format).map_err(refuse)?;
+    let Validated { mut ops, ids } = validate::validate(ops, config).map_err(refuse)?;
+    link(&mut ops, pending, &ids, format, batch.sequential).map_err(refuse)?;
     let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
     let graph = Graph::build(&ids, depends_on, batch.sequential)
         .map_err(|error| refuse(violation(error)))?;
@@ -72,6 +78,79 @@ pub(crate) fn plan(
         include_headers: batch.include_headers,
         layout: batch.layout,
     })
+}
+
+/// What an op refers to before the batch's ids are known: its references and its
+/// condition, by op index. Most batches have none, and allocate nothing here.
+type Pending = Vec<(usize, Option<Found>, Option<String>)>;
+
+/// Takes the references and conditions out of `ops`, checking their syntax.
+fn pending(ops: &mut [Operation], format: Format) -> Result<Pending, Violation> {
+    let mut pending = Vec::new();
+    for (index, op) in ops.iter_mut().enumerate() {
+        let found = links::extract(op, format).map_err(|(field, error)| Violation {
+            op: index,
+            field,
+            kind: error.into(),
+        })?;
+        let condition = op.condition.take();
+        if found.is_some() || condition.is_some() {
+            pending.push((index, found, condition));
+        }
+    }
+    Ok(pending)
+}
+
+/// Resolves the pending references and conditions, and the OData references of a
+/// Graph or multipart batch, against the batch's ids: each op they name becomes a
+/// dependency.
+fn link(
+    ops: &mut [CheckedOp],
+    pending: Pending,
+    ids: &Ids,
+    format: Format,
+    sequential: bool,
+) -> Result<(), Violation> {
+    for (index, found, condition) in pending {
+        let op = &mut ops[index];
+        let violation = |field, kind| Violation {
+            op: index,
+            field,
+            kind,
+        };
+        if let Some(found) = found {
+            let links = found
+                .resolve(ids, index, sequential)
+                .map_err(|(field, error)| violation(field, error.into()))?;
+            op.depends_on.extend(links.ids().map(str::to_owned));
+            op.links = Some(Box::new(links));
+        }
+        if let Some(text) = condition {
+            let condition = Condition::parse(&text, |id| ids.get(id))
+                .map_err(|error| violation(Field::Condition, error.into()))?;
+            let mut named = Vec::new();
+            condition.ops(&mut named);
+            if sequential && named.iter().any(|&dep| dep >= index) {
+                let kind = ViolationKind::Condition(ConditionError::Forward);
+                return Err(violation(Field::Condition, kind));
+            }
+            let names = ids.as_slice();
+            op.depends_on
+                .extend(named.iter().map(|&dep| names[dep].clone()));
+            op.condition = Some(condition);
+        }
+    }
+    if matches!(format, Format::Graph | Format::Multipart) {
+        for (index, op) in ops.iter_mut().enumerate() {
+            if let Some(links) = links::odata(&op.request, ids, index) {
+                let names = ids.as_slice();
+                op.depends_on
+                    .extend(links.ops().map(|dep| names[dep].clone()));
+                op.links = Some(Box::new(links));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A dependency fault as the op field it lies in.
@@ -134,7 +213,6 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Format, Operation};
     use http::{Method, StatusCode};
 
     fn outer() -> Parts {

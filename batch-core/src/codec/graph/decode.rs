@@ -37,6 +37,8 @@ struct RawRequest<'a> {
     depends_on: Option<&'a RawValue>,
     #[serde(borrow, rename = "atomicityGroup")]
     atomicity_group: Option<&'a RawValue>,
+    #[serde(borrow, rename = "if")]
+    condition: Option<&'a RawValue>,
 }
 
 /// Base64 as Graph and OData clients write it: standard or URL-safe alphabet, with
@@ -126,6 +128,9 @@ fn decode_request(
         let ids: OneOrMany<'_> =
             field(raw, Some(index), at("dependsOn"), "an array of request ids")?;
         op.depends_on = ids.into_vec();
+    }
+    if let Some(raw) = request.condition {
+        op.condition = Some(field(raw, Some(index), at("if"), "a condition string")?);
     }
     if let Some(raw) = request.body.filter(|raw| raw.get() != "null") {
         op.body = body(&mut op, raw, document).ok_or_else(|| {

@@ -90,6 +90,8 @@ pub(crate) fn pointer(
         Field::Headers => "headers".to_owned(),
         Field::Header(name) => format!("headers/{}", pointer_token(name)),
         Field::DependsOn(i) => format!("{depends_on}/{i}"),
+        Field::Body => "body".to_owned(),
+        Field::Condition => "if".to_owned(),
     };
     format!("/{list}/{op}/{name}")
 }

@@ -47,6 +47,8 @@ struct RawOp<'a> {
     silent: Option<&'a RawValue>,
     #[serde(borrow)]
     timeout_ms: Option<&'a RawValue>,
+    #[serde(borrow, rename = "if")]
+    condition: Option<&'a RawValue>,
 }
 
 /// Decodes a native batch.
@@ -154,6 +156,7 @@ fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
             at("body_base64"),
             "a base64 string",
         )?,
+        condition: optional(op.condition, op_index, at("if"), "a condition string")?,
         body: op.body,
         params: op.params,
     })

@@ -16,6 +16,7 @@ use crate::codec::json::{
 };
 use crate::model::{Operation, Target, shared};
 use crate::problem::Problem;
+use crate::reference::{self, Piece};
 
 /// One op with every field in its type.
 #[derive(Deserialize)]
@@ -37,6 +38,8 @@ pub(super) struct TypedOp<'a> {
     pub(super) depends_on: Option<OneOrMany<'a>>,
     pub(super) silent: Option<bool>,
     pub(super) timeout_ms: Option<u64>,
+    #[serde(rename = "if")]
+    pub(super) condition: Option<String>,
 }
 
 /// An optional string, borrowed from the document where it can be (serde's own
@@ -119,6 +122,7 @@ pub(super) fn build_op(
         operation.depends_on = ids.into_vec();
     }
     operation.silent = op.silent.unwrap_or(false);
+    operation.condition = op.condition;
     if let Some(ms) = op.timeout_ms {
         if ms == 0 {
             return Err(invalid("timeout_ms", "a positive integer"));
@@ -194,7 +198,7 @@ fn encode_query(params: &Entries<serde_json::Value>) -> Result<String, String> {
         }
         percent_encode_into(&mut query, key);
         query.push('=');
-        percent_encode_into(&mut query, &text);
+        encode_value(&mut query, &text);
         Ok(())
     };
     for (key, value) in &params.0 {
@@ -205,6 +209,29 @@ fn encode_query(params: &Entries<serde_json::Value>) -> Result<String, String> {
         pushed.map_err(|()| key.clone())?;
     }
     Ok(query)
+}
+
+/// A query value percent-encoded, but for the `{result=...}` references in it,
+/// which the url's own rules then apply to.
+fn encode_value(out: &mut String, text: &str) {
+    if !reference::has_reference(text) {
+        return percent_encode_into(out, text);
+    }
+    match reference::pieces(text) {
+        Ok(pieces) => {
+            for piece in pieces {
+                match piece {
+                    Piece::Text(text) => percent_encode_into(out, text),
+                    Piece::Reference(written) => out.push_str(written.text),
+                }
+            }
+        }
+        // Left as written, for the url's check to refuse where it is malformed.
+        Err(malformed) => {
+            percent_encode_into(out, &text[..text.len() - malformed.at.len()]);
+            out.push_str(malformed.at);
+        }
+    }
 }
 
 fn percent_encode_into(out: &mut String, text: &str) {

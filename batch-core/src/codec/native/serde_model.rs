@@ -122,6 +122,10 @@ fn write_op(out: &mut Writer, op: &Operation) {
         }
         out.raw(b"]");
     }
+    if let Some(condition) = &op.condition {
+        out.raw(br#","if":"#);
+        out.string(condition);
+    }
     if op.silent {
         out.raw(br#","silent":true"#);
     }

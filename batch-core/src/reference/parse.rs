@@ -1,0 +1,120 @@
+//! Finding `{result=ID:PATH}` references in a piece of text.
+
+use super::path::Path;
+
+/// What every reference starts with.
+pub(crate) const OPEN: &str = "{result=";
+
+/// A reference as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written<'a> {
+    /// The id of the op referred to, as written.
+    pub(crate) id: &'a str,
+    pub(crate) path: Path,
+    /// The whole reference, braces included, for the answer that says which failed.
+    pub(crate) text: &'a str,
+}
+
+/// A piece of text with references in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    Text(&'a str),
+    Reference(Written<'a>),
+}
+
+/// Why text holds a reference that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Malformed<'a> {
+    /// The text from where the reference starts.
+    pub(crate) at: &'a str,
+}
+
+/// Whether `text` holds something meant as a reference.
+pub(crate) fn has_reference(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), OPEN.as_bytes()).is_some()
+}
+
+/// Cuts `text` into literal text and references. A `{` that does not open
+/// `{result=` is text; one that does must be followed by a non-empty id, `:`, a
+/// path of the subset and `}`.
+pub(crate) fn pieces(text: &str) -> Result<Vec<Piece<'_>>, Malformed<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(start) = memchr::memmem::find(rest.as_bytes(), OPEN.as_bytes()) {
+        if start > 0 {
+            pieces.push(Piece::Text(&rest[..start]));
+        }
+        let at = &rest[start..];
+        let malformed = || Malformed { at };
+        let inner = &at[OPEN.len()..];
+        let colon = inner.find([':', '}', '{']).ok_or_else(malformed)?;
+        let id = &inner[..colon];
+        let after_id = inner[colon..].strip_prefix(':').ok_or_else(malformed)?;
+        if id.is_empty() {
+            return Err(malformed());
+        }
+        let (path, after_path) = Path::parse(after_id).map_err(|_| malformed())?;
+        let after = after_path.strip_prefix('}').ok_or_else(malformed)?;
+        let length = at.len() - after.len();
+        pieces.push(Piece::Reference(Written {
+            id,
+            path,
+            text: &at[..length],
+        }));
+        rest = after;
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest));
+    }
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(text: &str) -> Vec<String> {
+        pieces(text)
+            .unwrap()
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => format!("text {text}"),
+                Piece::Reference(r) => format!("ref {} {}", r.id, r.text),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuts_text_and_references() {
+        assert_eq!(
+            shape("/items/{result=new:$.id}/tags?x={y}&n={result=a b:$['k']}"),
+            [
+                "text /items/",
+                "ref new {result=new:$.id}",
+                "text /tags?x={y}&n=",
+                "ref a b {result=a b:$['k']}",
+            ]
+        );
+        assert_eq!(shape("{result=x:$}{result=y:$[0]}").len(), 2);
+        assert_eq!(shape("no reference {here}"), ["text no reference {here}"]);
+        assert!(!has_reference("{results=x:$}"));
+    }
+
+    #[test]
+    fn malformed_references_are_refused_where_they_start() {
+        for text in [
+            "/a/{result=",
+            "/a/{result=x}",
+            "/a/{result=:$.id}",
+            "/a/{result=x:id}",
+            "/a/{result=x:$.id",
+            "/a/{result=x:$..id}",
+            "/a/{result=x:$[?(@.a)]}",
+            "/a/{result=x{result=y:$}:$}",
+            "/a/{result=x:$.id }",
+        ] {
+            let error = pieces(text).unwrap_err();
+            assert!(error.at.starts_with(OPEN), "{text}");
+        }
+    }
+}
