@@ -70,6 +70,7 @@ struct ReadmeDoctests;
 
 mod backoff;
 mod error;
+mod history;
 mod hub;
 mod open;
 mod publisher;
