@@ -28,16 +28,34 @@ use tokio::sync::{Mutex, watch};
 
 use crate::wire::{self, ReplicaId, WireError};
 
+/// Lua that begins a run of the history (`ARGV[2]` its epoch) unless the meta hash
+/// `KEYS[1]` holds one, and sets `now` to Redis's time in ms.
+macro_rules! begin_run {
+    () => {
+        r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[1], 't0', now, 'n', 0)
+end
+"
+    };
+}
+
+/// The run of the history and its last seq, the run begun if there is none.
+/// `KEYS`: meta. `ARGV`: unused, an epoch for a new run.
+const RUN: &str = concat!(
+    begin_run!(),
+    "return redis.call('HMGET', KEYS[1], 'epoch', 'n')"
+);
+
 /// Gives the event its seq and keeps it. `KEYS`: meta, the shared stream, then
 /// the URI streams. `ARGV`: the event, an epoch for a new run, the replica, the
 /// events kept per URI, how long a URI's history outlives its last event (ms),
 /// the shared stream's length.
-const RECORD: &str = r"
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2]) == 1 then
-  redis.call('HSET', KEYS[1], 't0', now)
-end
+const RECORD: &str = concat!(
+    begin_run!(),
+    r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local id = redis.call('HINCRBY', KEYS[1], 'n', 1) .. '-0'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id, 'j', ARGV[1], 'e', epoch, 't', now, 'r', ARGV[3])
@@ -54,7 +72,8 @@ for i = 3, #KEYS do
   redis.call('PEXPIRE', KEYS[i], ARGV[5])
 end
 return id
-";
+"
+);
 
 /// The events of one URI after a cursor, or nil when some may be gone. `KEYS`:
 /// meta, the shared stream, the URI's stream. `ARGV`: the cursor's epoch and seq,
@@ -130,6 +149,19 @@ impl Keys {
     /// The stream of the events of the resource or list `uri`.
     fn of(&self, uri: &str) -> String {
         format!("{}:uri:{uri}", self.name)
+    }
+
+    /// The script call that answers the history's run and last seq, beginning a
+    /// run (with a new epoch) when Redis holds none.
+    pub(crate) fn run(&self) -> redis::Cmd {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(RUN)
+            .arg(1)
+            .arg(self.meta())
+            .arg("")
+            .arg(ReplicaId::random().as_str());
+        command
     }
 
     /// The script call that gives `event` its seq and keeps it: one round trip.

@@ -181,33 +181,22 @@ impl Listener {
     /// last connection left off while the history's run is the same; the start of
     /// the new run when Redis lost the history (a restart without persistence).
     async fn resync(&mut self, connection: &mut MultiplexedConnection) -> Result<(), Lost> {
-        let mut meta = redis::cmd("HMGET");
-        meta.arg(self.keys.meta()).arg("epoch").arg("n");
-        let (epoch, last): (Option<String>, Option<u64>) = meta.query_async(connection).await?;
+        let (epoch, last): (String, u64) = self.keys.run().query_async(connection).await?;
         let known = self.position.borrow().epoch.clone();
         if !self.started {
             self.started = true;
+            self.subscribers.set_cursor(&wire::cursor(&epoch, last));
             self.position.send_replace(Position {
-                epoch: epoch.clone(),
-                last: last.unwrap_or(0),
+                epoch: Some(epoch),
+                last,
             });
-            if let Some(epoch) = &epoch {
-                self.subscribers
-                    .set_cursor(&wire::cursor(epoch, last.unwrap_or(0)));
-            }
             return Ok(());
         }
-        match (known, epoch) {
-            (Some(known), Some(epoch)) if known == epoch => self.check_gap(connection).await,
-            // Nothing was read of the run that began meanwhile: read it from its start.
-            (None, epoch) => {
-                self.position.send_replace(Position { epoch, last: 0 });
-                Ok(())
-            }
-            (Some(_), epoch) => {
-                self.new_run(epoch);
-                Ok(())
-            }
+        if known.as_deref() == Some(epoch.as_str()) {
+            self.check_gap(connection).await
+        } else {
+            self.new_run(Some(epoch));
+            Ok(())
         }
     }
 

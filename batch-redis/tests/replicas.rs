@@ -227,7 +227,9 @@ async fn a_client_resumes_on_the_other_replica_without_gap_or_duplicate() {
     let mut writer_a = JsonSocket::open(&a.url()).await.unwrap();
     let mut writer_b = JsonSocket::open(&b.url()).await.unwrap();
 
-    let mut client = subscribed(&a, &["/items/"]).await;
+    let mut client = JsonSocket::open(&a.url()).await.unwrap();
+    // Before any event of the run: a cursor every replica knows all the same.
+    let first = client.subscribe("/items/", WAIT).await.unwrap();
     rename(&mut writer_a, 3, "seen").await;
     let seen = events(&mut client, 1).await.remove(0);
     assert_eq!(without_seq(seen.clone()), patch(3, "seen"));
@@ -270,6 +272,14 @@ async fn a_client_resumes_on_the_other_replica_without_gap_or_duplicate() {
     let got: Vec<Value> = back.take(26, WAIT).await.unwrap();
     assert_eq!(got, after_seen, "replayed then live, in order, once each");
     assert!(back.drain(QUIET).await.unwrap().is_empty());
+
+    let mut from_start = JsonSocket::open(&b.url()).await.unwrap();
+    from_start
+        .send(&resume("/items/", &first["seq"]))
+        .await
+        .unwrap();
+    assert_eq!(from_start.next(WAIT).await.unwrap()["type"], "resumed");
+    assert_eq!(from_start.take(27, WAIT).await.unwrap(), all);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

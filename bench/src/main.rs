@@ -3,8 +3,10 @@
 //! clients, makespan against the critical path, and the server's memory per payload;
 //! and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
 //! pipelined socket ops against a batch and sequential requests, and the memory of
-//! an idle socket; and what an `Idempotency-Key` adds to a batch, with the
-//! in-memory store and with Redis (when `redis-server` is installed). On each adapter's fixture server over real sockets on 127.0.0.1.
+//! an idle socket; what an `Idempotency-Key` adds to a batch, with the
+//! in-memory store and with Redis (when `redis-server` is installed); and how long
+//! a client that missed 1,000 events takes to resume, with the local hub and the
+//! Redis hub. On each adapter's fixture server over real sockets on 127.0.0.1.
 //!
 //! ```text
 //! cargo run --release -p bench                       # every framework, full run
@@ -24,6 +26,7 @@ mod fanout;
 mod idempotency;
 mod measure;
 mod pipeline;
+mod resume;
 mod rss;
 mod table;
 mod ws;
@@ -45,7 +48,8 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), idempotency (what an Idempotency-Key
-                     adds, part of batch) or realtime (the socket figures)
+                     adds, part of batch), realtime (the socket figures) or resume
+                     (a resume after 1,000 missed events, local and Redis hub)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -168,6 +172,8 @@ struct Parts {
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
     realtime: bool,
+    /// The resume figures: 1,000 missed events, local and Redis hub.
+    resume: bool,
 }
 
 #[derive(Debug)]
@@ -197,6 +203,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             batch: true,
             idempotency: true,
             realtime: true,
+            resume: true,
         },
         serve: None,
     };
@@ -233,20 +240,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                         batch: true,
                         idempotency: true,
                         realtime: false,
+                        resume: false,
                     },
                     "idempotency" => Parts {
                         batch: false,
                         idempotency: true,
                         realtime: false,
+                        resume: false,
                     },
                     "realtime" => Parts {
                         batch: false,
                         idempotency: false,
                         realtime: true,
+                        resume: false,
+                    },
+                    "resume" => Parts {
+                        batch: false,
+                        idempotency: false,
+                        realtime: false,
+                        resume: true,
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, idempotency or realtime; got {other:?}"
+                            "--only wants batch, idempotency, realtime or resume; got {other:?}"
                         ));
                     }
                 };
@@ -331,6 +347,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .idempotency
         .then(idempotency::Redis::start)
         .flatten();
+    let redis_hub = args.parts.resume.then(resume::Redis::start).flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
         if args.parts.batch || args.parts.idempotency {
@@ -355,6 +372,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
             drop(served);
             eprintln!("  idle sockets");
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
+        }
+        if args.parts.resume {
+            rows.extend(runtime.block_on(resume::all(framework, redis_hub.as_ref(), plan))?);
         }
     }
     table::print(&rows);
@@ -389,6 +409,8 @@ mod tests {
         let args = parse(&["--only", "idempotency"]).unwrap();
         assert!(!args.parts.batch && args.parts.idempotency && !args.parts.realtime);
         assert!(parse(&["--only", "batch"]).unwrap().parts.idempotency);
+        let args = parse(&["--only", "resume"]).unwrap();
+        assert!(args.parts.resume && !args.parts.batch && !args.parts.realtime);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();

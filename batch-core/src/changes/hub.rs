@@ -18,9 +18,13 @@ pub type SinceFuture<'a> = Pin<Box<dyn Future<Output = Since> + Send + 'a>>;
 /// sockets' subscriptions in the hub's [`Subscribers`]. [`LocalHub`], the default,
 /// keeps events in this process.
 ///
-/// A hub for several replicas delivers a local event to its own subscribers at once
-/// (so local events flow even when the link is down), sends it to the others, and
-/// delivers what the others send, skipping its own:
+/// A hub for several replicas can deliver a local event to its own subscribers at
+/// once (so local events flow even when the link is down), send it to the others,
+/// and deliver what the others send, skipping its own; each replica then keeps its
+/// own history and cursors. One that gives every event its place in an order all
+/// replicas share delivers them all, its own too, in that order with
+/// [`Subscribers::deliver_at`], keeps their history, and answers
+/// [`since`](Hub::since) from it, so a client resumes on any replica. The first kind:
 ///
 /// ```
 /// use batch_core::{Event, Hub, Subscribers};
