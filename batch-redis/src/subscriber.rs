@@ -85,12 +85,12 @@ impl Listener {
             self.status.set_subscribed(false);
             let redis = self.client.get_connection_info().addr().to_string();
             if failing {
-                tracing::debug!(%redis, error = %lost, "Redis hub: still cannot read the stream");
+                tracing::debug!(%redis, error = %lost, "Redis hub: still not subscribed to the stream");
             } else {
                 tracing::warn!(
                     %redis,
                     error = %lost,
-                    "Redis hub: not reading; events of other replicas do not arrive until Redis is back (retrying)"
+                    "Redis hub: not subscribed to the stream; events do not arrive until Redis is back, then it reads on from where it stopped (retrying)"
                 );
                 failing = true;
             }
@@ -119,9 +119,9 @@ impl Listener {
         self.backoff.reset();
         let redis = self.client.get_connection_info().addr();
         if std::mem::take(failing) {
-            tracing::info!(%redis, stream = %self.keys.stream(), "Redis hub: reading the stream again");
+            tracing::info!(%redis, stream = %self.keys.stream(), "Redis hub: subscribed again, reading the stream on from where it stopped");
         } else {
-            tracing::info!(%redis, stream = %self.keys.stream(), "Redis hub: reading the stream");
+            tracing::info!(%redis, stream = %self.keys.stream(), "Redis hub: subscribed, reading the stream");
         }
         loop {
             let last = self.position.borrow().last;
