@@ -4,8 +4,9 @@
 //! Keys, for the hub's name `N` (its channel):
 //!
 //! - `N:meta`, a hash: `epoch`, the run of the history (16 random hex digits, made
-//!   by the first event after the hash was lost, by a Redis restart without
-//!   persistence say), `n`, the last seq given, and `t0`, when the run began.
+//!   by the first replica that connects or records an event while there is none:
+//!   at first, or after a Redis restart without persistence), `n`, the last seq
+//!   given, and `t0`, when the run began.
 //! - `N`, a stream of every event (the entry `<seq>-0` with the event's JSON, the
 //!   epoch, the time and the replica that made it), capped at about
 //!   [`RedisHubBuilder::stream_length`](crate::RedisHubBuilder::stream_length)
