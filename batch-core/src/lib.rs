@@ -90,7 +90,9 @@ mod socket;
 mod target;
 mod validate;
 
-pub use changes::{Event, EventError, EventKind, Hub, LocalHub, Subscribers, Watch};
+pub use changes::{
+    Event, EventError, EventKind, Hub, LocalHub, Retention, Since, SinceFuture, Subscribers, Watch,
+};
 pub use codec::{decode, encode};
 pub use config::{Config, ConfigBuilder, ConfigError, SocketConfig, SocketConfigBuilder};
 pub use endpoint::BatchEndpoint;

@@ -3,37 +3,41 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use batch_core::{Event, Hub, Subscribers};
+use batch_core::{Event, Hub, SinceFuture, Subscribers};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::backoff::Backoff;
 use crate::error::RedisHubError;
+use crate::history::{History, Keys, Position};
 use crate::open::open;
-use crate::publisher::Publisher;
+use crate::publisher::{Publisher, PublisherParts};
 use crate::status::Status;
 use crate::subscriber::Listener;
 use crate::wire::ReplicaId;
 
-/// The Redis channel events go through unless [`RedisHubBuilder::channel`] says
-/// otherwise.
+/// The name of the hub's Redis stream, and the prefix of its other keys, unless
+/// [`RedisHubBuilder::channel`] says otherwise.
 pub const DEFAULT_CHANNEL: &str = "batch:changes";
 
-/// A [`Hub`] that links replicas through Redis pub/sub: each replica's change events
-/// reach the subscribers of every replica on the same channel, once each.
+/// A [`Hub`] that links replicas through Redis: each replica's change events reach
+/// the subscribers of every replica on the same channel, once each and in the same
+/// order, and the history clients resume from is kept in Redis, so a client may
+/// resume on any replica.
 ///
 /// Building it validates the URL and spawns two tasks on a tokio runtime (the
 /// current one, or the one given to [`RedisHubBuilder::runtime`]): a publisher and a
-/// subscriber, which connect in the background and reconnect by themselves. Clones
+/// reader, which connect in the background and reconnect by themselves. Clones
 /// share the hub (keep one to watch [`is_subscribed`](Self::is_subscribed) after
-/// handing the hub to an endpoint); dropping the last one stops the subscriber, and
+/// handing the hub to an endpoint); dropping the last one stops the reader, and
 /// the publisher sends what is queued and ends.
 ///
-/// [`publish`](Hub::publish) never waits for Redis: local subscribers are served at
-/// once, and the event is queued for the publisher (dropped, with a log, when the
-/// queue is full). See the [crate documentation](crate) for what happens when Redis
-/// is down.
+/// [`publish`](Hub::publish) never waits for Redis: the event is queued for the
+/// publisher, which records it in Redis; every replica, this one too, delivers it
+/// from there. See the [crate documentation](crate) for what happens when Redis is
+/// down.
 ///
 /// ```
 /// use batch_core::{Event, Hub};
@@ -56,6 +60,7 @@ pub struct RedisHub(Arc<Inner>);
 
 struct Inner {
     subscribers: Subscribers,
+    history: History,
     outgoing: mpsc::Sender<Event>,
     status: Arc<Status>,
     listener: AbortHandle,
@@ -89,26 +94,30 @@ impl RedisHub {
             url: url.to_owned(),
             channel: DEFAULT_CHANNEL.to_owned(),
             queue: 1024,
+            stream_length: 100_000,
             first_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             runtime: None,
         }
     }
 
-    /// This replica's id on the channel: 16 hex digits, random per hub.
+    /// This replica's id: 16 hex digits, random per hub, in each event it records
+    /// (field `r` of the stream entry).
     pub fn replica_id(&self) -> &str {
         self.0.replica.as_str()
     }
 
-    /// Whether this replica is subscribed to the channel right now, that is, whether
-    /// other replicas' events reach its subscribers.
+    /// Whether this replica reads the shared stream right now, that is, whether
+    /// events (other replicas' and, while Redis takes them, its own) reach its
+    /// subscribers.
     pub fn is_subscribed(&self) -> bool {
         self.0.status.subscribed()
     }
 
-    /// How many of this replica's events never reached Redis since the hub was built
-    /// (Redis unreachable, or the publishing queue full). Its own subscribers got
-    /// every one.
+    /// How many of this replica's events were not recorded in Redis since the hub
+    /// was built (Redis unreachable, or the publishing queue full): the other
+    /// replicas never see them. Its own subscribers got those that surely never
+    /// reached Redis, with cursors only this replica knows.
     pub fn dropped(&self) -> u64 {
         self.0.status.dropped()
     }
@@ -117,14 +126,14 @@ impl RedisHub {
 impl Hub for RedisHub {
     fn publish(&self, event: Event) {
         let hub = &*self.0;
-        hub.subscribers.deliver(&event);
         match hub.outgoing.try_send(event) {
             Ok(()) => {
                 if hub.status.queue_took() {
                     tracing::info!("Redis hub: the publishing queue takes events again");
                 }
             }
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(event)) => {
+                hub.subscribers.deliver(&event);
                 if hub.status.queue_overflowed() {
                     tracing::warn!(
                         "Redis hub: the publishing queue is full, dropping events for other replicas until it drains"
@@ -132,7 +141,8 @@ impl Hub for RedisHub {
                 }
             }
             // The publisher ends only with its runtime: nothing can be sent any more.
-            Err(TrySendError::Closed(_)) => {
+            Err(TrySendError::Closed(event)) => {
+                hub.subscribers.deliver(&event);
                 if hub.status.queue_overflowed() {
                     tracing::warn!(
                         "Redis hub: the publisher stopped with its runtime; events no longer reach other replicas"
@@ -144,6 +154,11 @@ impl Hub for RedisHub {
 
     fn subscribers(&self) -> &Subscribers {
         &self.0.subscribers
+    }
+
+    fn since<'a>(&'a self, key: &'a str, cursor: Option<&'a str>) -> SinceFuture<'a> {
+        let age = self.0.subscribers.retention().max_age;
+        Box::pin(self.0.history.since(key, cursor, age))
     }
 }
 
@@ -160,6 +175,7 @@ pub struct RedisHubBuilder {
     url: String,
     channel: String,
     queue: usize,
+    stream_length: usize,
     first_delay: Duration,
     max_delay: Duration,
     runtime: Option<Handle>,
@@ -170,6 +186,7 @@ impl std::fmt::Debug for RedisHubBuilder {
         f.debug_struct("RedisHubBuilder")
             .field("channel", &self.channel)
             .field("queue", &self.queue)
+            .field("stream_length", &self.stream_length)
             .field("first_delay", &self.first_delay)
             .field("max_delay", &self.max_delay)
             .finish_non_exhaustive()
@@ -177,17 +194,27 @@ impl std::fmt::Debug for RedisHubBuilder {
 }
 
 impl RedisHubBuilder {
-    /// The Redis channel (default [`DEFAULT_CHANNEL`]): replicas that share it share
-    /// their events; separate applications on one Redis need one each.
+    /// The name of the Redis stream, and the prefix of the hub's other keys (default
+    /// [`DEFAULT_CHANNEL`]): replicas that share it share their events and their
+    /// history; separate applications on one Redis need one each.
     pub fn channel(mut self, name: impl Into<String>) -> Self {
         self.channel = name.into();
         self
     }
 
     /// How many events may wait for the publisher (default 1024); beyond that, events
-    /// for other replicas are dropped, and logged, until the queue drains.
+    /// go to this replica's subscribers only, and are logged, until the queue drains.
     pub fn queue(mut self, events: usize) -> Self {
         self.queue = events;
+        self
+    }
+
+    /// About how many events the shared stream keeps, all URIs together (default
+    /// 100,000; Redis trims it by whole blocks, so a little more): how far a replica
+    /// that lost its connection catches up, and how old a cursor can be and still
+    /// resume (besides `history_events` per URI and `history_age`).
+    pub fn stream_length(mut self, events: usize) -> Self {
+        self.stream_length = events;
         self
     }
 
@@ -216,6 +243,9 @@ impl RedisHubBuilder {
         if self.queue == 0 {
             return Err(RedisHubError::Setting("the queue holds no event"));
         }
+        if self.stream_length == 0 {
+            return Err(RedisHubError::Setting("the stream holds no event"));
+        }
         if self.first_delay.is_zero() || self.first_delay > self.max_delay {
             return Err(RedisHubError::Setting(
                 "the first reconnect delay must be above zero and at most the maximum",
@@ -226,26 +256,32 @@ impl RedisHubBuilder {
         let subscribers = Subscribers::new();
         let status = Arc::new(Status::default());
         let backoff = Backoff::new(self.first_delay, self.max_delay);
+        let keys = Keys::new(self.channel);
         let (outgoing, queued) = mpsc::channel(self.queue);
-        let publisher = Publisher::new(
-            client.clone(),
-            self.channel.clone(),
+        let publisher = Publisher::new(PublisherParts {
+            client: client.clone(),
+            keys: keys.clone(),
             replica,
-            backoff.clone(),
-            status.clone(),
-        );
+            stream_length: self.stream_length,
+            subscribers: subscribers.clone(),
+            backoff: backoff.clone(),
+            status: status.clone(),
+        });
         runtime.spawn(publisher.run(queued));
+        let (position, positions) = watch::channel(Position::default());
         let listener = Listener::new(
-            client,
-            self.channel,
-            replica,
+            client.clone(),
+            keys.clone(),
             subscribers.clone(),
             backoff,
             status.clone(),
+            position,
         );
         let listener = runtime.spawn(listener.run()).abort_handle();
+        let history = History::new(client, keys, runtime, positions);
         Ok(RedisHub(Arc::new(Inner {
             subscribers,
+            history,
             outgoing,
             status,
             listener,
@@ -277,6 +313,7 @@ mod tests {
         };
         assert!(setting(RedisHub::builder(url).channel("")).contains("channel"));
         assert!(setting(RedisHub::builder(url).queue(0)).contains("queue"));
+        assert!(setting(RedisHub::builder(url).stream_length(0)).contains("stream"));
         let ms = Duration::from_millis;
         assert!(setting(RedisHub::builder(url).reconnect_delay(ms(0), ms(5))).contains("delay"));
         assert!(setting(RedisHub::builder(url).reconnect_delay(ms(9), ms(5))).contains("delay"));

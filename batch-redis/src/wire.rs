@@ -1,4 +1,5 @@
-//! What goes over the Redis channel: an event, tagged with the replica that saw it.
+//! What goes through Redis: stream entries, each an event with its place in the
+//! order every replica shares, and the cursors clients are given for them.
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
@@ -6,17 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use batch_core::{Event, EventError};
 use bytes::Bytes;
+use redis::Value;
 use thiserror::Error;
 
-/// How many bytes a replica id takes on the wire: 16 hex digits.
+/// How many bytes a replica id or an epoch takes: 16 hex digits.
 const ID_LEN: usize = 16;
 
-/// Which replica published an event, so that it can skip its own.
+/// 64 random bits as 16 hex digits: the id of a replica, or of a run of the history.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReplicaId([u8; ID_LEN]);
 
 impl ReplicaId {
-    /// An id no other replica has, in practice: 64 random bits.
+    /// An id no other replica (or run) has, in practice: 64 random bits.
     pub(crate) fn random() -> Self {
         // The standard library's hasher keys are random per process and per
         // instance; mixing in the time and the process id costs nothing.
@@ -44,37 +46,98 @@ impl fmt::Debug for ReplicaId {
     }
 }
 
-/// A message on the channel that is not a tagged event.
+/// The cursor of event `seq` of the history run `epoch`: `<epoch>-<seq>`.
+pub(crate) fn cursor(epoch: &str, seq: u64) -> String {
+    format!("{epoch}-{seq}")
+}
+
+/// The run and position a client's cursor names, if it is one of ours.
+pub(crate) fn parse_cursor(cursor: &str) -> Option<(&str, u64)> {
+    let (epoch, seq) = cursor.split_once('-')?;
+    let hex = epoch.len() == ID_LEN && epoch.bytes().all(|c| c.is_ascii_hexdigit());
+    // Digits only: `u64::from_str` would take a `+` too.
+    let digits = !seq.is_empty() && seq.bytes().all(|c| c.is_ascii_digit());
+    (hex && digits).then_some(())?;
+    Some((epoch, seq.parse().ok()?))
+}
+
+/// A stream entry that is not one of ours.
 #[derive(Debug, Error)]
 pub(crate) enum WireError {
-    /// No replica id and space in front.
-    #[error("no replica id in front of the event")]
-    Untagged,
-    /// What follows the tag is not an event.
+    /// Not the shape of a stream entry, or its id is not `<seq>-0`.
+    #[error("not a stream entry of the hub: {0}")]
+    Shape(&'static str),
+    /// Its event field is not an event.
     #[error(transparent)]
     Event(#[from] EventError),
 }
 
-/// The message for `event`, published by `replica`: `<id> <event JSON>`.
-pub(crate) fn encode(replica: &ReplicaId, event: &Event) -> Vec<u8> {
-    let json = event.json();
-    let mut payload = Vec::with_capacity(ID_LEN + 1 + json.len());
-    payload.extend_from_slice(&replica.0);
-    payload.push(b' ');
-    payload.extend_from_slice(json);
-    payload
+/// One entry of a stream: an event, its seq, and the run of the history it
+/// belongs to (only the shared stream's entries say).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) event: Event,
+    pub(crate) epoch: Option<String>,
 }
 
-/// The event of a message from the channel, or `None` when `own` published it.
-pub(crate) fn decode(own: &ReplicaId, payload: &[u8]) -> Result<Option<Event>, WireError> {
-    let (id, json) = payload
-        .split_at_checked(ID_LEN)
-        .and_then(|(id, rest)| Some((id, rest.strip_prefix(b" ")?)))
-        .ok_or(WireError::Untagged)?;
-    if id == own.0 {
-        return Ok(None);
+/// The entries of an `XRANGE` answer (or of one stream of an `XREAD` answer).
+pub(crate) fn entries(reply: Value) -> Result<Vec<Entry>, WireError> {
+    match reply {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(entries) => entries.into_iter().map(entry).collect(),
+        _ => Err(WireError::Shape("not a list of entries")),
     }
-    Ok(Some(Event::from_json(Bytes::copy_from_slice(json))?))
+}
+
+/// The entries of an `XREAD` answer on one stream: none when it timed out.
+pub(crate) fn read(reply: Value) -> Result<Vec<Entry>, WireError> {
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams,
+        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+        _ => return Err(WireError::Shape("not an XREAD answer")),
+    };
+    let mut all = Vec::new();
+    for stream in streams {
+        let entries_of = match stream {
+            // RESP2: [name, entries]; RESP3 maps name to entries.
+            Value::Array(mut pair) if pair.len() == 2 => pair.pop().unwrap_or_default(),
+            other => other,
+        };
+        all.extend(entries(entries_of)?);
+    }
+    Ok(all)
+}
+
+fn entry(value: Value) -> Result<Entry, WireError> {
+    let Value::Array(parts) = value else {
+        return Err(WireError::Shape("an entry is not a list"));
+    };
+    let [Value::BulkString(id), Value::Array(fields)] = parts.as_slice() else {
+        return Err(WireError::Shape("an entry is not [id, fields]"));
+    };
+    let seq = std::str::from_utf8(id)
+        .ok()
+        .and_then(|id| id.strip_suffix("-0"))
+        .and_then(|seq| seq.parse().ok())
+        .ok_or(WireError::Shape("an entry's id is not <seq>-0"))?;
+    let (mut json, mut epoch) = (None, None);
+    for pair in fields.chunks_exact(2) {
+        if let [Value::BulkString(name), Value::BulkString(value)] = pair {
+            match name.as_slice() {
+                b"j" => json = Some(Bytes::copy_from_slice(value)),
+                b"e" => epoch = String::from_utf8(value.clone()).ok(),
+                _ => {}
+            }
+        }
+    }
+    let json = json.ok_or(WireError::Shape("an entry has no event"))?;
+    Ok(Entry {
+        seq,
+        event: Event::from_json(json)?,
+        epoch,
+    })
 }
 
 #[cfg(test)]
@@ -82,12 +145,19 @@ mod tests {
     use super::*;
     use batch_core::EventKind;
 
-    fn event() -> Event {
-        Event::from_json(Bytes::from_static(br#"{"type":"delete","uri":"/items/7"}"#)).unwrap()
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn stream_entry(id: &str, fields: &[&str]) -> Value {
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|field| bulk(field)).collect()),
+        ])
     }
 
     #[test]
-    fn replica_ids_are_hex_and_differ() {
+    fn ids_are_hex_and_differ() {
         let (a, b) = (ReplicaId::random(), ReplicaId::random());
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 16);
@@ -95,27 +165,61 @@ mod tests {
     }
 
     #[test]
-    fn another_replicas_event_reads_back_and_our_own_is_skipped() {
-        let (ours, theirs) = (ReplicaId::random(), ReplicaId::random());
-        let payload = encode(&theirs, &event());
-        assert_eq!(&payload[16..], br#" {"type":"delete","uri":"/items/7"}"#);
-        let read = decode(&ours, &payload).unwrap().unwrap();
-        assert_eq!((read.kind(), read.uri()), (EventKind::Delete, "/items/7"));
-        assert_eq!(read.json(), event().json());
-        assert!(decode(&theirs, &payload).unwrap().is_none());
+    fn cursors_read_back_and_others_are_refused() {
+        let epoch = ReplicaId::random();
+        let made = cursor(epoch.as_str(), 42);
+        assert_eq!(parse_cursor(&made), Some((epoch.as_str(), 42)));
+        for bad in [
+            "",
+            "42",
+            "-42",
+            "0123456789abcdef-",
+            "0123456789abcdef-+4",
+            "0123456789abcdef-4x",
+            "0123456789abcdeg-4",
+            "0123-4",
+            "0123456789abcdef-99999999999999999999999",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
     }
 
     #[test]
-    fn foreign_messages_are_refused() {
-        let own = ReplicaId::random();
-        assert!(matches!(decode(&own, b"hello"), Err(WireError::Untagged)));
-        assert!(matches!(
-            decode(&own, b"0123456789abcdefX{}"),
-            Err(WireError::Untagged)
-        ));
-        assert!(matches!(
-            decode(&own, b"0123456789abcdef {\"type\":\"x\"}"),
-            Err(WireError::Event(_))
-        ));
+    fn entries_read_back_whole_and_foreign_ones_are_refused() {
+        let json = r#"{"type":"delete","uri":"/items/7"}"#;
+        let reply = Value::Array(vec![
+            stream_entry("7-0", &["j", json, "e", "0123456789abcdef", "t", "1"]),
+            stream_entry("9-0", &["j", json]),
+        ]);
+        let both = entries(reply).unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(
+            (both[0].seq, both[0].epoch.as_deref()),
+            (7, Some("0123456789abcdef"))
+        );
+        assert_eq!(both[0].event.kind(), EventKind::Delete);
+        assert_eq!(both[0].event.json().as_ref(), json.as_bytes());
+        assert_eq!((both[1].seq, both[1].epoch.as_deref()), (9, None));
+
+        let xread = Value::Array(vec![Value::Array(vec![
+            bulk("stream"),
+            Value::Array(vec![stream_entry("3-0", &["j", json])]),
+        ])]);
+        assert_eq!(read_seqs(xread), [3]);
+        assert!(read(Value::Nil).unwrap().is_empty());
+
+        for bad in [
+            stream_entry("7-1", &["j", json]),
+            stream_entry("x-0", &["j", json]),
+            stream_entry("7-0", &["e", "x"]),
+            stream_entry("7-0", &["j", "{\"type\":\"x\",\"uri\":\"/\"}"]),
+            bulk("7-0"),
+        ] {
+            assert!(entries(Value::Array(vec![bad])).is_err());
+        }
+    }
+
+    fn read_seqs(reply: Value) -> Vec<u64> {
+        read(reply).unwrap().iter().map(|entry| entry.seq).collect()
     }
 }

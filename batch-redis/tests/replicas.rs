@@ -1,6 +1,8 @@
 //! Replicas linked by the Redis hub, each a real fixture server with sockets, in
-//! one process: events cross once each, local events flow without Redis, and a
-//! replica that started before Redis links up by itself once Redis is there.
+//! one process: events cross once each, local events flow without Redis, a
+//! replica that started before Redis links up by itself once Redis is there, and a
+//! client resumes on another replica than the one it left, with no gap and no
+//! duplicate, even when Redis restarts.
 //!
 //! These tests need `redis-server` (`$REDIS_URL`, or the binary to start one): run
 //! `scripts/test.sh`, which installs and starts it. Without it they fail, saying so.
@@ -191,6 +193,153 @@ async fn replicas_started_before_redis_link_up_once_it_is_there() {
     .await;
     rename(&mut on_b, 9, "linked").await;
     assert_eq!(received(&mut on_a, 1).await, [patch(9, "linked")]);
+}
+
+/// The next `count` change events on `socket`, as sent (with their `seq`).
+async fn events(socket: &mut JsonSocket, count: usize) -> Vec<Value> {
+    let mut events = Vec::new();
+    while events.len() < count {
+        let message = socket.next(WAIT).await.unwrap();
+        if message.get("seq").is_some() && message["type"] != "state" {
+            events.push(message);
+        } else {
+            assert_eq!(message["type"], "result", "{message}");
+        }
+    }
+    events
+}
+
+fn resume(uri: &str, since: &Value) -> Value {
+    json!({"type": "subscribe", "uri": uri, "since": since, "ref": "resume"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_the_other_replica_without_gap_or_duplicate() {
+    let (url, _redis) = redis();
+    let (hub_a, hub_b) = (hub(&url, "resume"), hub(&url, "resume"));
+    let (a, b) = (replica(&hub_a), replica(&hub_b));
+    until("both reading", WAIT, || {
+        hub_a.is_subscribed() && hub_b.is_subscribed()
+    })
+    .await;
+    // A witness on B sees every event of the list, with the seq every replica gives it.
+    let mut witness = subscribed(&b, &["/items/"]).await;
+    let mut writer_a = JsonSocket::open(&a.url()).await.unwrap();
+    let mut writer_b = JsonSocket::open(&b.url()).await.unwrap();
+
+    let mut client = JsonSocket::open(&a.url()).await.unwrap();
+    // Before any event of the run: a cursor every replica knows all the same.
+    let first = client.subscribe("/items/", WAIT).await.unwrap();
+    rename(&mut writer_a, 3, "seen").await;
+    let seen = events(&mut client, 1).await.remove(0);
+    assert_eq!(without_seq(seen.clone()), patch(3, "seen"));
+    drop(client);
+
+    // Made while the client is away, on both replicas.
+    for n in 0..6 {
+        let writer = if n % 2 == 0 {
+            &mut writer_a
+        } else {
+            &mut writer_b
+        };
+        rename(writer, 3 + n % 2, &format!("away{n}")).await;
+    }
+    // More made while it resumes on B: each is replayed or live, once.
+    let during = tokio::spawn(async move {
+        for n in 0..20 {
+            rename(&mut writer_a, 4, &format!("during{n}")).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writer_a
+    });
+    let mut back = JsonSocket::open(&b.url()).await.unwrap();
+    back.send(&resume("/items/", &seen["seq"])).await.unwrap();
+    let _writer_a = during.await.unwrap();
+
+    let all = events(&mut witness, 27).await;
+    let after_seen: Vec<Value> = all
+        .iter()
+        .skip_while(|event| event["seq"] != seen["seq"])
+        .skip(1)
+        .cloned()
+        .collect();
+    assert_eq!(after_seen.len(), 26, "the witness saw {all:?}");
+    let answer = back.next(WAIT).await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"type": "resumed", "uri": "/items/", "ref": "resume"})
+    );
+    let got: Vec<Value> = back.take(26, WAIT).await.unwrap();
+    assert_eq!(got, after_seen, "replayed then live, in order, once each");
+    assert!(back.drain(QUIET).await.unwrap().is_empty());
+
+    let mut from_start = JsonSocket::open(&b.url()).await.unwrap();
+    from_start
+        .send(&resume("/items/", &first["seq"]))
+        .await
+        .unwrap();
+    assert_eq!(from_start.next(WAIT).await.unwrap()["type"], "resumed");
+    assert_eq!(from_start.take(27, WAIT).await.unwrap(), all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_during_a_resume_never_leaves_a_gap() {
+    let mut redis = RedisServer::start().unwrap_or_else(|err| panic!("{err}"));
+    let url = redis.url();
+    let (hub_a, hub_b) = (hub(&url, "restart"), hub(&url, "restart"));
+    let (a, b) = (replica(&hub_a), replica(&hub_b));
+    until("both reading", WAIT, || {
+        hub_a.is_subscribed() && hub_b.is_subscribed()
+    })
+    .await;
+    let mut writer = JsonSocket::open(&a.url()).await.unwrap();
+    let mut client = subscribed(&a, &["/items/"]).await;
+    rename(&mut writer, 6, "seen").await;
+    let seen = events(&mut client, 1).await.remove(0);
+    drop(client);
+    rename(&mut writer, 6, "missed").await;
+    received(&mut writer, 2).await;
+
+    // Redis goes down with the history: a resume waits for no one, and gets the
+    // state with `reset`, never a `resumed` with events missing.
+    redis.stop();
+    let mut back = JsonSocket::open(&b.url()).await.unwrap();
+    back.send(&resume("/items/", &seen["seq"])).await.unwrap();
+    let answer = back.next(WAIT).await.unwrap();
+    assert_eq!(
+        (&answer["type"], &answer["reset"]),
+        (&json!("state"), &json!(true)),
+        "{answer}"
+    );
+    // Back, empty: the old cursor is not confused with the new run's.
+    redis.restart().unwrap_or_else(|err| panic!("{err}"));
+    until("both reading again", Duration::from_secs(20), || {
+        hub_a.is_subscribed() && hub_b.is_subscribed()
+    })
+    .await;
+    rename(&mut writer, 6, "after").await;
+    let live = events(&mut back, 1).await.remove(0);
+    assert_eq!(without_seq(live.clone()), patch(6, "after"));
+    let mut again = JsonSocket::open(&a.url()).await.unwrap();
+    again.send(&resume("/items/", &seen["seq"])).await.unwrap();
+    let answer = again.next(WAIT).await.unwrap();
+    assert_eq!(
+        (&answer["type"], &answer["reset"]),
+        (&json!("state"), &json!(true)),
+        "{answer}"
+    );
+
+    // The new run's cursors resume, on either replica.
+    drop(back);
+    rename(&mut writer, 6, "later").await;
+    let mut back = JsonSocket::open(&b.url()).await.unwrap();
+    back.send(&resume("/items/", &live["seq"])).await.unwrap();
+    assert_eq!(back.next(WAIT).await.unwrap()["type"], "resumed");
+    assert_eq!(
+        received(&mut back, 1).await,
+        [patch(6, "later")],
+        "the event made after the cursor, once"
+    );
 }
 
 fn free_port() -> u16 {

@@ -4,8 +4,10 @@
 //! what an op costs the server, in-process (the framework's share and the engine's)
 //! and in CPU time per op; and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
 //! pipelined socket ops against a batch and sequential requests, and the memory of
-//! an idle socket; and what an `Idempotency-Key` adds to a batch, with the
-//! in-memory store and with Redis (when `redis-server` is installed). On each adapter's fixture server over real sockets on 127.0.0.1.
+//! an idle socket; what an `Idempotency-Key` adds to a batch, with the
+//! in-memory store and with Redis (when `redis-server` is installed); and how long
+//! a client that missed 1,000 events takes to resume, with the local hub and the
+//! Redis hub. On each adapter's fixture server over real sockets on 127.0.0.1.
 //!
 //! ```text
 //! cargo run --release -p bench                       # every framework, full run
@@ -26,6 +28,7 @@ mod fanout;
 mod idempotency;
 mod measure;
 mod pipeline;
+mod resume;
 mod rss;
 mod table;
 mod ws;
@@ -48,8 +51,9 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), cost (what an op costs the server:
                      in-process and in CPU time, part of batch), idempotency (what
-                     an Idempotency-Key adds, part of batch) or realtime (the
-                     socket figures)
+                     an Idempotency-Key adds, part of batch), realtime (the socket
+                     figures) or resume (a resume after 1,000 missed events, local
+                     and Redis hub)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -178,6 +182,19 @@ struct Parts {
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
     realtime: bool,
+    /// The resume figures: 1,000 missed events, local and Redis hub.
+    resume: bool,
+}
+
+impl Parts {
+    /// No part: what `--only` adds its part to.
+    const NONE: Self = Self {
+        batch: false,
+        cost: false,
+        idempotency: false,
+        realtime: false,
+        resume: false,
+    };
 }
 
 #[derive(Debug)]
@@ -210,6 +227,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             cost: true,
             idempotency: true,
             realtime: true,
+            resume: true,
         },
         serve: None,
     };
@@ -248,29 +266,27 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                         batch: true,
                         cost: true,
                         idempotency: true,
-                        realtime: false,
+                        ..Parts::NONE
                     },
                     "cost" => Parts {
-                        batch: false,
                         cost: true,
-                        idempotency: false,
-                        realtime: false,
+                        ..Parts::NONE
                     },
                     "idempotency" => Parts {
-                        batch: false,
-                        cost: false,
                         idempotency: true,
-                        realtime: false,
+                        ..Parts::NONE
                     },
                     "realtime" => Parts {
-                        batch: false,
-                        cost: false,
-                        idempotency: false,
                         realtime: true,
+                        ..Parts::NONE
+                    },
+                    "resume" => Parts {
+                        resume: true,
+                        ..Parts::NONE
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, cost, idempotency or realtime; got {other:?}"
+                            "--only wants batch, cost, idempotency, realtime or resume; got {other:?}"
                         ));
                     }
                 };
@@ -358,6 +374,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .idempotency
         .then(idempotency::Redis::start)
         .flatten();
+    let redis_hub = args.parts.resume.then(resume::Redis::start).flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
         if args.parts.batch || args.parts.idempotency {
@@ -385,6 +402,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
             drop(served);
             eprintln!("  idle sockets");
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
+        }
+        if args.parts.resume {
+            rows.extend(runtime.block_on(resume::all(framework, redis_hub.as_ref(), plan))?);
         }
     }
     if !rows.is_empty() {
@@ -432,7 +452,9 @@ mod tests {
         let args = parse(&["--only", "cost"]).unwrap();
         assert!(!args.parts.batch && args.parts.cost && !args.parts.idempotency);
         let batch = parse(&["--only", "batch"]).unwrap().parts;
-        assert!(batch.idempotency && batch.cost && !batch.realtime);
+        assert!(batch.idempotency && batch.cost && !batch.realtime && !batch.resume);
+        let args = parse(&["--only", "resume"]).unwrap();
+        assert!(args.parts.resume && !args.parts.batch && !args.parts.realtime);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();

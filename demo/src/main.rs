@@ -77,7 +77,7 @@ fn main() -> ExitCode {
                     }
                 };
                 let events = format!(
-                    "shared through Redis pub/sub (replica {}), idempotency keys in Redis",
+                    "shared through Redis streams (replica {}), idempotency keys in Redis",
                     hub.replica_id()
                 );
                 (BatchEndpoint::with_hub(config, hub), events, Some(runtime))

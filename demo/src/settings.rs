@@ -149,7 +149,7 @@ const SETTINGS: &[Setting] = &[
         name: "redis",
         value: "URL",
         default: "none",
-        help: "share change events (pub/sub) and idempotency keys with other replicas \
+        help: "share change events (and their history) and idempotency keys with other replicas \
                through Redis, such as redis://127.0.0.1:6379 (none: both stay in this process)",
         apply: |d, v| {
             d.redis = Some(v.to_owned()).filter(|url| !url.is_empty() && url != "none");

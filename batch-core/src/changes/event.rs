@@ -160,8 +160,13 @@ impl Event {
         self.0.seq
     }
 
-    /// The event as delivered: `"seq": cursor` added to its message.
-    pub(crate) fn with_seq(&self, seq: u64, cursor: &str) -> Self {
+    /// The event as delivered: `"seq": cursor` added to its message, and `seq` its
+    /// position in the order the hub delivers events (increasing, above 0).
+    ///
+    /// A hub that orders events itself (one order for every replica, say) stamps
+    /// them with this before [`Subscribers::deliver_at`](super::Subscribers::deliver_at),
+    /// and stamps the events it answers [`Hub::since`](super::Hub::since) with.
+    pub fn with_seq(&self, seq: u64, cursor: &str) -> Self {
         let json = &self.0.json;
         let mut out = Writer::new();
         out.raw(&json[..json.len() - 1]);
@@ -176,8 +181,9 @@ impl Event {
         }))
     }
 
-    /// The subscriptions it is for: its URI and the list URI above it.
-    pub(crate) fn keys(&self) -> [&str; 2] {
+    /// The subscriptions it is for: its URI and the list URI above it (the same
+    /// twice for an event of a list): the keys its history is kept under.
+    pub fn keys(&self) -> [&str; 2] {
         let uri = self.uri();
         [uri, list_uri(uri)]
     }

@@ -7,6 +7,9 @@
 //! `max_age`. A cursor names the replica's run (`epoch`) and a position in its
 //! order, and says nothing else: a cursor of another run or replica is not
 //! covered, and the client gets a fresh state.
+//!
+//! A hub that keeps the history elsewhere (in Redis, shared by every replica) stamps
+//! events itself; the history then only follows the cursor of the last one.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,11 +20,16 @@ use super::event::Event;
 /// burst of changes to many resources cannot hold unbounded memory.
 const MAX_TOTAL: usize = 100_000;
 
-/// How much history is kept per URI.
+/// How much history is kept per URI, for clients that resume: the socket settings'
+/// `history_events` and `history_age`, which a [`Hub`](super::Hub) keeping its own
+/// history reads from [`Subscribers::retention`](super::Subscribers::retention).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Retention {
-    pub(crate) max_events: usize,
-    pub(crate) max_age: Duration,
+#[non_exhaustive]
+pub struct Retention {
+    /// An event is kept until this many newer events of its URI exist...
+    pub max_events: usize,
+    /// ...and at least until it is this old.
+    pub max_age: Duration,
 }
 
 impl Default for Retention {
@@ -33,12 +41,17 @@ impl Default for Retention {
     }
 }
 
-/// What a history holds after a cursor, for one URI.
+/// What a hub's history holds after a client's cursor, for one URI: the answer to
+/// [`Hub::since`](super::Hub::since).
 #[derive(Debug)]
-pub(crate) enum Since {
-    /// Every event of the URI after the cursor, in order (maybe none).
+pub enum Since {
+    /// Every event of the URI after the cursor, in order (maybe none), each stamped
+    /// with its seq ([`Event::with_seq`]), none delivered by this replica later than
+    /// the [`Subscribers::cursor`](super::Subscribers::cursor) read after the
+    /// subscription was made.
     Missed(Vec<Event>),
-    /// The cursor is malformed, of another run, or older than what is kept.
+    /// The cursor is malformed, of another run, or older than what is kept: the
+    /// client gets a fresh state.
     NotCovered,
 }
 
@@ -53,6 +66,9 @@ pub(crate) struct History {
     /// The newest seq forgotten for age or for [`MAX_TOTAL`]: every URI's history
     /// starts after it.
     forgotten: u64,
+    /// The cursor of the last event a hub stamped itself, when that came after the
+    /// last one recorded here.
+    followed: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +92,7 @@ impl Default for History {
             by_key: HashMap::new(),
             by_age: VecDeque::new(),
             forgotten: 0,
+            followed: None,
         }
     }
 }
@@ -85,9 +102,21 @@ impl History {
         self.retention = retention;
     }
 
-    /// The cursor of the last event recorded (of any URI).
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The cursor of the last event delivered (of any URI).
     pub(crate) fn cursor(&self) -> String {
-        self.format(self.last)
+        match &self.followed {
+            Some(cursor) => cursor.clone(),
+            None => self.format(self.last),
+        }
+    }
+
+    /// `cursor`, of an event a hub stamped itself, is the last one delivered.
+    pub(crate) fn follow(&mut self, cursor: &str) {
+        self.followed = Some(cursor.to_owned());
     }
 
     fn format(&self, seq: u64) -> String {
@@ -104,6 +133,7 @@ impl History {
     /// Stamps `event` with the next seq, keeps it, and forgets what is beyond the
     /// retention; the stamped event is the one to deliver.
     pub(crate) fn record(&mut self, event: &Event, now: Instant) -> Event {
+        self.followed = None;
         self.last += 1;
         let stamped = event.with_seq(self.last, &self.format(self.last));
         let [uri, list] = stamped.keys();

@@ -1,7 +1,15 @@
 //! Hubs: how a change made on one replica reaches the subscribers of every replica.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use super::event::Event;
+use super::history::Since;
 use super::subscribers::Subscribers;
+
+/// What [`Hub::since`] returns: a boxed future, so that hubs can sit behind
+/// `dyn Hub`.
+pub type SinceFuture<'a> = Pin<Box<dyn Future<Output = Since> + Send + 'a>>;
 
 /// Carries change events to subscribers: this replica's own, and, for a hub that
 /// links replicas (Redis pub/sub, say), every other replica's, each exactly once.
@@ -10,9 +18,13 @@ use super::subscribers::Subscribers;
 /// sockets' subscriptions in the hub's [`Subscribers`]. [`LocalHub`], the default,
 /// keeps events in this process.
 ///
-/// A hub for several replicas delivers a local event to its own subscribers at once
-/// (so local events flow even when the link is down), sends it to the others, and
-/// delivers what the others send, skipping its own:
+/// A hub for several replicas can deliver a local event to its own subscribers at
+/// once (so local events flow even when the link is down), send it to the others,
+/// and deliver what the others send, skipping its own; each replica then keeps its
+/// own history and cursors. One that gives every event its place in an order all
+/// replicas share delivers them all, its own too, in that order with
+/// [`Subscribers::deliver_at`], keeps their history, and answers
+/// [`since`](Hub::since) from it, so a client resumes on any replica. The first kind:
 ///
 /// ```
 /// use batch_core::{Event, Hub, Subscribers};
@@ -42,6 +54,20 @@ pub trait Hub: Send + Sync + 'static {
 
     /// This replica's subscribers, to which the hub delivers every replica's events.
     fn subscribers(&self) -> &Subscribers;
+
+    /// The events of `key` (a resource or list URI) after `cursor`, the `seq` a
+    /// client resumes from (`None` when it sent no string), when the history still
+    /// holds every one of them; asked after the client's subscription to `key` was
+    /// added to [`subscribers`](Self::subscribers).
+    ///
+    /// The default answers from this replica's own history, which
+    /// [`Subscribers::deliver`] keeps. A hub that stamps events itself
+    /// ([`Subscribers::deliver_at`]) keeps their history and answers here; it must
+    /// leave out events this replica has not delivered yet (they reach the
+    /// subscription live), and answer [`Since::NotCovered`] rather than leave a gap.
+    fn since<'a>(&'a self, key: &'a str, cursor: Option<&'a str>) -> SinceFuture<'a> {
+        Box::pin(std::future::ready(self.subscribers().since(key, cursor)))
+    }
 }
 
 /// The hub of a single replica: events go to this process's subscribers only.

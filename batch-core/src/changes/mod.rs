@@ -16,11 +16,11 @@ mod watch;
 
 use event::as_list;
 pub use event::{Event, EventError, EventKind};
-pub use hub::{Hub, LocalHub};
+pub use history::{Retention, Since};
+pub use hub::{Hub, LocalHub, SinceFuture};
 pub use subscribers::Subscribers;
 pub use watch::Watch;
 
-pub(crate) use history::{Retention, Since};
 pub(crate) use subscribers::Subscriber;
 
 use bytes::Bytes;

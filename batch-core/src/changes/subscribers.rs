@@ -54,7 +54,29 @@ impl Subscribers {
     /// history (with its `seq`) for clients that resume.
     pub fn deliver(&self, event: &Event) {
         let by_key = self.lock();
-        let event = &self.history().record(event, std::time::Instant::now());
+        let event = self.history().record(event, std::time::Instant::now());
+        Self::hand_out(&by_key, &event);
+    }
+
+    /// Hands `event` to every subscriber of its resource or of the list above it,
+    /// stamped with `seq` and `cursor` (see [`Event::with_seq`]), without keeping it
+    /// here: for a hub that orders events itself and keeps their history (to answer
+    /// [`Hub::since`](super::Hub::since)). Later states carry `cursor`.
+    pub fn deliver_at(&self, event: &Event, seq: u64, cursor: &str) {
+        let by_key = self.lock();
+        let event = event.with_seq(seq, cursor);
+        self.history().follow(cursor);
+        Self::hand_out(&by_key, &event);
+    }
+
+    /// States read from now on carry `cursor`, until the next event: for a hub that
+    /// orders events itself, where its order stands when it starts delivering.
+    pub fn set_cursor(&self, cursor: &str) {
+        let _by_key = self.lock();
+        self.history().follow(cursor);
+    }
+
+    fn hand_out(by_key: &ByKey, event: &Event) {
         let [uri, list] = event.keys();
         let of_resource = by_key.get(uri);
         if let Some(subscribers) = of_resource {
@@ -79,9 +101,14 @@ impl Subscribers {
         self.history().retain(retention);
     }
 
+    /// How much history per URI the endpoint's settings ask for.
+    pub fn retention(&self) -> Retention {
+        self.history().retention()
+    }
+
     /// The cursor of the last event delivered: a subscription made before reading
     /// it is told of every later event.
-    pub(crate) fn cursor(&self) -> String {
+    pub fn cursor(&self) -> String {
         self.history().cursor()
     }
 
@@ -147,6 +174,40 @@ mod tests {
         fn deliver(&self, event: &Event) {
             self.0.lock().unwrap().push(event.uri().to_owned());
         }
+    }
+
+    #[derive(Default)]
+    struct Messages(Mutex<Vec<serde_json::Value>>);
+
+    impl Subscriber for Messages {
+        fn deliver(&self, event: &Event) {
+            let message = serde_json::from_slice(event.json()).unwrap();
+            self.0.lock().unwrap().push(message);
+        }
+    }
+
+    #[test]
+    fn a_hub_that_orders_events_itself_sets_their_seq_and_the_cursor() {
+        let subscribers = Subscribers::new();
+        let inbox = Arc::new(Messages::default());
+        subscribers.add("/items/", 1, inbox.clone());
+        subscribers.set_cursor("run-4");
+        assert_eq!(subscribers.cursor(), "run-4");
+        subscribers.deliver_at(&Event::delete("/items/7".into()), 5, "run-5");
+        assert_eq!(subscribers.cursor(), "run-5");
+        assert_eq!(
+            inbox.0.lock().unwrap()[0],
+            serde_json::json!({"type": "delete", "uri": "/items/7", "seq": "run-5"})
+        );
+        // Kept by the hub, not here.
+        assert!(matches!(
+            subscribers.since("/items/", Some("run-4")),
+            Since::NotCovered
+        ));
+        // An event stamped here (Redis unreachable, say) moves the cursor to ours.
+        subscribers.deliver(&Event::delete("/items/8".into()));
+        assert_ne!(subscribers.cursor(), "run-5");
+        assert_eq!(inbox.0.lock().unwrap().len(), 2);
     }
 
     #[test]

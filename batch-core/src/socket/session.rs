@@ -257,13 +257,13 @@ impl<E: Executor> Session<E> {
         };
         // Read after the subscription was made, so the missed events and the held
         // ones overlap rather than leave a gap; the overlap is sent once.
-        let missed =
-            since
-                .as_ref()
-                .and_then(|since| match subscribers.since(&key, since.as_deref()) {
-                    Since::Missed(events) => Some(events),
-                    Since::NotCovered => None,
-                });
+        let missed = match &since {
+            Some(since) => match self.endpoint.hub().since(&key, since.as_deref()).await {
+                Since::Missed(events) => Some(events),
+                Since::NotCovered => None,
+            },
+            None => None,
+        };
         let reply = match missed {
             Some(_) => Reply::Resumed {
                 uri: uri.as_str().to_owned(),
