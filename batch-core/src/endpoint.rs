@@ -325,7 +325,10 @@ impl BatchEndpoint {
                 reason: Reason::Overload,
                 problem: overloaded(),
             })?;
-        Ok(engine::run(executor, plan, config, self.changes()).await)
+        let mut collect = engine::Collect::new(&plan, config.max_batch_response());
+        let (include_headers, layout) = (plan.include_headers, plan.layout.clone());
+        engine::run(executor, plan, config, self.changes(), &mut collect).await;
+        Ok(collect.into_response(include_headers, layout))
     }
 
     /// Watches a request that reaches the application directly (not as an op) for
