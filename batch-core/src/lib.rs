@@ -84,6 +84,7 @@ mod observe;
 mod plan;
 mod problem;
 mod socket;
+mod stream;
 mod target;
 mod validate;
 
@@ -109,3 +110,4 @@ pub use socket::{
     Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,
     Session, SocketAdmission,
 };
+pub use stream::BatchBody;

@@ -15,7 +15,7 @@ pub use socket::{SocketConfig, SocketConfigBuilder};
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
 use crate::idempotency::{self, IdempotencyStore};
-use crate::model::{Capabilities, Format};
+use crate::model::{Capabilities, DEFAULT_MAX_BATCH_RESPONSE, Format};
 use crate::problem::Problem;
 use crate::target;
 
@@ -213,17 +213,13 @@ impl Config {
                 .map(|format| format.name().to_owned())
                 .collect(),
             max_batch_response_bytes: self.max_batch_response,
-            streaming: false,
+            streaming: true,
             references: false,
             idempotency: self.is_idempotent(),
             socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
         }
     }
 }
-
-/// What a buffered answer holds at most by default; see
-/// [`ConfigBuilder::max_batch_response`].
-pub(crate) const DEFAULT_MAX_BATCH_RESPONSE: usize = 16 * 1024 * 1024;
 
 impl Default for Capabilities {
     /// What a server with the default configuration advertises: what a client

@@ -52,5 +52,9 @@ pub struct Capabilities {
 /// What a server that does not advertise its whole-batch cap (an older one) is
 /// taken to hold: the default.
 fn default_max_batch_response() -> usize {
-    crate::config::DEFAULT_MAX_BATCH_RESPONSE
+    DEFAULT_MAX_BATCH_RESPONSE
 }
+
+/// What a buffered answer holds at most by default; see
+/// [`ConfigBuilder::max_batch_response`](crate::ConfigBuilder::max_batch_response).
+pub(crate) const DEFAULT_MAX_BATCH_RESPONSE: usize = 16 * 1024 * 1024;
