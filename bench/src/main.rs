@@ -25,6 +25,7 @@ mod idempotency;
 mod measure;
 mod pipeline;
 mod rss;
+mod streaming;
 mod table;
 mod ws;
 
@@ -45,7 +46,9 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), idempotency (what an Idempotency-Key
-                     adds, part of batch) or realtime (the socket figures)
+                     adds, part of batch), streaming (streamed against buffered
+                     answers: time to the first result, peak memory; part of batch)
+                     or realtime (the socket figures)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -89,6 +92,9 @@ pub(crate) enum Setup {
     Batches,
     /// The real-time figures: sockets on.
     Sockets,
+    /// The streaming memory figures: the engine over an executor whose every op
+    /// answers 100 KiB, for batches of 1,000 ops.
+    Payload,
 }
 
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
@@ -108,7 +114,7 @@ pub(crate) fn start(framework: Framework, setup: Setup) -> Result<Server, BenchE
 pub(crate) fn config_builder(setup: Setup) -> Result<ConfigBuilder, BenchError> {
     let builder = Config::builder().max_concurrency(32).max_body(8 << 20);
     Ok(match setup {
-        Setup::Batches => builder,
+        Setup::Batches | Setup::Payload => builder,
         Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
     })
 }
@@ -167,6 +173,8 @@ struct Parts {
     batch: bool,
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
+    /// Streamed against buffered answers (part of the batch figures).
+    streaming: bool,
     realtime: bool,
 }
 
@@ -196,6 +204,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         parts: Parts {
             batch: true,
             idempotency: true,
+            streaming: true,
             realtime: true,
         },
         serve: None,
@@ -232,21 +241,30 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     "batch" => Parts {
                         batch: true,
                         idempotency: true,
+                        streaming: true,
                         realtime: false,
                     },
                     "idempotency" => Parts {
                         batch: false,
                         idempotency: true,
+                        streaming: false,
+                        realtime: false,
+                    },
+                    "streaming" => Parts {
+                        batch: false,
+                        idempotency: false,
+                        streaming: true,
                         realtime: false,
                     },
                     "realtime" => Parts {
                         batch: false,
                         idempotency: false,
+                        streaming: false,
                         realtime: true,
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, idempotency or realtime; got {other:?}"
+                            "--only wants batch, idempotency, streaming or realtime; got {other:?}"
                         ));
                     }
                 };
@@ -333,7 +351,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
-        if args.parts.batch || args.parts.idempotency {
+        if args.parts.batch || args.parts.idempotency || args.parts.streaming {
             let server = start(framework, Setup::Batches)?;
             if args.parts.batch {
                 rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
@@ -341,6 +359,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
             if args.parts.idempotency {
                 let keyed = idempotency::all(framework, server.addr(), redis.as_ref(), plan);
                 rows.extend(runtime.block_on(keyed)?);
+            }
+            if args.parts.streaming {
+                let first = streaming::first_result(framework, server.addr(), plan);
+                rows.extend(runtime.block_on(first)?);
             }
             drop(server);
         }
@@ -356,6 +378,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
             eprintln!("  idle sockets");
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
         }
+    }
+    if args.parts.streaming {
+        eprintln!("measuring streamed memory ...");
+        rows.extend(streaming::memory(&runtime, plan)?);
     }
     table::print(&rows);
     if !fan_outs.is_empty() {
@@ -389,6 +415,9 @@ mod tests {
         let args = parse(&["--only", "idempotency"]).unwrap();
         assert!(!args.parts.batch && args.parts.idempotency && !args.parts.realtime);
         assert!(parse(&["--only", "batch"]).unwrap().parts.idempotency);
+        let streaming = parse(&["--only", "streaming"]).unwrap().parts;
+        assert!(streaming.streaming && !streaming.batch && !streaming.realtime);
+        assert!(parse(&["--only", "batch"]).unwrap().parts.streaming);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();
