@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use actix_http::Request as ActixRequest;
+use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, RequestHead, ResponseHead};
 use actix_web::http::header::{
     HeaderMap as ActixHeaderMap, HeaderName as ActixHeaderName, HeaderValue as ActixHeaderValue,
@@ -121,8 +122,8 @@ pub(crate) fn to_http_response(
 }
 
 /// The engine's answer to a batch as an actix response.
-pub(crate) fn to_actix_response(
-    response: http::Response<Bytes>,
+pub(crate) fn to_actix_response<B: MessageBody + 'static>(
+    response: http::Response<B>,
 ) -> Result<HttpResponse, ConvertError> {
     let (parts, body) = response.into_parts();
     let status = ActixStatus::from_u16(parts.status.as_u16())

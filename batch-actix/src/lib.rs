@@ -133,13 +133,14 @@ mod socket;
 mod watch;
 
 use actix_service::IntoServiceFactory;
+use actix_web::body::BodyStream;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpMessage, HttpRequest, HttpResponse, guard, web};
 use batch_core::{BatchEndpoint, BatchOp, Problem};
 use futures::TryStreamExt;
 use http::StatusCode;
-use http_body_util::StreamBody;
+use http_body_util::{BodyDataStream, BodyExt, StreamBody};
 
 use crate::executor::{ActixExecutor, Dispatcher};
 pub use crate::factory::{BatchApp, BatchAppService};
@@ -230,9 +231,21 @@ async fn answer(
     let body = StreamBody::new(payload.map_ok(http_body::Frame::data));
     let executor = ActixExecutor::new(dispatcher, request.peer_addr());
     let response = endpoint
-        .handle(&executor, http::Request::from_parts(parts, body))
+        .respond(executor, http::Request::from_parts(parts, body))
         .await;
-    actix_response(response)
+    // A streamed answer goes out as its batch writes it (chunked); any other is
+    // one chunk, sent with its length.
+    if response.body().is_streamed() {
+        let response = response.map(|body| BodyStream::new(BodyDataStream::new(body)));
+        return convert::to_actix_response(response)
+            .unwrap_or_else(|err| HttpResponse::InternalServerError().body(err.to_string()));
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    actix_response(http::Response::from_parts(parts, bytes))
 }
 
 /// 500 for the batch or socket route reached without the wrapper's dispatcher:

@@ -126,7 +126,7 @@ impl Batch {
     pub async fn send(self) -> Result<Vec<OpResponse>, Error> {
         let count = self.ops.len();
         let mut slots: Vec<Option<OpResponse>> = vec![None; count];
-        let mut results = self.stream();
+        let mut results = std::pin::pin!(run::run(self.client, self.ops, false));
         while let Some(result) = results.next().await {
             let result = result?;
             let index = result.index;
@@ -141,12 +141,16 @@ impl Batch {
             .collect()
     }
 
-    /// Sends every op and yields each result as it arrives: every result of a
-    /// batch when its answer is read, or one by one when the server streams them
-    /// (`content-type: application/x-ndjson`). Results come in no set order;
-    /// [`OpResponse::index`] says which op each answers. An error ends the stream.
+    /// Sends every op and yields each result as it arrives. Each batch asks a
+    /// server that advertises streaming ([`Capabilities::streaming`]) for its
+    /// results one by one as its ops finish (`accept: application/x-ndjson`);
+    /// from any other server, every result of a batch comes when its answer is
+    /// read. Results come in no set order; [`OpResponse::index`] says which op each
+    /// answers. An error ends the stream.
+    ///
+    /// [`Capabilities::streaming`]: batch_core::Capabilities::streaming
     pub fn stream(self) -> BoxStream<'static, Result<OpResponse, Error>> {
-        run::run(self.client, self.ops).boxed()
+        run::run(self.client, self.ops, true).boxed()
     }
 }
 

@@ -73,8 +73,8 @@ impl Client {
     }
 
     /// What the server advertises (`OPTIONS` on the batch URL, asked once), or the
-    /// defaults when it does not say, without `idempotency`: such a server is not
-    /// known to keep keys.
+    /// defaults when it does not say, without `idempotency` and `streaming`: such a
+    /// server is not known to keep keys, nor to stream.
     pub async fn capabilities(&self) -> &Capabilities {
         self.inner
             .capabilities
@@ -82,6 +82,7 @@ impl Client {
                 self.discover().await.unwrap_or_else(|| {
                     let mut assumed = Capabilities::default();
                     assumed.idempotency = false;
+                    assumed.streaming = false;
                     assumed
                 })
             })

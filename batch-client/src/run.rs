@@ -20,10 +20,13 @@ use crate::split::{Chunk, Limits, Ops, split};
 
 type Results = UnboundedSender<Result<OpResponse, Error>>;
 
-/// Every result of `ops`, as each is settled; an error ends the stream.
+/// Every result of `ops`, as each is settled; an error ends the stream. With
+/// `streamed`, batches ask a server that advertises streaming to answer each result
+/// as its op finishes.
 pub(crate) fn run(
     client: Client,
     ops: Vec<Operation>,
+    streamed: bool,
 ) -> impl Stream<Item = Result<OpResponse, Error>> + Send + 'static {
     let (results, received) = unbounded();
     // The batches are driven by polling the stream itself: nothing is spawned, and
@@ -32,6 +35,7 @@ pub(crate) fn run(
         let inner = client.inner();
         let capabilities = client.capabilities().await;
         let keyed = inner.idempotency_keys && capabilities.idempotency;
+        let streamed = streamed && capabilities.streaming;
         let limits = Limits {
             max_ops: capabilities.max_ops.max(1),
             max_body_bytes: capabilities.max_body_bytes,
@@ -45,7 +49,7 @@ pub(crate) fn run(
             }
         };
         stream::iter(chunks)
-            .map(|chunk| run_chunk(&client, &ops, chunk, keyed, &results))
+            .map(|chunk| run_chunk(&client, &ops, chunk, keyed, streamed, &results))
             .buffer_unordered(inner.concurrency)
             .take_while(|&carry_on| std::future::ready(carry_on))
             .for_each(|_| std::future::ready(()))
@@ -59,12 +63,14 @@ pub(crate) fn run(
 
 /// Sends one batch until its results are settled; `false` when it failed as a
 /// whole (the error is sent). With `keyed`, each batch sent carries a fresh
-/// idempotency key, and its resends (the same bytes) the same key.
+/// idempotency key, and its resends (the same bytes) the same key. With `streamed`,
+/// each asks for its results as they come.
 async fn run_chunk(
     client: &Client,
     ops: &Ops,
     chunk: Chunk,
     keyed: bool,
+    streamed: bool,
     results: &Results,
 ) -> bool {
     let inner = client.inner();
@@ -85,6 +91,7 @@ async fn run_chunk(
             key: key.as_ref(),
             ids: &ids,
             may_retry,
+            streamed,
         };
         let answered = send(client, sent, |position, result| {
             round.settle(position, result);
@@ -273,6 +280,8 @@ struct Sent<'a> {
     ids: &'a [String],
     /// Whether a refusal that asks to come back later is one to retry.
     may_retry: bool,
+    /// Whether to ask for the results as their ops finish (NDJSON).
+    streamed: bool,
 }
 
 /// POSTs one batch and hands each result to `settle` with its position in the
@@ -287,6 +296,12 @@ async fn send(
     let mut headers = inner.headers.clone();
     if let Some(key) = sent.key {
         headers.insert(key::HEADER, key.clone());
+    }
+    if sent.streamed {
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
     }
     let response = inner
         .http

@@ -38,6 +38,7 @@ async fn the_server_advertises_its_config_and_the_client_reads_it() {
     assert!(!assumed.idempotency);
     let mut defaults = Capabilities::default();
     defaults.idempotency = false;
+    defaults.streaming = false;
     assert_eq!(assumed, &defaults);
 }
 
@@ -268,4 +269,35 @@ async fn results_stream_as_each_batch_answers() {
     let second = results.next().await.unwrap().unwrap();
     assert_eq!(second.index, 0);
     assert!(results.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_streaming_server_answers_each_result_of_one_batch_as_its_op_finishes() {
+    for framework in Framework::ALL {
+        let name = framework.name();
+        let server = start(framework, Config::default());
+        let client = Client::new(&batch_url(&server)).unwrap();
+        assert!(client.capabilities().await.streaming, "{name}");
+        let mut results = client.batch().get("/slow?ms=1500").get("/items/0").stream();
+        let started = std::time::Instant::now();
+        let first = results.next().await.unwrap().unwrap();
+        assert_eq!(first.index, 1, "{name}: the fast op's result comes first");
+        assert_eq!(first.status, 404, "{name}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{name}: it came while the slow op ran, in the same batch"
+        );
+        let second = results.next().await.unwrap().unwrap();
+        assert_eq!((second.index, second.status.as_u16()), (0, 200), "{name}");
+        assert!(results.next().await.is_none(), "{name}");
+        // The buffered answer of the same batch: every result, in order.
+        let sent = client
+            .batch()
+            .get("/slow?ms=0")
+            .get("/items/0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.len(), 2, "{name}");
+    }
 }

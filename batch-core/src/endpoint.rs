@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, LocalHub, Watch};
@@ -19,11 +19,12 @@ use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchView, OpView};
-use crate::idempotency::Admission;
+use crate::idempotency::{Admission, Claim};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
 use crate::plan::{self, Plan};
 use crate::problem::{self, Problem};
+use crate::stream::{self, BatchBody, Streamer, Streaming};
 
 /// The batch endpoint: configuration plus the state shared by all its batches.
 ///
@@ -69,7 +70,7 @@ pub struct BatchEndpoint {
 
 struct Inner {
     config: Config,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
     /// Where changes go, and the subscriptions of this replica's sockets.
     hub: Arc<dyn Hub>,
     /// One permit per socket that may be open.
@@ -107,7 +108,7 @@ impl BatchEndpoint {
                 max_age: sockets.history_age(),
             });
         }
-        let in_flight = Semaphore::new(config.max_in_flight());
+        let in_flight = Arc::new(Semaphore::new(config.max_in_flight()));
         let sockets = Arc::new(Semaphore::new(
             config.sockets().map_or(0, SocketConfig::max_sockets),
         ));
@@ -151,8 +152,67 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        let (parts, body) = self.respond(executor, request).await.into_parts();
+        let bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        Response::from_parts(parts, bytes)
+    }
+
+    /// Answers one request as [`handle`](Self::handle) does, but streams the results
+    /// of a batch whose `Accept` asks for it: `application/x-ndjson` (or
+    /// `application/jsonl`) and `text/event-stream` for any batch, `multipart/mixed`
+    /// for a multipart one. Adapters serve this one.
+    ///
+    /// A streamed answer is `200` once the batch has validated (a refused batch is
+    /// still a problem response); its [`BatchBody`] runs the batch as it is read and
+    /// writes each result as its op finishes, then a `done` line or event with the
+    /// counts. Dropping the body cancels the ops not yet finished. The answer of a
+    /// batch sent with an `Idempotency-Key` is kept whole, once it has been written.
+    ///
+    /// ```
+    /// use batch_core::{BatchEndpoint, Config, ExecuteError, Executor};
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::{BodyExt, Full};
+    ///
+    /// struct Ok200;
+    /// impl Executor for Ok200 {
+    ///     async fn execute(&self, _: Request<Bytes>, _: usize) -> Result<Response<Bytes>, ExecuteError> {
+    ///         Ok(Response::new(Bytes::new()))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let endpoint = BatchEndpoint::new(Config::default());
+    /// let batch = Request::post("/batch")
+    ///     .header("content-type", "application/json")
+    ///     .header("accept", "application/x-ndjson")
+    ///     .body(Full::new(Bytes::from_static(br#"{"ops": [{"id": "a", "url": "/"}]}"#)))
+    ///     .unwrap();
+    /// let response = endpoint.respond(Ok200, batch).await;
+    /// assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    /// let lines = response.into_body().collect().await.unwrap().to_bytes();
+    /// assert_eq!(
+    ///     lines,
+    ///     "{\"index\":0,\"id\":\"a\",\"status\":200,\"headers\":{},\"body\":null}\n\
+    ///      {\"done\":true,\"ops\":1,\"failed\":0}\n"
+    /// );
+    /// # }
+    /// ```
+    pub async fn respond<E, B>(
+        &self,
+        executor: E,
+        request: Request<B>,
+    ) -> Response<BatchBody<impl Future<Output = ()> + use<E, B>>>
+    where
+        E: Executor,
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
         if is_discovery(&request) {
-            return self.discovery();
+            return self.discovery().map(BatchBody::full);
         }
         let meter = BatchMeter::start(Transport::Http);
         let (parts, body) = request.into_parts();
@@ -181,40 +241,52 @@ impl BatchEndpoint {
                 Admission::Claimed(claim) => Some(claim),
                 Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
             };
-            let ran = match codec::decode_as(chosen, &parts, &body, self.config()) {
-                Ok(batch) => self.plan_and_run(executor, &parts, batch, &id).await,
+            let prepared = match codec::decode_as(chosen, &parts, &body, self.config()) {
+                Ok(batch) => self.prepare(&parts, batch, &id).await,
                 Err(problem) => Err(Refused::check(problem)),
             };
-            match (ran, claim) {
-                (Ok(response), claim) => {
-                    let answer = codec::encode(&response, response.format());
-                    if let Some(claim) = claim {
-                        claim.keep(&answer).await;
-                    }
-                    Ok(Answered::Ran(response, answer))
-                }
+            let prepared = match (prepared, claim) {
+                (Ok(prepared), claim) => (prepared, claim),
                 // Refused: nothing ran, so the key may run the batch again.
                 (Err(refused), Some(claim)) => {
                     claim.release().await;
-                    Err(refused)
+                    return Err(refused);
                 }
-                (Err(refused), None) => Err(refused),
+                (Err(refused), None) => return Err(refused),
+            };
+            if let Some(kind) = stream::requested(&parts.headers, chosen == Format::Multipart) {
+                return Ok(Answered::Streaming(prepared, kind));
             }
+            let (prepared, claim) = prepared;
+            let response = self.run_prepared(&executor, prepared).await;
+            let answer = codec::encode(&response, response.format());
+            if let Some(claim) = claim {
+                claim.keep(&answer).await;
+            }
+            Ok(Answered::Ran(response, answer))
         }
         .instrument(span.clone())
         .await;
-        let _entered = span.enter();
-        let mut response = match outcome {
-            Ok(Answered::Ran(response, answer)) => {
-                record_answer(&meter, &response);
-                answer
+        let mut response = {
+            let _entered = span.enter();
+            match outcome {
+                Ok(Answered::Ran(response, answer)) => {
+                    record_answer(&meter, &response);
+                    answer.map(BatchBody::full)
+                }
+                Ok(Answered::Replayed(answer)) => {
+                    let elapsed = meter.elapsed();
+                    tracing::info!(?elapsed, "batch answered again from its idempotency key");
+                    answer.map(BatchBody::full)
+                }
+                Ok(Answered::Streaming((prepared, claim), kind)) => {
+                    drop(_entered);
+                    self.stream(executor, prepared, claim, kind, meter, span)
+                }
+                Err(refused) => record_refusal(&meter, format, refused)
+                    .into_response()
+                    .map(BatchBody::full),
             }
-            Ok(Answered::Replayed(answer)) => {
-                let elapsed = meter.elapsed();
-                tracing::info!(?elapsed, "batch answered again from its idempotency key");
-                answer
-            }
-            Err(refused) => record_refusal(&meter, format, refused).into_response(),
         };
         // The caller named no batch: its id is in the answer, to find its logs by.
         if id.generated() {
@@ -222,6 +294,54 @@ impl BatchEndpoint {
                 response.headers_mut().insert(X_BATCH_ID, value);
             }
         }
+        response
+    }
+
+    /// The streamed answer of a batch ready to run: `200` now, and a body that runs
+    /// the batch as it is read, writing `kind`, and records how the batch ended in
+    /// `meter` and `span` (and keeps its answer under `claim`) once it has.
+    fn stream<E: Executor>(
+        &self,
+        executor: E,
+        prepared: Prepared,
+        claim: Option<Claim>,
+        kind: Streaming,
+        meter: BatchMeter,
+        span: Span,
+    ) -> Response<BatchBody<impl Future<Output = ()> + use<E>>> {
+        // Results the reader has not taken yet, at most: past them the batch waits.
+        const AHEAD: usize = 16;
+        let (frames, taken) = mpsc::channel(AHEAD);
+        let format = prepared.plan.layout.format;
+        let mut streamer = Streamer::new(
+            kind,
+            &prepared.plan.layout,
+            prepared.plan.include_headers,
+            frames,
+            claim.is_some(),
+        );
+        let content_type = streamer.content_type();
+        let endpoint = self.clone();
+        let driver = async move {
+            let Prepared { plan, _permits } = prepared;
+            let config = endpoint.config();
+            engine::run(&executor, plan, config, endpoint.changes(), &mut streamer).await;
+            let (tally, kept) = streamer.finish().await;
+            if let (Some(claim), Some(answer)) = (claim, kept) {
+                claim.keep(&answer).await;
+            }
+            let elapsed = meter.elapsed();
+            let failed = meter.tallied(format, &tally);
+            Span::current().record("status", 200);
+            tracing::info!(ops = tally.ops(), failed, ?elapsed, "batch streamed");
+        }
+        .instrument(span);
+        let mut response = Response::new(BatchBody::streamed(driver, taken));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, content_type);
+        // Proxies that buffer answers (nginx) pass this one through as it comes.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         response
     }
 
@@ -301,6 +421,18 @@ impl BatchEndpoint {
         batch: BatchRequest,
         id: &BatchId,
     ) -> Result<BatchResponse, Refused> {
+        let prepared = self.prepare(outer, batch, id).await?;
+        Ok(self.run_prepared(executor, prepared).await)
+    }
+
+    /// Plans a decoded batch, runs its hooks and reserves its ops' places: what has
+    /// to pass before anything runs (and before a streamed answer's `200`).
+    async fn prepare(
+        &self,
+        outer: &Parts,
+        batch: BatchRequest,
+        id: &BatchId,
+    ) -> Result<Prepared, Refused> {
         let config = self.config();
         if outer.extensions.get::<BatchOp>().is_some() {
             return Err(Refused::check(Problem::unprocessable(
@@ -317,15 +449,26 @@ impl BatchEndpoint {
             })?;
         let reserve =
             u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
-        let _permits = self
-            .inner
-            .in_flight
-            .try_acquire_many(reserve)
+        let permits = Arc::clone(&self.inner.in_flight)
+            .try_acquire_many_owned(reserve)
             .map_err(|_| Refused {
                 reason: Reason::Overload,
                 problem: overloaded(),
             })?;
-        Ok(engine::run(executor, plan, config, self.changes()).await)
+        Ok(Prepared {
+            plan,
+            _permits: permits,
+        })
+    }
+
+    /// Runs a prepared batch and collects its results, the buffered answer.
+    async fn run_prepared<E: Executor>(&self, executor: &E, prepared: Prepared) -> BatchResponse {
+        let config = self.config();
+        let plan = prepared.plan;
+        let mut collect = engine::Collect::new(&plan, config.max_batch_response());
+        let (include_headers, layout) = (plan.include_headers, plan.layout.clone());
+        engine::run(executor, plan, config, self.changes(), &mut collect).await;
+        collect.into_response(include_headers, layout)
     }
 
     /// Watches a request that reaches the application directly (not as an op) for
@@ -392,6 +535,15 @@ enum Answered {
     Ran(BatchResponse, Response<Bytes>),
     /// A retry under the key of a batch that ran: the stored answer.
     Replayed(Response<Bytes>),
+    /// The batch is ready to run as its streamed answer is read, with its key.
+    Streaming((Prepared, Option<Claim>), Streaming),
+}
+
+/// A batch that passed every check and holds its places among the ops in flight
+/// until it ends.
+struct Prepared {
+    plan: Plan,
+    _permits: OwnedSemaphorePermit,
 }
 
 /// A batch refused before any op ran, and why.

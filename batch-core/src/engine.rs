@@ -1,5 +1,7 @@
 //! Execution: runs a planned batch on the caller's task, concurrently where the
-//! graph allows, and answers every op exactly once.
+//! graph allows, and answers every op exactly once: each result goes to a [`Sink`]
+//! the moment its op finishes, which collects them ([`Collect`], the buffered
+//! answer) or writes them out (a streamed answer).
 //!
 //! Nothing is spawned: an op's first poll runs on the batch's own task, and an op
 //! that has to wait lives on in one `FuturesUnordered` owned by the batch future, so
@@ -8,6 +10,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
@@ -25,27 +28,34 @@ use crate::changes::{Hub, Mutation};
 use crate::config::Config;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
-use crate::model::{BatchResponse, OnError, OpResult, ResultBody};
+use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody};
 use crate::observe::{OpMeter, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
 
-/// Runs every op of `plan` and returns their results in request order; each
+/// Where the engine puts each op's result as the op finishes, in the order they
+/// finish.
+pub(crate) trait Sink {
+    /// Takes op `index`'s result. [`ControlFlow::Break`] ends the batch there: the
+    /// ops still running are dropped (cancelled) and no other op starts.
+    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>>;
+}
+
+/// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
 /// successful mutation is published through `hub`, when there is one.
 pub(crate) async fn run<E: Executor>(
     executor: &E,
     plan: Plan,
     config: &Config,
     hub: Option<&dyn Hub>,
-) -> BatchResponse {
+    sink: &mut impl Sink,
+) {
     let deadline = Instant::now() + config.batch_deadline();
     let concurrency = if plan.sequential {
         1
     } else {
         config.max_concurrency()
     };
-    let include_headers = plan.include_headers;
-    let layout = plan.layout;
     let (shared, complete) = (plan.shared, plan.complete);
     let hooks = &config.hooks().op[..];
     let limit = config.max_response_body();
@@ -64,20 +74,23 @@ pub(crate) async fn run<E: Executor>(
             // taken here and never looked for again.
             let op = &mut state.ops[index];
             let (mut request, timeout, links) = (op.take_request(), op.timeout, op.links.take());
-            if state.halted {
-                let halted = not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None);
-                state.finish(index, halted);
-                continue;
-            }
-            if now >= deadline {
-                state.finish(index, timed_out());
-                continue;
-            }
-            // What the op takes from results is filled in now, its dependencies done.
-            if let Some(Err(failure)) =
-                links.map(|links| links.apply(&mut request, &state.results, config.path()))
-            {
-                state.finish(index, failure.outcome());
+            // An op that cannot start is answered here: the batch halted, its time is
+            // up, or what it takes from results cannot be filled in (which is done
+            // now, its dependencies finished).
+            let refused = if state.halted {
+                Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
+            } else if now >= deadline {
+                Some(timed_out())
+            } else {
+                links
+                    .and_then(|links| links.apply(&mut request, &state.kept, config.path()).err())
+                    .map(|failure| failure.outcome())
+            };
+            if let Some(outcome) = refused {
+                state.finish(index, outcome);
+                if flush(&mut state.done, sink).await.is_break() {
+                    return;
+                }
                 continue;
             }
             if !complete {
@@ -88,7 +101,7 @@ pub(crate) async fn run<E: Executor>(
             let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
             let span = op_span(
                 index,
-                &state.results[index].id,
+                &state.ids[index],
                 request.method(),
                 request.uri().path(),
             );
@@ -105,7 +118,7 @@ pub(crate) async fn run<E: Executor>(
             let call = if hooks.is_empty() {
                 Either::Left(executor.execute(request, limit))
             } else {
-                let id = state.results[index].id.clone();
+                let id = state.ids[index].clone();
                 Either::Right(Box::pin(checked(
                     executor, hooks, index, id, request, limit,
                 )))
@@ -120,6 +133,9 @@ pub(crate) async fn run<E: Executor>(
                 Poll::Ready(answer) => {
                     let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
+                    if flush(&mut state.done, sink).await.is_break() {
+                        return;
+                    }
                     // Ops answered here never return to the runtime: a large batch
                     // of them yields now and then, as any tokio task must.
                     tokio::task::consume_budget().await;
@@ -136,21 +152,113 @@ pub(crate) async fn run<E: Executor>(
             break;
         };
         state.record(index, outcome, mutation, hub);
+        if flush(&mut state.done, sink).await.is_break() {
+            return;
+        }
     }
-    BatchResponse {
-        results: state.results,
-        include_headers,
-        layout,
+}
+
+/// Hands `sink` the results of the ops that just finished.
+async fn flush(done: &mut Vec<(usize, OpResult)>, sink: &mut impl Sink) -> ControlFlow<()> {
+    for (index, result) in done.drain(..) {
+        sink.put(index, result).await?;
     }
+    ControlFlow::Continue(())
+}
+
+/// The buffered answer: every result, in request order, until they hold more than
+/// the whole-batch cap ([`Config::max_batch_response`]).
+pub(crate) struct Collect {
+    /// Each op's result; until it comes, a placeholder with the op's id.
+    results: Vec<OpResult>,
+    /// Bytes of headers and bodies held so far.
+    held: usize,
+    cap: usize,
+    /// Whether the cap was reached: the results not in are answered 507.
+    over: bool,
+    filled: Vec<bool>,
+}
+
+impl Collect {
+    /// A collector for the ops of `plan`, holding at most `cap` bytes of results.
+    pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
+        let results = plan
+            .ids
+            .iter()
+            .zip(&plan.ops)
+            .map(|(id, op)| {
+                let mut result = OpResult::new(id.clone(), StatusCode::INTERNAL_SERVER_ERROR);
+                result.silent = op.silent;
+                result
+            })
+            .collect::<Vec<_>>();
+        Self {
+            filled: vec![false; results.len()],
+            results,
+            held: 0,
+            cap,
+            over: false,
+        }
+    }
+
+    /// The batch's answer: its results, those past the cap answered 507.
+    pub(crate) fn into_response(self, include_headers: bool, layout: Layout) -> BatchResponse {
+        let mut results = self.results;
+        if self.over {
+            for (result, _) in results.iter_mut().zip(self.filled).filter(|(_, f)| !f) {
+                (result.status, result.headers, result.body) = over_cap();
+            }
+        }
+        BatchResponse {
+            results,
+            include_headers,
+            layout,
+        }
+    }
+}
+
+impl Sink for Collect {
+    async fn put(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
+        self.held = self.held.saturating_add(held_size(&result));
+        if self.held > self.cap {
+            self.over = true;
+            return ControlFlow::Break(());
+        }
+        if let (Some(slot), Some(filled)) =
+            (self.results.get_mut(index), self.filled.get_mut(index))
+        {
+            *slot = result;
+            *filled = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// What a result weighs against the whole-batch cap: its body and headers.
+fn held_size(result: &OpResult) -> usize {
+    let headers: usize = result
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    result.body.as_bytes().len() + headers
 }
 
 type Outcome = (StatusCode, HeaderMap, ResultBody);
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
-    /// Each op's result, filled in when it finishes. Until then it is a 500 with no
-    /// body, which no op of an acyclic plan is ever left with.
-    results: Vec<OpResult>,
+    /// Each op's id.
+    ids: Vec<String>,
+    /// Each op's status, once it finished.
+    statuses: Vec<Option<StatusCode>>,
+    /// The results other ops refer to, kept until the batch ends (the sink takes
+    /// every result as it comes; these are copies).
+    kept: Vec<Option<OpResult>>,
+    /// Whether some op refers to op `i`'s result.
+    referred: Vec<bool>,
+    /// The results of the ops that finished since the sink was last handed them.
+    done: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
     graph: Graph,
@@ -168,19 +276,22 @@ impl State {
             .filter(|&i| waiting_for[i] == 0)
             .map(Reverse)
             .collect();
-        let results = ids
-            .into_iter()
-            .zip(&ops)
-            .map(|(id, op)| OpResult {
-                id,
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                headers: HeaderMap::new(),
-                body: ResultBody::Empty,
-                silent: op.silent,
-            })
-            .collect();
+        let mut referred = vec![false; ops.len()];
+        for op in ops
+            .iter()
+            .filter_map(|op| op.links.as_ref())
+            .flat_map(|links| links.ops())
+        {
+            if let Some(flag) = referred.get_mut(op) {
+                *flag = true;
+            }
+        }
         Self {
-            results,
+            statuses: vec![None; ids.len()],
+            kept: vec![None; ids.len()],
+            referred,
+            ids,
+            done: Vec::new(),
             ops,
             graph,
             waiting_for,
@@ -201,7 +312,10 @@ impl State {
     ) {
         self.finish(index, outcome);
         if let (Some(mutation), Some(hub)) = (mutation, hub) {
-            let result = &self.results[index];
+            // The op's own result is the first that finishing it gave.
+            let Some((_, result)) = self.done.iter().find(|(i, _)| *i == index) else {
+                return;
+            };
             if let Some(event) = mutation.event(result.status, &result.headers, &result.body) {
                 hub.publish(event);
             }
@@ -218,8 +332,18 @@ impl State {
             if status.as_u16() >= 400 && self.on_error == OnError::Stop {
                 self.halted = true;
             }
-            let result = &mut self.results[index];
-            (result.status, result.headers, result.body) = (status, headers, body);
+            self.statuses[index] = Some(status);
+            let result = OpResult {
+                id: self.ids[index].clone(),
+                status,
+                headers,
+                body,
+                silent: self.ops[index].silent,
+            };
+            if self.referred[index] {
+                self.kept[index] = Some(result.clone());
+            }
+            self.done.push((index, result));
             for &dependent in &self.graph.dependents[index] {
                 self.waiting_for[dependent] -= 1;
                 if self.waiting_for[dependent] > 0 {
@@ -229,19 +353,20 @@ impl State {
                 // condition runs on it instead of on its dependencies' success.
                 let blocked = match &self.ops[dependent].condition {
                     Some(condition) => {
-                        let succeeded = |dep: usize| self.results[dep].status.is_success();
+                        let succeeded =
+                            |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
                         (!condition.holds(&succeeded)).then(|| {
                             not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None)
                         })
                     }
                     None => self.graph.deps[dependent]
                         .iter()
-                        .find(|&&dep| self.results[dep].status.as_u16() >= 400)
+                        .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
                         .map(|&dep| {
                             not_run(
                                 StatusCode::FAILED_DEPENDENCY,
                                 "dependency_failed",
-                                Some(&self.results[dep].id),
+                                Some(&self.ids[dep]),
                             )
                         }),
                 };
@@ -397,4 +522,12 @@ fn internal_error() -> Outcome {
 
 fn too_large() -> Outcome {
     not_run(StatusCode::BAD_GATEWAY, "response_too_large", None)
+}
+
+fn over_cap() -> Outcome {
+    not_run(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "batch_response_too_large",
+        None,
+    )
 }

@@ -1,7 +1,9 @@
 //! Header policy: what an operation inherits from the outer request, what it may set,
 //! and how the two are laid together into the op's request.
 
-use http::{HeaderMap, HeaderName, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::stream::accept;
 
 /// Headers that describe one connection hop, never the message (RFC 9110 §7.6.1).
 pub(crate) const HOP_BY_HOP: &[&str] = &[
@@ -164,7 +166,44 @@ impl HeaderPolicy {
                 inherited.remove(name);
             }
         }
+        if inherited.contains_key(header::ACCEPT) {
+            without_stream_ranges(&mut inherited);
+        }
         inherited
+    }
+}
+
+/// Removes from `headers`' `accept` the media ranges that ask for a streamed batch
+/// answer (`application/x-ndjson`, `application/jsonl`, `text/event-stream`): they
+/// choose how the batch is answered, and each op is answered as in any batch. What
+/// is left is kept; an `accept` with nothing left goes.
+fn without_stream_ranges(headers: &mut HeaderMap) {
+    let values: Vec<HeaderValue> = headers.get_all(header::ACCEPT).iter().cloned().collect();
+    let streamed = |value: &HeaderValue| {
+        value
+            .to_str()
+            .is_ok_and(|text| text.split(',').any(accept::is_stream_range))
+    };
+    if !values.iter().any(streamed) {
+        return;
+    }
+    headers.remove(header::ACCEPT);
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            headers.append(header::ACCEPT, value);
+            continue;
+        };
+        let kept: Vec<&str> = text
+            .split(',')
+            .filter(|range| !accept::is_stream_range(range))
+            .map(str::trim)
+            .filter(|range| !range.is_empty())
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&kept.join(", ")) {
+            if !value.is_empty() {
+                headers.append(header::ACCEPT, value);
+            }
+        }
     }
 }
 
@@ -215,6 +254,33 @@ mod tests {
         }
         map.append("accept-language", HeaderValue::from_static("fr"));
         map
+    }
+
+    #[test]
+    fn ops_never_inherit_the_ranges_that_ask_for_a_streamed_answer() {
+        let inherited = |accept: &[&str]| {
+            let mut outer = HeaderMap::new();
+            for value in accept {
+                outer.append(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            }
+            let inherited = HeaderPolicy::default().inherited(&outer);
+            inherited
+                .get_all(header::ACCEPT)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(inherited(&["application/x-ndjson"]).is_empty());
+        assert!(inherited(&["text/event-stream"]).is_empty());
+        assert_eq!(
+            inherited(&["application/jsonl;q=0.9, application/json;q=0.5"]),
+            ["application/json;q=0.5"]
+        );
+        assert_eq!(
+            inherited(&["text/event-stream", "text/html"]),
+            ["text/html"]
+        );
+        assert_eq!(inherited(&["application/json"]), ["application/json"]);
     }
 
     #[test]

@@ -87,6 +87,7 @@ mod plan;
 mod problem;
 mod reference;
 mod socket;
+mod stream;
 mod target;
 mod validate;
 
@@ -114,3 +115,4 @@ pub use socket::{
     Action, Answer, ClientMessage, CloseFrame, Frame, MessageError, Outbox, Outgoing, Reply,
     Session, SocketAdmission,
 };
+pub use stream::BatchBody;

@@ -247,6 +247,37 @@ async fn oversized_op_responses_are_502() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_buffered_answer_past_the_whole_batch_cap_answers_the_rest_507_and_cancels_them() {
+    let config = Config::builder().max_batch_response(300).build().unwrap();
+    let script = Script::default();
+    // Finishing in order, 100-byte bodies and sleeps of about 45 bytes (body and
+    // content-type): the third 100 bytes, at 20 ms, take the results past 300.
+    let ops = json!([
+        {"url": "/big/100"},
+        {"url": "/sleep/10"},
+        {"url": "/big/100", "depends_on": "1"},
+        {"url": "/sleep/20"},
+        {"url": "/big/100", "depends_on": "3"},
+        {"url": "/sleep/1000"},
+        {"url": "/big/1", "depends_on": "5"}
+    ]);
+    let (status, body) = run(config, &script, json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), [200, 200, 200, 200, 507, 507, 507]);
+    assert_eq!(
+        body["results"][5]["body"],
+        json!({"error": "batch_response_too_large"})
+    );
+    assert_eq!(body["results"][5]["id"], "5");
+    let finished = script.finished.lock().unwrap().clone();
+    assert!(
+        !finished.contains(&"/sleep/1000".to_owned()),
+        "the op still running is cancelled: {finished:?}"
+    );
+    assert!(!finished.contains(&"/big/1".to_owned()), "{finished:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn batches_beyond_the_in_flight_cap_get_503_with_retry_after() {
     let config = Config::builder().max_in_flight(4).build().unwrap();
     let endpoint = BatchEndpoint::new(config);

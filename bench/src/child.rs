@@ -14,21 +14,29 @@ use crate::{BenchError, Cpus, Framework, Setup};
 pub(crate) const SERVE_FLAG: &str = "--serve-in-child";
 /// What [`SERVE_FLAG`]'s value ends with when the child serves sockets.
 const SOCKETS_SUFFIX: &str = "+sockets";
+/// What it ends with when the child serves the streaming figures' payload server.
+const PAYLOAD_SUFFIX: &str = "+payload";
 /// How long a child may take to stop once told to.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The framework and setup a [`SERVE_FLAG`] value names.
 pub(crate) fn parse_serve(value: &str) -> Option<(Framework, Setup)> {
-    match value.strip_suffix(SOCKETS_SUFFIX) {
-        Some(name) => Some((Framework::from_name(name)?, Setup::Sockets)),
-        None => Some((Framework::from_name(value)?, Setup::Batches)),
+    if let Some(name) = value.strip_suffix(SOCKETS_SUFFIX) {
+        return Some((Framework::from_name(name)?, Setup::Sockets));
     }
+    if let Some(name) = value.strip_suffix(PAYLOAD_SUFFIX) {
+        return Some((Framework::from_name(name)?, Setup::Payload));
+    }
+    Some((Framework::from_name(value)?, Setup::Batches))
 }
 
 /// The child's side: serves `framework`'s fixture on a free port, prints the address,
 /// and stops when its standard input closes, so it never outlives the parent.
 pub(crate) fn serve(framework: Framework, setup: Setup) -> Result<(), BenchError> {
-    let server = crate::start(framework, setup)?;
+    let server = match setup {
+        Setup::Payload => crate::streaming::payload_server()?,
+        _ => crate::start(framework, setup)?,
+    };
     println!("{}", server.addr());
     let mut sink = std::io::sink();
     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
@@ -52,6 +60,7 @@ impl Served {
         let value = match setup {
             Setup::Batches => framework.name().to_owned(),
             Setup::Sockets => format!("{}{SOCKETS_SUFFIX}", framework.name()),
+            Setup::Payload => format!("{}{PAYLOAD_SUFFIX}", framework.name()),
         };
         let mut command = match cpus {
             Some(cpus) => {

@@ -2,6 +2,7 @@
 //! HTTP/2 with prior knowledge (h2c) multiplexing every request on one connection.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
@@ -73,6 +74,44 @@ impl Http1 {
         let request = request.body(Full::new(json.unwrap_or_default()))?;
         self.send.ready().await?;
         read(self.send.send_request(request).await?).await
+    }
+}
+
+impl Http1 {
+    /// Sends one request with `headers` and reads the response as it arrives: when
+    /// its first line (up to the first `\n`) had arrived, counted from sending,
+    /// and the whole reply.
+    pub(crate) async fn send_timing_first_line(
+        &mut self,
+        method: Method,
+        path: &str,
+        json: Option<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Result<(Duration, Reply), BenchError> {
+        let mut request =
+            request(method, path, json.is_some()).header(header::HOST, self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(json.unwrap_or_default()))?;
+        self.send.ready().await?;
+        let started = Instant::now();
+        let response = self.send.send_request(request).await?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut whole = Vec::new();
+        let mut first_line = None;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                whole.extend_from_slice(&data);
+                if first_line.is_none() && data.contains(&b'\n') {
+                    first_line = Some(started.elapsed());
+                }
+            }
+        }
+        let first_line = first_line.unwrap_or_else(|| started.elapsed());
+        let body = Bytes::from(whole);
+        Ok((first_line, Reply { status, body }))
     }
 }
 

@@ -30,6 +30,7 @@ mod measure;
 mod pipeline;
 mod resume;
 mod rss;
+mod streaming;
 mod table;
 mod ws;
 
@@ -51,9 +52,11 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), cost (what an op costs the server:
                      in-process and in CPU time, part of batch), idempotency (what
-                     an Idempotency-Key adds, part of batch), realtime (the socket
-                     figures) or resume (a resume after 1,000 missed events, local
-                     and Redis hub)
+                     an Idempotency-Key adds, part of batch), streaming (streamed
+                     against buffered answers: time to the first result, peak
+                     memory; part of batch), realtime (the socket figures) or
+                     resume (a resume after 1,000 missed events, local and Redis
+                     hub)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -97,6 +100,9 @@ pub(crate) enum Setup {
     Batches,
     /// The real-time figures: sockets on.
     Sockets,
+    /// The streaming memory figures: the engine over an executor whose every op
+    /// answers 100 KiB, for batches of 1,000 ops.
+    Payload,
 }
 
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
@@ -116,7 +122,7 @@ pub(crate) fn start(framework: Framework, setup: Setup) -> Result<Server, BenchE
 pub(crate) fn config_builder(setup: Setup) -> Result<ConfigBuilder, BenchError> {
     let builder = Config::builder().max_concurrency(32).max_body(8 << 20);
     Ok(match setup {
-        Setup::Batches => builder,
+        Setup::Batches | Setup::Payload => builder,
         Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
     })
 }
@@ -181,6 +187,8 @@ struct Parts {
     cost: bool,
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
+    /// Streamed against buffered answers (part of the batch figures).
+    streaming: bool,
     realtime: bool,
     /// The resume figures: 1,000 missed events, local and Redis hub.
     resume: bool,
@@ -192,6 +200,7 @@ impl Parts {
         batch: false,
         cost: false,
         idempotency: false,
+        streaming: false,
         realtime: false,
         resume: false,
     };
@@ -226,6 +235,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             batch: true,
             cost: true,
             idempotency: true,
+            streaming: true,
             realtime: true,
             resume: true,
         },
@@ -266,6 +276,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                         batch: true,
                         cost: true,
                         idempotency: true,
+                        streaming: true,
                         ..Parts::NONE
                     },
                     "cost" => Parts {
@@ -274,6 +285,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     },
                     "idempotency" => Parts {
                         idempotency: true,
+                        ..Parts::NONE
+                    },
+                    "streaming" => Parts {
+                        streaming: true,
                         ..Parts::NONE
                     },
                     "realtime" => Parts {
@@ -286,7 +301,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, cost, idempotency, realtime or resume; got {other:?}"
+                            "--only wants batch, cost, idempotency, streaming, realtime or resume; got {other:?}"
                         ));
                     }
                 };
@@ -377,7 +392,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let redis_hub = args.parts.resume.then(resume::Redis::start).flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
-        if args.parts.batch || args.parts.idempotency {
+        if args.parts.batch || args.parts.idempotency || args.parts.streaming {
             let server = start(framework, Setup::Batches)?;
             if args.parts.batch {
                 rows.extend(runtime.block_on(measure::all(framework, server.addr(), plan))?);
@@ -385,6 +400,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
             if args.parts.idempotency {
                 let keyed = idempotency::all(framework, server.addr(), redis.as_ref(), plan);
                 rows.extend(runtime.block_on(keyed)?);
+            }
+            if args.parts.streaming {
+                let first = streaming::first_result(framework, server.addr(), plan);
+                rows.extend(runtime.block_on(first)?);
             }
             drop(server);
         }
@@ -406,6 +425,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
         if args.parts.resume {
             rows.extend(runtime.block_on(resume::all(framework, redis_hub.as_ref(), plan))?);
         }
+    }
+    if args.parts.streaming {
+        eprintln!("measuring streamed memory ...");
+        rows.extend(streaming::memory(&runtime, plan)?);
     }
     if !rows.is_empty() {
         table::print(&rows);
@@ -452,9 +475,12 @@ mod tests {
         let args = parse(&["--only", "cost"]).unwrap();
         assert!(!args.parts.batch && args.parts.cost && !args.parts.idempotency);
         let batch = parse(&["--only", "batch"]).unwrap().parts;
-        assert!(batch.idempotency && batch.cost && !batch.realtime && !batch.resume);
+        assert!(batch.idempotency && batch.cost && batch.streaming);
+        assert!(!batch.realtime && !batch.resume);
         let args = parse(&["--only", "resume"]).unwrap();
         assert!(args.parts.resume && !args.parts.batch && !args.parts.realtime);
+        let streaming = parse(&["--only", "streaming"]).unwrap().parts;
+        assert!(streaming.streaming && !streaming.batch && !streaming.realtime);
         let args = parse(&[child::SERVE_FLAG, "tower+sockets"]).unwrap();
         assert_eq!(args.serve, Some((Framework::Tower, Setup::Sockets)));
         let args = parse(&[child::SERVE_FLAG, "actix"]).unwrap();

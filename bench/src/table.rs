@@ -70,6 +70,12 @@ impl Row {
         }
     }
 
+    /// The row as measured on `server` rather than one framework's fixture.
+    pub(crate) fn on(mut self, server: &'static str) -> Self {
+        self.framework = server;
+        self
+    }
+
     /// A time against a baseline time, as a speed-up: how many times faster.
     pub(crate) fn faster(
         framework: Framework,

@@ -93,6 +93,42 @@ impl Client {
             .map_err(|_| ClientError::Timeout)?
     }
 
+    /// Sends `method path` as [`Client::send`] does, and reads the response as it
+    /// arrives: each chunk of the body with the time it arrived at, since the
+    /// request was sent.
+    pub async fn send_streamed(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<(Exchange, Vec<(Duration, Bytes)>), ClientError> {
+        let request = self.request(method, path, headers, body)?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = self.inner.request(request).await?;
+            let (parts, mut body) = response.into_parts();
+            let mut chunks = Vec::new();
+            let mut whole = Vec::new();
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    whole.extend_from_slice(&data);
+                    chunks.push((started.elapsed(), data));
+                }
+            }
+            let exchange = Exchange {
+                status: parts.status,
+                headers: parts.headers,
+                body: Bytes::from(whole),
+                elapsed: started.elapsed(),
+            };
+            Ok((exchange, chunks))
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
     /// Sends `GET path` with `headers`, which ask to switch protocols: a `101`
     /// answer comes with the connection the server handed over; any other is read
     /// whole, as [`Client::send`] reads it.

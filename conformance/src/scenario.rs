@@ -59,6 +59,8 @@ const FILES: &[(&str, &str)] = &[
     (
         "native/conditions.json",
         include_str!("../scenarios/native/conditions.json"),
+        "native/streaming.json",
+        include_str!("../scenarios/native/streaming.json"),
     ),
     (
         "security/urls.json",
@@ -272,6 +274,23 @@ pub struct HttpStep {
     /// The response must take at least this many milliseconds.
     #[serde(default)]
     pub min_elapsed_ms: Option<u64>,
+    /// The records of a streamed answer, read as they arrive, in order: each must
+    /// match its own, and no more may come.
+    #[serde(default)]
+    pub records: Option<Vec<RecordExpectation>>,
+}
+
+/// One record of a streamed answer: an NDJSON line (its JSON), or a server-sent
+/// event (`{"event": name, "data": its JSON}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordExpectation {
+    /// A matcher on the record.
+    pub record: Value,
+    /// The record must have arrived within this many milliseconds of sending the
+    /// request, whatever is still to come.
+    #[serde(default)]
+    pub max_elapsed_ms: Option<u64>,
 }
 
 /// A request of a step; every string in it may use `${capture}`.
@@ -659,7 +678,8 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 if let Some(parts) = &request.body_parts {
                     check_parts(parts).map_err(request_error)?;
                 }
-                step.expect.matchers().collect()
+                let records = step.records.iter().flatten().map(|r| &r.record);
+                step.expect.matchers().chain(records).collect()
             }
             Step::Socket(step) => {
                 if scenario.requires != Some(Requirement::Sockets) {

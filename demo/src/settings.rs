@@ -233,6 +233,17 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "max_batch_response",
+        value: "BYTES",
+        default: "16MiB",
+        help: "results one buffered answer holds (past it: 507; streamed answers: no cap)",
+        apply: |d, v| {
+            let n = bytes(v)?;
+            edit(&mut d.config, |c| c.max_batch_response(n));
+            Ok(())
+        },
+    },
+    Setting {
         name: "max_in_flight",
         value: "N",
         default: "1024",
@@ -833,6 +844,7 @@ mod tests {
                     ("max_body", "2MiB"),
                     ("max_concurrency", "3"),
                     ("max_response_body", "1024"),
+                    ("max_batch_response", "3MiB"),
                     ("max_in_flight", "99"),
                 ],
             )
@@ -843,6 +855,7 @@ mod tests {
             assert_eq!(config.max_body(), 2 << 20, "{source:?}");
             assert_eq!(config.max_concurrency(), 3, "{source:?}");
             assert_eq!(config.max_response_body(), 1024, "{source:?}");
+            assert_eq!(config.max_batch_response(), 3 << 20, "{source:?}");
             assert_eq!(config.max_in_flight(), 99, "{source:?}");
         }
     }

@@ -17,7 +17,7 @@ mod aggregate;
 mod facebook;
 mod graph;
 pub(crate) mod json;
-mod multipart;
+pub(crate) mod multipart;
 pub(crate) mod native;
 pub(crate) mod spelling;
 

@@ -15,7 +15,7 @@ pub use socket::{SocketConfig, SocketConfigBuilder};
 use crate::headers::HeaderPolicy;
 use crate::hooks::{self, BatchView, Hooks, OpView, Refusal, Routes};
 use crate::idempotency::{self, IdempotencyStore};
-use crate::model::{Capabilities, Format};
+use crate::model::{Capabilities, DEFAULT_MAX_BATCH_RESPONSE, Format};
 use crate::problem::Problem;
 use crate::target;
 
@@ -33,6 +33,7 @@ use crate::target;
 /// | [`op_timeout`](ConfigBuilder::op_timeout) | 30 s (an op's `timeout_ms` may lower it) |
 /// | [`batch_deadline`](ConfigBuilder::batch_deadline) | 60 s |
 /// | [`max_response_body`](ConfigBuilder::max_response_body) | 8 MiB per op |
+/// | [`max_batch_response`](ConfigBuilder::max_batch_response) | 16 MiB per buffered answer |
 /// | [`max_in_flight`](ConfigBuilder::max_in_flight) | 1024 ops across all batches |
 /// | [`header_policy`](ConfigBuilder::header_policy) | [`HeaderPolicy::default`] |
 /// | [`format`](ConfigBuilder::format) | every [`Format`] but [`Format::Facebook`] |
@@ -64,6 +65,7 @@ pub struct Config {
     op_timeout: Duration,
     batch_deadline: Duration,
     max_response_body: usize,
+    max_batch_response: usize,
     max_in_flight: usize,
     header_policy: HeaderPolicy,
     hooks: Hooks,
@@ -82,6 +84,7 @@ impl Default for Config {
             op_timeout: Duration::from_secs(30),
             batch_deadline: Duration::from_secs(60),
             max_response_body: 8 * 1024 * 1024,
+            max_batch_response: DEFAULT_MAX_BATCH_RESPONSE,
             max_in_flight: 1024,
             header_policy: HeaderPolicy::default(),
             hooks: Hooks::default(),
@@ -152,6 +155,12 @@ impl Config {
         self.max_response_body
     }
 
+    /// The most bytes of results (bodies and headers) one buffered answer holds; a
+    /// streamed answer holds none.
+    pub fn max_batch_response(&self) -> usize {
+        self.max_batch_response
+    }
+
     /// The most operations running at once across all batches of one endpoint.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
@@ -203,7 +212,8 @@ impl Config {
                 .filter(|&format| self.accepts(format))
                 .map(|format| format.name().to_owned())
                 .collect(),
-            streaming: false,
+            max_batch_response_bytes: self.max_batch_response,
+            streaming: true,
             references: true,
             idempotency: self.is_idempotent(),
             socket_path: self.sockets.as_ref().map(|s| s.path().to_owned()),
@@ -268,6 +278,16 @@ impl ConfigBuilder {
     /// (default 8 MiB).
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.config.max_response_body = bytes;
+        self
+    }
+
+    /// Caps the results one buffered answer holds at `bytes` of bodies and headers
+    /// (default 16 MiB): once they would hold more, the op that finished past the cap
+    /// and every op not yet finished are answered 507
+    /// `{"error": "batch_response_too_large"}`, and those still running are
+    /// cancelled. A streamed answer writes each result and drops it: no cap applies.
+    pub fn max_batch_response(mut self, bytes: usize) -> Self {
+        self.config.max_batch_response = bytes;
         self
     }
 
@@ -543,6 +563,7 @@ mod tests {
         assert_eq!(config.op_timeout(), Duration::from_secs(30));
         assert_eq!(config.batch_deadline(), Duration::from_secs(60));
         assert_eq!(config.max_response_body(), 8 << 20);
+        assert_eq!(config.max_batch_response(), 16 << 20);
         assert_eq!(config.max_in_flight(), 1024);
         assert!(config.is_idempotent());
         assert_eq!(config.idempotency_ttl(), Duration::from_secs(24 * 3600));

@@ -86,11 +86,11 @@ impl std::fmt::Debug for Settings {
 }
 
 /// What becomes of a request to the batch endpoint, as far as its key goes.
-pub(crate) enum Admission<'a> {
+pub(crate) enum Admission {
     /// No key: the batch runs unprotected.
     Unkeyed,
     /// The key is this request's: run the batch, then keep or release the claim.
-    Claimed(Claim<'a>),
+    Claimed(Claim),
     /// A retry: the stored answer, to send as it is.
     Replay(Response<Bytes>),
 }
@@ -115,7 +115,7 @@ impl Settings {
         format: Format,
         body: &[u8],
         deadline: Duration,
-    ) -> Result<Admission<'_>, Problem> {
+    ) -> Result<Admission, Problem> {
         let Some(key) = key else {
             return Ok(Admission::Unkeyed);
         };
@@ -133,7 +133,8 @@ impl Settings {
             .map_err(unavailable)?;
         match held {
             None => Ok(Admission::Claimed(Claim {
-                settings: self,
+                store: Arc::clone(&self.store),
+                ttl: self.ttl,
                 key,
                 fingerprint,
             })),
@@ -168,13 +169,14 @@ impl Settings {
 }
 
 /// A key this request holds while its batch runs.
-pub(crate) struct Claim<'a> {
-    settings: &'a Settings,
+pub(crate) struct Claim {
+    store: Arc<dyn IdempotencyStore>,
+    ttl: Duration,
     key: StoreKey,
     fingerprint: Fingerprint,
 }
 
-impl Claim<'_> {
+impl Claim {
     /// Stores `answer` for retries. When the store fails now, after the batch ran,
     /// the answer is still sent and the claim stays: retries get 409, never a
     /// second run.
@@ -185,15 +187,14 @@ impl Claim<'_> {
             headers: answer.headers().clone(),
             body: answer.body().clone(),
         });
-        let settings = self.settings;
-        if let Err(err) = settings.store.answer(&self.key, &entry, settings.ttl).await {
+        if let Err(err) = self.store.answer(&self.key, &entry, self.ttl).await {
             tracing::warn!(error = %err, "idempotency: the batch ran but its answer could not be stored; retries of its key get 409");
         }
     }
 
     /// Gives the key up: the batch was refused and ran nothing.
     pub(crate) async fn release(self) {
-        if let Err(err) = self.settings.store.release(&self.key).await {
+        if let Err(err) = self.store.release(&self.key).await {
             tracing::warn!(error = %err, "idempotency: a refused batch's key could not be released; retries get 409 until it expires");
         }
     }

@@ -1,13 +1,15 @@
 //! The bodies a [`BatchService`](super::BatchService) hands on: what the wrapped
 //! service reads, and what the client is answered with.
 
+use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
 
 use crate::changes::Watch;
 use crate::executor::BoxError;
@@ -100,15 +102,21 @@ pub struct ResponseBody<B> {
 
 #[derive(Debug)]
 enum ResponseKind<B> {
-    Endpoint(Full<Bytes>),
+    /// The endpoint's answer: whole, or streamed as its batch runs. The mutex only
+    /// makes the body `Sync` (warp asks that of bodies) around a batch that is not:
+    /// the body is only ever reached through `&mut`, which never locks.
+    Endpoint(Mutex<UnsyncBoxBody<Bytes, Infallible>>),
     Direct(B),
     Watched(B, Arc<Watch>),
 }
 
 impl<B> ResponseBody<B> {
-    pub(super) fn endpoint(body: Bytes) -> Self {
+    pub(super) fn endpoint<E>(body: E) -> Self
+    where
+        E: Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    {
         Self {
-            kind: ResponseKind::Endpoint(Full::new(body)),
+            kind: ResponseKind::Endpoint(Mutex::new(UnsyncBoxBody::new(body))),
         }
     }
 
@@ -138,7 +146,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
-            ResponseKind::Endpoint(body) => poll(body, cx),
+            ResponseKind::Endpoint(body) => poll(exclusive(body), cx),
             ResponseKind::Direct(body) => poll(body, cx),
             ResponseKind::Watched(body, watch) => {
                 let frame = poll(body, cx);
@@ -163,7 +171,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            ResponseKind::Endpoint(body) => body.is_end_stream(),
+            ResponseKind::Endpoint(body) => body.lock().is_ok_and(|body| body.is_end_stream()),
             // A watched body is polled until it has nothing left, where its change is
             // published.
             ResponseKind::Watched(..) => false,
@@ -173,9 +181,20 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            ResponseKind::Endpoint(body) => body.size_hint(),
+            ResponseKind::Endpoint(body) => body
+                .lock()
+                .map_or_else(|_| SizeHint::default(), |body| body.size_hint()),
             ResponseKind::Direct(body) | ResponseKind::Watched(body, _) => body.size_hint(),
         }
+    }
+}
+
+/// The body in `mutex`, reached through `&mut`: no lock is taken, and no poll ever
+/// panics while holding one, so it is never poisoned.
+fn exclusive<B>(mutex: &mut Mutex<B>) -> &mut B {
+    match mutex.get_mut() {
+        Ok(body) => body,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

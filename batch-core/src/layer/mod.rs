@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
+use http_body_util::Full;
 use tower::{Layer, Service};
 
 pub use body::{RequestBody, ResponseBody};
@@ -156,12 +157,12 @@ where
             drop(inner);
             let ops = Ops::new(self.inner.clone());
             return Box::pin(async move {
-                let response = if endpoint.config().is_batch_path(request.uri().path()) {
-                    endpoint.handle(&ops, request).await
-                } else {
-                    websocket::answer(&endpoint, ops, request).await
-                };
-                Ok(response.map(ResponseBody::endpoint))
+                if endpoint.config().is_batch_path(request.uri().path()) {
+                    let response = endpoint.respond(ops, request).await;
+                    return Ok(response.map(ResponseBody::endpoint));
+                }
+                let response = websocket::answer(&endpoint, ops, request).await;
+                Ok(response.map(|body| ResponseBody::endpoint(Full::new(body))))
             });
         }
         let (parts, body) = request.into_parts();

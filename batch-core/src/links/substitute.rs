@@ -73,13 +73,13 @@ enum Found {
 }
 
 impl Links {
-    /// Fills `request` in from `results` (every op referred to has finished); the
-    /// url that comes out must pass the url rules, with `batch_path` the batch
-    /// endpoint's path.
+    /// Fills `request` in from `results`, which holds by index the result of every
+    /// op referred to (each has finished); the url that comes out must pass the url
+    /// rules, with `batch_path` the batch endpoint's path.
     pub(crate) fn apply(
         &self,
         request: &mut Request<Bytes>,
-        results: &[OpResult],
+        results: &[Option<OpResult>],
         batch_path: &str,
     ) -> Result<(), Failure> {
         let values = self.values(results)?;
@@ -135,13 +135,16 @@ impl Links {
     }
 
     /// Each reference's value, in order.
-    fn values(&self, results: &[OpResult]) -> Result<Vec<Found>, Failure> {
+    fn values(&self, results: &[Option<OpResult>]) -> Result<Vec<Found>, Failure> {
         // Each document referred to is parsed once per op, whatever its references.
         let mut documents: Vec<(usize, Value)> = Vec::new();
         let mut values = Vec::with_capacity(self.references.len());
         for reference in &self.references {
             let unresolved = || Failure::unresolved(reference);
-            let result = results.get(reference.op).ok_or_else(unresolved)?;
+            let result = results
+                .get(reference.op)
+                .and_then(Option::as_ref)
+                .ok_or_else(unresolved)?;
             if !result.status.is_success() {
                 return Err(unresolved());
             }

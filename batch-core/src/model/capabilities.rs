@@ -28,9 +28,14 @@ pub struct Capabilities {
     pub max_body_bytes: usize,
     /// How many operations of one batch run at the same time.
     pub max_concurrency: usize,
+    /// The most bytes of results (bodies and headers) a buffered answer holds;
+    /// past it, results are answered 507. A streamed answer has no such cap.
+    #[serde(default = "default_max_batch_response")]
+    pub max_batch_response_bytes: usize,
     /// The wire formats accepted, by [`Format::name`](crate::Format::name).
     pub formats: Vec<String>,
-    /// Whether results can be streamed as ops finish.
+    /// Whether results can be streamed as ops finish (`Accept: application/x-ndjson`
+    /// or `text/event-stream`).
     pub streaming: bool,
     /// Whether ops can refer to earlier ops' results.
     pub references: bool,
@@ -43,3 +48,13 @@ pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket_path: Option<String>,
 }
+
+/// What a server that does not advertise its whole-batch cap (an older one) is
+/// taken to hold: the default.
+fn default_max_batch_response() -> usize {
+    DEFAULT_MAX_BATCH_RESPONSE
+}
+
+/// What a buffered answer holds at most by default; see
+/// [`ConfigBuilder::max_batch_response`](crate::ConfigBuilder::max_batch_response).
+pub(crate) const DEFAULT_MAX_BATCH_RESPONSE: usize = 16 * 1024 * 1024;

@@ -10,6 +10,7 @@ mod request;
 mod response;
 
 pub use capabilities::Capabilities;
+pub(crate) use capabilities::DEFAULT_MAX_BATCH_RESPONSE;
 pub use format::Format;
 pub use request::{BatchRequest, OnError, Operation, Target};
 pub use response::{BatchResponse, OpResult, ResultBody};

@@ -141,16 +141,21 @@ impl BatchMeter {
     /// Records a batch whose ops ran: `results` in `format`. Returns how many of
     /// them failed (status 400 or more).
     pub(crate) fn answered(&self, format: Format, results: &[OpResult]) -> u64 {
-        let mut by_class = [0u64; 5];
+        let mut tally = Tally::default();
         for result in results {
-            let class = usize::from(result.status.as_u16() / 100).clamp(1, 5) - 1;
-            by_class[class] += 1;
+            tally.add(result.status);
         }
-        let failed = by_class[3] + by_class[4];
+        self.tallied(format, &tally)
+    }
+
+    /// Records a batch whose ops ran, from the `tally` of their statuses, and
+    /// returns how many failed.
+    pub(crate) fn tallied(&self, format: Format, tally: &Tally) -> u64 {
+        let failed = tally.failed();
         let outcome = if failed > 0 { "partial" } else { "ok" };
         self.batch(format.name(), outcome);
-        metrics::histogram!(BATCH_SIZE).record(results.len() as f64);
-        for (class, count) in by_class.into_iter().enumerate() {
+        metrics::histogram!(BATCH_SIZE).record(tally.ops() as f64);
+        for (class, count) in tally.by_class.into_iter().enumerate() {
             if count > 0 {
                 metrics::counter!(OPS, "status" => STATUS_CLASSES[class]).increment(count);
             }
@@ -173,6 +178,30 @@ impl BatchMeter {
         )
         .increment(1);
         metrics::histogram!(BATCH_DURATION).record(self.elapsed().as_secs_f64());
+    }
+}
+
+/// How many results of a batch fell in each status class, counted as they come.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    by_class: [u64; 5],
+}
+
+impl Tally {
+    /// Counts one result of `status`.
+    pub(crate) fn add(&mut self, status: http::StatusCode) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.by_class[class] += 1;
+    }
+
+    /// The results counted.
+    pub(crate) fn ops(&self) -> u64 {
+        self.by_class.iter().sum()
+    }
+
+    /// The results that failed: status 400 or more.
+    pub(crate) fn failed(&self) -> u64 {
+        self.by_class[3] + self.by_class[4]
     }
 }
 

@@ -1,12 +1,14 @@
 //! HTTP steps: one request, and what its response must look like.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::client::{Client, Exchange};
 use crate::matcher::{self, Captures, Mismatch};
-use crate::scenario::{BodyPart, Expectation, HttpStep};
+use crate::scenario::{BodyPart, Expectation, HttpStep, RecordExpectation};
 
 /// The most mismatches listed for one failing step.
 const MAX_MISMATCHES: usize = 6;
@@ -39,11 +41,104 @@ pub(super) async fn run(
     } else {
         Bytes::new()
     };
-    let exchange = client
-        .send(&request.method, &path, &headers, body)
+    let Some(expected) = &step.records else {
+        let exchange = client
+            .send(&request.method, &path, &headers, body)
+            .await
+            .map_err(|err| err.to_string())?;
+        return compare(step, &exchange, captures);
+    };
+    let (exchange, chunks) = client
+        .send_streamed(&request.method, &path, &headers, body)
         .await
         .map_err(|err| err.to_string())?;
-    compare(step, &exchange, captures)
+    compare(step, &exchange, captures)?;
+    let events = exchange
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    compare_records(expected, &records(&chunks, events), captures)
+}
+
+/// Checks the records of a streamed answer, in order, each against its own
+/// expectation, taking their captures.
+fn compare_records(
+    expected: &[RecordExpectation],
+    records: &[(Duration, Value)],
+    captures: &mut Captures,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if records.len() != expected.len() {
+        problems.push(format!(
+            "records: expected {}, got {}",
+            expected.len(),
+            records.len()
+        ));
+    }
+    for (index, (expect, (at, record))) in expected.iter().zip(records).enumerate() {
+        matcher::collect_captures(&expect.record, Some(record), captures);
+        let part = format!("records/{index}");
+        problems.extend(mismatches(&expect.record, Some(record), captures, &part));
+        if let Some(max) = expect.max_elapsed_ms {
+            let ms = at.as_millis();
+            if ms > u128::from(max) {
+                problems.push(format!(
+                    "{part}: arrived after {ms} ms, expected within {max} ms"
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let got: Vec<String> = records.iter().map(|(_, r)| matcher::short(r)).collect();
+    Err(format!("{} | records: {}", listed(problems), got.join(" ")))
+}
+
+/// The records of a streamed body, each with the time the chunk that completed it
+/// arrived: NDJSON lines as their JSON (a string when not JSON), or server-sent
+/// events (`events`) as `{"event": name, "data": JSON}`.
+fn records(chunks: &[(Duration, Bytes)], events: bool) -> Vec<(Duration, Value)> {
+    let separator: &[u8] = if events { b"\n\n" } else { b"\n" };
+    let mut pending = Vec::new();
+    let mut records = Vec::new();
+    for (at, chunk) in chunks {
+        pending.extend_from_slice(chunk);
+        while let Some(end) = pending
+            .windows(separator.len())
+            .position(|window| window == separator)
+        {
+            let record: Vec<u8> = pending.drain(..end + separator.len()).collect();
+            let text = String::from_utf8_lossy(&record[..end]).into_owned();
+            let value = if events {
+                event(&text)
+            } else {
+                json_or_text(&text)
+            };
+            records.push((*at, value));
+        }
+    }
+    records
+}
+
+/// A server-sent event as `{"event": name, "data": JSON}`.
+fn event(text: &str) -> Value {
+    let mut object = Map::new();
+    let mut data = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("event:") {
+            object.insert("event".to_owned(), Value::String(name.trim().to_owned()));
+        } else if let Some(line) = line.strip_prefix("data:") {
+            data.push(line.strip_prefix(' ').unwrap_or(line));
+        }
+    }
+    object.insert("data".to_owned(), json_or_text(&data.join("\n")));
+    Value::Object(object)
+}
+
+fn json_or_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 /// Checks one response against its step, first taking the step's captures.

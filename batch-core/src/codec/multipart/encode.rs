@@ -33,18 +33,8 @@ pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
         {
             Some(group) => {
                 let members = results.get(group.clone()).unwrap_or_default();
-                let inner = boundary("changeset", members);
-                out.extend_from_slice(
-                    format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n").as_bytes(),
-                );
-                for (member, result) in group.clone().zip(members) {
-                    out.extend_from_slice(format!("--{inner}\r\n").as_bytes());
-                    // Inside a change set the id is echoed as sent: OData clients match on it.
-                    let label = layout.labels.get(member).cloned().flatten();
-                    write_part(&mut out, result, label.as_deref());
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(format!("--{inner}--").as_bytes());
+                let labels = layout.labels.get(group.clone()).unwrap_or_default();
+                write_changeset(&mut out, members, labels);
                 index = group.end;
             }
             None => {
@@ -66,6 +56,40 @@ pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
         http.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     http
+}
+
+/// A change set's answer, the body of one outer part: a nested multipart of its
+/// `members`' parts, in order, each labelled as the client labelled it.
+pub(crate) fn write_changeset(out: &mut Vec<u8>, members: &[OpResult], labels: &[Option<String>]) {
+    let inner = boundary("changeset", members);
+    out.extend_from_slice(
+        format!("Content-Type: multipart/mixed; boundary={inner}\r\n\r\n").as_bytes(),
+    );
+    for (member, result) in members.iter().enumerate() {
+        out.extend_from_slice(format!("--{inner}\r\n").as_bytes());
+        // Inside a change set the id is echoed as sent: OData clients match on it.
+        let label = labels.get(member).and_then(Option::as_deref);
+        write_part(out, result, label);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{inner}--").as_bytes());
+}
+
+/// One part of a streamed answer, op `index`'s: as in a buffered answer, but every
+/// part carries a `Content-ID` (the one the client sent, else the op's id), since
+/// parts come in the order their ops finish.
+pub(crate) fn write_labelled_part(out: &mut Vec<u8>, result: &OpResult, label: Option<&str>) {
+    let id = format!(
+        "<response-{}>",
+        label.map_or(result.id.as_str(), unbracketed)
+    );
+    write_part(out, result, Some(&id));
+}
+
+/// A boundary for an answer written before its results are known: random, so no
+/// op can plant it (it is not checked against results still to come).
+pub(crate) fn streamed_boundary() -> String {
+    boundary("batch", &[])
 }
 
 /// One `application/http` part: MIME headers, then the op's response as HTTP/1.1.

@@ -13,7 +13,7 @@ mod encode;
 mod parse;
 
 pub(crate) use decode::decode;
-pub(crate) use encode::encode;
+pub(crate) use encode::{encode, streamed_boundary, write_changeset, write_labelled_part};
 
 #[cfg(test)]
 mod tests;

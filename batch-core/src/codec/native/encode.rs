@@ -28,6 +28,24 @@ pub(crate) fn write_results(out: &mut Writer, response: &BatchResponse) {
     });
 }
 
+/// One result as a streamed answer writes it: the native result object, led by
+/// `"index"` (the op's position in the batch).
+pub(crate) fn write_indexed(
+    out: &mut Writer,
+    index: usize,
+    result: &OpResult,
+    include_headers: bool,
+) {
+    out.raw(br#"{"index":"#);
+    out.raw(index.to_string().as_bytes());
+    out.raw(br#","id":"#);
+    out.string(&result.id);
+    out.raw(br#","status":"#);
+    out.status(result.status);
+    rest(out, result, include_headers);
+    out.raw(b"}");
+}
+
 /// What a result carries after its id and status.
 #[inline]
 pub(super) fn rest(out: &mut Writer, result: &OpResult, include_headers: bool) {
