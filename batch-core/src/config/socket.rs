@@ -22,6 +22,7 @@ use super::error::ConfigError;
 /// | [`max_in_flight`](SocketConfigBuilder::max_in_flight) | 16 messages per socket | later messages wait to be read |
 /// | [`ping_interval`](SocketConfigBuilder::ping_interval) | 25 s | |
 /// | [`idle_timeout`](SocketConfigBuilder::idle_timeout) | 60 s without a pong | the socket is closed with 1001 |
+/// | [`recheck`](SocketConfigBuilder::recheck) | 60 s | a subscription's `GET` runs again before its next event |
 ///
 /// ```
 /// use std::time::Duration;
@@ -51,6 +52,7 @@ pub struct SocketConfig {
     slow_reader_grace: Duration,
     history_events: usize,
     history_age: Duration,
+    recheck: Option<Duration>,
 }
 
 impl Default for SocketConfig {
@@ -69,6 +71,7 @@ impl Default for SocketConfig {
             slow_reader_grace: Duration::from_secs(60),
             history_events: 1000,
             history_age: Duration::from_secs(300),
+            recheck: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -153,6 +156,13 @@ impl SocketConfig {
     /// How long an event is kept for clients that resume.
     pub fn history_age(&self) -> Duration {
         self.history_age
+    }
+
+    /// How old a subscription's last check may be before an event is delivered to
+    /// it: older, its `GET` runs again first, and a non-2xx answer revokes it.
+    /// `None` when subscriptions are never checked again.
+    pub fn recheck(&self) -> Option<Duration> {
+        self.recheck
     }
 }
 
@@ -255,6 +265,17 @@ impl SocketConfigBuilder {
     /// `since` to replay; a cursor older than that gets a fresh `state` with `reset`.
     pub fn history_age(mut self, age: Duration) -> Self {
         self.config.history_age = age;
+        self
+    }
+
+    /// Re-runs a subscription's `GET`, with the identity of the request that opened
+    /// the socket, before delivering an event to it when its last check is older
+    /// than `interval` (default 60 s; `Duration::ZERO` checks before every event),
+    /// so that a client that lost the right to read a resource stops being told of
+    /// its changes: a non-2xx answer ends the subscription with `revoked`. `None`
+    /// never checks again after the `subscribe`.
+    pub fn recheck(mut self, interval: Option<Duration>) -> Self {
+        self.config.recheck = interval;
         self
     }
 
