@@ -14,6 +14,7 @@ use super::error::ConfigError;
 /// | setting | default | beyond it |
 /// |---|---|---|
 /// | [`path`](SocketConfigBuilder::path) | `/socket` | |
+/// | [`events_path`](SocketConfigBuilder::events_path) | `/events` | |
 /// | [`allow_origins`](SocketConfigBuilder::allow_origins) | the request's own host | a browser upgrade from another origin: 403 |
 /// | [`max_message`](SocketConfigBuilder::max_message) | 64 KiB | the socket is closed with 1009 |
 /// | [`max_subscriptions`](SocketConfigBuilder::max_subscriptions) | 100 per socket | that subscribe is an `error` 429 |
@@ -40,6 +41,7 @@ use super::error::ConfigError;
 #[derive(Debug, Clone)]
 pub struct SocketConfig {
     path: String,
+    events_path: String,
     allowed_origins: Option<Vec<String>>,
     max_message: usize,
     max_subscriptions: usize,
@@ -59,6 +61,7 @@ impl Default for SocketConfig {
     fn default() -> Self {
         Self {
             path: "/socket".to_owned(),
+            events_path: "/events".to_owned(),
             allowed_origins: None,
             max_message: 64 * 1024,
             max_subscriptions: 100,
@@ -88,6 +91,11 @@ impl SocketConfig {
     /// target it.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Where the Server-Sent Events stream of subscriptions is served.
+    pub fn events_path(&self) -> &str {
+        &self.events_path
     }
 
     /// Whether a browser page from `origin` may open a socket on a request for
@@ -279,11 +287,20 @@ impl SocketConfigBuilder {
         self
     }
 
+    /// Serves the Server-Sent Events stream of subscriptions at `path` (default
+    /// `/events`): `GET /events?uri=U&uri=U2` with the identity of its headers.
+    pub fn events_path(mut self, path: impl Into<String>) -> Self {
+        self.config.events_path = path.into();
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<SocketConfig, ConfigError> {
         let config = self.config;
-        if !config.path.starts_with('/') || config.path.contains(['?', '#', '{', '}', '*', ':']) {
-            return Err(ConfigError::SocketPath(config.path));
+        for path in [&config.path, &config.events_path] {
+            if !path.starts_with('/') || path.contains(['?', '#', '{', '}', '*', ':']) {
+                return Err(ConfigError::SocketPath(path.clone()));
+            }
         }
         for origin in config.allowed_origins.iter().flatten() {
             let well_formed = origin.split_once("://").is_some_and(|(scheme, host)| {

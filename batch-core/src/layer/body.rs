@@ -1,11 +1,13 @@
 //! The bodies a [`BatchService`](super::BatchService) hands on: what the wrapped
 //! service reads, and what the client is answered with.
 
+use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures::Stream;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 
@@ -101,11 +103,39 @@ pub struct ResponseBody<B> {
 #[derive(Debug)]
 enum ResponseKind<B> {
     Endpoint(Full<Bytes>),
+    Events(EventStream),
     Direct(B),
     Watched(B, Arc<Watch>),
 }
 
+/// The body of a Server-Sent Events stream, as long as it is read. In a lock, never
+/// contended (only the body's owner polls it), so that the body stays `Sync` as
+/// servers and frameworks want.
+pub(super) struct EventStream(Mutex<Chunks>);
+
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>> + Send>>;
+
+impl EventStream {
+    pub(super) fn new(
+        stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+    ) -> Self {
+        Self(Mutex::new(Box::pin(stream)))
+    }
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
+}
+
 impl<B> ResponseBody<B> {
+    pub(super) fn events(stream: EventStream) -> Self {
+        Self {
+            kind: ResponseKind::Events(stream),
+        }
+    }
+
     pub(super) fn endpoint(body: Bytes) -> Self {
         Self {
             kind: ResponseKind::Endpoint(Full::new(body)),
@@ -139,6 +169,12 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
             ResponseKind::Endpoint(body) => poll(body, cx),
+            ResponseKind::Events(EventStream(stream)) => stream
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|chunk| chunk.map(Frame::data).map_err(BoxError::from))),
             ResponseKind::Direct(body) => poll(body, cx),
             ResponseKind::Watched(body, watch) => {
                 let frame = poll(body, cx);
@@ -164,6 +200,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             ResponseKind::Endpoint(body) => body.is_end_stream(),
+            ResponseKind::Events(_) => false,
             // A watched body is polled until it has nothing left, where its change is
             // published.
             ResponseKind::Watched(..) => false,
@@ -174,6 +211,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             ResponseKind::Endpoint(body) => body.size_hint(),
+            ResponseKind::Events(_) => SizeHint::default(),
             ResponseKind::Direct(body) | ResponseKind::Watched(body, _) => body.size_hint(),
         }
     }

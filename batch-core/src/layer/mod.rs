@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tower::{Layer, Service};
 
+use body::EventStream;
 pub use body::{RequestBody, ResponseBody};
 use ops::Ops;
 
@@ -162,6 +163,19 @@ where
                     websocket::answer(&endpoint, ops, request).await
                 };
                 Ok(response.map(ResponseBody::endpoint))
+            });
+        }
+        if request.method() == Method::GET && endpoint.is_events_path(path) {
+            drop(inner);
+            let ops = Ops::new(self.inner.clone());
+            let (parts, _body) = request.into_parts();
+            return Box::pin(async move {
+                Ok(match endpoint.serve_events(ops, &parts).await {
+                    Ok(response) => {
+                        response.map(|stream| ResponseBody::events(EventStream::new(stream)))
+                    }
+                    Err(refusal) => refusal.map(ResponseBody::endpoint),
+                })
             });
         }
         let (parts, body) = request.into_parts();

@@ -14,9 +14,11 @@
 //! Every message runs as an op of a batch would, through the same [`Executor`]:
 //! url rules, header inheritance from the upgrade request, hooks, the server-wide
 //! cap on ops in flight. A transport other than WebSocket (Socket.IO) drives a
-//! [`Session`] of its own with [`BatchEndpoint::session`].
+//! [`Session`] of its own with [`BatchEndpoint::session`]; Server-Sent Events
+//! ([`BatchEndpoint::serve_events`]) are one, read-only.
 
 mod connection;
+mod events;
 mod frame;
 mod mailbox;
 mod message;
