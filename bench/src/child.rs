@@ -14,11 +14,21 @@ use crate::{BenchError, Cpus, Framework, Setup};
 pub(crate) const SERVE_FLAG: &str = "--serve-in-child";
 /// What [`SERVE_FLAG`]'s value ends with when the child serves sockets.
 const SOCKETS_SUFFIX: &str = "+sockets";
+/// What it ends with when the child serves sockets rechecked every N ms (`off`:
+/// never): `axum+recheck=0`.
+const RECHECK_SUFFIX: &str = "+recheck=";
 /// How long a child may take to stop once told to.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The framework and setup a [`SERVE_FLAG`] value names.
 pub(crate) fn parse_serve(value: &str) -> Option<(Framework, Setup)> {
+    if let Some((name, interval)) = value.split_once(RECHECK_SUFFIX) {
+        let interval = match interval {
+            "off" => None,
+            millis => Some(Duration::from_millis(millis.parse().ok()?)),
+        };
+        return Some((Framework::from_name(name)?, Setup::Recheck(interval)));
+    }
     match value.strip_suffix(SOCKETS_SUFFIX) {
         Some(name) => Some((Framework::from_name(name)?, Setup::Sockets)),
         None => Some((Framework::from_name(value)?, Setup::Batches)),
@@ -52,6 +62,11 @@ impl Served {
         let value = match setup {
             Setup::Batches => framework.name().to_owned(),
             Setup::Sockets => format!("{}{SOCKETS_SUFFIX}", framework.name()),
+            Setup::Recheck(interval) => format!(
+                "{}{RECHECK_SUFFIX}{}",
+                framework.name(),
+                interval.map_or("off".to_owned(), |every| every.as_millis().to_string())
+            ),
         };
         let mut command = match cpus {
             Some(cpus) => {

@@ -11,6 +11,7 @@
 //! cargo run --release -p bench -- --quick            # a few iterations (CI smoke)
 //! cargo run --release -p bench -- --framework axum --iterations 50
 //! cargo run --release -p bench -- --only realtime    # the socket figures alone
+//! cargo run --release -p bench -- --only recheck     # what rechecking subscriptions costs
 //! ```
 //!
 //! Every figure is printed next to a baseline measured in the same run, with their
@@ -45,7 +46,9 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), idempotency (what an Idempotency-Key
-                     adds, part of batch) or realtime (the socket figures)
+                     adds, part of batch), realtime (the socket figures) or recheck
+                     (what rechecking subscriptions costs a fan-out to the largest
+                     subscriber count; only with --only)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -89,6 +92,9 @@ pub(crate) enum Setup {
     Batches,
     /// The real-time figures: sockets on.
     Sockets,
+    /// What revocation costs: sockets on, subscriptions checked again once their
+    /// last check is older than this (`None`: never).
+    Recheck(Option<Duration>),
 }
 
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
@@ -110,6 +116,12 @@ pub(crate) fn config_builder(setup: Setup) -> Result<ConfigBuilder, BenchError> 
     Ok(match setup {
         Setup::Batches => builder,
         Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
+        Setup::Recheck(interval) => builder.sockets(
+            SocketConfig::builder()
+                .max_sockets(20_000)
+                .recheck(interval)
+                .build()?,
+        ),
     })
 }
 
@@ -168,6 +180,8 @@ struct Parts {
     /// The idempotency-key figures (part of the batch figures).
     idempotency: bool,
     realtime: bool,
+    /// What rechecking subscriptions costs a fan-out (not part of the full run).
+    recheck: bool,
 }
 
 #[derive(Debug)]
@@ -197,6 +211,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             batch: true,
             idempotency: true,
             realtime: true,
+            recheck: false,
         },
         serve: None,
     };
@@ -233,20 +248,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                         batch: true,
                         idempotency: true,
                         realtime: false,
+                        recheck: false,
                     },
                     "idempotency" => Parts {
                         batch: false,
                         idempotency: true,
                         realtime: false,
+                        recheck: false,
                     },
                     "realtime" => Parts {
                         batch: false,
                         idempotency: false,
                         realtime: true,
+                        recheck: false,
+                    },
+                    "recheck" => Parts {
+                        batch: false,
+                        idempotency: false,
+                        realtime: false,
+                        recheck: true,
                     },
                     other => {
                         return Err(format!(
-                            "--only wants batch, idempotency or realtime; got {other:?}"
+                            "--only wants batch, idempotency, realtime or recheck; got {other:?}"
                         ));
                     }
                 };
@@ -326,6 +350,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     );
     let mut rows = Vec::new();
     let mut fan_outs = Vec::new();
+    let mut rechecks = Vec::new();
     let redis = args
         .parts
         .idempotency
@@ -356,11 +381,20 @@ fn run(args: &Args) -> Result<(), BenchError> {
             eprintln!("  idle sockets");
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
         }
+        if args.parts.recheck {
+            rechecks.extend(fanout::rechecked(framework, &runtime, plan)?);
+        }
     }
-    table::print(&rows);
+    if !rows.is_empty() {
+        table::print(&rows);
+    }
     if !fan_outs.is_empty() {
         println!();
         table::print_fan_out(&fan_outs);
+    }
+    if !rechecks.is_empty() {
+        println!();
+        table::print_rechecks(&rechecks);
     }
     Ok(())
 }
