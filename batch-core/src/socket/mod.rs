@@ -156,7 +156,9 @@ impl BatchEndpoint {
     /// A session for a client admitted by [`admit_socket`](Self::admit_socket): its
     /// messages run through `executor`, and what it is sent goes to `outbox`. For a
     /// transport other than WebSocket; [`serve_socket`](Self::serve_socket) makes
-    /// its own.
+    /// its own. The transport polls [`Session::recheck`] for as long as the session
+    /// lives, beside its messages: the events of a subscription due for a check
+    /// wait for it.
     pub fn session<E: Executor>(
         &self,
         executor: E,
