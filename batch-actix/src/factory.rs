@@ -92,7 +92,10 @@ where
 
     fn call(&self, mut request: ActixRequest) -> Self::Future {
         let path = request.path();
-        if self.endpoint.config().is_batch_path(path) || self.endpoint.is_socket_path(path) {
+        if self.endpoint.config().is_batch_path(path)
+            || self.endpoint.is_socket_path(path)
+            || self.endpoint.is_events_path(path)
+        {
             request.extensions_mut().insert(self.dispatcher.clone());
         }
         // Ops reach the App through the dispatcher, not here: only direct requests

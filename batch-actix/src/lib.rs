@@ -127,6 +127,7 @@
 struct ReadmeDoctests;
 
 mod convert;
+mod events;
 mod executor;
 mod factory;
 mod socket;
@@ -202,6 +203,18 @@ where
         let resource = web::resource("/{socket_path:.*}")
             .guard(guard::fn_guard(move |ctx| {
                 matcher.is_socket_path(ctx.head().uri.path())
+            }))
+            .route(route);
+        app = app.service(resource);
+        let handler = endpoint.clone();
+        let route = web::get().to(move |request: HttpRequest| {
+            let endpoint = handler.clone();
+            async move { events::answer(&endpoint, request).await }
+        });
+        let matcher = endpoint.clone();
+        let resource = web::resource("/{events_path:.*}")
+            .guard(guard::fn_guard(move |ctx| {
+                matcher.is_events_path(ctx.head().uri.path())
             }))
             .route(route);
         app = app.service(resource);

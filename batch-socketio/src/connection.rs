@@ -17,7 +17,7 @@ use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::{ConnectMiddleware, Value as Packet};
 use socketioxide::socket::Socket;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tower::Service;
 
 use crate::events::EVENTS;
@@ -87,10 +87,22 @@ where
         let session = self
             .endpoint
             .session(self.executor.clone(), admission, Arc::new(outbox));
-        let slot: Slot<S> = Arc::new(Mutex::new(Some(Arc::new(Connection {
+        let connection = Arc::new(Connection {
             session,
             in_flight: Semaphore::new(in_flight),
-        }))));
+        });
+        // Events due for a check wait for it on a task of the client's own, which
+        // ends when the client disconnects (the sender is dropped then).
+        let (stop, stopped) = oneshot::channel::<()>();
+        let checking = connection.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = checking.session.recheck() => {}
+                _ = stopped => {}
+            }
+        });
+        let stop = Arc::new(Mutex::new(Some(stop)));
+        let slot: Slot<S> = Arc::new(Mutex::new(Some(connection)));
         for (event, read) in EVENTS {
             let slot = slot.clone();
             socket.on(
@@ -113,7 +125,8 @@ where
         }
         socket.on_disconnect(move || async move {
             let ended = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-            drop(ended);
+            let stop = stop.lock().unwrap_or_else(PoisonError::into_inner).take();
+            drop((stop, ended));
         });
         Ok(())
     }

@@ -98,6 +98,12 @@ impl Outbox for SocketOutbox {
                         self.emit("state", data);
                     }
                 }
+                Reply::Revoked { .. } => {
+                    let json = answer.json();
+                    if let Some(data) = raw(&json) {
+                        self.emit("revoked", data);
+                    }
+                }
                 Reply::Error { status, detail, .. } => self.emit(
                     "api_error",
                     &ApiError {

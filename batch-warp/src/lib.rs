@@ -116,6 +116,7 @@
 struct ReadmeDoctests;
 
 mod batch;
+mod events;
 mod mutation;
 mod request;
 mod socket;
@@ -169,6 +170,8 @@ where
     let ops: Ops = ServiceExecutor::new(BoxCloneSyncService::new(warp::service(routes.clone())));
     let mutations = BoxCloneSyncService::new(warp::service(routes.clone()));
     socket::filter(endpoint.clone(), ops.clone())
+        .or(events::filter(endpoint.clone(), ops.clone()))
+        .unify()
         .or(batch::filter(endpoint.clone(), ops))
         .unify()
         .or(mutation::filter(endpoint, mutations))

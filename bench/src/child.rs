@@ -16,11 +16,21 @@ pub(crate) const SERVE_FLAG: &str = "--serve-in-child";
 const SOCKETS_SUFFIX: &str = "+sockets";
 /// What it ends with when the child serves the streaming figures' payload server.
 const PAYLOAD_SUFFIX: &str = "+payload";
+/// What it ends with when the child serves sockets rechecked every N ms (`off`:
+/// never): `axum+recheck=0`.
+const RECHECK_SUFFIX: &str = "+recheck=";
 /// How long a child may take to stop once told to.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The framework and setup a [`SERVE_FLAG`] value names.
 pub(crate) fn parse_serve(value: &str) -> Option<(Framework, Setup)> {
+    if let Some((name, interval)) = value.split_once(RECHECK_SUFFIX) {
+        let interval = match interval {
+            "off" => None,
+            millis => Some(Duration::from_millis(millis.parse().ok()?)),
+        };
+        return Some((Framework::from_name(name)?, Setup::Recheck(interval)));
+    }
     if let Some(name) = value.strip_suffix(SOCKETS_SUFFIX) {
         return Some((Framework::from_name(name)?, Setup::Sockets));
     }
@@ -61,6 +71,11 @@ impl Served {
             Setup::Batches => framework.name().to_owned(),
             Setup::Sockets => format!("{}{SOCKETS_SUFFIX}", framework.name()),
             Setup::Payload => format!("{}{PAYLOAD_SUFFIX}", framework.name()),
+            Setup::Recheck(interval) => format!(
+                "{}{RECHECK_SUFFIX}{}",
+                framework.name(),
+                interval.map_or("off".to_owned(), |every| every.as_millis().to_string())
+            ),
         };
         let mut command = match cpus {
             Some(cpus) => {

@@ -349,3 +349,33 @@ async fn receive(
     }
     Ok(times)
 }
+
+/// The fan-out figures of `framework` at the largest subscriber count of `plan`,
+/// with subscriptions never checked again, checked every 60 s (the default: no
+/// check falls due during the run), and checked before every event (each event
+/// runs every subscriber's `GET` of the item first): what revocation costs.
+pub(crate) fn rechecked(
+    framework: Framework,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+) -> Result<Vec<(&'static str, FanOut)>, BenchError> {
+    let largest = plan.subscribers.len().saturating_sub(1);
+    let plan = Plan {
+        subscribers: &plan.subscribers[largest..],
+        ..plan
+    };
+    let mut figures = Vec::new();
+    for (label, interval) in [
+        ("off", None),
+        ("60 s", Some(Duration::from_secs(60))),
+        ("0 (every event)", Some(Duration::ZERO)),
+    ] {
+        eprintln!("  recheck {label}");
+        let (served, addr) =
+            Served::start(framework, crate::Setup::Recheck(interval), plan.server_cpus)?;
+        let measured = runtime.block_on(all(framework, &served, addr, plan))?;
+        drop(served);
+        figures.extend(measured.into_iter().map(|figure| (label, figure)));
+    }
+    Ok(figures)
+}

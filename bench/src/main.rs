@@ -14,6 +14,7 @@
 //! cargo run --release -p bench -- --quick            # a few iterations (CI smoke)
 //! cargo run --release -p bench -- --framework axum --iterations 50
 //! cargo run --release -p bench -- --only realtime    # the socket figures alone
+//! cargo run --release -p bench -- --only recheck     # what rechecking subscriptions costs
 //! ```
 //!
 //! Every figure is printed next to a baseline measured in the same run, with their
@@ -54,9 +55,10 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
                      in-process and in CPU time, part of batch), idempotency (what
                      an Idempotency-Key adds, part of batch), streaming (streamed
                      against buffered answers: time to the first result, peak
-                     memory; part of batch), realtime (the socket figures) or
-                     resume (a resume after 1,000 missed events, local and Redis
-                     hub)
+                     memory; part of batch), realtime (the socket figures), resume
+                     (a resume after 1,000 missed events, local and Redis hub) or
+                     recheck (what rechecking subscriptions costs a fan-out to the
+                     largest subscriber count; only with --only)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -103,6 +105,9 @@ pub(crate) enum Setup {
     /// The streaming memory figures: the engine over an executor whose every op
     /// answers 100 KiB, for batches of 1,000 ops.
     Payload,
+    /// What revocation costs: sockets on, subscriptions checked again once their
+    /// last check is older than this (`None`: never).
+    Recheck(Option<Duration>),
 }
 
 /// Starts `framework`'s fixture server on a free port with the bench's configuration.
@@ -124,6 +129,12 @@ pub(crate) fn config_builder(setup: Setup) -> Result<ConfigBuilder, BenchError> 
     Ok(match setup {
         Setup::Batches | Setup::Payload => builder,
         Setup::Sockets => builder.sockets(SocketConfig::builder().max_sockets(20_000).build()?),
+        Setup::Recheck(interval) => builder.sockets(
+            SocketConfig::builder()
+                .max_sockets(20_000)
+                .recheck(interval)
+                .build()?,
+        ),
     })
 }
 
@@ -192,6 +203,8 @@ struct Parts {
     realtime: bool,
     /// The resume figures: 1,000 missed events, local and Redis hub.
     resume: bool,
+    /// What rechecking subscriptions costs a fan-out (not part of the full run).
+    recheck: bool,
 }
 
 impl Parts {
@@ -203,6 +216,7 @@ impl Parts {
         streaming: false,
         realtime: false,
         resume: false,
+        recheck: false,
     };
 }
 
@@ -238,6 +252,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             streaming: true,
             realtime: true,
             resume: true,
+            recheck: false,
         },
         serve: None,
     };
@@ -299,9 +314,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                         resume: true,
                         ..Parts::NONE
                     },
+                    "recheck" => Parts {
+                        recheck: true,
+                        ..Parts::NONE
+                    },
                     other => {
                         return Err(format!(
-                            "--only wants batch, cost, idempotency, streaming, realtime or resume; got {other:?}"
+                            "--only wants batch, cost, idempotency, streaming, realtime, resume or recheck; got {other:?}"
                         ));
                     }
                 };
@@ -384,6 +403,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut rows = Vec::new();
     let mut costs = Vec::new();
     let mut fan_outs = Vec::new();
+    let mut rechecks = Vec::new();
     let redis = args
         .parts
         .idempotency
@@ -425,6 +445,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
         if args.parts.resume {
             rows.extend(runtime.block_on(resume::all(framework, redis_hub.as_ref(), plan))?);
         }
+        if args.parts.recheck {
+            rechecks.extend(fanout::rechecked(framework, &runtime, plan)?);
+        }
     }
     if args.parts.streaming {
         eprintln!("measuring streamed memory ...");
@@ -440,6 +463,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     if !fan_outs.is_empty() {
         println!();
         table::print_fan_out(&fan_outs);
+    }
+    if !rechecks.is_empty() {
+        println!();
+        table::print_rechecks(&rechecks);
     }
     println!(
         "\nat the end, {}; time stolen by the host during the run: {:.1}%",

@@ -204,6 +204,37 @@ pub(crate) fn print_costs(costs: &[Cost]) {
     }
 }
 
+/// What rechecking subscriptions costs a fan-out: each recheck setting's figures,
+/// against the same framework's without rechecks.
+pub(crate) fn print_rechecks(figures: &[(&str, FanOut)]) {
+    println!(
+        "| framework | subscribers | recheck | CPU per event: server | / off | events/s in bursts \
+         | / off | all notified: median change | PATCH sent to last receipt |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for (label, figure) in figures {
+        let off = figures
+            .iter()
+            .find(|(label, off)| *label == "off" && off.framework == figure.framework)
+            .map(|(_, off)| off);
+        let ratio = |of: f64, to: f64| format!("{:.2}×", of / to.max(f64::MIN_POSITIVE));
+        let to_off =
+            |of: fn(&FanOut) -> f64| off.map_or("n/a".to_owned(), |off| ratio(of(figure), of(off)));
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+            figure.framework.name(),
+            figure.subscribers,
+            label,
+            Value::Time(figure.server_cpu),
+            to_off(|f| f.server_cpu.as_secs_f64()),
+            figure.events_per_second,
+            to_off(|f| f.events_per_second),
+            offset(figure.all_median),
+            Value::Time(figure.from_send),
+        );
+    }
+}
+
 /// The load average over 1, 5 and 15 minutes (`/proc/loadavg`): how busy the
 /// shared machine was around a run.
 pub(crate) fn load_average() -> String {

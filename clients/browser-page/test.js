@@ -1,8 +1,8 @@
 // Opens the demo's live page (GET /) in a real browser, Debian's Chromium driven
 // headless by playwright-core, and checks what a user would see: the list renders
 // from the socket's state, changes made by plain REST requests from here and by a
-// batch sent from the page's own box show up as they happen, and the page
-// reconnects when its socket closes. Usage: node test.js http://127.0.0.1:PORT
+// batch sent from the page's own box show up as they happen, the page reconnects
+// when its socket closes, and its EventSource follows item 2 over /events. Usage: node test.js http://127.0.0.1:PORT
 // CHROMIUM names the browser (default /usr/bin/chromium); with SCREENSHOT=path, a
 // PNG of the page after the changes is saved there (docs/images/demo-page.png).
 "use strict";
@@ -126,6 +126,15 @@ async function main() {
     const pen = results[0]?.body?.id;
     check("the batch's create appears", await waitFor(page, rowNamed, [pen, "pen"]), `row ${pen}: ${await shown(page, pen)}`);
     check("the batch's patch appears", await waitFor(page, rowNamed, [2, "ink"]), `row 2: ${await shown(page, 2)}`);
+    const sse = () => page.evaluate(() => `${document.getElementById("sse").dataset.state} ${document.getElementById("sse").textContent}`);
+    check(
+      "the EventSource follows item 2 over Server-Sent Events",
+      await waitFor(page, () => {
+        const el = document.getElementById("sse");
+        return el.dataset.state === "open" && el.textContent === "ink";
+      }),
+      await sse(),
+    );
 
     // The changes the screenshot shows: a rename and a new item, both by plain requests.
     const target = ids[7];

@@ -68,6 +68,11 @@
 //! `Selection::new().skip(Requirement::Sockets)` with [`run_selected`] from Rust
 //! ([`Selection::skip`]).
 //!
+//! The revocation scenarios (`"requires": "recheck"`) need a server that checks a
+//! subscription again before every event (`SocketConfig::recheck` zero, the demo's
+//! `--socket-recheck 0`); they run by default too, and `--skip recheck` (or
+//! skipping `sockets`) leaves them out. [`run_requiring_only`] runs only them.
+//!
 //! [`run_only`] runs the scenarios whose name contains a text, [`run_selected`] those
 //! a [`Selection`] keeps, and [`run_requiring`] those that need the Facebook format,
 //! against a server configured with it.
@@ -78,5 +83,7 @@ pub mod runner;
 pub mod scenario;
 pub mod socket;
 
-pub use runner::{Report, RunError, Selection, run, run_only, run_requiring, run_selected};
+pub use runner::{
+    Report, RunError, Selection, run, run_only, run_requiring, run_requiring_only, run_selected,
+};
 pub use scenario::Requirement;

@@ -13,7 +13,9 @@ The server must serve the fixture API (docs/fixture-api.md) with a batch
 endpoint at /batch and its default configuration, and sockets at /socket with
 the default socket configuration: the socket scenarios connect to
 ws://HOST:PORT/socket, HOST:PORT being the url's. For a server without sockets,
---skip sockets leaves them out. The scenarios that need the
+--skip sockets leaves them out. The revocation scenarios need subscriptions
+checked before every event (the demo's --socket-recheck 0); --skip recheck
+leaves them out for a server with the default interval. The scenarios that need the
 Facebook format, which that configuration switches off, are not run here; in a
 checkout, `CONFORMANCE_URL=<URL> CONFORMANCE_FACEBOOK_URL=<URL2> cargo test -p
 conformance` runs them too, against a second server that enables it.
@@ -25,7 +27,7 @@ Options:
   --name <NAME>  name printed in the summary line (default: the url)
   --only <TEXT>  run only the scenarios whose name contains TEXT (such as headers.)
   --skip <WHAT>  leave out the scenarios that need WHAT, which the server does not
-                 serve: sockets (the only one; may be given more than once)
+                 serve: sockets, recheck (may be given more than once)
   -h, --help     print this help
 
 Exit status: 0 when every scenario passed, 1 when any failed, 2 on a usage error.";

@@ -131,6 +131,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scenarios/socket/resume.json"),
     ),
     (
+        "socket/revoke.json",
+        include_str!("../scenarios/socket/revoke.json"),
+    ),
+    (
         "socket/limits.json",
         include_str!("../scenarios/socket/limits.json"),
     ),
@@ -170,16 +174,23 @@ pub enum Requirement {
     /// The socket endpoint at [`SOCKET_PATH`], with the default socket
     /// configuration: the scenarios with socket steps.
     Sockets,
+    /// The socket endpoint, with subscriptions checked again before every event
+    /// (`SocketConfig::recheck` zero; the demo's `--socket-recheck 0`): the
+    /// revocation scenarios, which may have socket steps. Left out with
+    /// [`Sockets`](Requirement::Sockets) too.
+    Recheck,
 }
 
 impl Requirement {
     /// Every requirement, as `CONFORMANCE_SKIP` and `--skip` name them.
-    pub const ALL: [Requirement; 1] = [Requirement::Sockets];
+    pub const ALL: [Requirement; 2] = [Requirement::Sockets, Requirement::Recheck];
 
-    /// Its name in scenario files, `CONFORMANCE_SKIP` and `--skip`: `sockets`.
+    /// Its name in scenario files, `CONFORMANCE_SKIP` and `--skip`: `sockets`,
+    /// `recheck`.
     pub fn name(self) -> &'static str {
         match self {
             Requirement::Sockets => "sockets",
+            Requirement::Recheck => "recheck",
         }
     }
 }
@@ -192,7 +203,7 @@ impl fmt::Display for Requirement {
 
 /// A name that is no [`Requirement`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown requirement {0:?}: the known one is sockets")]
+#[error("unknown requirement {0:?}: the known ones are sockets and recheck")]
 pub struct UnknownRequirement(pub String);
 
 impl FromStr for Requirement {
@@ -682,9 +693,9 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 step.expect.matchers().chain(records).collect()
             }
             Step::Socket(step) => {
-                if scenario.requires != Some(Requirement::Sockets) {
+                if scenario.requires.is_none() {
                     return Err(request_error(
-                        "a file with socket steps says \"requires\": \"sockets\"",
+                        "a file with socket steps says \"requires\": \"sockets\" (or \"recheck\")",
                     ));
                 }
                 let name = step.socket.as_str();

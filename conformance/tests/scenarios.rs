@@ -11,7 +11,11 @@
 //! adapter, and `CONFORMANCE_FACEBOOK_URL` when set (without it they are left out).
 //!
 //! The socket scenarios run against the local servers that serve sockets, and
-//! against `CONFORMANCE_URL` unless `CONFORMANCE_SKIP=sockets`.
+//! against `CONFORMANCE_URL` unless `CONFORMANCE_SKIP=sockets`. The revocation
+//! scenarios (`"requires": "recheck"`) run against a third local server per socket
+//! adapter, whose subscriptions are checked before every event, and against
+//! `CONFORMANCE_URL` unless `CONFORMANCE_SKIP=recheck` (the demo with
+//! `--socket-recheck 0` passes them).
 //!
 //! Adding an adapter is one line in `local_targets`.
 
@@ -21,6 +25,7 @@ use std::error::Error;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use batch_core::{Config, Format, ServiceExecutor, SocketConfig};
 use conformance::{Requirement, Selection};
@@ -41,6 +46,8 @@ enum Suite {
     Default(Selection),
     /// Only the ones that need the Facebook format.
     Facebook,
+    /// Only the ones that need subscriptions checked before every event.
+    Recheck,
 }
 
 /// Where to send the scenarios, and the local server behind the url, if any, which
@@ -65,15 +72,20 @@ impl Target {
     /// A fixture server `start` starts on a free port of 127.0.0.1, with sockets on
     /// (whether it serves them or not) and, for the Facebook suite, that format.
     fn local(adapter: &str, start: Start, suite: Suite) -> Self {
-        let facebook = matches!(suite, Suite::Facebook);
-        let name = if facebook {
-            format!("{adapter} (facebook on)")
-        } else {
-            adapter.to_owned()
+        let name = match suite {
+            Suite::Default(_) => adapter.to_owned(),
+            Suite::Facebook => format!("{adapter} (facebook on)"),
+            Suite::Recheck => format!("{adapter} (recheck 0)"),
         };
+        let facebook = matches!(suite, Suite::Facebook);
+        let recheck = matches!(suite, Suite::Recheck);
         let serve = move || {
+            let mut sockets = SocketConfig::builder();
+            if recheck {
+                sockets = sockets.recheck(Some(Duration::ZERO));
+            }
             let config = Config::builder()
-                .sockets(SocketConfig::default())
+                .sockets(sockets.build()?)
                 .format(Format::Facebook, facebook)
                 .build()?;
             let server = start(SocketAddr::from(([127, 0, 0, 1], 0)), config)?;
@@ -145,15 +157,18 @@ fn local_targets(selection: &Selection) -> Vec<Target> {
     adapters
         .into_iter()
         .flat_map(|(adapter, start, serves_sockets)| {
-            let selection = if serves_sockets {
-                selection.clone()
+            let mut targets = vec![Target::local(adapter, start, Suite::Facebook)];
+            if serves_sockets {
+                let default = selection.clone().skip(Requirement::Recheck);
+                targets.push(Target::local(adapter, start, Suite::Default(default)));
+                if !selection.skips(Requirement::Recheck) {
+                    targets.push(Target::local(adapter, start, Suite::Recheck));
+                }
             } else {
-                selection.clone().skip(Requirement::Sockets)
-            };
-            [
-                Target::local(adapter, start, Suite::Default(selection)),
-                Target::local(adapter, start, Suite::Facebook),
-            ]
+                let default = selection.clone().skip(Requirement::Sockets);
+                targets.push(Target::local(adapter, start, Suite::Default(default)));
+            }
+            targets
         })
         .collect()
 }
@@ -171,6 +186,9 @@ fn every_scenario_passes() {
         let report = match &target.suite {
             Suite::Default(selection) => conformance::run_selected(&served.url, &name, selection),
             Suite::Facebook => conformance::run_requiring(&served.url, &name, "facebook"),
+            Suite::Recheck => {
+                conformance::run_requiring_only(&served.url, &name, Requirement::Recheck)
+            }
         }
         .unwrap_or_else(|err| panic!("{name}: {err}"));
         let _ = writeln!(io::stderr(), "{report}");

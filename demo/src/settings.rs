@@ -518,6 +518,17 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "socket_recheck",
+        value: "SECS",
+        default: "60",
+        help: "run a subscription's GET again before an event once its last check is this old; 0 before every event, off never",
+        apply: |d, v| {
+            let interval = recheck(v)?;
+            edit(&mut d.socket, |s| s.recheck(interval));
+            Ok(())
+        },
+    },
+    Setting {
         name: "socket_history_age",
         value: "DURATION",
         default: "5m",
@@ -730,6 +741,21 @@ fn duration(v: &str) -> Result<Duration, String> {
         _ => None,
     };
     millis.map(Duration::from_millis).ok_or_else(wrong)
+}
+
+/// A recheck interval: whole seconds, or a duration (`500ms`), or `off`.
+fn recheck(v: &str) -> Result<Option<Duration>, String> {
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match v.parse::<u64>() {
+        Ok(seconds) => Ok(Some(Duration::from_secs(seconds))),
+        Err(_) => duration(v).map(Some).map_err(|_| {
+            format!(
+                "wants seconds (0 before every event), a duration such as 500ms, or off; got {v:?}"
+            )
+        }),
+    }
 }
 
 fn switch(v: &str) -> Result<bool, String> {
@@ -1004,6 +1030,7 @@ mod tests {
                     ("socket_slow_reader_grace", "12s"),
                     ("socket_history_events", "13"),
                     ("socket_history_age", "14s"),
+                    ("socket_recheck", "15"),
                 ],
             )
             .unwrap()
@@ -1023,6 +1050,7 @@ mod tests {
             assert_eq!(sockets.slow_reader_grace(), Duration::from_secs(12));
             assert_eq!(sockets.history_events(), 13, "{source:?}");
             assert_eq!(sockets.history_age(), Duration::from_secs(14));
+            assert_eq!(sockets.recheck(), Some(Duration::from_secs(15)));
             let off = given(source, &[("sockets", "false")]).unwrap().config;
             assert!(off.sockets().is_none(), "{source:?}");
         }

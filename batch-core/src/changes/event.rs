@@ -181,6 +181,19 @@ impl Event {
         }))
     }
 
+    /// Its cursor, the `seq` member [`with_seq`](Self::with_seq) added, once
+    /// delivered.
+    pub(crate) fn cursor(&self) -> Option<&str> {
+        const MEMBER: &[u8] = br#","seq":""#;
+        if self.0.seq == 0 {
+            return None;
+        }
+        // Written last, as `,"seq":"CURSOR"}`; a cursor needs no escape.
+        let json = self.0.json.strip_suffix(b"\"}")?;
+        let start = memchr::memmem::rfind(json, MEMBER)? + MEMBER.len();
+        std::str::from_utf8(&json[start..]).ok()
+    }
+
     /// The subscriptions it is for: its URI and the list URI above it (the same
     /// twice for an event of a list): the keys its history is kept under.
     pub fn keys(&self) -> [&str; 2] {

@@ -14,6 +14,7 @@ use super::error::ConfigError;
 /// | setting | default | beyond it |
 /// |---|---|---|
 /// | [`path`](SocketConfigBuilder::path) | `/socket` | |
+/// | [`events_path`](SocketConfigBuilder::events_path) | `/events` | |
 /// | [`allow_origins`](SocketConfigBuilder::allow_origins) | the request's own host | a browser upgrade from another origin: 403 |
 /// | [`max_message`](SocketConfigBuilder::max_message) | 64 KiB | the socket is closed with 1009 |
 /// | [`max_subscriptions`](SocketConfigBuilder::max_subscriptions) | 100 per socket | that subscribe is an `error` 429 |
@@ -22,6 +23,7 @@ use super::error::ConfigError;
 /// | [`max_in_flight`](SocketConfigBuilder::max_in_flight) | 16 messages per socket | later messages wait to be read |
 /// | [`ping_interval`](SocketConfigBuilder::ping_interval) | 25 s | |
 /// | [`idle_timeout`](SocketConfigBuilder::idle_timeout) | 60 s without a pong | the socket is closed with 1001 |
+/// | [`recheck`](SocketConfigBuilder::recheck) | 60 s | a subscription's `GET` runs again before its next event |
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,6 +41,7 @@ use super::error::ConfigError;
 #[derive(Debug, Clone)]
 pub struct SocketConfig {
     path: String,
+    events_path: String,
     allowed_origins: Option<Vec<String>>,
     max_message: usize,
     max_subscriptions: usize,
@@ -51,12 +54,14 @@ pub struct SocketConfig {
     slow_reader_grace: Duration,
     history_events: usize,
     history_age: Duration,
+    recheck: Option<Duration>,
 }
 
 impl Default for SocketConfig {
     fn default() -> Self {
         Self {
             path: "/socket".to_owned(),
+            events_path: "/events".to_owned(),
             allowed_origins: None,
             max_message: 64 * 1024,
             max_subscriptions: 100,
@@ -69,6 +74,7 @@ impl Default for SocketConfig {
             slow_reader_grace: Duration::from_secs(60),
             history_events: 1000,
             history_age: Duration::from_secs(300),
+            recheck: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -85,6 +91,11 @@ impl SocketConfig {
     /// target it.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Where the Server-Sent Events stream of subscriptions is served.
+    pub fn events_path(&self) -> &str {
+        &self.events_path
     }
 
     /// Whether a browser page from `origin` may open a socket on a request for
@@ -153,6 +164,13 @@ impl SocketConfig {
     /// How long an event is kept for clients that resume.
     pub fn history_age(&self) -> Duration {
         self.history_age
+    }
+
+    /// How old a subscription's last check may be before an event is delivered to
+    /// it: older, its `GET` runs again first, and a non-2xx answer revokes it.
+    /// `None` when subscriptions are never checked again.
+    pub fn recheck(&self) -> Option<Duration> {
+        self.recheck
     }
 }
 
@@ -258,11 +276,31 @@ impl SocketConfigBuilder {
         self
     }
 
+    /// Re-runs a subscription's `GET`, with the identity of the request that opened
+    /// the socket, before delivering an event to it when its last check is older
+    /// than `interval` (default 60 s; `Duration::ZERO` checks before every event),
+    /// so that a client that lost the right to read a resource stops being told of
+    /// its changes: a non-2xx answer ends the subscription with `revoked`. `None`
+    /// never checks again after the `subscribe`.
+    pub fn recheck(mut self, interval: Option<Duration>) -> Self {
+        self.config.recheck = interval;
+        self
+    }
+
+    /// Serves the Server-Sent Events stream of subscriptions at `path` (default
+    /// `/events`): `GET /events?uri=U&uri=U2` with the identity of its headers.
+    pub fn events_path(mut self, path: impl Into<String>) -> Self {
+        self.config.events_path = path.into();
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     pub fn build(self) -> Result<SocketConfig, ConfigError> {
         let config = self.config;
-        if !config.path.starts_with('/') || config.path.contains(['?', '#', '{', '}', '*', ':']) {
-            return Err(ConfigError::SocketPath(config.path));
+        for path in [&config.path, &config.events_path] {
+            if !path.starts_with('/') || path.contains(['?', '#', '{', '}', '*', ':']) {
+                return Err(ConfigError::SocketPath(path.clone()));
+            }
         }
         for origin in config.allowed_origins.iter().flatten() {
             let well_formed = origin.split_once("://").is_some_and(|(scheme, host)| {

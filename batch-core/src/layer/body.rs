@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
 use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{Full, StreamBody};
 
 use crate::changes::Watch;
 use crate::executor::BoxError;
@@ -102,7 +103,8 @@ pub struct ResponseBody<B> {
 
 #[derive(Debug)]
 enum ResponseKind<B> {
-    /// The endpoint's answer: whole, or streamed as its batch runs. The mutex only
+    /// The endpoint's answer: whole, or streamed as its batch runs (a streamed
+    /// batch, Server-Sent Events). The mutex only
     /// makes the body `Sync` (warp asks that of bodies) around a batch that is not:
     /// the body is only ever reached through `&mut`, which never locks.
     Endpoint(Mutex<UnsyncBoxBody<Bytes, Infallible>>),
@@ -111,6 +113,13 @@ enum ResponseKind<B> {
 }
 
 impl<B> ResponseBody<B> {
+    /// A Server-Sent Events stream, as long as it is read.
+    pub(super) fn events(
+        stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+    ) -> Self {
+        Self::endpoint(StreamBody::new(stream.map_ok(Frame::data)))
+    }
+
     pub(super) fn endpoint<E>(body: E) -> Self
     where
         E: Body<Data = Bytes, Error = Infallible> + Send + 'static,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 use tower::{Layer, Service};
@@ -163,6 +163,17 @@ where
                 }
                 let response = websocket::answer(&endpoint, ops, request).await;
                 Ok(response.map(|body| ResponseBody::endpoint(Full::new(body))))
+            });
+        }
+        if request.method() == Method::GET && endpoint.is_events_path(path) {
+            drop(inner);
+            let ops = Ops::new(self.inner.clone());
+            let (parts, _body) = request.into_parts();
+            return Box::pin(async move {
+                Ok(match endpoint.serve_events(ops, &parts).await {
+                    Ok(response) => response.map(ResponseBody::events),
+                    Err(refusal) => refusal.map(|body| ResponseBody::endpoint(Full::new(body))),
+                })
             });
         }
         let (parts, body) = request.into_parts();

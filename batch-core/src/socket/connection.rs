@@ -51,7 +51,8 @@ pub(crate) async fn serve<E, In, Out, InErr, OutErr>(
 }
 
 /// Reads frames and runs their messages, at most `max_in_flight` at once: while
-/// that many run, no frame is read (back-pressure). Pings every `ping_interval`,
+/// that many run, no frame is read (back-pressure). Rechecks subscriptions as
+/// their events call for, beside the messages. Pings every `ping_interval`,
 /// and closes a socket not heard from for `idle_timeout`, even while its writes
 /// wait. Once the socket is closing, runs nothing more, ends its subscriptions, and
 /// reads and drops what the client still sends until its close frame arrives or
@@ -66,6 +67,7 @@ async fn read<E, In, InErr>(
     In: Stream<Item = Result<Frame, InErr>>,
 {
     let mut incoming = pin!(incoming);
+    let mut recheck = pin!(session.recheck());
     let mut running = FuturesUnordered::new();
     let mut heard = Instant::now();
     let mut ping = tokio::time::interval_at(heard + config.ping_interval(), config.ping_interval());
@@ -86,6 +88,7 @@ async fn read<E, In, InErr>(
                     mailbox.control(Frame::Ping(Bytes::new()));
                 }
             }
+            () = &mut recheck => {}
             Some(_answered) = running.next(), if !running.is_empty() => {}
             frame = incoming.next(), if running.len() < config.max_in_flight() => {
                 let Some(Ok(frame)) = frame else {

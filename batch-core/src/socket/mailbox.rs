@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::frame::{Frame, close_code};
@@ -128,6 +129,14 @@ impl Outbox for Mailbox {
             Outgoing::Answer(answer) => answer.json(),
             Outgoing::Event(event) => event.json().clone(),
         };
+        self.push(text);
+    }
+}
+
+impl Mailbox {
+    /// Queues `text` as one message, unless the socket is closing; a reader
+    /// `limit` messages behind is closed with 1013 instead.
+    pub(crate) fn push(&self, text: Bytes) {
         let mut state = self.lock();
         if state.close.is_some() {
             return;
@@ -148,7 +157,6 @@ impl Outbox for Mailbox {
 mod tests {
     use super::*;
     use crate::changes::Event;
-    use bytes::Bytes;
 
     fn frame(next: Next) -> Option<Frame> {
         match next {

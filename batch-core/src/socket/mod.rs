@@ -14,9 +14,11 @@
 //! Every message runs as an op of a batch would, through the same [`Executor`]:
 //! url rules, header inheritance from the upgrade request, hooks, the server-wide
 //! cap on ops in flight. A transport other than WebSocket (Socket.IO) drives a
-//! [`Session`] of its own with [`BatchEndpoint::session`].
+//! [`Session`] of its own with [`BatchEndpoint::session`]; Server-Sent Events
+//! ([`BatchEndpoint::serve_events`]) are one, read-only.
 
 mod connection;
+mod events;
 mod frame;
 mod mailbox;
 mod message;
@@ -154,7 +156,9 @@ impl BatchEndpoint {
     /// A session for a client admitted by [`admit_socket`](Self::admit_socket): its
     /// messages run through `executor`, and what it is sent goes to `outbox`. For a
     /// transport other than WebSocket; [`serve_socket`](Self::serve_socket) makes
-    /// its own.
+    /// its own. The transport polls [`Session::recheck`] for as long as the session
+    /// lives, beside its messages: the events of a subscription due for a check
+    /// wait for it.
     pub fn session<E: Executor>(
         &self,
         executor: E,

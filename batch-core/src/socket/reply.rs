@@ -49,6 +49,15 @@ pub enum Reply {
         /// The URI unsubscribed from.
         uri: String,
     },
+    /// `revoked`: a subscription's `GET`, run again before an event, did not answer
+    /// 2xx; the subscription ended and no more changes of `uri` come. Answers no
+    /// message: it carries no `ref`.
+    Revoked {
+        /// The URI as it was subscribed to.
+        uri: String,
+        /// The status the `GET` answered.
+        status: StatusCode,
+    },
     /// `error`: the message was refused, or a subscription's `GET` did not answer
     /// 2xx (then `body` is its body).
     Error {
@@ -119,6 +128,12 @@ impl Answer {
             Reply::Unsubscribed { uri } => {
                 out.raw(br#""unsubscribed","uri":"#);
                 out.string(uri);
+            }
+            Reply::Revoked { uri, status } => {
+                out.raw(br#""revoked","uri":"#);
+                out.string(uri);
+                out.raw(br#","status":"#);
+                out.status(*status);
             }
             Reply::Error {
                 status,
@@ -210,6 +225,16 @@ mod tests {
         assert_eq!(
             parsed(Answer::new(None, Reply::Unsubscribed { uri: "/a".into() })),
             json!({"type": "unsubscribed", "uri": "/a"})
+        );
+        assert_eq!(
+            parsed(Answer::new(
+                None,
+                Reply::Revoked {
+                    uri: "/items/7".into(),
+                    status: StatusCode::FORBIDDEN
+                }
+            )),
+            json!({"type": "revoked", "uri": "/items/7", "status": 403})
         );
         let error = Reply::Error {
             status: StatusCode::NOT_FOUND,

@@ -1,17 +1,18 @@
 //! One client's session, whatever carries it: its identity, its subscriptions, and
 //! each message it sends run as an op through the application.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{StatusCode, header, request::Parts};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::message::{Action, ClientMessage};
 use super::reply::{Answer, Reply};
 use super::uri::{Expect, ResourceUri};
-use crate::changes::{Event, Since, Subscriber, Subscribers};
+use crate::changes::{Event, EventKind, Since, Subscriber, Subscribers};
 use crate::codec::native;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
@@ -37,6 +38,11 @@ pub enum Outgoing<'a> {
     /// A change to a resource it subscribed to, or to that resource's list.
     Event(&'a Event),
 }
+
+/// How often, and how long apart, a recheck refused by the server at its cap on ops
+/// in flight is tried again before the refusal counts.
+const CHECK_RETRIES: u32 = 10;
+const CHECK_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// See [`SocketAdmission::read_buffer`].
 const READ_BUFFER: usize = 4 * 1024;
@@ -86,47 +92,166 @@ pub struct Session<E> {
 impl<E> std::fmt::Debug for Session<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("subscriptions", &self.subscriptions.lock().len())
+            .field("subscriptions", &self.subscriptions.lock().by_key.len())
             .finish_non_exhaustive()
     }
 }
 
 /// A session's subscriptions, as the hub's subscribers see it: a subscription whose
 /// state is not yet sent holds the changes that arrive meanwhile, so its client
-/// gets the state first and every change after it.
+/// gets the state first and every change after it; an event for a subscription
+/// due for a check waits until [`Session::recheck`] has checked it.
 struct Subscriptions {
     id: u64,
     outbox: Arc<dyn Outbox>,
-    by_key: Mutex<HashMap<String, Subscription>>,
+    /// [`SocketConfig::recheck`](crate::SocketConfig::recheck).
+    recheck: Option<Duration>,
+    table: Mutex<Table>,
+    /// Told when an event starts waiting for a check.
+    waiting: Notify,
+}
+
+#[derive(Default)]
+struct Table {
+    by_key: HashMap<String, Subscription>,
+    /// Events waiting for a check of a subscription they are for, in order; while
+    /// one waits, every later event waits behind it, so that none overtakes
+    /// another and none is sent once its subscription is revoked.
+    due: VecDeque<Event>,
 }
 
 enum Subscription {
     /// The `GET` of its state runs; changes wait here.
     Pending(Vec<Event>),
-    /// Its state was sent; changes go straight out.
-    Active,
+    /// Its state was sent; changes go out, after a check when one is due.
+    Active(Checked),
+}
+
+/// An active subscription: what its `GET` reads, and when it last ran.
+struct Checked {
+    uri: ResourceUri,
+    at: Instant,
+}
+
+impl Checked {
+    /// Whether `event`, for subscription `key`, waits for a check first: when the
+    /// last one is older than `interval`. The `delete` of the subscribed resource
+    /// itself never does: it tells nothing but that the resource is gone, and the
+    /// `GET` of a deleted resource could not tell a lost right from that.
+    fn due(&self, event: &Event, key: &str, interval: Duration) -> bool {
+        self.at.elapsed() >= interval && !(event.kind() == EventKind::Delete && key == event.uri())
+    }
 }
 
 impl Subscriptions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Subscription>> {
-        self.by_key.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The URIs of the subscriptions `event` is for whose last check is older than
+    /// `interval`.
+    fn due(&self, event: &Event, interval: Duration) -> Vec<ResourceUri> {
+        let table = self.lock();
+        let mut due: Vec<ResourceUri> = Vec::new();
+        for key in event.keys() {
+            if let Some(Subscription::Active(checked)) = table.by_key.get(key)
+                && checked.due(event, key, interval)
+                && !due.iter().any(|uri| uri.key() == key)
+            {
+                due.push(checked.uri.clone());
+            }
+        }
+        due
+    }
+
+    /// The oldest event waiting for a check, once there is one; it stays first in
+    /// line until [`release`](Self::release).
+    async fn next_due(&self) -> Event {
+        loop {
+            if let Some(event) = self.lock().due.front().cloned() {
+                return event;
+            }
+            // `notify_one` keeps its permit for a waiter to come: nothing is missed
+            // between the look and the wait.
+            self.waiting.notified().await;
+        }
+    }
+
+    /// Sends the oldest waiting event, now that its subscriptions are checked,
+    /// unless none of them is left.
+    fn release(&self) {
+        let mut table = self.lock();
+        if let Some(event) = table.due.pop_front() {
+            let subscribed = event
+                .keys()
+                .iter()
+                .any(|key| matches!(table.by_key.get(*key), Some(Subscription::Active(_))));
+            if subscribed {
+                self.outbox.send(Outgoing::Event(&event));
+            }
+        }
+    }
+
+    /// Records the check of `key` that started at `started`: passed, the next is
+    /// due an interval later; failed with `status`, the subscription ends with
+    /// `revoked`. Whether it ended. A subscription made again since the check
+    /// started is left as it is.
+    fn checked(&self, key: &str, started: Instant, status: StatusCode) -> bool {
+        let mut table = self.lock();
+        let Some(Subscription::Active(checked)) = table.by_key.get_mut(key) else {
+            return false;
+        };
+        if checked.at > started {
+            return false;
+        }
+        if status.is_success() {
+            checked.at = started;
+            return false;
+        }
+        if let Some(Subscription::Active(checked)) = table.by_key.remove(key) {
+            let revoked = Answer::new(
+                None,
+                Reply::Revoked {
+                    uri: checked.uri.as_str().to_owned(),
+                    status,
+                },
+            );
+            self.outbox.send(Outgoing::Answer(&revoked));
+        }
+        true
     }
 }
 
 impl Subscriber for Subscriptions {
     fn deliver(&self, event: &Event) {
-        let mut by_key = self.lock();
+        let mut table = self.lock();
         let keys = event.keys();
-        if keys
-            .iter()
-            .any(|key| matches!(by_key.get(*key), Some(Subscription::Active)))
-        {
+        let mut active = false;
+        let mut due = !table.due.is_empty();
+        for key in keys {
+            if let Some(Subscription::Active(checked)) = table.by_key.get(key) {
+                active = true;
+                due = due
+                    || self
+                        .recheck
+                        .is_some_and(|interval| checked.due(event, key, interval));
+            }
+        }
+        if active && due {
+            // Checked by the session's own task: the hub's lock is held here, and a
+            // check runs the application.
+            table.due.push_back(event.clone());
+            drop(table);
+            self.waiting.notify_one();
+            return;
+        }
+        if active {
             self.outbox.send(Outgoing::Event(event));
             return;
         }
         // Subscribed only where the state is still on its way: held for after it.
         for key in keys {
-            if let Some(Subscription::Pending(held)) = by_key.get_mut(key) {
+            if let Some(Subscription::Pending(held)) = table.by_key.get_mut(key) {
                 held.push(event.clone());
                 return;
             }
@@ -141,10 +266,16 @@ impl<E: Executor> Session<E> {
         admission: SocketAdmission,
         outbox: Arc<dyn Outbox>,
     ) -> Self {
+        let recheck = endpoint
+            .config()
+            .sockets()
+            .and_then(|sockets| sockets.recheck());
         let subscriptions = Arc::new(Subscriptions {
             id: endpoint.hub().subscribers().next_id(),
             outbox,
-            by_key: Mutex::new(HashMap::new()),
+            recheck,
+            table: Mutex::new(Table::default()),
+            waiting: Notify::new(),
         });
         Self {
             endpoint,
@@ -161,18 +292,14 @@ impl<E: Executor> Session<E> {
     pub async fn handle(&self, message: ClientMessage) -> Answer {
         let (reference, action) = message.into_parts();
         let reply = match action {
-            Action::Subscribe { uri } => {
-                match self.subscribe(&uri, reference.clone(), None).await {
-                    Ok(answer) => return answer,
-                    Err(refused) => refused.into(),
-                }
-            }
-            Action::Resume { uri, since } => {
-                match self.subscribe(&uri, reference.clone(), Some(since)).await {
-                    Ok(answer) => return answer,
-                    Err(refused) => refused.into(),
-                }
-            }
+            Action::Subscribe { uri } => match self.resource(&uri, Expect::Readable) {
+                Ok(uri) => return self.subscribe(uri, reference, None).await,
+                Err(refused) => refused.into(),
+            },
+            Action::Resume { uri, since } => match self.resource(&uri, Expect::Readable) {
+                Ok(uri) => return self.subscribe(uri, reference, Some(since)).await,
+                Err(refused) => refused.into(),
+            },
             Action::Unsubscribe { uri } => self.unsubscribe(&uri),
             Action::Create { uri, attributes } => {
                 self.change(&uri, Expect::List, "POST", Some(attributes))
@@ -206,42 +333,144 @@ impl<E: Executor> Session<E> {
 
     /// How many resources the session subscribes to.
     pub fn subscriptions(&self) -> usize {
-        self.subscriptions.lock().len()
+        self.subscriptions.lock().by_key.len()
     }
 
-    /// Subscribes to `uri`: the state of it now, then every change. The state is
-    /// sent from here, ahead of any change that arrived while its `GET` ran.
-    ///
-    /// A resume (`since`, the client's cursor, `None` inside when it was not a
-    /// string) runs the same `GET`, to be authorized like any subscription, then
-    /// answers `resumed` and the events missed since the cursor instead of the
-    /// state, when the history still holds all of them; else the state, `reset`.
+    /// Subscribes to `uri`: the state of it now, then every change, as
+    /// [`subscribe_all`](Self::subscribe_all) does for one URI.
     async fn subscribe(
         &self,
-        uri: &str,
+        uri: ResourceUri,
         reference: Option<String>,
         since: Option<Option<String>>,
-    ) -> Result<Answer, Refused> {
-        let uri = self.resource(uri, Expect::Readable)?;
-        let key = uri.key().to_owned();
+    ) -> Answer {
+        let mut answers = self
+            .subscribe_all(std::slice::from_ref(&uri), reference, since)
+            .await;
+        // One answer per URI.
+        answers.swap_remove(0)
+    }
+
+    /// Subscribes to each of `uris`: the state of each now, then every change. The
+    /// answers (`state`, `resumed` or `error`, each with `reference`) are sent from
+    /// here, in the order of `uris`, ahead of any change that arrived while the
+    /// `GET`s ran, and returned in that order.
+    ///
+    /// A resume (`since`, the client's cursor, `None` inside when it was not a
+    /// string) runs the same `GET`s, to be authorized like any subscription, then
+    /// answers `resumed` for each URI whose history still holds every event after
+    /// the cursor, else the state, `reset`. The events missed since the cursor and
+    /// those held while the `GET`s ran follow the answers, merged in the order they
+    /// were delivered, each once.
+    pub(crate) async fn subscribe_all(
+        &self,
+        uris: &[ResourceUri],
+        reference: Option<String>,
+        since: Option<Option<String>>,
+    ) -> Vec<Answer> {
         let subscribers = self.subscribers();
         let limit = self
             .endpoint
             .config()
             .sockets()
             .map_or(usize::MAX, |sockets| sockets.max_subscriptions());
-        let new = self.hold(&key, limit)?;
-        // Read once the subscription holds changes: every later one reaches it.
+        let made: Vec<_> = uris.iter().map(|uri| self.hold(uri.key(), limit)).collect();
+        // Read once the subscriptions hold changes: every later one reaches them.
         let seq = subscribers.cursor();
+        let started = Instant::now();
+        let mut states = futures::future::join_all(
+            uris.iter()
+                .zip(made)
+                .map(|(uri, made)| self.read_state(uri, made)),
+        )
+        .await;
+        // Read after every GET, so the missed events and the held ones overlap
+        // rather than leave a gap; the overlap is sent once.
+        let (hub, since_ref) = (self.endpoint.hub(), &since);
+        let missed: Vec<Option<Vec<Event>>> =
+            futures::future::join_all(uris.iter().zip(&states).map(|(uri, state)| async move {
+                match (state, since_ref) {
+                    (Ok(_), Some(since)) => match hub.since(uri.key(), since.as_deref()).await {
+                        Since::Missed(events) => Some(events),
+                        Since::NotCovered => None,
+                    },
+                    _ => None,
+                }
+            }))
+            .await;
+        // A subscription ended while its GET ran (by an unsubscribe, or by the failed
+        // GET of another subscribe to the path) is made again: the state, answered
+        // after, is the client's last word on it.
+        for (uri, state) in uris.iter().zip(states.iter_mut()) {
+            if state.is_ok()
+                && let Err(refused) = self.hold(uri.key(), limit)
+            {
+                *state = Err(refused);
+            }
+        }
+        let made: Vec<bool> = states.iter().map(Result::is_ok).collect();
+        let answers: Vec<Answer> = uris
+            .iter()
+            .zip(states)
+            .zip(&missed)
+            .map(|((uri, state), missed)| {
+                let reply = match (state, missed) {
+                    (Err(refused), _) => Reply::from(refused),
+                    (Ok(_), Some(_)) => Reply::Resumed {
+                        uri: uri.as_str().to_owned(),
+                    },
+                    (Ok(resource), None) => Reply::State {
+                        uri: uri.as_str().to_owned(),
+                        resource,
+                        seq: seq.clone(),
+                        reset: since.is_some(),
+                    },
+                };
+                Answer::new(reference.clone(), reply)
+            })
+            .collect();
+        let mut table = self.subscriptions.lock();
+        for answer in &answers {
+            self.subscriptions.outbox.send(Outgoing::Answer(answer));
+        }
+        let mut events: Vec<Event> = missed.into_iter().flatten().flatten().collect();
+        for (uri, _) in uris.iter().zip(made).filter(|(_, made)| *made) {
+            let checked = Checked {
+                uri: uri.clone(),
+                at: started,
+            };
+            if let Some(Subscription::Pending(held)) = table
+                .by_key
+                .insert(uri.key().to_owned(), Subscription::Active(checked))
+            {
+                events.extend(held);
+            }
+        }
+        events.sort_by_key(Event::seq);
+        events.dedup_by_key(|event| event.seq());
+        for event in &events {
+            self.subscriptions.outbox.send(Outgoing::Event(event));
+        }
+        answers
+    }
+
+    /// The state of `uri` for a subscription `made` (whether it is new), by its
+    /// `GET`; a new subscription whose `GET` did not answer 2xx is ended.
+    async fn read_state(
+        &self,
+        uri: &ResourceUri,
+        made: Result<bool, Refused>,
+    ) -> Result<ResultBody, Refused> {
+        let new = made?;
         let read = self.run(Operation::new("GET", uri.op_url())).await;
-        let state = match read {
-            Ok(result) if result.status.is_success() => result,
+        match read {
+            Ok(result) if result.status.is_success() => Ok(result.body),
             failed => {
-                if new && self.subscriptions.lock().remove(&key).is_some() {
-                    subscribers.remove(&key, self.subscriptions.id);
+                if new && self.subscriptions.lock().by_key.remove(uri.key()).is_some() {
+                    self.subscribers().remove(uri.key(), self.subscriptions.id);
                     self.meter.unsubscribed(1);
                 }
-                return Err(match failed {
+                Err(match failed {
                     Ok(result) => Refused {
                         status: result.status,
                         detail: format!(
@@ -252,54 +481,61 @@ impl<E: Executor> Session<E> {
                         body: Some(result.body),
                     },
                     Err(refused) => refused,
-                });
-            }
-        };
-        // Read after the subscription was made, so the missed events and the held
-        // ones overlap rather than leave a gap; the overlap is sent once.
-        let missed = match &since {
-            Some(since) => match self.endpoint.hub().since(&key, since.as_deref()).await {
-                Since::Missed(events) => Some(events),
-                Since::NotCovered => None,
-            },
-            None => None,
-        };
-        let reply = match missed {
-            Some(_) => Reply::Resumed {
-                uri: uri.as_str().to_owned(),
-            },
-            None => Reply::State {
-                uri: uri.as_str().to_owned(),
-                resource: state.body,
-                seq,
-                reset: since.is_some(),
-            },
-        };
-        let answer = Answer::new(reference, reply);
-        // A subscription ended while its GET ran (by an unsubscribe, or by the failed
-        // GET of another subscribe to the path) is made again: the state, answered
-        // after, is the client's last word on it.
-        self.hold(&key, limit)?;
-        let mut by_key = self.subscriptions.lock();
-        self.subscriptions.outbox.send(Outgoing::Answer(&answer));
-        let mut sent = 0;
-        for event in missed.iter().flatten() {
-            self.subscriptions.outbox.send(Outgoing::Event(event));
-            sent = event.seq();
-        }
-        if let Some(Subscription::Pending(held)) = by_key.insert(key, Subscription::Active) {
-            for event in held.iter().filter(|event| event.seq() > sent) {
-                self.subscriptions.outbox.send(Outgoing::Event(event));
+                })
             }
         }
-        Ok(answer)
+    }
+
+    /// Delivers the events that wait for a check of their subscription, in order:
+    /// runs each due subscription's `GET` again with the session's identity, at most
+    /// once per [`SocketConfig::recheck`](crate::SocketConfig::recheck) interval,
+    /// ends it with `revoked` when that does not answer 2xx, and sends the event if
+    /// a subscription it is for is left. Runs as long as the session, and never
+    /// returns: the transport polls it beside the session's messages (without it,
+    /// an event due for a check is never sent).
+    pub async fn recheck(&self) {
+        let Some(interval) = self.subscriptions.recheck else {
+            return std::future::pending().await;
+        };
+        loop {
+            let event = self.subscriptions.next_due().await;
+            for uri in self.subscriptions.due(&event, interval) {
+                let started = Instant::now();
+                let status = self.check(&uri).await;
+                if self.subscriptions.checked(uri.key(), started, status) {
+                    self.subscribers().remove(uri.key(), self.subscriptions.id);
+                    self.meter.unsubscribed(1);
+                }
+            }
+            self.subscriptions.release();
+        }
+    }
+
+    /// The status of the `GET` of `uri`, run again. A refusal by the server itself
+    /// at its cap on ops in flight says nothing of the client's rights: retried a
+    /// few times before it counts.
+    async fn check(&self, uri: &ResourceUri) -> StatusCode {
+        let mut tries = 0;
+        loop {
+            match self.run(Operation::new("GET", uri.op_url())).await {
+                Ok(result) => return result.status,
+                Err(refused)
+                    if refused.status == StatusCode::SERVICE_UNAVAILABLE
+                        && tries < CHECK_RETRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(CHECK_RETRY_AFTER).await;
+                }
+                Err(refused) => return refused.status,
+            }
+        }
     }
 
     /// Makes `key` a subscription, its changes held until its state is sent, unless
     /// it is one already: whether it is new, or 429 when the socket has `limit`.
     fn hold(&self, key: &str, limit: usize) -> Result<bool, Refused> {
         {
-            let mut by_key = self.subscriptions.lock();
+            let by_key = &mut self.subscriptions.lock().by_key;
             if by_key.contains_key(key) {
                 return Ok(false);
             }
@@ -325,7 +561,7 @@ impl<E: Executor> Session<E> {
             Ok(uri) => uri,
             Err(refused) => return refused.into(),
         };
-        if self.subscriptions.lock().remove(uri.key()).is_some() {
+        if self.subscriptions.lock().by_key.remove(uri.key()).is_some() {
             self.subscribers().remove(uri.key(), self.subscriptions.id);
             self.meter.unsubscribed(1);
         }
@@ -408,6 +644,7 @@ impl<E> Session<E> {
         let keys: Vec<String> = self
             .subscriptions
             .lock()
+            .by_key
             .drain()
             .map(|(key, _)| key)
             .collect();

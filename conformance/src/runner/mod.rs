@@ -122,11 +122,17 @@ impl Selection {
         self
     }
 
+    /// Whether it leaves out the scenarios that need `requirement`.
+    pub fn skips(&self, requirement: Requirement) -> bool {
+        self.skipped.contains(&requirement)
+            || (requirement == Requirement::Recheck && self.skipped.contains(&Requirement::Sockets))
+    }
+
     fn keeps(&self, scenario: &Scenario) -> bool {
         scenario.requires_format.is_none()
             && scenario
                 .requires
-                .is_none_or(|requirement| !self.skipped.contains(&requirement))
+                .is_none_or(|requirement| !self.skips(requirement))
             && scenario.name.contains(&self.name_contains)
     }
 }
@@ -164,6 +170,16 @@ pub fn run_requiring(base_url: &str, adapter: &str, format: &str) -> Result<Repo
     run_filtered(base_url, adapter, |s| {
         s.requires_format.as_deref() == Some(format)
     })
+}
+
+/// Runs only the scenarios that need `requirement`, against a server that serves
+/// it ([`Requirement::Recheck`]: one that checks subscriptions before every event).
+pub fn run_requiring_only(
+    base_url: &str,
+    adapter: &str,
+    requirement: Requirement,
+) -> Result<Report, RunError> {
+    run_filtered(base_url, adapter, |s| s.requires == Some(requirement))
 }
 
 fn run_filtered(
