@@ -59,6 +59,8 @@ const FILES: &[(&str, &str)] = &[
     (
         "native/conditions.json",
         include_str!("../scenarios/native/conditions.json"),
+    ),
+    (
         "native/streaming.json",
         include_str!("../scenarios/native/streaming.json"),
     ),
