@@ -250,14 +250,31 @@ async fn route_rules_hold_for_the_url_a_reference_completes() {
 }
 
 #[tokio::test]
-async fn params_of_a_query_keep_their_references() {
-    let (_, body, _) = native(json!({"ops": [
-        create("new", json!({"name": "a b"})),
-        {"url": "/echo", "params": {"name": "{result=new:$.name}", "n": "x-{result=new:$.id}"}},
+async fn a_params_value_that_is_one_reference_keeps_its_type() {
+    let (_, body, seen) = native(json!({"ops": [
+        create("new", json!({"name": "a&b=c", "tags": ["x", "y z"], "on": true, "none": null,
+                             "owner": {"id": 1}})),
+        {"url": "/echo?q=1", "params": {"tag": "{result=new:$.tags[*]}", "all": "{result=new:$.tags}",
+                                        "name": "{result=new:$.name}", "id": "{result=new:$.id}",
+                                        "on": "{result=new:$.on}", "none": "{result=new:$.none}",
+                                        "n": "x-{result=new:$.id}", "t": "{result=new:$.tags.*}-"}},
+        {"url": "/echo", "params": {"owner": "{result=new:$.owner}"}},
+        {"url": "/echo", "params": {"owner": "{result=new:$.*}"}},
     ]}))
     .await;
-    let uri = body["results"][1]["body"]["uri"].as_str().unwrap();
-    assert!(uri.contains("name=a%20b") && uri.contains("n=x-7"), "{uri}");
+    assert_eq!(
+        body["results"][1]["body"]["uri"],
+        "/echo?q=1&all=x&all=y%20z&id=7&n=x-7&name=a%26b%3Dc&none=&on=true&t=x,y%20z-&tag=x&tag=y%20z",
+        "{body}"
+    );
+    for refused in [2, 3] {
+        assert_eq!(body["results"][refused]["status"], 424, "{body}");
+        assert_eq!(
+            body["results"][refused]["body"]["error"],
+            "reference_invalid"
+        );
+    }
+    assert_eq!(seen.len(), 2);
 }
 
 #[tokio::test]

@@ -80,7 +80,7 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
         fields: Vec::new(),
     };
     if has_reference(op.url.as_str()) {
-        let template = found.template(op.url.as_str(), Field::Url)?;
+        let template = found.template(op.url.as_str(), Field::Url, &op.whole_params)?;
         op.url = placeholder(&template).into();
         found.links.url = Some(template);
     }
@@ -98,18 +98,41 @@ fn has_reference_bytes(bytes: &[u8]) -> bool {
 }
 
 impl Found {
-    /// Reads the references of `text`, which lies in `field`.
-    fn template(&mut self, text: &str, field: Field) -> Result<Template, Refusal> {
+    /// Reads the references of `text`, which lies in `field`; `params` says where
+    /// in it the `params` values that are exactly one reference start (ascending).
+    fn template(
+        &mut self,
+        text: &str,
+        field: Field,
+        params: &[usize],
+    ) -> Result<Template, Refusal> {
         let pieces = pieces(text).map_err(|malformed| {
             let shown: String = malformed.at.chars().take(64).collect();
             (field.clone(), ReferenceError::Malformed(shown))
         })?;
         let mut template = Vec::with_capacity(pieces.len());
+        let mut params = params.iter().peekable();
+        let mut at = 0;
         for piece in pieces {
             match piece {
-                Piece::Text(text) => template.push(Part::Text(text.to_owned())),
+                Piece::Text(text) => {
+                    at += text.len();
+                    template.push(Part::Text(text.to_owned()));
+                }
                 Piece::Reference(written) => {
-                    template.push(Part::Reference(self.links.references.len()));
+                    let reference = self.links.references.len();
+                    while params.next_if(|&&start| start < at).is_some() {}
+                    let param = params.next_if_eq(&&at).is_some();
+                    at += written.text.len();
+                    let key = if param {
+                        param_key(&mut template)
+                    } else {
+                        None
+                    };
+                    template.push(match key {
+                        Some(key) => Part::Param { key, reference },
+                        None => Part::Reference(reference),
+                    });
                     self.push(
                         Reference {
                             id: written.id.to_owned(),
@@ -152,7 +175,7 @@ impl Found {
             let mut values = Vec::new();
             for (other, value) in &mut op.headers {
                 if other.eq_ignore_ascii_case(&name) {
-                    let template = self.template(value, field.clone())?;
+                    let template = self.template(value, field.clone(), &[])?;
                     *value = placeholder(&template);
                     values.push(template);
                 }
@@ -175,7 +198,7 @@ impl Found {
             let mut failed = None;
             each_string(&mut document, &mut |text: &mut String| {
                 if failed.is_none() && has_reference(text) {
-                    match self.template(text, Field::Body) {
+                    match self.template(text, Field::Body, &[]) {
                         Ok(template) => templates.push(template),
                         Err(refusal) => failed = Some(refusal),
                     }
@@ -189,7 +212,7 @@ impl Found {
             let Ok(text) = std::str::from_utf8(&op.body) else {
                 return Ok(());
             };
-            let template = self.template(text, Field::Body)?;
+            let template = self.template(text, Field::Body, &[])?;
             self.links.body = Some(Body::Form(template));
         }
         Ok(())
@@ -266,13 +289,139 @@ pub(crate) fn odata(request: &Request<Bytes>, ids: &Ids, index: usize) -> Option
     (!links.references.is_empty()).then_some(links)
 }
 
+/// Takes the `key=` a `params` value follows off the end of `template`: the key,
+/// or `None` (nothing taken) when the template does not end in a query's `key=`.
+fn param_key(template: &mut Template) -> Option<String> {
+    let Some(Part::Text(text)) = template.last_mut() else {
+        return None;
+    };
+    let pair = text.strip_suffix('=')?;
+    let start = pair.rfind(['?', '&'])? + 1;
+    let key = pair[start..].to_owned();
+    text.truncate(start);
+    Some(key)
+}
+
 /// `template` with a placeholder for each reference: what validation checks.
 fn placeholder(template: &Template) -> String {
-    template
-        .iter()
-        .map(|part| match part {
-            Part::Text(text) => text.as_str(),
-            Part::Reference(_) => PLACEHOLDER,
-        })
-        .collect()
+    let mut out = String::new();
+    for part in template {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Reference(_) => out.push_str(PLACEHOLDER),
+            Part::Param { key, .. } => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(PLACEHOLDER);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The first op of a native batch, as decoded.
+    fn decoded(batch: serde_json::Value) -> Operation {
+        let body = Bytes::from(batch.to_string());
+        let mut batch = crate::codec::native::decode(&body).unwrap();
+        batch.ops.remove(0)
+    }
+
+    fn url_of(op: &mut Operation) -> Template {
+        let found = extract(op, Format::Native).unwrap().unwrap();
+        found.links.url.unwrap()
+    }
+
+    fn text(text: &str) -> Part {
+        Part::Text(text.to_owned())
+    }
+
+    #[test]
+    fn a_params_value_that_is_one_reference_is_a_param() {
+        let mut op = decoded(json!({"ops": [{"url": "/echo?x=1", "params": {
+            "a": "{result=a:$[*].id}",
+            "b c": "{result=a:$.b}",
+            "d": "x{result=a:$.d}",
+            "e": ["{result=a:$.e}"],
+            "f": 2,
+        }}]}));
+        assert_eq!(
+            url_of(&mut op),
+            [
+                text("/echo?x=1&"),
+                Part::Param {
+                    key: "a".into(),
+                    reference: 0
+                },
+                text("&"),
+                Part::Param {
+                    key: "b%20c".into(),
+                    reference: 1
+                },
+                text("&d=x"),
+                Part::Reference(2),
+                text("&e="),
+                Part::Reference(3),
+                text("&f=2"),
+            ]
+        );
+        assert_eq!(op.url, "/echo?x=1&a=0&b%20c=0&d=x0&e=0&f=2");
+    }
+
+    #[test]
+    fn a_reference_in_the_url_itself_stays_text() {
+        let mut op = decoded(json!({"ops": [{
+            "url": "/echo?a={result=a:$[*]}",
+            "params": {"b": "{result=a:$[*]}"},
+        }]}));
+        assert_eq!(
+            url_of(&mut op),
+            [
+                text("/echo?a="),
+                Part::Reference(0),
+                text("&"),
+                Part::Param {
+                    key: "b".into(),
+                    reference: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn params_of_a_body_are_not_params_of_a_query() {
+        let mut op = decoded(json!({"ops": [{
+            "method": "POST", "url": "/echo", "params": {"b": "{result=a:$[*]}"},
+        }]}));
+        assert!(op.whole_params.is_empty());
+        let found = extract(&mut op, Format::Native).unwrap().unwrap();
+        assert!(found.links.url.is_none() && found.links.body.is_some());
+    }
+
+    #[test]
+    fn offsets_that_name_no_params_value_are_plain_references() {
+        let url = "/echo?a={result=a:$}&{result=b:$}";
+        for offsets in [vec![0, 3, 8, 9, 21, 500], vec![usize::MAX], vec![21]] {
+            let mut op = Operation::new("GET", url);
+            op.whole_params = offsets;
+            let template = url_of(&mut op);
+            let wanted = if op.whole_params.contains(&8) {
+                Part::Param {
+                    key: "a".into(),
+                    reference: 0,
+                }
+            } else {
+                Part::Reference(0)
+            };
+            assert_eq!(template[1], wanted);
+            // The second follows no `key=`: never a param.
+            assert_eq!(template[3], Part::Reference(1));
+        }
+    }
 }

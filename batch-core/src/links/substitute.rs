@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::template::{Body, Links, Part, Reference, Source, Template, each_value};
+use crate::codec::native::query_text;
 use crate::model::{OpResult, ResultBody};
 use crate::reference::{Selected, has_reference};
 use crate::target::{self, MAX_TARGET_LEN};
@@ -194,6 +195,18 @@ impl Links {
         for part in template {
             match part {
                 Part::Text(text) => out.push_str(text),
+                Part::Param { key, reference: at } => {
+                    let reference = &self.references[*at];
+                    let items = match &values[*at] {
+                        Found::One(Value::Array(items)) | Found::Many(items) => &items[..],
+                        Found::One(value) => std::slice::from_ref(value),
+                    };
+                    match pairs(&mut out, key, items) {
+                        Ok(()) => {}
+                        Err(Unfit::NoQueryForm) => return Err(Failure::invalid(Some(reference))),
+                        Err(Unfit::TooLarge) => return Err(Failure::too_large(Some(reference))),
+                    }
+                }
                 Part::Reference(at) => {
                     let reference = &self.references[*at];
                     // A `Location` is a path already: it is checked, not encoded.
@@ -253,6 +266,43 @@ enum Encoding {
     None,
 }
 
+/// Why a value cannot be a `params` value.
+enum Unfit {
+    /// An object, or an array holding an array or an object: 424 `reference_invalid`.
+    NoQueryForm,
+    /// Over [`MAX_VALUE`] bytes of text, all items together.
+    TooLarge,
+}
+
+/// `items` as a `params` value of the query, by the native format's rules for a
+/// literal one: a `key=value` pair per item (none for none), each value's text
+/// percent-encoded so that it can neither add a pair nor leave the query.
+fn pairs(out: &mut String, key: &str, items: &[Value]) -> Result<(), Unfit> {
+    if items.is_empty() {
+        // No pair, so no `&` to start it.
+        if out.ends_with('&') {
+            out.pop();
+        }
+        return Ok(());
+    }
+    // The items' text as a url joins them, `,` between: a url reference's limit.
+    let mut size = items.len() - 1;
+    for (index, item) in items.iter().enumerate() {
+        let text = query_text(item).ok_or(Unfit::NoQueryForm)?;
+        size += text.len();
+        if size > MAX_VALUE {
+            return Err(Unfit::TooLarge);
+        }
+        if index > 0 {
+            out.push('&');
+        }
+        out.push_str(key);
+        out.push('=');
+        percent_encode(out, &text);
+    }
+    Ok(())
+}
+
 /// A value as text: a string as it is, anything else as its JSON.
 fn text_of(value: &Value) -> String {
     match value {
@@ -292,6 +342,8 @@ fn path_of(location: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn encoded(text: &str) -> String {
@@ -308,6 +360,91 @@ mod tests {
         assert_eq!(encoded("."), "%2E");
         assert_eq!(encoded("a b?c#d%e&f=g"), "a%20b%3Fc%23d%25e%26f%3Dg");
         assert_eq!(encoded("é\r\n"), "%C3%A9%0D%0A");
+    }
+
+    fn param_links(ids: Value) -> (Links, Vec<Found>) {
+        let links = Links {
+            references: vec![Reference {
+                id: "a".into(),
+                op: 0,
+                source: Source::ETag,
+                text: "{result=a:$.x}".into(),
+            }],
+            url: None,
+            headers: Vec::new(),
+            body: None,
+        };
+        let found = match ids {
+            Value::Array(items) if items.first() == Some(&json!("many")) => {
+                Found::Many(items[1..].to_vec())
+            }
+            other => Found::One(other),
+        };
+        (links, vec![found])
+    }
+
+    fn query(value: Value) -> Result<String, Failure> {
+        let (links, values) = param_links(value);
+        let template = vec![
+            Part::Text("/echo?a=1&".into()),
+            Part::Param {
+                key: "k%20y".into(),
+                reference: 0,
+            },
+            Part::Text("&z=2".into()),
+        ];
+        links.render(&template, &values, Encoding::Url)
+    }
+
+    #[test]
+    fn a_whole_params_value_follows_the_params_rules() {
+        let ok = |value| query(value).unwrap();
+        assert_eq!(ok(json!("a&b=c#d")), "/echo?a=1&k%20y=a%26b%3Dc%23d&z=2");
+        assert_eq!(ok(json!(1.5)), "/echo?a=1&k%20y=1.5&z=2");
+        assert_eq!(ok(json!(-1e300)), "/echo?a=1&k%20y=-1e%2B300&z=2");
+        assert_eq!(ok(json!(true)), "/echo?a=1&k%20y=true&z=2");
+        assert_eq!(ok(json!(null)), "/echo?a=1&k%20y=&z=2");
+        assert_eq!(
+            ok(json!([1, "x y", null, false])),
+            "/echo?a=1&k%20y=1&k%20y=x%20y&k%20y=&k%20y=false&z=2"
+        );
+        // What a `[*]` selects is a repeated key, as an array is.
+        assert_eq!(
+            ok(json!(["many", 1, ".."])),
+            "/echo?a=1&k%20y=1&k%20y=%2E%2E&z=2"
+        );
+        assert_eq!(ok(json!([])), "/echo?a=1&z=2");
+        assert_eq!(ok(json!(["many"])), "/echo?a=1&z=2");
+    }
+
+    #[test]
+    fn a_whole_params_value_without_a_query_form_is_invalid() {
+        for value in [
+            json!({"id": 1}),
+            json!([1, [2]]),
+            json!([{"id": 1}]),
+            json!(["many", 1, {"id": 2}]),
+            json!(["many", [1]]),
+        ] {
+            let failure = query(value.clone()).unwrap_err();
+            assert_eq!(
+                failure,
+                Failure::invalid(Some(&param_links(value).0.references[0]))
+            );
+        }
+    }
+
+    #[test]
+    fn a_whole_params_value_has_the_url_limit() {
+        let most = "x".repeat(MAX_VALUE);
+        assert!(query(json!(most)).is_ok());
+        let halves = json!(["many", "x".repeat(MAX_VALUE / 2), "x".repeat(MAX_VALUE / 2)]);
+        let failure = query(halves).unwrap_err();
+        assert_eq!(failure.error, "reference_too_large");
+        assert_eq!(
+            query(json!(format!("{most}x"))).unwrap_err().error,
+            "reference_too_large"
+        );
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub(crate) struct Reference {
 pub(crate) enum Part {
     Text(String),
     Reference(usize),
+    /// A `params` value of the query that is exactly one reference, with its key
+    /// (percent-encoded): written as `key=value` pairs by the `params` rules.
+    Param {
+        key: String,
+        reference: usize,
+    },
 }
 
 pub(crate) type Template = Vec<Part>;

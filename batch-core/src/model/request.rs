@@ -44,6 +44,10 @@ pub struct Operation {
     pub silent: bool,
     /// A deadline lower than the server's op timeout.
     pub timeout: Option<Duration>,
+    /// Where in `url` each `params` value that is exactly one `{result=...}`
+    /// reference starts, in order (native format): such a value is applied with its
+    /// JSON type, as a literal `params` value is, not as url text.
+    pub(crate) whole_params: Vec<usize>,
 }
 
 impl Operation {

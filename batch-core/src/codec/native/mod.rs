@@ -13,6 +13,7 @@ mod typed;
 
 pub(crate) use decode::decode;
 pub(crate) use encode::{encode, write_indexed, write_results};
+pub(crate) use op::query_text;
 
 use crate::model::Field;
 

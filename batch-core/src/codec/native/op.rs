@@ -158,7 +158,7 @@ pub(super) fn build_op(
         let pointer = at("params").to_string();
         let params: Entries<serde_json::Value> = field(raw, Some(index), &pointer, "an object")?;
         if method_has_query_params {
-            let query =
+            let (query, whole) =
                 encode_query(&params).map_err(|key| {
                     Problem::bad_request(format!(
                     "{pointer}/{key} must be a string, number, boolean, null or an array of them"
@@ -168,6 +168,8 @@ pub(super) fn build_op(
             if !query.is_empty() {
                 let url = operation.url.as_str();
                 let separator = if url.contains('?') { '&' } else { '?' };
+                let start = url.len() + separator.len_utf8();
+                operation.whole_params = whole.into_iter().map(|at| start + at).collect();
                 operation.url = format!("{url}{separator}{query}").into();
             }
         } else if body.is_none() {
@@ -181,34 +183,72 @@ pub(super) fn build_op(
     Ok(operation)
 }
 
-/// `params` as a query string; on a value that has no query form, the offending key.
-fn encode_query(params: &Entries<serde_json::Value>) -> Result<String, String> {
+/// `params` as a query string, and where in it each value that is exactly one
+/// reference starts (the links apply such a value with its JSON type); on a value
+/// that has no query form, the offending key.
+fn encode_query(params: &Entries<serde_json::Value>) -> Result<(String, Vec<usize>), String> {
     use serde_json::Value;
     let mut query = String::new();
-    let mut push = |key: &str, value: &Value| -> Result<(), ()> {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Null => String::new(),
-            Value::Array(_) | Value::Object(_) => return Err(()),
-        };
-        if !query.is_empty() {
-            query.push('&');
-        }
-        percent_encode_into(&mut query, key);
-        query.push('=');
-        encode_value(&mut query, &text);
-        Ok(())
-    };
+    let mut whole = Vec::new();
     for (key, value) in &params.0 {
+        if let Value::String(text) = value
+            && is_one_reference(text)
+        {
+            separate(&mut query, key);
+            whole.push(query.len());
+            query.push_str(text);
+            continue;
+        }
         let pushed = match value {
-            serde_json::Value::Array(items) => items.iter().try_for_each(|item| push(key, item)),
-            other => push(key, other),
+            Value::Array(items) => items
+                .iter()
+                .try_for_each(|item| push_pair(&mut query, key, item)),
+            other => push_pair(&mut query, key, other),
         };
         pushed.map_err(|()| key.clone())?;
     }
-    Ok(query)
+    Ok((query, whole))
+}
+
+/// Whether `text` is exactly one well-formed reference.
+fn is_one_reference(text: &str) -> bool {
+    text.starts_with(reference::OPEN)
+        && matches!(
+            reference::pieces(text).as_deref(),
+            Ok([Piece::Reference(_)])
+        )
+}
+
+/// Starts a pair of `query`: its `&` and its percent-encoded key and `=`.
+fn separate(query: &mut String, key: &str) {
+    if !query.is_empty() {
+        query.push('&');
+    }
+    percent_encode_into(query, key);
+    query.push('=');
+}
+
+/// One `key=value` pair of a query; `Err` for a value that has no query form.
+fn push_pair(query: &mut String, key: &str, value: &serde_json::Value) -> Result<(), ()> {
+    let text = query_text(value).ok_or(())?;
+    separate(query, key);
+    encode_value(query, &text);
+    Ok(())
+}
+
+/// A `params` value's text in a query, not yet encoded: a string as it is, a number
+/// or boolean as its JSON text, `null` empty. `None` for an array or an object,
+/// which have no query form as one value (an array's items each make a pair).
+pub(crate) fn query_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
+    use serde_json::Value;
+    Some(match value {
+        Value::String(text) => Cow::Borrowed(text.as_str()),
+        Value::Number(number) => Cow::Owned(number.to_string()),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Null => Cow::Borrowed(""),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
 }
 
 /// A query value percent-encoded, but for the `{result=...}` references in it,
