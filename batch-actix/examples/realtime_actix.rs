@@ -46,6 +46,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     // A client that leaves stops its batch.
     .h1_allow_half_closed(false)
+    // A socket's messages are small writes: send each at once (no Nagle delay).
+    .on_connect(batch_actix::no_delay)
     .bind("127.0.0.1:3000")?;
     for addr in server.addrs() {
         println!("{}", what_to_try(&addr.to_string()));

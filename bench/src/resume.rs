@@ -71,12 +71,11 @@ pub(crate) async fn all(
     plan: Plan,
 ) -> Result<Vec<Row>, BenchError> {
     eprintln!("  resume");
-    // A replay is queued for the socket at once: room for all of it (the default
-    // queue, 256 messages, closes a socket that far behind).
+    // The default socket settings: a replay of the whole history is delivered
+    // whatever `max_queued`.
     let config = || -> Result<batch_core::Config, BenchError> {
-        let sockets = SocketConfig::builder().max_queued(4 * MISSED).build()?;
         Ok(crate::config_builder(Setup::Sockets)?
-            .sockets(sockets)
+            .sockets(SocketConfig::default())
             .build()?)
     };
     let local = serve(framework, BatchEndpoint::new(config()?))?;

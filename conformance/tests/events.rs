@@ -376,3 +376,50 @@ fn a_revoked_subscription_ends_with_revoked_and_keep_alives_flow() {
         assert!(reader.silent(Duration::from_millis(500)).await, "{adapter}");
     });
 }
+
+#[test]
+fn a_resume_replays_a_full_history_with_the_default_queue() {
+    run(async |adapter, start| {
+        let harness = Harness::new(start, SocketConfig::default());
+        let id = harness.item("first").await;
+        let mut reader = harness.open("uri=/items/", &[]).await;
+        assert_eq!(reader.event().await.unwrap().event, "state", "{adapter}");
+        harness
+            .call(
+                "PATCH",
+                &format!("/items/{id}"),
+                Some(json!({"name": "seen"})),
+            )
+            .await;
+        let last = reader.event().await.unwrap().id.unwrap();
+        drop(reader);
+        // As many missed as the default history holds, more than `max_queued`.
+        for chunk in 0..20 {
+            let ops: Vec<Value> = (0..50)
+                .map(|i| json!({"method": "POST", "url": "/items", "body": {"name": format!("m{}", chunk * 50 + i)}}))
+                .collect();
+            let (status, _) = harness
+                .call("POST", "/batch", Some(json!({ "ops": ops })))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{adapter}");
+        }
+        let mut reader = harness
+            .open("uri=/items/", &[("last-event-id", &last)])
+            .await;
+        assert_eq!(reader.event().await.unwrap().event, "resumed", "{adapter}");
+        for i in 0..1000 {
+            let event = reader
+                .event()
+                .await
+                .unwrap_or_else(|| panic!("{adapter}: missed event {i}"));
+            assert_eq!(
+                (event.event.as_str(), &event.data["resource"]["name"]),
+                ("create", &json!(format!("m{i}"))),
+                "{adapter}: in order, each once"
+            );
+        }
+        harness.item("live").await;
+        let live = reader.event().await.unwrap();
+        assert_eq!(live.data["resource"]["name"], "live", "{adapter}");
+    });
+}

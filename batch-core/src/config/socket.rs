@@ -18,7 +18,7 @@ use super::error::ConfigError;
 /// | [`allow_origins`](SocketConfigBuilder::allow_origins) | the request's own host | a browser upgrade from another origin: 403 |
 /// | [`max_message`](SocketConfigBuilder::max_message) | 64 KiB | the socket is closed with 1009 |
 /// | [`max_subscriptions`](SocketConfigBuilder::max_subscriptions) | 100 per socket | that subscribe is an `error` 429 |
-/// | [`max_queued`](SocketConfigBuilder::max_queued) | 256 messages per socket | the socket is closed with 1013 |
+/// | [`max_queued`](SocketConfigBuilder::max_queued) | 256 messages per socket, a resume's replay aside | the socket is closed with 1013 |
 /// | [`max_sockets`](SocketConfigBuilder::max_sockets) | 10 000 open at once | an upgrade is answered 503 with `retry-after` |
 /// | [`max_in_flight`](SocketConfigBuilder::max_in_flight) | 16 messages per socket | later messages wait to be read |
 /// | [`ping_interval`](SocketConfigBuilder::ping_interval) | 25 s | |
@@ -120,7 +120,8 @@ impl SocketConfig {
         self.max_subscriptions
     }
 
-    /// The most messages waiting to be written to one socket.
+    /// The most messages waiting to be written to one socket, a resume's replay
+    /// aside.
     pub fn max_queued(&self) -> usize {
         self.max_queued
     }
@@ -213,6 +214,10 @@ impl SocketConfigBuilder {
 
     /// Closes a socket with 1013 once more than `max` messages wait to be written to
     /// it (default 256): a slow reader never holds memory or other sockets back.
+    /// The events a resume replays are not counted: they are bounded apart, by
+    /// [`history_events`](Self::history_events) times
+    /// [`max_subscriptions`](Self::max_subscriptions), so that a replay the history
+    /// holds is always delivered.
     pub fn max_queued(mut self, max: usize) -> Self {
         self.config.max_queued = max;
         self

@@ -18,6 +18,7 @@ use super::mailbox::{Mailbox, Next};
 use super::reply::Reply;
 use super::session::{Outbox, Outgoing, Session};
 use super::uri::{Expect, ResourceUri};
+use crate::changes::Event;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
 use crate::problem::Problem;
@@ -54,8 +55,8 @@ impl BatchEndpoint {
     /// `delete` with `id:` its cursor; `revoked` when a recheck ends a
     /// subscription; a comment line every
     /// [`ping_interval`](crate::SocketConfig::ping_interval). A client too far
-    /// behind ([`max_queued`](crate::SocketConfig::max_queued)) sees the stream end,
-    /// and resumes from its last `id`.
+    /// behind ([`max_queued`](crate::SocketConfig::max_queued), a resume's replay
+    /// aside) sees the stream end, and resumes from its last `id`.
     pub async fn serve_events<E: Executor>(
         &self,
         executor: E,
@@ -76,7 +77,7 @@ impl BatchEndpoint {
             .get("last-event-id")
             .map(|id| id.to_str().ok().map(str::to_owned));
         let admission = self.admit_socket(&executor, request).await?;
-        let mailbox = Arc::new(Mailbox::new(config.max_queued()));
+        let mailbox = Arc::new(Mailbox::for_config(&config));
         let outbox = Arc::new(EventsOutbox(mailbox.clone()));
         let session = Session::new(self.clone(), executor, admission, outbox);
         let keep_alive = mailbox.clone();
@@ -182,50 +183,67 @@ struct EventsOutbox(Arc<Mailbox>);
 
 impl Outbox for EventsOutbox {
     fn send(&self, message: Outgoing<'_>) {
-        let mut out = Vec::new();
-        let data = match message {
-            Outgoing::Event(event) => {
-                out.extend_from_slice(b"event: ");
-                out.extend_from_slice(event.kind().name().as_bytes());
-                if let Some(cursor) = event.cursor() {
-                    out.extend_from_slice(b"\nid: ");
-                    out.extend_from_slice(cursor.as_bytes());
-                }
-                event.json().clone()
-            }
-            Outgoing::Answer(answer) => {
-                let name: &[u8] = match answer.reply() {
-                    Reply::State { .. } => b"state",
-                    Reply::Resumed { .. } => b"resumed",
-                    Reply::Revoked { .. } => b"revoked",
-                    Reply::Error { .. } => b"error",
-                    // The stream sends no message that has another answer.
-                    _ => return,
-                };
-                out.extend_from_slice(b"event: ");
-                out.extend_from_slice(name);
-                answer.json()
-            }
-        };
-        // A body embedded as the application wrote it may span lines: one `data:`
-        // line each, which the client joins with newlines (whitespace to JSON).
-        for line in data.split(|&byte| byte == b'\n' || byte == b'\r') {
-            out.extend_from_slice(b"\ndata: ");
-            out.extend_from_slice(line);
+        if let Some(text) = framed(message) {
+            self.0.push(text);
         }
-        out.extend_from_slice(b"\n\n");
-        self.0.push(Bytes::from(out));
     }
+
+    fn replay(&self, events: &[Event]) {
+        self.0.push_replay(
+            events
+                .iter()
+                .filter_map(|event| framed(Outgoing::Event(event)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+    }
+}
+
+/// `message` as one Server-Sent Event; none for an answer the stream does not
+/// send.
+fn framed(message: Outgoing<'_>) -> Option<Bytes> {
+    let mut out = Vec::new();
+    let data = match message {
+        Outgoing::Event(event) => {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(event.kind().name().as_bytes());
+            if let Some(cursor) = event.cursor() {
+                out.extend_from_slice(b"\nid: ");
+                out.extend_from_slice(cursor.as_bytes());
+            }
+            event.json().clone()
+        }
+        Outgoing::Answer(answer) => {
+            let name: &[u8] = match answer.reply() {
+                Reply::State { .. } => b"state",
+                Reply::Resumed { .. } => b"resumed",
+                Reply::Revoked { .. } => b"revoked",
+                Reply::Error { .. } => b"error",
+                // The stream sends no message that has another answer.
+                _ => return None,
+            };
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name);
+            answer.json()
+        }
+    };
+    // A body embedded as the application wrote it may span lines: one `data:`
+    // line each, which the client joins with newlines (whitespace to JSON).
+    for line in data.split(|&byte| byte == b'\n' || byte == b'\r') {
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(line);
+    }
+    out.extend_from_slice(b"\n\n");
+    Some(Bytes::from(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changes::Event;
     use crate::socket::reply::Answer;
 
     fn sent(message: Outgoing<'_>) -> String {
-        let mailbox = Arc::new(Mailbox::new(4));
+        let mailbox = Arc::new(Mailbox::new(4, 4));
         EventsOutbox(mailbox.clone()).send(message);
         match mailbox.take() {
             Some(Next::Frame(Frame::Text(text))) => String::from_utf8(text.to_vec()).unwrap(),

@@ -193,7 +193,7 @@ impl BatchEndpoint {
             "socket",
             id = BatchId::of(&admission.outer.headers).as_str(),
         );
-        let mailbox = Arc::new(Mailbox::new(config.max_queued()));
+        let mailbox = Arc::new(Mailbox::for_config(&config));
         let session = Session::new(self.clone(), executor, admission, mailbox.clone());
         connection::serve(session, mailbox, &config, incoming, outgoing)
             .instrument(span)

@@ -28,6 +28,19 @@ use crate::problem::Problem;
 pub trait Outbox: Send + Sync + 'static {
     /// Takes one message for the client, in order with the ones before it.
     fn send(&self, message: Outgoing<'_>);
+
+    /// Takes the events a subscribe or resume caught up on (the events missed
+    /// since the client's cursor, and those that arrived while the state was
+    /// read), in order, after its answer. A replay can be as long as the history
+    /// the hub keeps per URI: a transport that bounds what waits for a slow
+    /// client bounds it apart from live messages, so that a replay the history
+    /// holds is always delivered. By default, each is sent as an
+    /// [`Outgoing::Event`].
+    fn replay(&self, events: &[Event]) {
+        for event in events {
+            self.send(Outgoing::Event(event));
+        }
+    }
 }
 
 /// A message for a session's client.
@@ -448,9 +461,7 @@ impl<E: Executor> Session<E> {
         }
         events.sort_by_key(Event::seq);
         events.dedup_by_key(|event| event.seq());
-        for event in &events {
-            self.subscriptions.outbox.send(Outgoing::Event(event));
-        }
+        self.subscriptions.outbox.replay(&events);
         answers
     }
 
