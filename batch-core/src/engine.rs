@@ -42,14 +42,15 @@ pub(crate) trait Sink {
 }
 
 /// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
-/// successful mutation is published through `hub`, when there is one.
+/// successful mutation is published through `hub`, when there is one. Gives back the
+/// plan's op ids, for a sink that names the ops it never got.
 pub(crate) async fn run<E: Executor>(
     executor: &E,
     plan: Plan,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
-) {
+) -> Vec<String> {
     let deadline = Instant::now() + config.batch_deadline();
     let concurrency = if plan.sequential {
         1
@@ -63,7 +64,7 @@ pub(crate) async fn run<E: Executor>(
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
-    loop {
+    'batch: loop {
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
@@ -89,7 +90,7 @@ pub(crate) async fn run<E: Executor>(
             if let Some(outcome) = refused {
                 state.finish(index, outcome);
                 if flush(&mut state.done, sink).await.is_break() {
-                    return;
+                    break 'batch;
                 }
                 continue;
             }
@@ -134,7 +135,7 @@ pub(crate) async fn run<E: Executor>(
                     let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
                     if flush(&mut state.done, sink).await.is_break() {
-                        return;
+                        break 'batch;
                     }
                     // Ops answered here never return to the runtime: a large batch
                     // of them yields now and then, as any tokio task must.
@@ -153,9 +154,10 @@ pub(crate) async fn run<E: Executor>(
         };
         state.record(index, outcome, mutation, hub);
         if flush(&mut state.done, sink).await.is_break() {
-            return;
+            break;
         }
     }
+    state.ids
 }
 
 /// Hands `sink` the results of the ops that just finished.
@@ -169,46 +171,68 @@ async fn flush(done: &mut Vec<(usize, OpResult)>, sink: &mut impl Sink) -> Contr
 /// The buffered answer: every result, in request order, until they hold more than
 /// the whole-batch cap ([`Config::max_batch_response`]).
 pub(crate) struct Collect {
-    /// Each op's result; until it comes, a placeholder with the op's id.
-    results: Vec<OpResult>,
+    /// Each op's result, once it came. The ids of those that never came are the
+    /// batch's own, handed to [`Collect::into_response`]: no placeholder copies
+    /// every op's id up front.
+    results: Vec<Option<OpResult>>,
+    /// Whether each op asked for a silent result.
+    silent: Vec<bool>,
     /// Bytes of headers and bodies held so far.
     held: usize,
     cap: usize,
     /// Whether the cap was reached: the results not in are answered 507.
     over: bool,
-    filled: Vec<bool>,
 }
 
 impl Collect {
     /// A collector for the ops of `plan`, holding at most `cap` bytes of results.
     pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
-        let results = plan
-            .ids
-            .iter()
-            .zip(&plan.ops)
-            .map(|(id, op)| {
-                let mut result = OpResult::new(id.clone(), StatusCode::INTERNAL_SERVER_ERROR);
-                result.silent = op.silent;
-                result
-            })
-            .collect::<Vec<_>>();
         Self {
-            filled: vec![false; results.len()],
-            results,
+            results: std::iter::repeat_with(|| None)
+                .take(plan.ops.len())
+                .collect(),
+            silent: plan.ops.iter().map(|op| op.silent).collect(),
             held: 0,
             cap,
             over: false,
         }
     }
 
-    /// The batch's answer: its results, those past the cap answered 507.
-    pub(crate) fn into_response(self, include_headers: bool, layout: Layout) -> BatchResponse {
-        let mut results = self.results;
-        if self.over {
-            for (result, _) in results.iter_mut().zip(self.filled).filter(|(_, f)| !f) {
-                (result.status, result.headers, result.body) = over_cap();
-            }
-        }
+    /// The batch's answer: its results, those past the cap answered 507. `ids` are
+    /// the batch's op ids, as [`run`] gives them back.
+    pub(crate) fn into_response(
+        self,
+        ids: Vec<String>,
+        include_headers: bool,
+        layout: Layout,
+    ) -> BatchResponse {
+        let over = self.over;
+        let results = self
+            .results
+            .into_iter()
+            .zip(ids)
+            .zip(self.silent)
+            .map(|((result, id), silent)| {
+                result.unwrap_or_else(|| {
+                    let (status, headers, body) = if over {
+                        over_cap()
+                    } else {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            HeaderMap::new(),
+                            ResultBody::Empty,
+                        )
+                    };
+                    OpResult {
+                        id,
+                        status,
+                        headers,
+                        body,
+                        silent,
+                    }
+                })
+            })
+            .collect();
         BatchResponse {
             results,
             include_headers,
@@ -224,11 +248,8 @@ impl Sink for Collect {
             self.over = true;
             return ControlFlow::Break(());
         }
-        if let (Some(slot), Some(filled)) =
-            (self.results.get_mut(index), self.filled.get_mut(index))
-        {
-            *slot = result;
-            *filled = true;
+        if let Some(slot) = self.results.get_mut(index) {
+            *slot = Some(result);
         }
         ControlFlow::Continue(())
     }
