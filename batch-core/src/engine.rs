@@ -43,7 +43,8 @@ pub(crate) trait Sink {
 
 /// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
 /// successful mutation is published through `hub`, when there is one. Gives back the
-/// plan's op ids, for a sink that names the ops it never got.
+/// ids of the ops whose results `sink` never took, for it to name them by (the
+/// others are in their results).
 pub(crate) async fn run<E: Executor>(
     executor: &E,
     plan: Plan,
@@ -89,7 +90,10 @@ pub(crate) async fn run<E: Executor>(
             };
             if let Some(outcome) = refused {
                 state.finish(index, outcome);
-                if flush(&mut state.done, sink).await.is_break() {
+                if flush(&mut state.done, &mut state.ids, sink)
+                    .await
+                    .is_break()
+                {
                     break 'batch;
                 }
                 continue;
@@ -134,7 +138,10 @@ pub(crate) async fn run<E: Executor>(
                 Poll::Ready(answer) => {
                     let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
-                    if flush(&mut state.done, sink).await.is_break() {
+                    if flush(&mut state.done, &mut state.ids, sink)
+                        .await
+                        .is_break()
+                    {
                         break 'batch;
                     }
                     // Ops answered here never return to the runtime: a large batch
@@ -153,17 +160,32 @@ pub(crate) async fn run<E: Executor>(
             break;
         };
         state.record(index, outcome, mutation, hub);
-        if flush(&mut state.done, sink).await.is_break() {
+        if flush(&mut state.done, &mut state.ids, sink)
+            .await
+            .is_break()
+        {
             break;
         }
     }
     state.ids
 }
 
-/// Hands `sink` the results of the ops that just finished.
-async fn flush(done: &mut Vec<(usize, OpResult)>, sink: &mut impl Sink) -> ControlFlow<()> {
-    for (index, result) in done.drain(..) {
-        sink.put(index, result).await?;
+/// Hands `sink` the results of the ops that just finished. If the sink ends the
+/// batch, the ids of the results it was not handed go back to `ids`, for it to name
+/// those ops by.
+async fn flush(
+    done: &mut Vec<(usize, OpResult)>,
+    ids: &mut [String],
+    sink: &mut impl Sink,
+) -> ControlFlow<()> {
+    let mut results = done.drain(..);
+    while let Some((index, result)) = results.next() {
+        if sink.put(index, result).await.is_break() {
+            for (index, result) in results {
+                ids[index] = result.id;
+            }
+            return ControlFlow::Break(());
+        }
     }
     ControlFlow::Continue(())
 }
@@ -214,21 +236,13 @@ impl Collect {
             .zip(self.silent)
             .map(|((result, id), silent)| {
                 result.unwrap_or_else(|| {
-                    let (status, headers, body) = if over {
-                        over_cap()
+                    if over {
+                        over_cap_result(id, silent)
                     } else {
-                        (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            HeaderMap::new(),
-                            ResultBody::Empty,
-                        )
-                    };
-                    OpResult {
-                        id,
-                        status,
-                        headers,
-                        body,
-                        silent,
+                        OpResult {
+                            silent,
+                            ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
+                        }
                     }
                 })
             })
@@ -246,6 +260,10 @@ impl Sink for Collect {
         self.held = self.held.saturating_add(held_size(&result));
         if self.held > self.cap {
             self.over = true;
+            // The result may hold the op's only id: it names the op's 507.
+            if let Some(slot) = self.results.get_mut(index) {
+                *slot = Some(over_cap_result(result.id, result.silent));
+            }
             return ControlFlow::Break(());
         }
         if let Some(slot) = self.results.get_mut(index) {
@@ -269,7 +287,8 @@ type Outcome = (StatusCode, HeaderMap, ResultBody);
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
-    /// Each op's id.
+    /// Each op's id; taken by the op's result once it finished, unless a dependent
+    /// may name it.
     ids: Vec<String>,
     /// Each op's status, once it finished.
     statuses: Vec<Option<StatusCode>>,
@@ -354,8 +373,15 @@ impl State {
                 self.halted = true;
             }
             self.statuses[index] = Some(status);
+            // An op's id is named again only by a dependent it failed: without
+            // dependents, the result takes the id itself rather than a copy.
+            let id = if self.graph.dependents[index].is_empty() {
+                std::mem::take(&mut self.ids[index])
+            } else {
+                self.ids[index].clone()
+            };
             let result = OpResult {
-                id: self.ids[index].clone(),
+                id,
                 status,
                 headers,
                 body,
@@ -545,10 +571,18 @@ fn too_large() -> Outcome {
     not_run(StatusCode::BAD_GATEWAY, "response_too_large", None)
 }
 
-fn over_cap() -> Outcome {
-    not_run(
+/// Op `id`'s result once the batch's results outgrew the whole-batch cap.
+fn over_cap_result(id: String, silent: bool) -> OpResult {
+    let (status, headers, body) = not_run(
         StatusCode::INSUFFICIENT_STORAGE,
         "batch_response_too_large",
         None,
-    )
+    );
+    OpResult {
+        id,
+        status,
+        headers,
+        body,
+        silent,
+    }
 }
