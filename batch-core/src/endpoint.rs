@@ -467,8 +467,8 @@ impl BatchEndpoint {
         let plan = prepared.plan;
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
         let (include_headers, layout) = (plan.include_headers, plan.layout.clone());
-        engine::run(executor, plan, config, self.changes(), &mut collect).await;
-        collect.into_response(include_headers, layout)
+        let ids = engine::run(executor, plan, config, self.changes(), &mut collect).await;
+        collect.into_response(ids, include_headers, layout)
     }
 
     /// Watches a request that reaches the application directly (not as an op) for

@@ -42,14 +42,16 @@ pub(crate) trait Sink {
 }
 
 /// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
-/// successful mutation is published through `hub`, when there is one.
+/// successful mutation is published through `hub`, when there is one. Gives back the
+/// ids of the ops whose results `sink` never took, for it to name them by (the
+/// others are in their results).
 pub(crate) async fn run<E: Executor>(
     executor: &E,
     plan: Plan,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
-) {
+) -> Vec<String> {
     let deadline = Instant::now() + config.batch_deadline();
     let concurrency = if plan.sequential {
         1
@@ -63,7 +65,7 @@ pub(crate) async fn run<E: Executor>(
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
-    loop {
+    'batch: loop {
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
@@ -88,8 +90,11 @@ pub(crate) async fn run<E: Executor>(
             };
             if let Some(outcome) = refused {
                 state.finish(index, outcome);
-                if flush(&mut state.done, sink).await.is_break() {
-                    return;
+                if flush(&mut state.done, &mut state.ids, sink)
+                    .await
+                    .is_break()
+                {
+                    break 'batch;
                 }
                 continue;
             }
@@ -133,8 +138,11 @@ pub(crate) async fn run<E: Executor>(
                 Poll::Ready(answer) => {
                     let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
-                    if flush(&mut state.done, sink).await.is_break() {
-                        return;
+                    if flush(&mut state.done, &mut state.ids, sink)
+                        .await
+                        .is_break()
+                    {
+                        break 'batch;
                     }
                     // Ops answered here never return to the runtime: a large batch
                     // of them yields now and then, as any tokio task must.
@@ -152,16 +160,32 @@ pub(crate) async fn run<E: Executor>(
             break;
         };
         state.record(index, outcome, mutation, hub);
-        if flush(&mut state.done, sink).await.is_break() {
-            return;
+        if flush(&mut state.done, &mut state.ids, sink)
+            .await
+            .is_break()
+        {
+            break;
         }
     }
+    state.ids
 }
 
-/// Hands `sink` the results of the ops that just finished.
-async fn flush(done: &mut Vec<(usize, OpResult)>, sink: &mut impl Sink) -> ControlFlow<()> {
-    for (index, result) in done.drain(..) {
-        sink.put(index, result).await?;
+/// Hands `sink` the results of the ops that just finished. If the sink ends the
+/// batch, the ids of the results it was not handed go back to `ids`, for it to name
+/// those ops by.
+async fn flush(
+    done: &mut Vec<(usize, OpResult)>,
+    ids: &mut [String],
+    sink: &mut impl Sink,
+) -> ControlFlow<()> {
+    let mut results = done.drain(..);
+    while let Some((index, result)) = results.next() {
+        if sink.put(index, result).await.is_break() {
+            for (index, result) in results {
+                ids[index] = result.id;
+            }
+            return ControlFlow::Break(());
+        }
     }
     ControlFlow::Continue(())
 }
@@ -169,46 +193,60 @@ async fn flush(done: &mut Vec<(usize, OpResult)>, sink: &mut impl Sink) -> Contr
 /// The buffered answer: every result, in request order, until they hold more than
 /// the whole-batch cap ([`Config::max_batch_response`]).
 pub(crate) struct Collect {
-    /// Each op's result; until it comes, a placeholder with the op's id.
-    results: Vec<OpResult>,
+    /// Each op's result, once it came. The ids of those that never came are the
+    /// batch's own, handed to [`Collect::into_response`]: no placeholder copies
+    /// every op's id up front.
+    results: Vec<Option<OpResult>>,
+    /// Whether each op asked for a silent result.
+    silent: Vec<bool>,
     /// Bytes of headers and bodies held so far.
     held: usize,
     cap: usize,
     /// Whether the cap was reached: the results not in are answered 507.
     over: bool,
-    filled: Vec<bool>,
 }
 
 impl Collect {
     /// A collector for the ops of `plan`, holding at most `cap` bytes of results.
     pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
-        let results = plan
-            .ids
-            .iter()
-            .zip(&plan.ops)
-            .map(|(id, op)| {
-                let mut result = OpResult::new(id.clone(), StatusCode::INTERNAL_SERVER_ERROR);
-                result.silent = op.silent;
-                result
-            })
-            .collect::<Vec<_>>();
         Self {
-            filled: vec![false; results.len()],
-            results,
+            results: std::iter::repeat_with(|| None)
+                .take(plan.ops.len())
+                .collect(),
+            silent: plan.ops.iter().map(|op| op.silent).collect(),
             held: 0,
             cap,
             over: false,
         }
     }
 
-    /// The batch's answer: its results, those past the cap answered 507.
-    pub(crate) fn into_response(self, include_headers: bool, layout: Layout) -> BatchResponse {
-        let mut results = self.results;
-        if self.over {
-            for (result, _) in results.iter_mut().zip(self.filled).filter(|(_, f)| !f) {
-                (result.status, result.headers, result.body) = over_cap();
-            }
-        }
+    /// The batch's answer: its results, those past the cap answered 507. `ids` are
+    /// the batch's op ids, as [`run`] gives them back.
+    pub(crate) fn into_response(
+        self,
+        ids: Vec<String>,
+        include_headers: bool,
+        layout: Layout,
+    ) -> BatchResponse {
+        let over = self.over;
+        let results = self
+            .results
+            .into_iter()
+            .zip(ids)
+            .zip(self.silent)
+            .map(|((result, id), silent)| {
+                result.unwrap_or_else(|| {
+                    if over {
+                        over_cap_result(id, silent)
+                    } else {
+                        OpResult {
+                            silent,
+                            ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
+                        }
+                    }
+                })
+            })
+            .collect();
         BatchResponse {
             results,
             include_headers,
@@ -222,13 +260,14 @@ impl Sink for Collect {
         self.held = self.held.saturating_add(held_size(&result));
         if self.held > self.cap {
             self.over = true;
+            // The result may hold the op's only id: it names the op's 507.
+            if let Some(slot) = self.results.get_mut(index) {
+                *slot = Some(over_cap_result(result.id, result.silent));
+            }
             return ControlFlow::Break(());
         }
-        if let (Some(slot), Some(filled)) =
-            (self.results.get_mut(index), self.filled.get_mut(index))
-        {
-            *slot = result;
-            *filled = true;
+        if let Some(slot) = self.results.get_mut(index) {
+            *slot = Some(result);
         }
         ControlFlow::Continue(())
     }
@@ -248,7 +287,8 @@ type Outcome = (StatusCode, HeaderMap, ResultBody);
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
-    /// Each op's id.
+    /// Each op's id; taken by the op's result once it finished, unless a dependent
+    /// may name it.
     ids: Vec<String>,
     /// Each op's status, once it finished.
     statuses: Vec<Option<StatusCode>>,
@@ -333,8 +373,15 @@ impl State {
                 self.halted = true;
             }
             self.statuses[index] = Some(status);
+            // An op's id is named again only by a dependent it failed: without
+            // dependents, the result takes the id itself rather than a copy.
+            let id = if self.graph.dependents[index].is_empty() {
+                std::mem::take(&mut self.ids[index])
+            } else {
+                self.ids[index].clone()
+            };
             let result = OpResult {
-                id: self.ids[index].clone(),
+                id,
                 status,
                 headers,
                 body,
@@ -524,10 +571,18 @@ fn too_large() -> Outcome {
     not_run(StatusCode::BAD_GATEWAY, "response_too_large", None)
 }
 
-fn over_cap() -> Outcome {
-    not_run(
+/// Op `id`'s result once the batch's results outgrew the whole-batch cap.
+fn over_cap_result(id: String, silent: bool) -> OpResult {
+    let (status, headers, body) = not_run(
         StatusCode::INSUFFICIENT_STORAGE,
         "batch_response_too_large",
         None,
-    )
+    );
+    OpResult {
+        id,
+        status,
+        headers,
+        body,
+        silent,
+    }
 }

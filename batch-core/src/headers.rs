@@ -210,6 +210,11 @@ fn without_stream_ranges(headers: &mut HeaderMap) {
 /// Lays the `inherited` headers under an op's `own`: each of its own headers
 /// replaces every inherited value of its name, in the order the op set them.
 pub(crate) fn lay_under(own: &mut HeaderMap, inherited: &HeaderMap) {
+    // Most ops set no header: theirs is the inherited map as it is.
+    if own.is_empty() {
+        own.clone_from(inherited);
+        return;
+    }
     let own_only = std::mem::replace(own, inherited.clone());
     let mut current = None;
     // A map yields a name with its first value, then `None` for each further one.

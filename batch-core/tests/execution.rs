@@ -268,6 +268,7 @@ async fn a_buffered_answer_past_the_whole_batch_cap_answers_the_rest_507_and_can
         body["results"][5]["body"],
         json!({"error": "batch_response_too_large"})
     );
+    assert_eq!(body["results"][4]["id"], "4");
     assert_eq!(body["results"][5]["id"], "5");
     let finished = script.finished.lock().unwrap().clone();
     assert!(
@@ -275,6 +276,28 @@ async fn a_buffered_answer_past_the_whole_batch_cap_answers_the_rest_507_and_can
         "the op still running is cancelled: {finished:?}"
     );
     assert!(!finished.contains(&"/big/1".to_owned()), "{finished:?}");
+}
+
+#[tokio::test]
+async fn results_past_the_whole_batch_cap_keep_their_ops_ids() {
+    // The failed op's result alone is over the cap, and its dependent's 424 comes
+    // in the same step: both are answered 507, each under its own id.
+    let config = Config::builder().max_batch_response(1).build().unwrap();
+    let ops = json!([
+        {"id": "first", "url": "/status/500"},
+        {"id": "second", "url": "/big/1", "depends_on": "first"},
+        {"id": "third", "url": "/big/1", "depends_on": "second"}
+    ]);
+    let (status, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), [507, 507, 507]);
+    let ids: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["first", "second", "third"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -185,12 +185,15 @@ impl Shared {
     /// and the [`BatchOp`] marker.
     pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
         headers::lay_under(request.headers_mut(), &self.headers);
-        // Still the batch's own value (its very bytes), so the op set none.
-        if let Some(value) = request.headers_mut().get_mut(X_REQUEST_ID) {
-            if self.batch_id.is(value) {
-                if let Some(id) = self.batch_id.op_header(index) {
-                    *value = id;
-                }
+        // Still the batch's own value (its very bytes), so the op set none. Found by
+        // those bytes' address in a walk of the few entries, not by hashing the name.
+        let inherited_id = request
+            .headers_mut()
+            .iter_mut()
+            .find(|(name, value)| self.batch_id.is(value) && *name == X_REQUEST_ID);
+        if let Some((_, value)) = inherited_id {
+            if let Some(id) = self.batch_id.op_header(index) {
+                *value = id;
             }
         }
         *request.extensions_mut() = self.extensions.clone();
