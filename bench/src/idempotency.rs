@@ -7,60 +7,34 @@ use std::time::{Duration, Instant};
 
 use batch_redis::RedisStore;
 use bytes::Bytes;
-use fixture::redis::RedisServer;
 use fixture::{Framework, Server};
 use http::Method;
 use serde_json::json;
 
 use crate::client::{Http1, Reply};
 use crate::measure::{answered, batch_of, median, wake};
+use crate::redis::Redis;
 use crate::table::Row;
 use crate::{BenchError, Plan, Setup};
 
 /// Ops per measured batch: small GETs, so that what the key costs shows.
 const OPS: usize = 10;
 
-/// A `redis-server` of the bench's own, and a runtime for the stores' connections,
-/// which outlives every server using them.
-pub(crate) struct Redis {
-    server: RedisServer,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Redis {
-    /// Starts one, or says why the Redis rows are skipped (no `redis-server`).
-    pub(crate) fn start() -> Option<Self> {
-        let server = match RedisServer::start() {
-            Ok(server) => server,
-            Err(err) => {
-                eprintln!("idempotency with Redis: skipped ({err})");
-                return None;
-            }
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .ok()?;
-        Some(Self { server, runtime })
-    }
-
-    /// A fixture server whose keys are kept in this Redis.
-    fn serve(&self, framework: Framework) -> Result<Server, BenchError> {
-        let store = RedisStore::builder(&self.server.url())
-            .runtime(self.runtime.handle().clone())
-            .build()
-            .map_err(|err| BenchError::Unexpected {
-                what: "the Redis store".into(),
-                detail: err.to_string(),
-            })?;
-        let config = crate::config_builder(Setup::Batches)?
-            .idempotency_store(store)
-            .build()?;
-        framework
-            .start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
-            .map_err(|err| BenchError::Io(format!("starting {}", framework.name()), err))
-    }
+/// A fixture server for `framework` whose keys are kept in `redis`.
+fn serve_on(redis: &Redis, framework: Framework) -> Result<Server, BenchError> {
+    let store = RedisStore::builder(&redis.url())
+        .runtime(redis.handle())
+        .build()
+        .map_err(|err| BenchError::Unexpected {
+            what: "the Redis store".into(),
+            detail: err.to_string(),
+        })?;
+    let config = crate::config_builder(Setup::Batches)?
+        .idempotency_store(store)
+        .build()?;
+    framework
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+        .map_err(|err| BenchError::Io(format!("starting {}", framework.name()), err))
 }
 
 /// The rows for `framework`: its server at `addr` keeps keys in memory (the
@@ -74,7 +48,7 @@ pub(crate) async fn all(
     eprintln!("  idempotency keys");
     let mut rows = store_rows(framework, addr, "memory store", plan).await?;
     if let Some(redis) = redis {
-        let server = redis.serve(framework)?;
+        let server = serve_on(redis, framework)?;
         rows.extend(store_rows(framework, server.addr(), "Redis store", plan).await?);
     }
     Ok(rows)

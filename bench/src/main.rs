@@ -29,6 +29,7 @@ mod fanout;
 mod idempotency;
 mod measure;
 mod pipeline;
+mod redis;
 mod resume;
 mod rss;
 mod streaming;
@@ -404,12 +405,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut costs = Vec::new();
     let mut fan_outs = Vec::new();
     let mut rechecks = Vec::new();
-    let redis = args
-        .parts
-        .idempotency
-        .then(idempotency::Redis::start)
+    // One Redis for every part with a Redis row.
+    let redis = (args.parts.idempotency || args.parts.resume)
+        .then(redis::Redis::start)
         .flatten();
-    let redis_hub = args.parts.resume.then(resume::Redis::start).flatten();
     for &framework in &args.frameworks {
         eprintln!("measuring {} ...", framework.name());
         if args.parts.batch || args.parts.idempotency || args.parts.streaming {
@@ -443,7 +442,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
             rows.extend(rss::idle_sockets(framework, &runtime, plan)?);
         }
         if args.parts.resume {
-            rows.extend(runtime.block_on(resume::all(framework, redis_hub.as_ref(), plan))?);
+            rows.extend(runtime.block_on(resume::all(framework, redis.as_ref(), plan))?);
         }
         if args.parts.recheck {
             rechecks.extend(fanout::rechecked(framework, &runtime, plan)?);

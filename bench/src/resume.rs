@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use batch_core::{BatchEndpoint, SocketConfig};
 use batch_redis::RedisHub;
-use fixture::redis::RedisServer;
 use serde_json::{Value, json};
 
+use crate::redis::Redis;
 use crate::table::Row;
 use crate::ws::{Socket, expect_type, subscribe, within};
 use crate::{BenchError, Framework, Plan, Setup};
@@ -25,42 +25,16 @@ const LIST: &str = "/items/";
 /// them as they come, well within its queue.
 const CHUNK: usize = 100;
 
-/// A `redis-server` of the bench's own, and a runtime for the hubs' tasks, which
-/// outlives every server using them.
-pub(crate) struct Redis {
-    server: RedisServer,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Redis {
-    /// Starts one, or says why the Redis row is skipped (no `redis-server`).
-    pub(crate) fn start() -> Option<Self> {
-        let server = match RedisServer::start() {
-            Ok(server) => server,
-            Err(err) => {
-                eprintln!("resume with Redis: skipped ({err})");
-                return None;
-            }
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .ok()?;
-        Some(Self { server, runtime })
-    }
-
-    /// A Redis hub on its own stream, for one server.
-    fn hub(&self, framework: Framework) -> Result<RedisHub, BenchError> {
-        RedisHub::builder(&self.server.url())
-            .channel(format!("bench:resume:{}", framework.name()))
-            .runtime(self.runtime.handle().clone())
-            .build()
-            .map_err(|err| BenchError::Unexpected {
-                what: "the Redis hub".into(),
-                detail: err.to_string(),
-            })
-    }
+/// A hub on `redis`, on a stream of its own for `framework`'s server.
+fn hub_on(redis: &Redis, framework: Framework) -> Result<RedisHub, BenchError> {
+    RedisHub::builder(&redis.url())
+        .channel(format!("bench:resume:{}", framework.name()))
+        .runtime(redis.handle())
+        .build()
+        .map_err(|err| BenchError::Unexpected {
+            what: "the Redis hub".into(),
+            detail: err.to_string(),
+        })
 }
 
 /// The rows for `framework`: a server with the local hub, and one with the Redis
@@ -82,7 +56,7 @@ pub(crate) async fn all(
     let mut rows = vec![measure(framework, local.addr(), "local hub", plan).await?];
     drop(local);
     if let Some(redis) = redis {
-        let hub = redis.hub(framework)?;
+        let hub = hub_on(redis, framework)?;
         let server = serve(framework, BatchEndpoint::with_hub(config()?, hub.clone()))?;
         within("the Redis hub reading", async {
             while !hub.is_subscribed() {
