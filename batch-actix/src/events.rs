@@ -6,8 +6,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use batch_core::{BatchEndpoint, BatchOp, Problem};
 use http::StatusCode;
 
-use crate::executor::{ActixExecutor, Dispatcher};
-use crate::{actix_response, convert, unrecognised_path};
+use crate::{actix_response, outer_executor};
 
 /// Answers a `GET` of the events path: the stream of the subscriptions its `uri`s
 /// name, or the endpoint's refusal; an op 404, as at the socket path.
@@ -18,18 +17,10 @@ pub(crate) async fn answer(endpoint: &BatchEndpoint, request: HttpRequest) -> Ht
                 .into_response(),
         );
     }
-    let Some(dispatcher) = request.extensions().get::<Dispatcher>().cloned() else {
-        return unrecognised_path("events");
+    let (executor, parts) = match outer_executor(&request, "events") {
+        Ok(both) => both,
+        Err(answer) => return answer,
     };
-    let parts = match convert::outer_parts(&request) {
-        Ok(parts) => parts,
-        Err(err) => {
-            return actix_response(
-                Problem::new(StatusCode::BAD_REQUEST, err.to_string()).into_response(),
-            );
-        }
-    };
-    let executor = ActixExecutor::new(Some(dispatcher), request.peer_addr());
     match endpoint.serve_events(executor, &parts).await {
         Ok(response) => {
             let (head, stream) = response.into_parts();

@@ -239,11 +239,7 @@ async fn answer(
     let dispatcher = request.extensions().get::<Dispatcher>().cloned();
     let parts = match convert::outer_parts(&request) {
         Ok(parts) => parts,
-        Err(err) => {
-            return actix_response(
-                Problem::new(StatusCode::BAD_REQUEST, err.to_string()).into_response(),
-            );
-        }
+        Err(err) => return unconvertible(&err),
     };
     // A nested batch carries BatchOp and is refused by the engine; without either,
     // middleware inside the App rewrote another path to the batch path.
@@ -268,6 +264,28 @@ async fn answer(
         Err(never) => match never {},
     };
     actix_response(http::Response::from_parts(parts, bytes))
+}
+
+/// The executor the socket and events routes run their `GET`s with (through the
+/// App, as the wrapper's dispatcher sends them) and the outer request's parts, or
+/// the answer when there are none.
+fn outer_executor(
+    request: &HttpRequest,
+    route: &str,
+) -> Result<(ActixExecutor, http::request::Parts), HttpResponse> {
+    let Some(dispatcher) = request.extensions().get::<Dispatcher>().cloned() else {
+        return Err(unrecognised_path(route));
+    };
+    let parts = convert::outer_parts(request).map_err(|err| unconvertible(&err))?;
+    Ok((
+        ActixExecutor::new(Some(dispatcher), request.peer_addr()),
+        parts,
+    ))
+}
+
+/// 400 for an outer request that has no `http` equivalent.
+fn unconvertible(err: &convert::ConvertError) -> HttpResponse {
+    actix_response(Problem::new(StatusCode::BAD_REQUEST, err.to_string()).into_response())
 }
 
 /// 500 for the batch or socket route reached without the wrapper's dispatcher:

@@ -9,8 +9,7 @@ use batch_core::{BatchEndpoint, BatchOp, CloseFrame, Frame, Problem};
 use futures::{SinkExt, StreamExt};
 use http::StatusCode;
 
-use crate::executor::{ActixExecutor, Dispatcher};
-use crate::{actix_response, convert, unrecognised_path};
+use crate::{actix_response, outer_executor};
 
 /// Answers a request for the socket path: an upgrade the endpoint admits is
 /// answered 101 and served on a task of the worker; a refused one gets the
@@ -37,18 +36,10 @@ pub(crate) async fn answer(
     if actix_http::ws::handshake(request.head()).is_err() {
         return actix_response(endpoint.upgrade_required());
     }
-    let Some(dispatcher) = request.extensions().get::<Dispatcher>().cloned() else {
-        return unrecognised_path("socket");
+    let (executor, parts) = match outer_executor(&request, "socket") {
+        Ok(both) => both,
+        Err(answer) => return answer,
     };
-    let parts = match convert::outer_parts(&request) {
-        Ok(parts) => parts,
-        Err(err) => {
-            return actix_response(
-                Problem::new(StatusCode::BAD_REQUEST, err.to_string()).into_response(),
-            );
-        }
-    };
-    let executor = ActixExecutor::new(Some(dispatcher), request.peer_addr());
     let admission = match endpoint.admit_socket(&executor, &parts).await {
         Ok(admission) => admission,
         Err(refusal) => return actix_response(refusal),
