@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header that names a request across services.
@@ -75,22 +75,62 @@ impl BatchId {
         HeaderValue::from_maybe_shared(self.id.clone()).ok()
     }
 
-    /// Whether `value` was made by [`header`](Self::header) from this id: shares its
-    /// bytes, not merely equals them (an op may send the batch's id as its own).
-    pub(crate) fn is(&self, value: &HeaderValue) -> bool {
-        let bytes = value.as_bytes();
-        bytes.len() == self.id.len() && std::ptr::eq(bytes.as_ptr(), self.id.as_ptr())
+    /// The `x-request-id`s of a batch of `ops` ops: the batch's own, which they
+    /// inherit, and each op's, `{batch}-{index}`.
+    pub(crate) fn op_ids(&self, ops: usize) -> OpIds {
+        let mut digits = [0; 20];
+        let width = self.id.len() + 1 + format_index(&mut digits, ops.saturating_sub(1)).len();
+        let mut values = Vec::with_capacity(self.id.len() + ops * width);
+        values.extend_from_slice(&self.id);
+        for index in 0..ops {
+            let end = values.len() + width;
+            values.extend_from_slice(&self.id);
+            values.push(b'-');
+            values.extend_from_slice(format_index(&mut digits, index));
+            values.resize(end, 0);
+        }
+        OpIds {
+            values: Bytes::from(values),
+            id_len: self.id.len(),
+            width,
+        }
+    }
+}
+
+/// A batch's `x-request-id`s, written once per batch into one buffer that every
+/// value shares: an op's id then costs it no allocation of its own, nor a free when
+/// its request is dropped.
+#[derive(Debug)]
+pub(crate) struct OpIds {
+    /// The batch's id, then op `i`'s at the start of the `i`-th slot of `width`
+    /// bytes (the longest op id's length; shorter ones leave the rest unused).
+    values: Bytes,
+    id_len: usize,
+    width: usize,
+}
+
+impl OpIds {
+    /// The batch's own id, which every op inherits unless it is given its own.
+    pub(crate) fn batch(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.values.slice(..self.id_len)).ok()
     }
 
-    /// Op `index`'s `x-request-id`: `{batch}-{index}`.
-    pub(crate) fn op_header(&self, index: usize) -> Option<HeaderValue> {
-        let mut buffer = [0; 20];
-        let digits = format_index(&mut buffer, index);
-        let mut value = BytesMut::with_capacity(self.id.len() + 1 + digits.len());
-        value.put_slice(&self.id);
-        value.put_u8(b'-');
-        value.put_slice(digits);
-        HeaderValue::from_maybe_shared(value.freeze()).ok()
+    /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
+    /// merely equals them (an op may send the batch's id as its own).
+    pub(crate) fn is_batch(&self, value: &HeaderValue) -> bool {
+        let bytes = value.as_bytes();
+        bytes.len() == self.id_len && std::ptr::eq(bytes.as_ptr(), self.values.as_ptr())
+    }
+
+    /// Op `index`'s `x-request-id`, `{batch}-{index}`.
+    pub(crate) fn op(&self, index: usize) -> Option<HeaderValue> {
+        let start = index.checked_mul(self.width)?.checked_add(self.id_len)?;
+        let digits = index.checked_ilog10().unwrap_or(0) as usize + 1;
+        let end = start.checked_add(self.id_len + 1 + digits)?;
+        if end > self.values.len() {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(self.values.slice(start..end)).ok()
     }
 }
 
@@ -129,8 +169,16 @@ mod tests {
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
         let id = BatchId::of(&headers);
         assert_eq!((id.as_str(), id.generated()), ("req-42", false));
-        assert_eq!(id.op_header(0).unwrap(), "req-42-0");
-        assert_eq!(id.op_header(1234).unwrap(), "req-42-1234");
+        let ops = id.op_ids(1235);
+        assert_eq!(ops.batch().unwrap(), "req-42");
+        assert!(ops.is_batch(&ops.batch().unwrap()));
+        assert!(!ops.is_batch(&HeaderValue::from_static("req-42")));
+        assert_eq!(ops.op(0).unwrap(), "req-42-0");
+        assert_eq!(ops.op(9).unwrap(), "req-42-9");
+        assert_eq!(ops.op(10).unwrap(), "req-42-10");
+        assert_eq!(ops.op(1234).unwrap(), "req-42-1234");
+        assert!(ops.op(1235).is_none());
+        assert!(id.op_ids(0).op(0).is_none());
 
         for unusable in ["", "has space", &"x".repeat(129)] {
             headers.insert(X_REQUEST_ID, HeaderValue::from_str(unusable).unwrap());

@@ -9,7 +9,7 @@ mod batch_id;
 mod meter;
 mod spans;
 
-pub(crate) use batch_id::{BatchId, X_BATCH_ID, X_REQUEST_ID};
+pub(crate) use batch_id::{BatchId, OpIds, X_BATCH_ID, X_REQUEST_ID};
 pub use meter::describe as describe_metrics;
 pub(crate) use meter::{BatchMeter, OpMeter, Reason, SocketMeter, Tally, Transport};
 pub(crate) use spans::{batch_span, op_span};

@@ -12,7 +12,7 @@ use crate::headers;
 use crate::ids::Ids;
 use crate::links::{self, Found};
 use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation};
-use crate::observe::{BatchId, X_REQUEST_ID};
+use crate::observe::{BatchId, OpIds, X_REQUEST_ID};
 use crate::problem::Problem;
 use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
 pub(crate) use graph::Graph;
@@ -52,13 +52,14 @@ pub(crate) fn plan(
     let mut headers = config.header_policy().inherited(&outer.headers);
     // The outer request's id names the batch; each op gets its own, in the place the
     // batch's holds in the inherited headers (so that adding it grows no op's map).
-    if let Some(id) = id.header() {
+    let op_ids = id.op_ids(batch.ops.len());
+    if let Some(id) = op_ids.batch() {
         headers.insert(X_REQUEST_ID, id);
     }
     let shared = Shared {
         headers,
         extensions: outer.extensions.clone(),
-        batch_id: id.clone(),
+        op_ids,
     };
     let mut ops = batch.ops;
     let pending = pending(&mut ops, format).map_err(refuse)?;
@@ -167,7 +168,7 @@ fn violation(error: GraphError) -> Violation {
 }
 
 /// What every op's request takes from the outer request: its inherited headers, its
-/// extensions and the batch's id.
+/// extensions and, from the batch's id, its own `x-request-id`.
 ///
 /// An op's request is completed with them just before it starts, not when the batch
 /// is planned: a batch then holds one request's copies at a time rather than every
@@ -176,7 +177,7 @@ fn violation(error: GraphError) -> Violation {
 pub(crate) struct Shared {
     pub(crate) headers: HeaderMap,
     pub(crate) extensions: Extensions,
-    pub(crate) batch_id: BatchId,
+    pub(crate) op_ids: OpIds,
 }
 
 impl Shared {
@@ -190,9 +191,9 @@ impl Shared {
         let inherited_id = request
             .headers_mut()
             .iter_mut()
-            .find(|(name, value)| self.batch_id.is(value) && *name == X_REQUEST_ID);
+            .find(|(name, value)| self.op_ids.is_batch(value) && *name == X_REQUEST_ID);
         if let Some((_, value)) = inherited_id {
-            if let Some(id) = self.batch_id.op_header(index) {
+            if let Some(id) = self.op_ids.op(index) {
                 *value = id;
             }
         }
