@@ -58,11 +58,13 @@ pub(crate) async fn run<E: Executor>(
     } else {
         config.max_concurrency()
     };
-    let (shared, complete) = (plan.shared, plan.complete);
+    let (mut shared, complete) = (plan.shared, plan.complete);
     let hooks = &config.hooks().op[..];
     let limit = config.max_response_body();
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let meter = OpMeter::new();
+    // The ops not yet taken from `ready`: the last one takes what they all share.
+    let mut unstarted = state.ops.len();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
     'batch: loop {
@@ -72,6 +74,7 @@ pub(crate) async fn run<E: Executor>(
             let Some(Reverse(index)) = state.ready.pop() else {
                 break;
             };
+            unstarted -= 1;
             // An op is ready once, when its last dependency finishes: its request is
             // taken here and never looked for again.
             let op = &mut state.ops[index];
@@ -99,7 +102,7 @@ pub(crate) async fn run<E: Executor>(
                 continue;
             }
             if !complete {
-                shared.complete(index, &mut request);
+                shared.complete(index, &mut request, unstarted == 0);
             }
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);

@@ -209,13 +209,12 @@ fn without_stream_ranges(headers: &mut HeaderMap) {
 
 /// Lays the `inherited` headers under an op's `own`: each of its own headers
 /// replaces every inherited value of its name, in the order the op set them.
-pub(crate) fn lay_under(own: &mut HeaderMap, inherited: &HeaderMap) {
+pub(crate) fn lay_under(own: &mut HeaderMap, inherited: HeaderMap) {
+    let own_only = std::mem::replace(own, inherited);
     // Most ops set no header: theirs is the inherited map as it is.
-    if own.is_empty() {
-        own.clone_from(inherited);
+    if own_only.is_empty() {
         return;
     }
-    let own_only = std::mem::replace(own, inherited.clone());
     let mut current = None;
     // A map yields a name with its first value, then `None` for each further one.
     for (name, value) in own_only {
@@ -313,7 +312,7 @@ mod tests {
         own.append("x-many", HeaderValue::from_static("1"));
         own.append("x-many", HeaderValue::from_static("2"));
         let mut merged = own;
-        lay_under(&mut merged, &HeaderPolicy::default().inherited(&outer()));
+        lay_under(&mut merged, HeaderPolicy::default().inherited(&outer()));
         let values = |name| -> Vec<_> { merged.get_all(name).iter().collect() };
         assert_eq!(values("accept-language"), ["fr"]);
         assert_eq!(values("x-many"), ["1", "2"]);

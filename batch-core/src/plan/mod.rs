@@ -184,8 +184,17 @@ impl Shared {
     /// Gives op `index`'s request the inherited headers under its own, an
     /// `x-request-id` of `{batch}-{index}` unless it set one, the outer extensions,
     /// and the [`BatchOp`] marker.
-    pub(crate) fn complete(&self, index: usize, request: &mut Request<Bytes>) {
-        headers::lay_under(request.headers_mut(), &self.headers);
+    ///
+    /// The `last` op to start takes the inherited headers and extensions themselves
+    /// rather than copies: no op needs them after it (a batch of one op copies none).
+    pub(crate) fn complete(&mut self, index: usize, request: &mut Request<Bytes>, last: bool) {
+        if last {
+            headers::lay_under(request.headers_mut(), std::mem::take(&mut self.headers));
+            *request.extensions_mut() = std::mem::take(&mut self.extensions);
+        } else {
+            headers::lay_under(request.headers_mut(), self.headers.clone());
+            *request.extensions_mut() = self.extensions.clone();
+        }
         // Still the batch's own value (its very bytes), so the op set none. Found by
         // those bytes' address in a walk of the few entries, not by hashing the name.
         let inherited_id = request
@@ -197,7 +206,6 @@ impl Shared {
                 *value = id;
             }
         }
-        *request.extensions_mut() = self.extensions.clone();
         request.extensions_mut().insert(BatchOp { index });
     }
 }
@@ -206,8 +214,9 @@ impl Plan {
     /// Completes every op's request now, for hooks that see the whole batch.
     pub(crate) fn complete_all(&mut self) {
         if !self.complete {
+            let last = self.ops.len().saturating_sub(1);
             for (index, op) in self.ops.iter_mut().enumerate() {
-                self.shared.complete(index, &mut op.request);
+                self.shared.complete(index, &mut op.request, index == last);
             }
             self.complete = true;
         }
