@@ -270,9 +270,16 @@ mod tests {
         let marker = first.extensions().get::<BatchOp>();
         assert_eq!(marker.map(BatchOp::index), Some(0));
         assert_eq!(plan.ids[0], "0");
+        // The last op takes the shared headers and extensions rather than copies:
+        // it inherits all the same.
         let second = &plan.ops[1].request;
         assert_eq!(second.headers()["accept-language"], "fr");
         assert_eq!(second.headers().get_all("x-many").iter().count(), 2);
+        assert_eq!(second.headers()["authorization"], "Bearer outer");
+        assert!(!second.headers().contains_key("content-type"));
+        assert_eq!(second.extensions().get::<u32>(), Some(&7));
+        let marker = second.extensions().get::<BatchOp>();
+        assert_eq!(marker.map(BatchOp::index), Some(1));
     }
 
     #[test]
