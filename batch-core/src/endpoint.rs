@@ -696,7 +696,7 @@ async fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Res
         .iter()
         .zip(&plan.ids)
         .enumerate()
-        .map(|(index, (op, id))| OpView::new(index, id, &op.request))
+        .filter_map(|(index, (op, id))| Some(OpView::new(index, id, op.request.as_ref()?)))
         .collect();
     let view = BatchView::new(outer, ops);
     for hook in hooks {

@@ -76,9 +76,13 @@ pub(crate) async fn run<E: Executor>(
             };
             unstarted -= 1;
             // An op is ready once, when its last dependency finishes: its request is
-            // taken here and never looked for again.
+            // taken here (moved out, nothing left in its place) and never looked for
+            // again, so it is always there.
             let op = &mut state.ops[index];
-            let (mut request, timeout, links) = (op.take_request(), op.timeout, op.links.take());
+            let Some(mut request) = op.request.take() else {
+                continue;
+            };
+            let (timeout, links) = (op.timeout, op.links.take());
             // An op that cannot start is answered here: the batch halted, its time is
             // up, or what it takes from results cannot be filled in (which is done
             // now, its dependencies finished).

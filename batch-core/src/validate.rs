@@ -75,9 +75,9 @@ impl Violation {
 /// as, and how to run it.
 #[derive(Debug)]
 pub(crate) struct CheckedOp {
-    /// The request; until the planner completes it, its headers are only the op's
-    /// own and its extensions are empty.
-    pub(crate) request: Request<Bytes>,
+    /// The request, until the engine takes it to start the op; until the planner
+    /// completes it, its headers are only the op's own and its extensions are empty.
+    pub(crate) request: Option<Request<Bytes>>,
     /// The ids it waits for, as the client wrote them.
     pub(crate) depends_on: Vec<String>,
     pub(crate) timeout: Option<Duration>,
@@ -87,13 +87,6 @@ pub(crate) struct CheckedOp {
     /// When set, the op runs when it holds, instead of when its dependencies
     /// succeeded.
     pub(crate) condition: Option<Condition>,
-}
-
-impl CheckedOp {
-    /// Takes the request to dispatch it, leaving an empty one.
-    pub(crate) fn take_request(&mut self) -> Request<Bytes> {
-        std::mem::replace(&mut self.request, Request::new(Bytes::new()))
-    }
 }
 
 /// Refuses a batch of more operations than the configuration allows (413).
@@ -145,7 +138,7 @@ pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         checked.push(CheckedOp {
-            request,
+            request: Some(request),
             depends_on: op.depends_on,
             timeout: op.timeout,
             silent: op.silent,
@@ -206,7 +199,7 @@ mod tests {
         op.headers = vec![("x-many".into(), "1".into()), ("x-many".into(), "2".into())];
         op.body = Bytes::from_static(b"{}");
         let checked = check(op).unwrap();
-        let request = &checked.request;
+        let request = checked.request.as_ref().unwrap();
         assert_eq!(request.method(), Method::PATCH);
         assert_eq!(request.uri(), "/a?x=1");
         assert_eq!(request.headers().get_all("x-many").iter().count(), 2);

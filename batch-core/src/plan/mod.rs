@@ -143,7 +143,11 @@ fn link(
     }
     if matches!(format, Format::Graph | Format::Multipart) {
         for (index, op) in ops.iter_mut().enumerate() {
-            if let Some(links) = links::odata(&op.request, ids, index) {
+            let found = op
+                .request
+                .as_ref()
+                .and_then(|r| links::odata(r, ids, index));
+            if let Some(links) = found {
                 let names = ids.as_slice();
                 op.depends_on
                     .extend(links.ops().map(|dep| names[dep].clone()));
@@ -216,7 +220,9 @@ impl Plan {
         if !self.complete {
             let last = self.ops.len().saturating_sub(1);
             for (index, op) in self.ops.iter_mut().enumerate() {
-                self.shared.complete(index, &mut op.request, index == last);
+                if let Some(request) = &mut op.request {
+                    self.shared.complete(index, request, index == last);
+                }
             }
             self.complete = true;
         }
@@ -260,7 +266,7 @@ mod tests {
         ];
         let mut plan = planned(vec![Operation::new("get", "/a?x=1"), second]).unwrap();
         plan.complete_all();
-        let first = &plan.ops[0].request;
+        let first = plan.ops[0].request.as_ref().unwrap();
         assert_eq!(first.method(), Method::GET);
         assert_eq!(first.uri(), "/a?x=1");
         assert_eq!(first.headers()["authorization"], "Bearer outer");
@@ -272,7 +278,7 @@ mod tests {
         assert_eq!(plan.ids[0], "0");
         // The last op takes the shared headers and extensions rather than copies:
         // it inherits all the same.
-        let second = &plan.ops[1].request;
+        let second = plan.ops[1].request.as_ref().unwrap();
         assert_eq!(second.headers()["accept-language"], "fr");
         assert_eq!(second.headers().get_all("x-many").iter().count(), 2);
         assert_eq!(second.headers()["authorization"], "Bearer outer");
@@ -307,6 +313,8 @@ mod tests {
             .iter()
             .map(|op| {
                 op.request
+                    .as_ref()
+                    .unwrap()
                     .headers()
                     .get_all(X_REQUEST_ID)
                     .iter()
