@@ -127,16 +127,18 @@ pub(crate) async fn run<E: Executor>(
             };
             // Without hooks the op is the executor's call alone; with them, a future
             // that runs them first (and owns a copy of the id they see).
-            let call = if hooks.is_empty() {
-                Either::Left(executor.execute(request, limit))
+            // Entered at every poll: what the application logs for the op is the op's.
+            let mut call = if hooks.is_empty() {
+                Box::pin(Either::Left(executor.execute(request, limit)).instrument(span))
             } else {
                 let id = state.ids[index].clone();
-                Either::Right(Box::pin(checked(
-                    executor, hooks, index, id, request, limit,
-                )))
+                Box::pin(
+                    Either::Right(Box::pin(checked(
+                        executor, hooks, index, id, request, limit,
+                    )))
+                    .instrument(span),
+                )
             };
-            // Entered at every poll: what the application logs for the op is the op's.
-            let mut call = Box::pin(call.instrument(span));
             meter.started();
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
