@@ -16,7 +16,7 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 
 use bytes::Bytes;
-use futures::future::Either;
+use futures::future::{Either, Fuse, FusedFuture};
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
@@ -67,6 +67,8 @@ pub(crate) async fn run<E: Executor>(
     let mut unstarted = state.ops.len();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
+    // The box of the last op that answered at once (its future gone), for the next.
+    let mut spare = None;
     'batch: loop {
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
@@ -127,24 +129,26 @@ pub(crate) async fn run<E: Executor>(
             };
             // Without hooks the op is the executor's call alone; with them, a future
             // that runs them first (and owns a copy of the id they see).
-            // Entered at every poll: what the application logs for the op is the op's.
-            let mut call = if hooks.is_empty() {
-                Box::pin(Either::Left(executor.execute(request, limit)).instrument(span))
+            let call = if hooks.is_empty() {
+                Either::Left(executor.execute(request, limit))
             } else {
                 let id = state.ids[index].clone();
-                Box::pin(
-                    Either::Right(Box::pin(checked(
-                        executor, hooks, index, id, request, limit,
-                    )))
-                    .instrument(span),
-                )
+                Either::Right(Box::pin(checked(
+                    executor, hooks, index, id, request, limit,
+                )))
             };
+            // Entered at every poll: what the application logs for the op is the op's.
+            // Fused, it drops the op's future (and span) as soon as it answers.
+            let mut call = boxed(&mut spare, call.instrument(span).fuse());
             meter.started();
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
             match poll_once(pin!(first)).await {
                 Poll::Ready(answer) => {
+                    if call.is_terminated() {
+                        spare = Some(call);
+                    }
                     let outcome = started.outcome(Ok(answer), &meter);
                     state.record(index, outcome, started.mutation, hub);
                     if flush(&mut state.done, &mut state.ids, sink)
@@ -511,6 +515,21 @@ impl Started {
             }
             Ok(Ok(Ok(response))) => completed(response, self.is_head),
         }
+    }
+}
+
+/// `future` in the box of `spare`, the future of an op that answered at once (and is
+/// gone), or in a new box: a batch of ops that answer at once allocates one box.
+// Inlined, the future is moved into its box without a copy on the way, which would
+// cost about what reusing the box saves.
+#[inline(always)]
+fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> Pin<Box<Fuse<F>>> {
+    match spare.take() {
+        Some(mut slot) => {
+            slot.set(future);
+            slot
+        }
+        None => Box::pin(future),
     }
 }
 
