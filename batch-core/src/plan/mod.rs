@@ -146,7 +146,7 @@ fn link(
             let found = op
                 .request
                 .as_ref()
-                .and_then(|r| links::odata(r, ids, index));
+                .and_then(|request| links::odata(request, ids, index));
             if let Some(links) = found {
                 let names = ids.as_slice();
                 op.depends_on
