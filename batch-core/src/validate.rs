@@ -119,8 +119,14 @@ pub(crate) struct Validated {
 
 /// Checks every op, in order, and builds its request; the first fault refuses the
 /// batch.
-pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
-    let mut ids = Ids::with_capacity(ops.len());
+pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
+    let ids = ops.iter_mut().enumerate();
+    let ids = Ids::new(
+        ids.map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
+            .collect(),
+    );
+    // Found for the whole batch at once, refused in its place in op order.
+    let duplicate = ids.first_duplicate();
     let mut checked = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
         let violation = |field, kind| Violation {
@@ -128,9 +134,10 @@ pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated
             field,
             kind,
         };
-        let id = op.id.unwrap_or_else(|| index.to_string());
-        ids.push(id)
-            .map_err(|id| violation(Field::Id, ViolationKind::DuplicateId(id)))?;
+        if duplicate == Some(index) {
+            let id = ids.as_slice()[index].clone();
+            return Err(violation(Field::Id, ViolationKind::DuplicateId(id)));
+        }
         let method =
             parse_method(op.method.as_deref()).map_err(|kind| violation(Field::Method, kind))?;
         let uri = target::parse(op.url, config.path())

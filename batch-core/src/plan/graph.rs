@@ -145,11 +145,7 @@ mod tests {
     use super::*;
 
     fn ids(n: usize) -> Ids {
-        let mut ids = Ids::with_capacity(n);
-        for i in 0..n {
-            ids.push(format!("Op{i}")).unwrap();
-        }
-        ids
+        Ids::new((0..n).map(|i| format!("Op{i}")).collect())
     }
 
     fn build(ids: &Ids, lists: &[Vec<String>], sequential: bool) -> Result<Graph, GraphError> {
