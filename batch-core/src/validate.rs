@@ -145,12 +145,14 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
         if op.headers.len() > MAX_OP_HEADERS {
             return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
         }
-        let headers = own_headers(op.headers, config)
-            .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
         let mut request = Request::new(op.body);
+        // Most ops set no header: their request keeps the empty map it was made with.
+        if !op.headers.is_empty() {
+            *request.headers_mut() = own_headers(op.headers, config)
+                .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
+        }
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
         checked.push(CheckedOp {
             request,
             depends_on: op.depends_on,
