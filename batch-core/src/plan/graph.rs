@@ -46,9 +46,13 @@ impl Graph {
         };
         // The last op that named each op: an id named twice by one op is one edge,
         // found without searching the op's list (references and conditions can make
-        // that list long).
-        let mut named_by = vec![usize::MAX; depends_on.len()];
+        // that list long). Made at the first name: most batches have none.
+        let mut named_by = Vec::new();
+        let n = depends_on.len();
         for (op, names) in depends_on.enumerate() {
+            if !names.is_empty() && named_by.is_empty() {
+                named_by = vec![usize::MAX; n];
+            }
             for (position, name) in names.iter().enumerate() {
                 let error = |kind| GraphError { op, position, kind };
                 let dep = ids
@@ -65,7 +69,7 @@ impl Graph {
             }
         }
         // A cycle needs an edge; most batches have none.
-        let has_edges = graph.deps.iter().any(|deps| !deps.is_empty());
+        let has_edges = !named_by.is_empty();
         if let Some(op) = has_edges.then(|| lowest_on_cycle(&graph.deps)).flatten() {
             return Err(GraphError {
                 op,
