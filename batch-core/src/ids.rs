@@ -14,13 +14,20 @@ use std::cmp::Ordering;
 pub(crate) struct Ids {
     ids: Vec<String>,
     /// Each op's key (high half) and index (low half), in the order of their ids
-    /// folded, equal ids in op order.
+    /// folded, equal ids in op order; empty for a batch of one op.
     sorted: Vec<u128>,
 }
 
 impl Ids {
     /// Indexes the ops' ids, given in op order.
     pub(crate) fn new(ids: Vec<String>) -> Self {
+        // A batch of one op has nothing to sort, and only its own id to find.
+        if ids.len() < 2 {
+            return Self {
+                ids,
+                sorted: Vec::new(),
+            };
+        }
         let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id)).zip(0..))
             .map(|(key, index)| u128::from(key) << 64 | index)
             .collect();
@@ -53,6 +60,9 @@ impl Ids {
 
     /// The index of the op with `id`, ignoring case (the first, were two the same).
     pub(crate) fn get(&self, id: &str) -> Option<usize> {
+        if self.sorted.is_empty() {
+            return self.ids.iter().position(|own| folded_cmp(own, id).is_eq());
+        }
         let key = key(id);
         let order = |entry: u128| {
             (key_of(entry).cmp(&key)).then_with(|| folded_cmp(&self.ids[index_of(entry)], id))
@@ -168,6 +178,14 @@ mod tests {
         let index = ids(&["a", "a\0"]);
         assert_eq!(index.first_duplicate(), None);
         assert_eq!((index.get("A"), index.get("A\0")), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn one_id_is_found_unsorted() {
+        let index = ids(&["Only"]);
+        assert_eq!(index.first_duplicate(), None);
+        assert_eq!((index.get("ONLY"), index.get("other")), (Some(0), None));
+        assert_eq!(ids(&[]).get("x"), None);
     }
 
     #[test]
