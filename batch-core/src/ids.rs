@@ -131,7 +131,44 @@ fn folded_cmp(a: &str, b: &str) -> Ordering {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// What the index must answer, the slow way: every pair compared.
+    fn same(a: &str, b: &str) -> bool {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+    }
+
+    /// Ids from pieces that fold alike or nearly, some past eight bytes and some
+    /// sharing those first eight.
+    fn id() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "a", "A", "b", "é", "É", "ß", "\u{212a}", "k", "K", "İ", "i", "\0", "abcdefgh",
+            "ABCDEFGH",
+        ]);
+        prop::collection::vec(piece, 0..4).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_index_answers_as_comparing_every_pair_would(
+            ids in prop::collection::vec(id(), 0..12),
+            asked in prop::collection::vec(id(), 0..6),
+        ) {
+            let index = Ids::new(ids.clone());
+            let duplicate = (0..ids.len()).find(|&j| (0..j).any(|i| same(&ids[i], &ids[j])));
+            prop_assert_eq!(index.first_duplicate(), duplicate);
+            for id in ids.iter().chain(&asked) {
+                let first = ids.iter().position(|other| same(other, id));
+                prop_assert_eq!(index.get(id), first, "{:?}", id);
+            }
+        }
+    }
 
     fn ids(ids: &[&str]) -> Ids {
         Ids::new(ids.iter().map(|&id| id.to_owned()).collect())
