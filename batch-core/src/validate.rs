@@ -260,6 +260,34 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
+        let with_id = |id: &str, url: &str| {
+            let mut op = Operation::new("GET", url);
+            op.id = Some(id.into());
+            op
+        };
+        let fault = |ops| {
+            let violation = validate(ops, &Config::default()).unwrap_err();
+            (violation.op, violation.field, violation.kind.to_string())
+        };
+        // An earlier op's own fault comes first; within an op, its id before its url.
+        let (op, field, _) = fault(vec![
+            with_id("a", "/a"),
+            with_id("b", "//b"),
+            with_id("A", "/c"),
+        ]);
+        assert_eq!((op, field), (1, Field::Url));
+        let (op, field, message) = fault(vec![
+            with_id("a", "/a"),
+            with_id("b", "/b"),
+            with_id("B", "//c"),
+            with_id("A", "/d"),
+        ]);
+        assert_eq!((op, field), (2, Field::Id));
+        assert!(message.contains("\"B\" is already used"), "{message}");
+    }
+
+    #[test]
     fn violations_point_into_the_document_of_their_format() {
         let violation = check(Operation::new("GET", "//x")).unwrap_err();
         let problem = violation.into_problem(Format::Graph);
