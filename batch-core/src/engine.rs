@@ -324,7 +324,7 @@ struct State {
 
 impl State {
     fn new(ids: Vec<String>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
-        let waiting_for: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
+        let waiting_for: Vec<usize> = (0..ops.len()).map(|op| graph.deps(op).len()).collect();
         let ready = (0..ops.len())
             .filter(|&i| waiting_for[i] == 0)
             .map(Reverse)
@@ -388,7 +388,7 @@ impl State {
             self.statuses[index] = Some(status);
             // An op's id is named again only by a dependent it failed: without
             // dependents, the result takes the id itself rather than a copy.
-            let id = if self.graph.dependents[index].is_empty() {
+            let id = if self.graph.dependents(index).is_empty() {
                 std::mem::take(&mut self.ids[index])
             } else {
                 self.ids[index].clone()
@@ -404,7 +404,7 @@ impl State {
                 self.kept[index] = Some(result.clone());
             }
             self.done.push((index, result));
-            for &dependent in &self.graph.dependents[index] {
+            for &dependent in self.graph.dependents(index) {
                 self.waiting_for[dependent] -= 1;
                 if self.waiting_for[dependent] > 0 {
                     continue;
@@ -419,7 +419,9 @@ impl State {
                             not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None)
                         })
                     }
-                    None => self.graph.deps[dependent]
+                    None => self
+                        .graph
+                        .deps(dependent)
                         .iter()
                         .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
                         .map(|&dep| {

@@ -1,62 +1,75 @@
 //! The ids of a batch's ops, compared ignoring case, indexed once per batch.
 
-use std::collections::HashMap;
-use std::collections::hash_map::{Entry, RandomState};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::cmp::Ordering;
 
 /// The ids of a batch's ops, in op order, compared ignoring case.
 ///
-/// Validation adds each op's id, refusing duplicates as it goes, and planning
-/// resolves `depends_on` against the same index. An id is folded only as it is
-/// hashed and compared, never into a copy: most ids are short and lower-case, and a
-/// copy per op costs more than the rest of the lookup.
-#[derive(Debug, Default)]
+/// Indexed by sorting, not hashing: each op is sorted by a key, its id's first eight
+/// bytes folded, and ops whose keys tie by their whole ids folded. One sort finds
+/// every duplicate, and a lookup is a binary search. No choice of ids can make it
+/// cost more than a sort's comparisons, so nothing needs a key kept from clients.
+/// An id is folded only as it is compared, never into a copy: most ids are short and
+/// lower-case, and a copy per op costs more than the rest of the lookup.
+#[derive(Debug)]
 pub(crate) struct Ids {
     ids: Vec<String>,
-    /// The first op whose folded id has this hash.
-    first: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
-    /// For each op, the next op whose folded id hashes the same.
-    next: Vec<Option<usize>>,
-    /// Keyed per batch, so clients cannot choose ids that all collide.
-    hasher: RandomState,
+    /// Each op's key (high half) and index (low half), in the order of their ids
+    /// folded, equal ids in op order; empty for a batch of one op.
+    sorted: Vec<u128>,
 }
 
 impl Ids {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Self {
-            ids: Vec::with_capacity(n),
-            first: HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default()),
-            next: Vec::with_capacity(n),
-            hasher: RandomState::new(),
+    /// Indexes the ops' ids, given in op order.
+    pub(crate) fn new(ids: Vec<String>) -> Self {
+        // A batch of one op has nothing to sort, and only its own id to find.
+        if ids.len() < 2 {
+            return Self {
+                ids,
+                sorted: Vec::new(),
+            };
         }
-    }
-
-    /// Adds the next op's id; gives it back if an earlier op has it already.
-    pub(crate) fn push(&mut self, id: String) -> Result<(), String> {
-        let hash = self.hash(&id);
-        let index = self.ids.len();
-        let next = match self.first.entry(hash) {
-            Entry::Vacant(entry) => {
-                entry.insert(index);
-                None
-            }
-            Entry::Occupied(mut entry) => {
-                let (ids, next) = (&self.ids, &self.next);
-                if chain(next, *entry.get()).any(|other| same(&ids[other], &id)) {
-                    return Err(id);
+        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id)).zip(0..))
+            .map(|(key, index)| u128::from(key) << 64 | index)
+            .collect();
+        // Numbers sort fast; only ops whose keys tie need their ids compared.
+        sorted.sort_unstable();
+        let mut run = 0;
+        for end in 1..=sorted.len() {
+            if sorted.get(end).map(|&entry| key_of(entry)) != Some(key_of(sorted[run])) {
+                if end - run > 1 {
+                    sorted[run..end].sort_by(|&a, &b| {
+                        folded_cmp(&ids[index_of(a)], &ids[index_of(b)]).then(a.cmp(&b))
+                    });
                 }
-                Some(entry.insert(index))
+                run = end;
             }
-        };
-        self.ids.push(id);
-        self.next.push(next);
-        Ok(())
+        }
+        Self { ids, sorted }
     }
 
-    /// The index of the op with `id`, ignoring case.
+    /// The first op, in op order, whose id an earlier op has already.
+    pub(crate) fn first_duplicate(&self) -> Option<usize> {
+        self.sorted
+            .windows(2)
+            .filter(|pair| key_of(pair[0]) == key_of(pair[1]))
+            .map(|pair| (index_of(pair[0]), index_of(pair[1])))
+            .filter(|&(a, b)| folded_cmp(&self.ids[a], &self.ids[b]).is_eq())
+            .map(|(_, later)| later)
+            .min()
+    }
+
+    /// The index of the op with `id`, ignoring case (the first, were two the same).
     pub(crate) fn get(&self, id: &str) -> Option<usize> {
-        let first = *self.first.get(&self.hash(id))?;
-        chain(&self.next, first).find(|&other| same(&self.ids[other], id))
+        if self.sorted.is_empty() {
+            return self.ids.iter().position(|own| folded_cmp(own, id).is_eq());
+        }
+        let key = key(id);
+        let order = |entry: u128| {
+            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(&self.ids[index_of(entry)], id))
+        };
+        let at = self.sorted.partition_point(|&entry| order(entry).is_lt());
+        let entry = *self.sorted.get(at)?;
+        order(entry).is_eq().then_some(index_of(entry))
     }
 
     /// The ids, in op order.
@@ -68,92 +81,160 @@ impl Ids {
     pub(crate) fn into_vec(self) -> Vec<String> {
         self.ids
     }
+}
 
-    /// The hash of `id` folded: the same for ids [`same`] calls equal.
-    fn hash(&self, id: &str) -> u64 {
-        let mut state = self.hasher.build_hasher();
-        if id.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
-            state.write(id.as_bytes());
-        } else {
+/// The key an entry of the index was sorted by.
+fn key_of(entry: u128) -> u64 {
+    (entry >> 64) as u64
+}
+
+/// The op an entry of the index stands for.
+fn index_of(entry: u128) -> usize {
+    entry as u64 as usize
+}
+
+/// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
+/// ids whose keys differ compare as their keys do, so most comparisons look at
+/// nothing else.
+fn key(id: &str) -> u64 {
+    let mut key = [0; 8];
+    for (to, &b) in key.iter_mut().zip(id.as_bytes()) {
+        *to = b;
+    }
+    // ASCII folds byte for byte, whatever comes after.
+    if key.is_ascii() {
+        key.make_ascii_lowercase();
+    } else {
+        let mut bytes = id.chars().flat_map(char::to_lowercase).flat_map(|c| {
             let mut utf8 = [0; 4];
-            for c in id.chars().flat_map(char::to_lowercase) {
-                state.write(c.encode_utf8(&mut utf8).as_bytes());
-            }
-        }
-        state.finish()
-    }
-}
-
-/// The ops whose ids share a hash, from `first`, given each op's next.
-fn chain(next: &[Option<usize>], first: usize) -> impl Iterator<Item = usize> + '_ {
-    std::iter::successors(Some(first), |&index| next[index])
-}
-
-/// Hashes a key that is a hash already: the ids' own hasher is keyed per batch.
-#[derive(Debug, Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            let len = c.encode_utf8(&mut utf8).len();
+            utf8.into_iter().take(len)
+        });
+        for to in &mut key {
+            *to = bytes.next().unwrap_or(0);
         }
     }
-
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
+    u64::from_be_bytes(key)
 }
 
-/// Whether two ids are equal ignoring case.
-fn same(a: &str, b: &str) -> bool {
+/// Orders two ids folded, character by character: equal for ids that are the same
+/// ignoring case.
+fn folded_cmp(a: &str, b: &str) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
+        let a = a.bytes().map(|b| b.to_ascii_lowercase());
+        return a.cmp(b.bytes().map(|b| b.to_ascii_lowercase()));
     }
     a.chars()
         .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
+        .cmp(b.chars().flat_map(char::to_lowercase))
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// What the index must answer, the slow way: every pair compared.
+    fn same(a: &str, b: &str) -> bool {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+    }
+
+    /// Ids from pieces that fold alike or nearly, some past eight bytes and some
+    /// sharing those first eight.
+    fn id() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "a", "A", "b", "é", "É", "ß", "\u{212a}", "k", "K", "İ", "i", "\0", "abcdefgh",
+            "ABCDEFGH",
+        ]);
+        prop::collection::vec(piece, 0..4).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_index_answers_as_comparing_every_pair_would(
+            ids in prop::collection::vec(id(), 0..12),
+            asked in prop::collection::vec(id(), 0..6),
+        ) {
+            let index = Ids::new(ids.clone());
+            let duplicate = (0..ids.len()).find(|&j| (0..j).any(|i| same(&ids[i], &ids[j])));
+            prop_assert_eq!(index.first_duplicate(), duplicate);
+            for id in ids.iter().chain(&asked) {
+                let first = ids.iter().position(|other| same(other, id));
+                prop_assert_eq!(index.get(id), first, "{:?}", id);
+            }
+        }
+    }
+
+    fn ids(ids: &[&str]) -> Ids {
+        Ids::new(ids.iter().map(|&id| id.to_owned()).collect())
+    }
 
     #[test]
     fn ids_are_the_same_ignoring_case_in_any_script() {
-        let mut ids = Ids::with_capacity(4);
-        for id in ["Op", "ÉTÉ", "straße", "Ωμέγα"] {
-            ids.push(id.to_owned()).unwrap();
+        let index = ids(&["Op", "ÉTÉ", "straße", "Ωμέγα", "\u{212a}elvin"]);
+        assert_eq!(index.first_duplicate(), None);
+        for (other, at) in [
+            ("oP", 0),
+            ("été", 1),
+            ("STRAßE", 2),
+            ("ωΜΈΓΑ", 3),
+            ("kelvin", 4),
+        ] {
+            assert_eq!(index.get(other), Some(at), "{other}");
+            let mut with = index.as_slice().to_vec();
+            with.push(other.to_owned());
+            assert_eq!(Ids::new(with).first_duplicate(), Some(5), "{other}");
         }
-        for (other, index) in [("oP", 0), ("été", 1), ("STRAßE", 2), ("ωΜΈΓΑ", 3)] {
-            assert_eq!(ids.get(other), Some(index), "{other}");
-            assert_eq!(ids.push(other.to_owned()), Err(other.to_owned()));
-        }
-        assert_eq!(ids.get("op "), None);
+        assert_eq!(index.get("op "), None);
         assert_eq!(
-            ids.get("strasse"),
+            index.get("strasse"),
             None,
             "folding is per character, not full case folding"
         );
     }
 
     #[test]
-    fn ids_whose_hashes_collide_stay_apart() {
-        // Every id in one chain, as if all hashed the same: lookups must compare.
-        let mut ids = Ids::with_capacity(3);
-        for id in ["a", "b", "c"] {
-            ids.ids.push(id.to_owned());
-            ids.next.push(ids.ids.len().checked_sub(2));
-        }
-        for id in ["a", "b", "c", "d"] {
-            ids.first.insert(ids.hash(id), 2);
-        }
-        let found: Vec<_> = ["A", "b", "C", "d"].map(|id| ids.get(id)).into();
-        assert_eq!(found, [Some(0), Some(1), Some(2), None]);
-        assert_eq!(ids.push("B".to_owned()), Err("B".to_owned()));
+    fn ids_that_share_their_first_bytes_stay_apart() {
+        let index = ids(&["request-00002", "REQUEST-00001", "request-0000", "request-"]);
+        assert_eq!(index.first_duplicate(), None);
+        let found = [
+            "request-00001",
+            "Request-00002",
+            "request-0000",
+            "request-",
+            "request",
+        ]
+        .map(|id| index.get(id));
+        assert_eq!(found, [Some(1), Some(0), Some(2), Some(3), None]);
+        // An id that ends in NUL bytes has the key of one without them.
+        let index = ids(&["a", "a\0"]);
+        assert_eq!(index.first_duplicate(), None);
+        assert_eq!((index.get("A"), index.get("A\0")), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn one_id_is_found_unsorted() {
+        let index = ids(&["Only"]);
+        assert_eq!(index.first_duplicate(), None);
+        assert_eq!((index.get("ONLY"), index.get("other")), (Some(0), None));
+        assert_eq!(ids(&[]).get("x"), None);
+    }
+
+    #[test]
+    fn the_first_duplicate_is_the_earliest_op_an_earlier_one_named_first() {
+        assert_eq!(ids(&["a", "b", "B", "A"]).first_duplicate(), Some(2));
+        assert_eq!(ids(&["a", "b", "A", "B"]).first_duplicate(), Some(2));
+        assert_eq!(
+            ids(&["x", "a", "b", "c", "b", "A"]).first_duplicate(),
+            Some(4)
+        );
+        let thrice = ids(&["k", "K", "k"]);
+        assert_eq!(thrice.first_duplicate(), Some(1));
+        assert_eq!(thrice.get("k"), Some(0), "the first of equal ids");
     }
 }

@@ -112,8 +112,14 @@ pub(crate) struct Validated {
 
 /// Checks every op, in order, and builds its request; the first fault refuses the
 /// batch.
-pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
-    let mut ids = Ids::with_capacity(ops.len());
+pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
+    let ids = ops.iter_mut().enumerate();
+    let ids = Ids::new(
+        ids.map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
+            .collect(),
+    );
+    // Found for the whole batch at once, refused in its place in op order.
+    let duplicate = ids.first_duplicate();
     let mut checked = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
         let violation = |field, kind| Violation {
@@ -121,9 +127,10 @@ pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated
             field,
             kind,
         };
-        let id = op.id.unwrap_or_else(|| index.to_string());
-        ids.push(id)
-            .map_err(|id| violation(Field::Id, ViolationKind::DuplicateId(id)))?;
+        if duplicate == Some(index) {
+            let id = ids.as_slice()[index].clone();
+            return Err(violation(Field::Id, ViolationKind::DuplicateId(id)));
+        }
         let method =
             parse_method(op.method.as_deref()).map_err(|kind| violation(Field::Method, kind))?;
         let uri = target::parse(op.url, config.path())
@@ -131,12 +138,14 @@ pub(crate) fn validate(ops: Vec<Operation>, config: &Config) -> Result<Validated
         if op.headers.len() > MAX_OP_HEADERS {
             return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
         }
-        let headers = own_headers(op.headers, config)
-            .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
         let mut request = Request::new(op.body);
+        // Most ops set no header: their request keeps the empty map it was made with.
+        if !op.headers.is_empty() {
+            *request.headers_mut() = own_headers(op.headers, config)
+                .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
+        }
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
         checked.push(CheckedOp {
             request: Some(request),
             depends_on: op.depends_on,
@@ -241,6 +250,34 @@ mod tests {
             check(many).unwrap_err().kind,
             ViolationKind::TooManyHeaders
         ));
+    }
+
+    #[test]
+    fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
+        let with_id = |id: &str, url: &str| {
+            let mut op = Operation::new("GET", url);
+            op.id = Some(id.into());
+            op
+        };
+        let fault = |ops| {
+            let violation = validate(ops, &Config::default()).unwrap_err();
+            (violation.op, violation.field, violation.kind.to_string())
+        };
+        // An earlier op's own fault comes first; within an op, its id before its url.
+        let (op, field, _) = fault(vec![
+            with_id("a", "/a"),
+            with_id("b", "//b"),
+            with_id("A", "/c"),
+        ]);
+        assert_eq!((op, field), (1, Field::Url));
+        let (op, field, message) = fault(vec![
+            with_id("a", "/a"),
+            with_id("b", "/b"),
+            with_id("B", "//c"),
+            with_id("A", "/d"),
+        ]);
+        assert_eq!((op, field), (2, Field::Id));
+        assert!(message.contains("\"B\" is already used"), "{message}");
     }
 
     #[test]

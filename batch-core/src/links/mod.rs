@@ -70,6 +70,13 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
     if !matches!(format, Format::Native | Format::Facebook) {
         return Ok(None);
     }
+    // Most ops hold none: they are answered before anything is built to hold them.
+    let in_url = has_reference_bytes(op.url.as_bytes());
+    let in_headers = op.headers.iter().any(|(_, value)| has_reference(value));
+    let in_body = has_reference_bytes(&op.body);
+    if !(in_url || in_headers || in_body) {
+        return Ok(None);
+    }
     let mut found = Found {
         links: Links {
             references: Vec::new(),
@@ -79,15 +86,15 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
         },
         fields: Vec::new(),
     };
-    if has_reference(op.url.as_str()) {
+    if in_url {
         let template = found.template(op.url.as_str(), Field::Url, &op.whole_params)?;
         op.url = placeholder(&template).into();
         found.links.url = Some(template);
     }
-    if op.headers.iter().any(|(_, value)| has_reference(value)) {
+    if in_headers {
         found.headers(op)?;
     }
-    if has_reference_bytes(&op.body) {
+    if in_body {
         found.body(op)?;
     }
     Ok((!found.links.references.is_empty()).then_some(found))

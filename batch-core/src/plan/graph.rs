@@ -4,12 +4,15 @@
 use crate::ids::Ids;
 
 /// Edges between ops, by index, both ways.
+///
+/// Both lists are empty when no op waits for another, as in most batches: there is
+/// then no list per op to make.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
     /// For each op, the ops it waits for, in the order its `depends_on` named them.
-    pub(crate) deps: Vec<Vec<usize>>,
+    deps: Vec<Vec<usize>>,
     /// For each op, the ops waiting for it.
-    pub(crate) dependents: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
 }
 
 /// Why the ops' dependencies cannot be planned.
@@ -40,15 +43,18 @@ impl Graph {
         depends_on: impl ExactSizeIterator<Item = &'a [String]>,
         sequential: bool,
     ) -> Result<Self, GraphError> {
-        let mut graph = Self {
-            deps: vec![Vec::new(); depends_on.len()],
-            dependents: vec![Vec::new(); depends_on.len()],
-        };
+        let mut graph = Self::default();
         // The last op that named each op: an id named twice by one op is one edge,
         // found without searching the op's list (references and conditions can make
-        // that list long).
-        let mut named_by = vec![usize::MAX; depends_on.len()];
+        // that list long). Made with the lists at the first name.
+        let mut named_by = Vec::new();
+        let n = depends_on.len();
         for (op, names) in depends_on.enumerate() {
+            if !names.is_empty() && named_by.is_empty() {
+                named_by = vec![usize::MAX; n];
+                graph.deps = vec![Vec::new(); n];
+                graph.dependents = vec![Vec::new(); n];
+            }
             for (position, name) in names.iter().enumerate() {
                 let error = |kind| GraphError { op, position, kind };
                 let dep = ids
@@ -65,7 +71,7 @@ impl Graph {
             }
         }
         // A cycle needs an edge; most batches have none.
-        let has_edges = graph.deps.iter().any(|deps| !deps.is_empty());
+        let has_edges = !named_by.is_empty();
         if let Some(op) = has_edges.then(|| lowest_on_cycle(&graph.deps)).flatten() {
             return Err(GraphError {
                 op,
@@ -74,6 +80,18 @@ impl Graph {
             });
         }
         Ok(graph)
+    }
+}
+
+impl Graph {
+    /// The ops `op` waits for, in the order its `depends_on` named them.
+    pub(crate) fn deps(&self, op: usize) -> &[usize] {
+        self.deps.get(op).map_or(&[], Vec::as_slice)
+    }
+
+    /// The ops waiting for `op`.
+    pub(crate) fn dependents(&self, op: usize) -> &[usize] {
+        self.dependents.get(op).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -145,11 +163,7 @@ mod tests {
     use super::*;
 
     fn ids(n: usize) -> Ids {
-        let mut ids = Ids::with_capacity(n);
-        for i in 0..n {
-            ids.push(format!("Op{i}")).unwrap();
-        }
-        ids
+        Ids::new((0..n).map(|i| format!("Op{i}")).collect())
     }
 
     fn build(ids: &Ids, lists: &[Vec<String>], sequential: bool) -> Result<Graph, GraphError> {
@@ -168,6 +182,16 @@ mod tests {
         let graph = build(&ids(3), &deps(&[&["OP2"], &[], &["op1", "op1"]]), false).unwrap();
         assert_eq!(graph.deps, vec![vec![2], vec![], vec![1]]);
         assert_eq!(graph.dependents, vec![vec![], vec![2], vec![0]]);
+    }
+
+    #[test]
+    fn a_batch_without_dependencies_makes_no_lists() {
+        let graph = build(&ids(3), &deps(&[&[], &[], &[]]), true).unwrap();
+        assert!(graph.deps.is_empty() && graph.dependents.is_empty());
+        assert!((0..3).all(|op| graph.deps(op).is_empty() && graph.dependents(op).is_empty()));
+        let graph = build(&ids(3), &deps(&[&[], &[], &["op0"]]), true).unwrap();
+        assert_eq!((graph.deps(2), graph.dependents(0)), (&[0][..], &[2][..]));
+        assert!(graph.deps(1).is_empty() && graph.dependents(1).is_empty());
     }
 
     #[test]
