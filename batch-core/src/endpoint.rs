@@ -153,9 +153,13 @@ impl BatchEndpoint {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = self.respond(executor, request).await.into_parts();
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(never) => match never {},
+        // Most answers are whole already: only a streamed one is read to its end.
+        let bytes = match body.into_full() {
+            Ok(bytes) => bytes,
+            Err(streamed) => match streamed.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(never) => match never {},
+            },
         };
         Response::from_parts(parts, bytes)
     }
