@@ -326,9 +326,16 @@ impl State {
                 *flag = true;
             }
         }
+        // Only the results of ops referred to are kept (and read): a batch without
+        // references makes no room for any.
+        let kept = if referred.contains(&true) {
+            vec![None; ids.len()]
+        } else {
+            Vec::new()
+        };
         Self {
             statuses: vec![None; ids.len()],
-            kept: vec![None; ids.len()],
+            kept,
             referred,
             ids,
             done: Vec::new(),
