@@ -335,7 +335,7 @@ impl BatchEndpoint {
                 claim.keep(&answer).await;
             }
             let elapsed = meter.elapsed();
-            let failed = meter.tallied(format, &tally);
+            let failed = meter.tallied(format, &tally, elapsed);
             Span::current().record("status", 200);
             tracing::info!(ops = tally.ops(), failed, ?elapsed, "batch streamed");
         }
@@ -594,7 +594,7 @@ fn conclude(
 /// for a request, DEBUG for a socket's message, which may be a single read).
 fn record_answer(meter: &BatchMeter, response: &BatchResponse) {
     let elapsed = meter.elapsed();
-    let failed = meter.answered(response.format(), &response.results);
+    let failed = meter.answered(response.format(), &response.results, elapsed);
     Span::current().record("status", 200);
     let ops = response.results.len();
     if meter.transport() == Transport::Http {
@@ -609,7 +609,7 @@ fn record_answer(meter: &BatchMeter, response: &BatchResponse) {
 fn record_refusal(meter: &BatchMeter, format: Option<Format>, refused: Refused) -> Problem {
     let Refused { reason, problem } = refused;
     let elapsed = meter.elapsed();
-    meter.refused(format, reason);
+    meter.refused(format, reason, elapsed);
     let status = problem.status().as_u16();
     Span::current().record("status", status);
     let detail = problem.detail();

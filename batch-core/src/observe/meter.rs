@@ -292,26 +292,27 @@ impl BatchMeter {
         self.started.elapsed()
     }
 
-    /// Records a batch whose ops ran: `results` in `format`. Returns how many of
-    /// them failed (status 400 or more).
-    pub(crate) fn answered(&self, format: Format, results: &[OpResult]) -> u64 {
+    /// Records a batch whose ops ran: `results` in `format`, after `elapsed` (what
+    /// [`elapsed`](Self::elapsed) gave the caller, for its log line: the clock is
+    /// read once). Returns how many of them failed (status 400 or more).
+    pub(crate) fn answered(&self, format: Format, results: &[OpResult], elapsed: Duration) -> u64 {
         let mut tally = Tally::default();
         for result in results {
             tally.add(result.status);
         }
-        self.tallied(format, &tally)
+        self.tallied(format, &tally, elapsed)
     }
 
-    /// Records a batch whose ops ran, from the `tally` of their statuses, and
-    /// returns how many failed.
-    pub(crate) fn tallied(&self, format: Format, tally: &Tally) -> u64 {
+    /// Records a batch whose ops ran, from the `tally` of their statuses, after
+    /// `elapsed`, and returns how many failed.
+    pub(crate) fn tallied(&self, format: Format, tally: &Tally, elapsed: Duration) -> u64 {
         let failed = tally.failed();
         let outcome = if failed > 0 {
             Outcome::Partial
         } else {
             Outcome::Ok
         };
-        self.batch(Some(format), outcome);
+        self.batch(Some(format), outcome, elapsed);
         histogram(&BATCH_SIZE_KEY).record(tally.ops() as f64);
         for (key, count) in OPS_KEYS.iter().zip(tally.by_class) {
             if count > 0 {
@@ -321,18 +322,19 @@ impl BatchMeter {
         failed
     }
 
-    /// Records a batch refused for `reason`, in `format` if it was decoded that far.
-    pub(crate) fn refused(&self, format: Option<Format>, reason: Reason) {
-        self.batch(format, Outcome::Refused);
+    /// Records a batch refused for `reason` after `elapsed`, in `format` if it was
+    /// decoded that far.
+    pub(crate) fn refused(&self, format: Option<Format>, reason: Reason, elapsed: Duration) {
+        self.batch(format, Outcome::Refused, elapsed);
         counter(&REFUSAL_KEYS[reason as usize]).increment(1);
     }
 
     /// Counts the batch, in `format` (`unknown` if none), and records its duration.
-    fn batch(&self, format: Option<Format>, outcome: Outcome) {
+    fn batch(&self, format: Option<Format>, outcome: Outcome, elapsed: Duration) {
         let format = format.map_or(Format::ALL.len(), Format::index);
         let set = request_set(self.transport as usize, format, outcome as usize);
         counter(&REQUEST_KEYS[set]).increment(1);
-        histogram(&BATCH_DURATION_KEY).record(self.elapsed().as_secs_f64());
+        histogram(&BATCH_DURATION_KEY).record(elapsed.as_secs_f64());
     }
 }
 
@@ -488,7 +490,8 @@ mod tests {
             OpResult::new("c", StatusCode::NO_CONTENT),
         ];
         let seen = recorded(|| {
-            let failed = BatchMeter::start(Transport::Socket).answered(Format::Graph, &results);
+            let meter = BatchMeter::start(Transport::Socket);
+            let failed = meter.answered(Format::Graph, &results, meter.elapsed());
             assert_eq!(failed, 1);
         });
         assert_eq!(
@@ -504,7 +507,8 @@ mod tests {
             ]
         );
         let ok = recorded(|| {
-            BatchMeter::start(Transport::Http).answered(Format::Multipart, &results[..1]);
+            let meter = BatchMeter::start(Transport::Http);
+            meter.answered(Format::Multipart, &results[..1], meter.elapsed());
         });
         assert!(ok.contains(&format!(
             "counter batch_requests_total{{transport=http,format=multipart,outcome=ok}} {AT}"
@@ -514,8 +518,12 @@ mod tests {
     #[test]
     fn a_refusal_records_its_reason_and_the_format_if_known() {
         let seen = recorded(|| {
-            BatchMeter::start(Transport::Http).refused(None, Reason::Idempotency);
-            BatchMeter::start(Transport::Socket).refused(Some(Format::Aggregate), Reason::Limit);
+            let (http, socket) = (
+                BatchMeter::start(Transport::Http),
+                BatchMeter::start(Transport::Socket),
+            );
+            http.refused(None, Reason::Idempotency, http.elapsed());
+            socket.refused(Some(Format::Aggregate), Reason::Limit, socket.elapsed());
         });
         assert_eq!(
             seen,
