@@ -153,9 +153,13 @@ impl BatchEndpoint {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = self.respond(executor, request).await.into_parts();
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(never) => match never {},
+        // Most answers are whole already: only a streamed one is read to its end.
+        let bytes = match body.into_full() {
+            Ok(bytes) => bytes,
+            Err(streamed) => match streamed.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(never) => match never {},
+            },
         };
         Response::from_parts(parts, bytes)
     }
@@ -230,7 +234,7 @@ impl BatchEndpoint {
                 .map_err(Refused::check)?;
             let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
             format = Some(chosen);
-            Span::current().record("format", chosen.name());
+            span.record("format", chosen.name());
             let deadline = self.config().batch_deadline();
             let claim = match idempotency
                 .admit(key, &parts, chosen, &body, deadline)
@@ -271,7 +275,7 @@ impl BatchEndpoint {
             let _entered = span.enter();
             match outcome {
                 Ok(Answered::Ran(response, answer)) => {
-                    record_answer(&meter, &response);
+                    record_answer(&meter, &span, &response);
                     answer.map(BatchBody::full)
                 }
                 Ok(Answered::Replayed(answer)) => {
@@ -283,7 +287,7 @@ impl BatchEndpoint {
                     drop(_entered);
                     self.stream(executor, prepared, claim, kind, meter, span)
                 }
-                Err(refused) => record_refusal(&meter, format, refused)
+                Err(refused) => record_refusal(&meter, &span, format, refused)
                     .into_response()
                     .map(BatchBody::full),
             }
@@ -331,7 +335,7 @@ impl BatchEndpoint {
                 claim.keep(&answer).await;
             }
             let elapsed = meter.elapsed();
-            let failed = meter.tallied(format, &tally);
+            let failed = meter.tallied(format, &tally, elapsed);
             Span::current().record("status", 200);
             tracing::info!(ops = tally.ops(), failed, ?elapsed, "batch streamed");
         }
@@ -410,7 +414,7 @@ impl BatchEndpoint {
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
-        conclude(&meter, Some(format), outcome)
+        conclude(&meter, &span, Some(format), outcome)
     }
 
     /// Plans a decoded batch, runs its hooks, reserves its ops' places and runs it.
@@ -571,27 +575,29 @@ impl Refused {
 }
 
 /// Records how a batch ended, in `format` if it was decoded that far (see
-/// [`record_answer`] and [`record_refusal`]). Runs inside the batch's span.
+/// [`record_answer`] and [`record_refusal`]). Runs inside the batch's `span`.
 fn conclude(
     meter: &BatchMeter,
+    span: &Span,
     format: Option<Format>,
     outcome: Result<BatchResponse, Refused>,
 ) -> Result<BatchResponse, Problem> {
     match outcome {
         Ok(response) => {
-            record_answer(meter, &response);
+            record_answer(meter, span, &response);
             Ok(response)
         }
-        Err(refused) => Err(record_refusal(meter, format, refused)),
+        Err(refused) => Err(record_refusal(meter, span, format, refused)),
     }
 }
 
-/// Records a batch that ran: its metrics, its span's `status`, and one line (INFO
-/// for a request, DEBUG for a socket's message, which may be a single read).
-fn record_answer(meter: &BatchMeter, response: &BatchResponse) {
+/// Records a batch that ran: its metrics, its `span`'s `status`, and one line (INFO
+/// for a request, DEBUG for a socket's message, which may be a single read). Runs
+/// inside `span`, which is named rather than looked up as the current one.
+fn record_answer(meter: &BatchMeter, span: &Span, response: &BatchResponse) {
     let elapsed = meter.elapsed();
-    let failed = meter.answered(response.format(), &response.results);
-    Span::current().record("status", 200);
+    let failed = meter.answered(response.format(), &response.results, elapsed);
+    span.record("status", 200);
     let ops = response.results.len();
     if meter.transport() == Transport::Http {
         tracing::info!(ops, failed, ?elapsed, "batch answered");
@@ -602,12 +608,17 @@ fn record_answer(meter: &BatchMeter, response: &BatchResponse) {
 
 /// Records a refused batch as [`record_answer`] records one that ran, and gives
 /// back its problem.
-fn record_refusal(meter: &BatchMeter, format: Option<Format>, refused: Refused) -> Problem {
+fn record_refusal(
+    meter: &BatchMeter,
+    span: &Span,
+    format: Option<Format>,
+    refused: Refused,
+) -> Problem {
     let Refused { reason, problem } = refused;
     let elapsed = meter.elapsed();
-    meter.refused(format, reason);
+    meter.refused(format, reason, elapsed);
     let status = problem.status().as_u16();
-    Span::current().record("status", status);
+    span.record("status", status);
     let detail = problem.detail();
     if meter.transport() == Transport::Http {
         tracing::info!(status, detail, ?elapsed, "batch refused");

@@ -209,9 +209,7 @@ pub(crate) struct Collect {
     /// Each op's result, once it came. The ids of those that never came are the
     /// batch's own, handed to [`Collect::into_response`]: no placeholder copies
     /// every op's id up front.
-    results: Vec<Option<OpResult>>,
-    /// Whether each op asked for a silent result.
-    silent: Vec<bool>,
+    results: Vec<Slot>,
     /// Bytes of headers and bodies held so far.
     held: usize,
     cap: usize,
@@ -219,14 +217,25 @@ pub(crate) struct Collect {
     over: bool,
 }
 
+/// One op's place in the buffered answer.
+enum Slot {
+    /// The op has not answered yet; whether it asked for a silent result, for the
+    /// answer it gets if it never does.
+    Waiting {
+        silent: bool,
+    },
+    Answered(OpResult),
+}
+
 impl Collect {
     /// A collector for the ops of `plan`, holding at most `cap` bytes of results.
     pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
         Self {
-            results: std::iter::repeat_with(|| None)
-                .take(plan.ops.len())
+            results: plan
+                .ops
+                .iter()
+                .map(|op| Slot::Waiting { silent: op.silent })
                 .collect(),
-            silent: plan.ops.iter().map(|op| op.silent).collect(),
             held: 0,
             cap,
             over: false,
@@ -246,18 +255,13 @@ impl Collect {
             .results
             .into_iter()
             .zip(ids)
-            .zip(self.silent)
-            .map(|((result, id), silent)| {
-                result.unwrap_or_else(|| {
-                    if over {
-                        over_cap_result(id, silent)
-                    } else {
-                        OpResult {
-                            silent,
-                            ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
-                        }
-                    }
-                })
+            .map(|(slot, id)| match slot {
+                Slot::Answered(result) => result,
+                Slot::Waiting { silent } if over => over_cap_result(id, silent),
+                Slot::Waiting { silent } => OpResult {
+                    silent,
+                    ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
+                },
             })
             .collect();
         BatchResponse {
@@ -275,12 +279,12 @@ impl Sink for Collect {
             self.over = true;
             // The result may hold the op's only id: it names the op's 507.
             if let Some(slot) = self.results.get_mut(index) {
-                *slot = Some(over_cap_result(result.id, result.silent));
+                *slot = Slot::Answered(over_cap_result(result.id, result.silent));
             }
             return ControlFlow::Break(());
         }
         if let Some(slot) = self.results.get_mut(index) {
-            *slot = Some(result);
+            *slot = Slot::Answered(result);
         }
         ControlFlow::Continue(())
     }
@@ -339,9 +343,16 @@ impl State {
                 *flag = true;
             }
         }
+        // Only the results of ops referred to are kept (and read): a batch without
+        // references makes no room for any.
+        let kept = if referred.contains(&true) {
+            vec![None; ids.len()]
+        } else {
+            Vec::new()
+        };
         Self {
             statuses: vec![None; ids.len()],
-            kept: vec![None; ids.len()],
+            kept,
             referred,
             ids,
             done: Vec::new(),

@@ -145,28 +145,36 @@ impl HeaderPolicy {
     /// The headers every operation of a batch starts with, taken from the outer
     /// request once per batch.
     pub(crate) fn inherited(&self, outer: &HeaderMap) -> HeaderMap {
-        let named_in_connection: Vec<String> = outer
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(|token| token.trim().to_ascii_lowercase())
-            .filter(|token| !token.is_empty())
-            .collect();
         // Most outer headers are inherited: copying the map and removing the few
         // that are not is cheaper than adding the rest one by one (and the outer
-        // map's names are read in place, not collected first).
+        // map's names are read in place, not collected first). The one walk of its
+        // names also finds `connection` and `accept`, rather than a lookup each.
         let mut inherited = outer.clone();
+        let (mut connection, mut accept) = (false, false);
         for name in outer.keys() {
+            connection |= name == header::CONNECTION;
+            accept |= name == header::ACCEPT;
             if HOP_BY_HOP.contains(&name.as_str())
                 || NOT_INHERITED.contains(&name.as_str())
-                || named_in_connection.iter().any(|n| n == name.as_str())
                 || self.not_inherited.contains(name)
             {
                 inherited.remove(name);
             }
         }
-        if inherited.contains_key(header::ACCEPT) {
+        if connection {
+            // So are the headers `connection` names, for the hop they came over.
+            let named = outer
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+                .filter(|token| !token.is_empty());
+            for name in named {
+                inherited.remove(name);
+            }
+        }
+        if accept {
             without_stream_ranges(&mut inherited);
         }
         inherited

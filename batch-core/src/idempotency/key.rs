@@ -3,13 +3,14 @@
 
 use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use sha2::{Digest, Sha256};
 
 use crate::problem::Problem;
 
-/// The header a client names a batch with.
-pub(crate) const HEADER: &str = "idempotency-key";
+/// The header a client names a batch with. A name, not a string: every batch looks
+/// it up, and a string would be parsed as a header name at each lookup.
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The longest key accepted, in characters.
 pub(crate) const MAX_LEN: usize = 255;

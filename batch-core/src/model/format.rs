@@ -45,7 +45,7 @@ impl Format {
 
     /// The format's name in logs: `native`, `graph`, `facebook`, `aggregate`,
     /// `multipart`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Format::Native => "native",
             Format::Graph => "graph",

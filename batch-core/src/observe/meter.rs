@@ -2,12 +2,15 @@
 //! whatever recorder the application installed (a Prometheus exporter, StatsD, ...)
 //! gets them; with none installed, recording does nothing.
 //!
-//! Handles are looked up once per batch, not per op: the lookup hashes the metric's
-//! name and labels, which would cost more than what an op records.
+//! Handles are looked up once per batch, not per op, and every key (name, labels and
+//! their hash) is a static built at compile time: the `metrics` macros build a key
+//! with labels at each use, which hashes and allocates, and cost a batch more than
+//! the rest of what it records. Each use still asks the recorder in force (the
+//! global one, or a thread's local one) for its handle.
 
 use std::time::{Duration, Instant};
 
-use metrics::{Gauge, Histogram};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata};
 
 use crate::model::{Format, OpResult};
 
@@ -60,6 +63,124 @@ pub fn describe() {
     );
 }
 
+/// What the `metrics` macros would give every metric recorded here.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+static OP_DURATION_KEY: Key = Key::from_static_name(OP_DURATION);
+static BATCH_DURATION_KEY: Key = Key::from_static_name(BATCH_DURATION);
+static BATCH_SIZE_KEY: Key = Key::from_static_name(BATCH_SIZE);
+static OPS_IN_FLIGHT_KEY: Key = Key::from_static_name(OPS_IN_FLIGHT);
+static SOCKETS_OPEN_KEY: Key = Key::from_static_name(SOCKETS_OPEN);
+static SUBSCRIPTIONS_KEY: Key = Key::from_static_name(SUBSCRIPTIONS);
+
+/// `batch_requests_total`'s `format` values: each format's name, in [`Format::ALL`]'s
+/// order, then `unknown` for a batch refused before its format was known.
+const FORMAT_NAMES: [&str; 6] = {
+    let mut names = ["unknown"; 6];
+    let mut format = 0;
+    while format < Format::ALL.len() {
+        names[format] = Format::ALL[format].name();
+        format += 1;
+    }
+    names
+};
+
+/// `batch_requests_total`'s label sets: one per transport, format and outcome.
+const REQUEST_SETS: usize = Transport::ALL.len() * FORMAT_NAMES.len() * Outcome::ALL.len();
+
+/// The position in [`REQUEST_KEYS`] of a batch's key.
+const fn request_set(transport: usize, format: usize, outcome: usize) -> usize {
+    (transport * FORMAT_NAMES.len() + format) * Outcome::ALL.len() + outcome
+}
+
+static REQUEST_LABELS: [[Label; 3]; REQUEST_SETS] = {
+    let mut labels = [const { [const { Label::from_static_parts("", "") }; 3] }; REQUEST_SETS];
+    let mut transport = 0;
+    while transport < Transport::ALL.len() {
+        let mut format = 0;
+        while format < FORMAT_NAMES.len() {
+            let mut outcome = 0;
+            while outcome < Outcome::ALL.len() {
+                let set = [
+                    Label::from_static_parts("transport", Transport::ALL[transport].name()),
+                    Label::from_static_parts("format", FORMAT_NAMES[format]),
+                    Label::from_static_parts("outcome", Outcome::ALL[outcome].name()),
+                ];
+                put(&mut labels[request_set(transport, format, outcome)], set);
+                outcome += 1;
+            }
+            format += 1;
+        }
+        transport += 1;
+    }
+    labels
+};
+static REQUEST_KEYS: [Key; REQUEST_SETS] = keys(REQUESTS, &REQUEST_LABELS);
+
+static OPS_LABELS: [[Label; 1]; 5] = one_label("status", STATUS_CLASSES);
+static OPS_KEYS: [Key; 5] = keys(OPS, &OPS_LABELS);
+
+static REFUSAL_LABELS: [[Label; 1]; 5] = one_label("reason", {
+    let mut names = [""; 5];
+    let mut reason = 0;
+    while reason < Reason::ALL.len() {
+        names[reason] = Reason::ALL[reason].name();
+        reason += 1;
+    }
+    names
+});
+static REFUSAL_KEYS: [Key; 5] = keys(REFUSALS, &REFUSAL_LABELS);
+
+/// The label sets of a metric with one label, `key`, one per value.
+const fn one_label<const N: usize>(
+    key: &'static str,
+    values: [&'static str; N],
+) -> [[Label; 1]; N] {
+    let mut labels = [const { [const { Label::from_static_parts("", "") }; 1] }; N];
+    let mut value = 0;
+    while value < N {
+        put(
+            &mut labels[value],
+            [Label::from_static_parts(key, values[value])],
+        );
+        value += 1;
+    }
+    labels
+}
+
+/// The keys of metric `name`, one per label set, hashed here at compile time.
+const fn keys<const N: usize, const L: usize>(
+    name: &'static str,
+    labels: &'static [[Label; L]; N],
+) -> [Key; N] {
+    let mut keys = [const { Key::from_static_name("") }; N];
+    let mut set = 0;
+    while set < N {
+        put(&mut keys[set], Key::from_static_parts(name, &labels[set]));
+        set += 1;
+    }
+    keys
+}
+
+/// Puts `value` in `slot` in a constant, where what it replaces cannot be dropped:
+/// a placeholder made of static strings, which owns nothing.
+const fn put<T>(slot: &mut T, value: T) {
+    std::mem::forget(std::mem::replace(slot, value));
+}
+
+fn counter(key: &Key) -> Counter {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
+}
+
+fn gauge(key: &Key) -> Gauge {
+    metrics::with_recorder(|recorder| recorder.register_gauge(key, &METADATA))
+}
+
+fn histogram(key: &Key) -> Histogram {
+    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA))
+}
+
 /// What carried a batch: an HTTP request, or a socket's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -68,7 +189,10 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    pub(crate) fn name(self) -> &'static str {
+    /// Every transport, in declaration order (the order of their keys).
+    const ALL: [Transport; 2] = [Transport::Http, Transport::Socket];
+
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Transport::Http => "http",
             Transport::Socket => "socket",
@@ -94,6 +218,15 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (the order of their keys).
+    const ALL: [Reason; 5] = [
+        Reason::Limit,
+        Reason::Validation,
+        Reason::Overload,
+        Reason::Hook,
+        Reason::Idempotency,
+    ];
+
     /// The reason for a refusal by the endpoint's own checks, from its status.
     pub(crate) fn of_check(status: http::StatusCode) -> Self {
         if status == http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -103,13 +236,34 @@ impl Reason {
         }
     }
 
-    fn name(self) -> &'static str {
+    const fn name(self) -> &'static str {
         match self {
             Reason::Limit => "limit",
             Reason::Validation => "validation",
             Reason::Overload => "overload",
             Reason::Hook => "hook",
             Reason::Idempotency => "idempotency",
+        }
+    }
+}
+
+/// How a batch ended, as `batch_requests_total`'s `outcome`.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    Partial,
+    Refused,
+}
+
+impl Outcome {
+    /// Every outcome, in declaration order (the order of their keys).
+    const ALL: [Outcome; 3] = [Outcome::Ok, Outcome::Partial, Outcome::Refused];
+
+    const fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -138,46 +292,49 @@ impl BatchMeter {
         self.started.elapsed()
     }
 
-    /// Records a batch whose ops ran: `results` in `format`. Returns how many of
-    /// them failed (status 400 or more).
-    pub(crate) fn answered(&self, format: Format, results: &[OpResult]) -> u64 {
+    /// Records a batch whose ops ran: `results` in `format`, after `elapsed` (what
+    /// [`elapsed`](Self::elapsed) gave the caller, for its log line: the clock is
+    /// read once). Returns how many of them failed (status 400 or more).
+    pub(crate) fn answered(&self, format: Format, results: &[OpResult], elapsed: Duration) -> u64 {
         let mut tally = Tally::default();
         for result in results {
             tally.add(result.status);
         }
-        self.tallied(format, &tally)
+        self.tallied(format, &tally, elapsed)
     }
 
-    /// Records a batch whose ops ran, from the `tally` of their statuses, and
-    /// returns how many failed.
-    pub(crate) fn tallied(&self, format: Format, tally: &Tally) -> u64 {
+    /// Records a batch whose ops ran, from the `tally` of their statuses, after
+    /// `elapsed`, and returns how many failed.
+    pub(crate) fn tallied(&self, format: Format, tally: &Tally, elapsed: Duration) -> u64 {
         let failed = tally.failed();
-        let outcome = if failed > 0 { "partial" } else { "ok" };
-        self.batch(format.name(), outcome);
-        metrics::histogram!(BATCH_SIZE).record(tally.ops() as f64);
-        for (class, count) in tally.by_class.into_iter().enumerate() {
+        let outcome = if failed > 0 {
+            Outcome::Partial
+        } else {
+            Outcome::Ok
+        };
+        self.batch(Some(format), outcome, elapsed);
+        histogram(&BATCH_SIZE_KEY).record(tally.ops() as f64);
+        for (key, count) in OPS_KEYS.iter().zip(tally.by_class) {
             if count > 0 {
-                metrics::counter!(OPS, "status" => STATUS_CLASSES[class]).increment(count);
+                counter(key).increment(count);
             }
         }
         failed
     }
 
-    /// Records a batch refused for `reason`, in `format` if it was decoded that far.
-    pub(crate) fn refused(&self, format: Option<Format>, reason: Reason) {
-        self.batch(format.map_or("unknown", Format::name), "refused");
-        metrics::counter!(REFUSALS, "reason" => reason.name()).increment(1);
+    /// Records a batch refused for `reason` after `elapsed`, in `format` if it was
+    /// decoded that far.
+    pub(crate) fn refused(&self, format: Option<Format>, reason: Reason, elapsed: Duration) {
+        self.batch(format, Outcome::Refused, elapsed);
+        counter(&REFUSAL_KEYS[reason as usize]).increment(1);
     }
 
-    fn batch(&self, format: &'static str, outcome: &'static str) {
-        metrics::counter!(
-            REQUESTS,
-            "transport" => self.transport.name(),
-            "format" => format,
-            "outcome" => outcome,
-        )
-        .increment(1);
-        metrics::histogram!(BATCH_DURATION).record(self.elapsed().as_secs_f64());
+    /// Counts the batch, in `format` (`unknown` if none), and records its duration.
+    fn batch(&self, format: Option<Format>, outcome: Outcome, elapsed: Duration) {
+        let format = format.map_or(Format::ALL.len(), Format::index);
+        let set = request_set(self.transport as usize, format, outcome as usize);
+        counter(&REQUEST_KEYS[set]).increment(1);
+        histogram(&BATCH_DURATION_KEY).record(elapsed.as_secs_f64());
     }
 }
 
@@ -216,8 +373,8 @@ pub(crate) struct OpMeter {
 impl OpMeter {
     pub(crate) fn new() -> Self {
         Self {
-            in_flight: metrics::gauge!(OPS_IN_FLIGHT),
-            duration: metrics::histogram!(OP_DURATION),
+            in_flight: gauge(&OPS_IN_FLIGHT_KEY),
+            duration: histogram(&OP_DURATION_KEY),
         }
     }
 
@@ -240,9 +397,9 @@ pub(crate) struct SocketMeter {
 
 impl SocketMeter {
     pub(crate) fn open() -> Self {
-        metrics::gauge!(SOCKETS_OPEN).increment(1.0);
+        gauge(&SOCKETS_OPEN_KEY).increment(1.0);
         Self {
-            subscriptions: metrics::gauge!(SUBSCRIPTIONS),
+            subscriptions: gauge(&SUBSCRIPTIONS_KEY),
         }
     }
 
@@ -259,6 +416,149 @@ impl SocketMeter {
 
 impl Drop for SocketMeter {
     fn drop(&mut self) {
-        metrics::gauge!(SOCKETS_OPEN).decrement(1.0);
+        gauge(&SOCKETS_OPEN_KEY).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use http::StatusCode;
+    use metrics::{KeyName, Recorder, SharedString, Unit};
+
+    use super::*;
+
+    /// Every handle asked of it, as `kind name{label=value,...} target level`.
+    #[derive(Default)]
+    struct Keys(Arc<Mutex<Vec<String>>>);
+
+    impl Keys {
+        fn note(&self, kind: &str, key: &Key, metadata: &Metadata<'_>) {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|label| format!("{}={}", label.key(), label.value()))
+                .collect();
+            self.0.lock().unwrap().push(format!(
+                "{kind} {}{{{}}} {} {:?} {:?}",
+                key.name(),
+                labels.join(","),
+                metadata.target(),
+                metadata.level(),
+                metadata.module_path(),
+            ));
+        }
+    }
+
+    impl Recorder for Keys {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+            self.note("counter", key, metadata);
+            Counter::noop()
+        }
+
+        fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+            self.note("gauge", key, metadata);
+            Gauge::noop()
+        }
+
+        fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+            self.note("histogram", key, metadata);
+            Histogram::noop()
+        }
+    }
+
+    fn recorded(record: impl FnOnce()) -> Vec<String> {
+        let keys = Keys::default();
+        let seen = Arc::clone(&keys.0);
+        metrics::with_local_recorder(&keys, record);
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        seen
+    }
+
+    const AT: &str = "batch_core::observe::meter Level(Info) Some(\"batch_core::observe::meter\")";
+
+    #[test]
+    fn a_batch_records_its_outcome_size_and_ops_by_status_class() {
+        let results = [
+            OpResult::new("a", StatusCode::OK),
+            OpResult::new("b", StatusCode::NOT_FOUND),
+            OpResult::new("c", StatusCode::NO_CONTENT),
+        ];
+        let seen = recorded(|| {
+            let meter = BatchMeter::start(Transport::Socket);
+            let failed = meter.answered(Format::Graph, &results, meter.elapsed());
+            assert_eq!(failed, 1);
+        });
+        assert_eq!(
+            seen,
+            [
+                format!("counter batch_ops_total{{status=2xx}} {AT}"),
+                format!("counter batch_ops_total{{status=4xx}} {AT}"),
+                format!(
+                    "counter batch_requests_total{{transport=socket,format=graph,outcome=partial}} {AT}"
+                ),
+                format!("histogram batch_duration_seconds{{}} {AT}"),
+                format!("histogram batch_size_ops{{}} {AT}"),
+            ]
+        );
+        let ok = recorded(|| {
+            let meter = BatchMeter::start(Transport::Http);
+            meter.answered(Format::Multipart, &results[..1], meter.elapsed());
+        });
+        assert!(ok.contains(&format!(
+            "counter batch_requests_total{{transport=http,format=multipart,outcome=ok}} {AT}"
+        )));
+    }
+
+    #[test]
+    fn a_refusal_records_its_reason_and_the_format_if_known() {
+        let seen = recorded(|| {
+            let (http, socket) = (
+                BatchMeter::start(Transport::Http),
+                BatchMeter::start(Transport::Socket),
+            );
+            http.refused(None, Reason::Idempotency, http.elapsed());
+            socket.refused(Some(Format::Aggregate), Reason::Limit, socket.elapsed());
+        });
+        assert_eq!(
+            seen,
+            [
+                format!("counter batch_refusals_total{{reason=idempotency}} {AT}"),
+                format!("counter batch_refusals_total{{reason=limit}} {AT}"),
+                format!(
+                    "counter batch_requests_total{{transport=http,format=unknown,outcome=refused}} {AT}"
+                ),
+                format!(
+                    "counter batch_requests_total{{transport=socket,format=aggregate,outcome=refused}} {AT}"
+                ),
+                format!("histogram batch_duration_seconds{{}} {AT}"),
+                format!("histogram batch_duration_seconds{{}} {AT}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn ops_and_sockets_record_their_gauges_and_durations() {
+        let seen = recorded(|| {
+            let ops = OpMeter::new();
+            ops.started();
+            ops.ended(Duration::from_millis(1));
+            drop(SocketMeter::open());
+        });
+        assert_eq!(
+            seen,
+            [
+                format!("gauge batch_ops_in_flight{{}} {AT}"),
+                format!("gauge batch_sockets_open{{}} {AT}"),
+                format!("gauge batch_sockets_open{{}} {AT}"),
+                format!("gauge batch_subscriptions{{}} {AT}"),
+                format!("histogram batch_op_duration_seconds{{}} {AT}"),
+            ]
+        );
     }
 }

@@ -49,6 +49,14 @@ impl<F> BatchBody<F> {
         }
     }
 
+    /// The whole answer of a body that is not streamed, or the body back.
+    pub(crate) fn into_full(self) -> Result<Bytes, Self> {
+        match self.inner {
+            Inner::Full(bytes) => Ok(bytes.unwrap_or_default()),
+            inner => Err(Self { inner }),
+        }
+    }
+
     /// Whether the answer is streamed.
     pub fn is_streamed(&self) -> bool {
         matches!(self.inner, Inner::Streamed { .. })
