@@ -48,6 +48,7 @@ fn field_value(key: &'static str) -> impl Strategy<Value = Value> {
                 json!("/items/1"),
                 json!("a\\b"),
                 json!("stop"),
+                json!("/\u{e9}\u{1f600}/a\tb\n\"c\"\u{8}\u{c}\r\u{1}"),
             ]
         }
         "headers" => vec![
@@ -133,6 +134,249 @@ proptest! {
     #[test]
     fn the_typed_pass_agrees_with_the_explaining_one(document in document()) {
         let body = Bytes::from(document.to_string());
+        prop_assert_eq!(decode(&body), explain(&body));
+    }
+}
+
+/// A JSON document as text is written: keys in the order given, repeated ones
+/// kept, and pieces of raw text (numbers of every form, lone surrogates, deep
+/// nesting, malformed bits) put in as they are.
+#[derive(Debug, Clone)]
+enum Text {
+    Value(Value),
+    Raw(&'static str),
+    Deep(usize),
+    Array(Vec<Text>),
+    Object(Vec<(String, Text)>),
+}
+
+/// Writes `text` with the liberties JSON allows, each taken where `choices` says:
+/// whitespace around tokens (and now and then a form feed, which JSON does not
+/// allow), any character of a string or a key escaped as `\uXXXX` (a pair of
+/// surrogates outside the basic plane) or in its short form.
+struct Liberties<'c> {
+    choices: &'c [u8],
+    next: usize,
+    out: String,
+}
+
+impl Liberties<'_> {
+    fn choice(&mut self) -> u8 {
+        let choice = self.choices[self.next % self.choices.len()];
+        self.next += 1;
+        choice
+    }
+
+    fn space(&mut self) {
+        let space = match self.choice() % 16 {
+            0 => " ",
+            1 => "\n  ",
+            2 => "\t",
+            3 => "\r\n",
+            4 if self.choice() % 64 == 0 => "\u{c}",
+            _ => "",
+        };
+        self.out.push_str(space);
+    }
+
+    fn string(&mut self, text: &str) {
+        self.out.push('"');
+        for c in text.chars() {
+            let short = match c {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '/' => "\\/",
+                '\u{8}' => "\\b",
+                '\u{c}' => "\\f",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ => "",
+            };
+            if !short.is_empty() && self.choice() % 2 == 0 {
+                self.out.push_str(short);
+            } else if c == '"' || c == '\\' || c < ' ' || self.choice() % 4 == 0 {
+                let mut units = [0; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    self.out.push_str(&format!("\\u{unit:04x}"));
+                }
+            } else {
+                self.out.push(c);
+            }
+        }
+        self.out.push('"');
+    }
+
+    fn write(&mut self, text: &Text) {
+        self.space();
+        match text {
+            Text::Value(Value::String(string)) => self.string(string),
+            Text::Value(Value::Array(items)) => {
+                let items = items.iter().cloned().map(Text::Value).collect();
+                self.write(&Text::Array(items));
+            }
+            Text::Value(Value::Object(entries)) => {
+                let entries = entries
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Text::Value(value.clone())))
+                    .collect();
+                self.write(&Text::Object(entries));
+            }
+            Text::Value(scalar) => self.out.push_str(&scalar.to_string()),
+            Text::Raw(raw) => self.out.push_str(raw),
+            Text::Deep(levels) => {
+                self.out.push_str(&"[".repeat(*levels));
+                self.out.push_str(&"]".repeat(*levels));
+            }
+            Text::Array(items) => {
+                self.out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    self.write(item);
+                }
+                self.space();
+                self.out.push(']');
+            }
+            Text::Object(entries) => {
+                self.out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    self.space();
+                    self.string(key);
+                    self.space();
+                    self.out.push(':');
+                    self.write(value);
+                }
+                self.space();
+                self.out.push('}');
+            }
+        }
+        self.space();
+    }
+}
+
+/// Values JSON text can hold that a `Value` cannot write: numbers in every form
+/// (some only floats, some too large, some malformed), strings with lone
+/// surrogates, nesting at and past the depth limit, and unicode.
+fn raw() -> impl Strategy<Value = Text> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "1e3",
+            "-0",
+            "20.0",
+            "-1.5E-3",
+            "18446744073709551615",
+            "18446744073709551616",
+            "01",
+            "1.",
+            "\"\\ud800\"",
+            "\"\\udc00x\"",
+            "\"\\ud83d\\ude00\"",
+            "\"/caf\u{e9}/\u{1f600}\"",
+            "\"\\q\"",
+            "\"a\u{1}b\"",
+            "tru",
+            "[1,]",
+        ])
+        .prop_map(Text::Raw),
+        (120usize..132).prop_map(Text::Deep),
+    ]
+}
+
+/// A value for `key` as text: mostly as [`field_value`], sometimes raw.
+fn field_text(key: &'static str) -> impl Strategy<Value = Text> {
+    prop_oneof![16 => field_value(key).prop_map(Text::Value), 1 => raw()]
+}
+
+/// An object of `keys`, now and then with a key given twice.
+fn entries(keys: &'static [&'static str]) -> impl Strategy<Value = Vec<(String, Text)>> {
+    (
+        prop::collection::vec(
+            prop::sample::select(keys).prop_flat_map(|k| (Just(k.to_owned()), field_text(k))),
+            0..6,
+        ),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(mut entries, twice)| {
+            if !twice {
+                let mut seen = std::collections::HashSet::new();
+                entries.retain(|(key, _)| seen.insert(key.clone()));
+            }
+            entries
+        })
+}
+
+/// An op's fields as serde's derive also takes them: an array of all of them in
+/// order (and, to be refused, one too few or too many).
+fn positional() -> impl Strategy<Value = Text> {
+    const IN_ORDER: [&str; 11] = [
+        "id",
+        "method",
+        "url",
+        "headers",
+        "body",
+        "body_base64",
+        "params",
+        "depends_on",
+        "silent",
+        "timeout_ms",
+        "if",
+    ];
+    (
+        IN_ORDER.map(|key| prop_oneof![1 => Just(Text::Value(Value::Null)), 2 => field_text(key)]),
+        0usize..3,
+    )
+        .prop_map(|(fields, length)| {
+            let mut fields = fields.to_vec();
+            match length {
+                0 => drop(fields.pop()),
+                1 => fields.push(Text::Value(Value::Null)),
+                _ => {}
+            }
+            Text::Array(fields)
+        })
+}
+
+fn text_document() -> impl Strategy<Value = Text> {
+    let op = prop_oneof![
+        12 => entries(OP_KEYS).prop_map(Text::Object),
+        1 => positional(),
+        1 => value().prop_map(Text::Value),
+        1 => raw(),
+    ];
+    let ops = prop_oneof![
+        12 => prop::collection::vec(op, 0..4).prop_map(Text::Array),
+        1 => value().prop_map(Text::Value),
+    ];
+    let options = entries(&["sequential", "on_error", "include_headers", "other", "ops"]);
+    (options, ops, 0usize..5).prop_map(|(mut entries, ops, at)| {
+        // Mostly one `ops`: a second is a duplicate key.
+        if entries.iter().any(|(key, _)| key == "ops") {
+            entries.retain(|(key, _)| key != "ops" || at == 0);
+        }
+        entries.insert(at.min(entries.len()), ("ops".to_owned(), ops));
+        Text::Object(entries)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    /// The same, for documents written as clients may write them: whitespace
+    /// anywhere, escapes in keys and strings, keys given twice, numbers of every
+    /// form, deep nesting, positional ops.
+    #[test]
+    fn the_typed_pass_agrees_with_the_explaining_one_on_any_text(
+        document in text_document(),
+        choices in prop::collection::vec(any::<u8>(), 1..64),
+    ) {
+        let mut liberties = Liberties { choices: &choices, next: 0, out: String::new() };
+        liberties.write(&document);
+        let body = Bytes::from(liberties.out);
         prop_assert_eq!(decode(&body), explain(&body));
     }
 }
