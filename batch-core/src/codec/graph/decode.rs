@@ -162,7 +162,7 @@ fn body(op: &mut Operation, raw: &RawValue, document: &Bytes) -> Option<Bytes> {
             .iter()
             .find_map(|engine| engine.decode(text.as_bytes()).ok())
             .map(Bytes::from),
-        _ => Some(json::json_body(op, raw, document)),
+        _ => Some(json::json_body(op, raw.get(), document)),
     }
 }
 

@@ -9,6 +9,7 @@ use http::{HeaderValue, Response, header};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+pub(crate) mod scan;
 mod write;
 
 pub(crate) use write::Writer;
@@ -105,11 +106,9 @@ pub(crate) fn pointer_token(token: &str) -> String {
 pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Refuses documents nested deeper than [`MAX_DEPTH`], before any parser recurses
-/// into them. Returns how many objects open at the third level, which is how many
-/// ops `{"ops": [{...}, ...]}` holds: the list they are decoded into is sized once.
-pub(crate) fn check_depth(body: &[u8]) -> Result<usize, Problem> {
+/// into them.
+pub(crate) fn check_depth(body: &[u8]) -> Result<(), Problem> {
     let mut depth = 0usize;
-    let mut third_level_objects = 0;
     let mut at = 0;
     while let Some(&b) = body.get(at) {
         at += 1;
@@ -130,7 +129,6 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<usize, Problem> {
             },
             b'[' | b'{' => {
                 depth += 1;
-                third_level_objects += usize::from(depth == 3 && b == b'{');
                 if depth > MAX_DEPTH {
                     return Err(Problem::bad_request(format!(
                         "the document nests deeper than {MAX_DEPTH} levels"
@@ -141,7 +139,7 @@ pub(crate) fn check_depth(body: &[u8]) -> Result<usize, Problem> {
             _ => {}
         }
     }
-    Ok(third_level_objects)
+    Ok(())
 }
 
 /// Parses a whole document as `T`, allowing the nesting [`check_depth`] allowed.
@@ -189,7 +187,17 @@ pub(crate) fn field<'a, T: Deserialize<'a>>(
     pointer: impl Display,
     expected: &str,
 ) -> Result<T, Problem> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    field_text(raw.get(), op, pointer, expected)
+}
+
+/// [`field`] of a value's JSON text.
+pub(crate) fn field_text<'a, T: Deserialize<'a>>(
+    raw: &'a str,
+    op: Option<usize>,
+    pointer: impl Display,
+    expected: &str,
+) -> Result<T, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
     deserializer.disable_recursion_limit();
     T::deserialize(&mut deserializer).map_err(|_| {
         Problem::bad_request(format!("{pointer} must be {expected}"))
@@ -305,17 +313,17 @@ pub(crate) fn header_list(headers: Entries<OneOrMany<'_>>) -> Vec<(String, Strin
 /// type that is not JSON.
 ///
 /// JSON text is shared with `document`, the batch body it was parsed from, not copied.
-pub(crate) fn json_body(operation: &mut Operation, raw: &RawValue, document: &Bytes) -> Bytes {
+pub(crate) fn json_body(operation: &mut Operation, raw: &str, document: &Bytes) -> Bytes {
     match declared_content_type(operation) {
         None => set_default_content_type(operation, "application/json"),
         Some(content_type) if !is_json_content_type(content_type) => {
-            if let Ok(text) = serde_json::from_str::<String>(raw.get()) {
+            if let Ok(text) = serde_json::from_str::<String>(raw) {
                 return Bytes::from(text);
             }
         }
         Some(_) => {}
     }
-    shared(document, raw.get())
+    shared(document, raw)
 }
 
 /// The content type the op sets itself, if any.

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::op::{TypedOp, at, build_op};
 use super::typed::{self, Options};
-use crate::codec::json::{self, check_depth, field, optional, parse_document};
+use crate::codec::json::{self, OneOrMany, field, optional, parse_document};
 use crate::model::{BatchRequest, OnError};
 use crate::problem::Problem;
 
@@ -56,8 +56,7 @@ pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
     // A valid batch is parsed once, straight into its operations. Only a batch
     // that fails that pass is read again value by value, to say which value is
     // wrong and where; both passes share every check beyond types.
-    let ops = check_depth(body)?;
-    let Ok(typed) = typed::parse(body, ops) else {
+    let Ok(typed) = typed::parse(body) else {
         return explain(body);
     };
     let ops = typed.ops.ok_or_else(no_ops)?;
@@ -136,13 +135,15 @@ fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
         url: optional(op.url, op_index, at("url"), "a string")?,
         id: optional(op.id, op_index, at("id"), "a non-empty string")?,
         method: optional(op.method, op_index, at("method"), "a string")?,
-        headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?,
+        headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?
+            .map(json::header_list),
         depends_on: optional(
             op.depends_on,
             op_index,
             at("depends_on"),
             "an id or an array of ids",
-        )?,
+        )?
+        .map(OneOrMany::into_vec),
         silent: optional(op.silent, op_index, at("silent"), "a boolean")?,
         timeout_ms: optional(
             op.timeout_ms,
@@ -157,7 +158,7 @@ fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
             "a base64 string",
         )?,
         condition: optional(op.condition, op_index, at("if"), "a condition string")?,
-        body: op.body,
-        params: op.params,
+        body: op.body.map(RawValue::get),
+        params: op.params.map(RawValue::get),
     })
 }

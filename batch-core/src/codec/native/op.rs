@@ -2,79 +2,37 @@
 //! types, shared by the typed pass and the explaining one.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::Deserialize;
-use serde::de::{Deserializer, Visitor};
-use serde_json::value::RawValue;
 
 use crate::codec::json::{
-    self, At, Entries, OneOrMany, field, json_body, pointer_token, set_default_content_type,
+    At, Entries, field_text, json_body, pointer_token, set_default_content_type,
 };
 use crate::model::{Operation, Target, shared};
 use crate::problem::Problem;
 use crate::reference::{self, Piece};
 
 /// One op with every field in its type.
-#[derive(Deserialize)]
+#[derive(Default)]
 pub(super) struct TypedOp<'a> {
     pub(super) id: Option<String>,
     pub(super) method: Option<String>,
     /// Borrowed from the document unless it has escapes, so that the op's request
     /// can share the document's bytes.
-    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub(super) url: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) headers: Option<Entries<OneOrMany<'a>>>,
-    #[serde(borrow)]
-    pub(super) body: Option<&'a RawValue>,
+    /// One entry per value, in document order.
+    pub(super) headers: Option<Vec<(String, String)>>,
+    /// JSON text.
+    pub(super) body: Option<&'a str>,
     pub(super) body_base64: Option<String>,
-    #[serde(borrow, alias = "args")]
-    pub(super) params: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) depends_on: Option<OneOrMany<'a>>,
+    /// JSON text.
+    pub(super) params: Option<&'a str>,
+    pub(super) depends_on: Option<Vec<String>>,
     pub(super) silent: Option<bool>,
     pub(super) timeout_ms: Option<u64>,
-    #[serde(rename = "if")]
     pub(super) condition: Option<String>,
-}
-
-/// An optional string, borrowed from the document where it can be (serde's own
-/// `Cow` borrows only outside an `Option`).
-fn borrowed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct Text;
-
-    impl<'de> Visitor<'de> for Text {
-        type Value = Option<Cow<'de, str>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
-        }
-
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(
-            self,
-            deserializer: D,
-        ) -> Result<Self::Value, D::Error> {
-            deserializer.deserialize_str(self)
-        }
-
-        fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(text)))
-        }
-
-        fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(text.to_owned())))
-        }
-    }
-
-    deserializer.deserialize_option(Text)
 }
 
 /// Where field `name` of op `index` sits.
@@ -116,10 +74,10 @@ pub(super) fn build_op(
     }
     operation.method = op.method;
     if let Some(headers) = op.headers {
-        operation.headers = json::header_list(headers);
+        operation.headers = headers;
     }
     if let Some(ids) = op.depends_on {
-        operation.depends_on = ids.into_vec();
+        operation.depends_on = ids;
     }
     operation.silent = op.silent.unwrap_or(false);
     operation.condition = op.condition;
@@ -141,7 +99,7 @@ pub(super) fn build_op(
             ))
             .at(Some(index), Some(at("body_base64").to_string())));
         }
-        (Some(raw), None) if raw.get() != "null" => Some(json_body(&mut operation, raw, document)),
+        (Some(raw), None) if raw != "null" => Some(json_body(&mut operation, raw, document)),
         (_, Some(text)) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
@@ -156,7 +114,8 @@ pub(super) fn build_op(
     };
     if let Some(raw) = op.params {
         let pointer = at("params").to_string();
-        let params: Entries<serde_json::Value> = field(raw, Some(index), &pointer, "an object")?;
+        let params: Entries<serde_json::Value> =
+            field_text(raw, Some(index), &pointer, "an object")?;
         if method_has_query_params {
             let (query, whole) =
                 encode_query(&params).map_err(|key| {
@@ -174,7 +133,7 @@ pub(super) fn build_op(
             }
         } else if body.is_none() {
             set_default_content_type(&mut operation, "application/json");
-            operation.body = shared(document, raw.get());
+            operation.body = shared(document, raw);
         }
     }
     if let Some(body) = body {

@@ -1,17 +1,19 @@
-//! The typed pass: a valid native batch parsed once, straight into operations.
+//! The typed pass: a valid native batch read once, straight into operations.
 //!
-//! Ops are built as the parser reaches them, into a list sized beforehand, so no op
-//! is held twice. The pass only ever answers for a batch whose every value has its
-//! type; any other batch is left to `explain`, which says which value is
-//! wrong and where.
+//! A hand-written reader walks the document's bytes a single time, checking its
+//! syntax and depth as it goes; strings without escapes stay slices of the body.
+//! Ops are built as the reader reaches them, so no op is held twice. The pass
+//! accepts exactly the batches serde's derive would read into the field types
+//! below (a key given twice, a value of another type, a malformed document: each is
+//! [`Refused`]), and says nothing more of a batch it refuses: `explain` reads that
+//! one again value by value, to say which value is wrong and where.
 
-use std::fmt;
+use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::op::{TypedOp, build_op};
+use crate::codec::json::scan::{Refused, Scan, Scanner};
 use crate::model::Operation;
 use crate::problem::Problem;
 
@@ -30,125 +32,203 @@ pub(super) struct Typed {
     pub(super) options: Options,
 }
 
-/// Parses `document`, a batch of about `ops` ops whose depth has been checked.
-pub(super) fn parse(document: &Bytes, ops: usize) -> serde_json::Result<Typed> {
-    let mut deserializer = serde_json::Deserializer::from_slice(document);
-    deserializer.disable_recursion_limit();
-    let typed = deserializer.deserialize_map(Batch { document, ops })?;
-    deserializer.end()?;
-    Ok(typed)
-}
-
-/// The batch object's keys; the derive reads a key borrowed or escaped alike.
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum Key {
-    Ops,
-    Sequential,
-    OnError,
-    IncludeHeaders,
-    #[serde(other)]
-    Other,
-}
-
-struct Batch<'d> {
-    document: &'d Bytes,
-    ops: usize,
-}
-
-impl<'de> Visitor<'de> for Batch<'de> {
-    type Value = Typed;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a batch object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Typed, A::Error> {
-        let mut ops = None;
-        let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Ops => {
-                    let list = map.next_value_seed(Ops {
-                        document: self.document,
-                        capacity: self.ops,
-                    })?;
-                    once(&mut ops, "ops", list)?;
-                }
-                Key::Sequential => once(&mut sequential, "sequential", map.next_value()?)?,
-                Key::OnError => once(&mut on_error, "on_error", map.next_value()?)?,
-                Key::IncludeHeaders => {
-                    once(&mut include_headers, "include_headers", map.next_value()?)?;
-                }
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Typed {
-            ops: ops.flatten(),
-            options: Options {
-                sequential: sequential.flatten(),
-                on_error: on_error.flatten(),
-                include_headers: include_headers.flatten(),
-            },
-        })
-    }
+/// Reads `document`, a native batch.
+pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
+    let mut scan = Scanner::new(document);
+    let mut ops = None;
+    let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
+    scan.members(|scan, key| match &*key {
+        "ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
+        "sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
+        "on_error" => once(&mut on_error, optional(scan, owned)?),
+        "include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
+        _ => scan.skip(),
+    })?;
+    scan.end()?;
+    Ok(Typed {
+        ops: ops.flatten(),
+        options: Options {
+            sequential: sequential.flatten(),
+            on_error: on_error.flatten(),
+            include_headers: include_headers.flatten(),
+        },
+    })
 }
 
 /// Fills `slot`, refusing a key the object has already given, as the derived
 /// parsers of `explain` do.
-fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), E> {
+fn once<T>(slot: &mut Option<T>, value: T) -> Scan<()> {
     if slot.is_some() {
-        return Err(E::duplicate_field(name));
+        return Err(Refused);
     }
     *slot = Some(value);
     Ok(())
 }
 
-/// The `ops` array (or null), each op built as soon as it is parsed.
-struct Ops<'d> {
-    document: &'d Bytes,
-    capacity: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Ops<'de> {
-    type Value = Option<Result<Vec<Operation>, Problem>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Ops<'de> {
-    type Value = Option<Result<Vec<Operation>, Problem>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of operations")
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
+/// A value that may be `null`, which reads as `None`.
+fn optional<'a, T>(
+    scan: &mut Scanner<'a>,
+    read: impl FnOnce(&mut Scanner<'a>) -> Scan<T>,
+) -> Scan<Option<T>> {
+    if scan.null() {
         Ok(None)
+    } else {
+        read(scan).map(Some)
     }
+}
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
+fn owned(scan: &mut Scanner<'_>) -> Scan<String> {
+    scan.string().map(Cow::into_owned)
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut ops = Ok(Vec::with_capacity(self.capacity));
-        let mut index = 0;
-        while let Some(op) = seq.next_element::<TypedOp<'de>>()? {
-            // Past a problem, ops are still parsed: a value of the wrong type later
-            // on sends the batch to `explain`, which answers as it would have.
-            if let Ok(built) = &mut ops {
-                match build_op(index, op, self.document) {
-                    Ok(op) => built.push(op),
-                    Err(problem) => ops = Err(problem),
-                }
+/// The `ops` array, each op built as soon as it is read. Past a problem, ops are
+/// still read: a value of the wrong type later on sends the batch to `explain`,
+/// which answers as it would have.
+fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operation>, Problem>> {
+    let mut ops = Ok(Vec::new());
+    let mut index = 0;
+    scan.items(|scan| {
+        let start = scan.offset();
+        let op = read_op(scan)?;
+        if let Ok(built) = &mut ops {
+            if index == 0 {
+                // The list is sized once, for as many ops as the rest of the document
+                // holds if they are about the size of the first (growing it copies
+                // every op built so far), and never for more than it could hold.
+                let size = (scan.offset() - start).max(SMALLEST_OP.len());
+                built.reserve(1 + scan.remaining() / size);
             }
-            index += 1;
+            match build_op(index, op, document) {
+                Ok(op) => built.push(op),
+                Err(problem) => ops = Err(problem),
+            }
         }
-        Ok(Some(ops))
+        index += 1;
+        Ok(())
+    })?;
+    Ok(ops)
+}
+
+/// The shortest op that builds, with the comma before the next.
+const SMALLEST_OP: &str = r#"{"url":""},"#;
+
+/// An op's fields, in the order serde's derive takes them from an array.
+#[derive(Clone, Copy)]
+enum Name {
+    Id,
+    Method,
+    Url,
+    Headers,
+    Body,
+    BodyBase64,
+    Params,
+    DependsOn,
+    Silent,
+    TimeoutMs,
+    Condition,
+}
+
+const IN_ORDER: [Name; 11] = [
+    Name::Id,
+    Name::Method,
+    Name::Url,
+    Name::Headers,
+    Name::Body,
+    Name::BodyBase64,
+    Name::Params,
+    Name::DependsOn,
+    Name::Silent,
+    Name::TimeoutMs,
+    Name::Condition,
+];
+
+impl Name {
+    fn of(key: &str) -> Option<Self> {
+        Some(match key {
+            "id" => Self::Id,
+            "method" => Self::Method,
+            "url" => Self::Url,
+            "headers" => Self::Headers,
+            "body" => Self::Body,
+            "body_base64" => Self::BodyBase64,
+            "params" | "args" => Self::Params,
+            "depends_on" => Self::DependsOn,
+            "silent" => Self::Silent,
+            "timeout_ms" => Self::TimeoutMs,
+            "if" => Self::Condition,
+            _ => return None,
+        })
+    }
+}
+
+/// One op: an object of its fields or, as serde's derive also reads a struct, an
+/// array of all of them in order.
+fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
+    let mut op = TypedOp::default();
+    if scan.peek() == Some(b'[') {
+        let mut names = IN_ORDER.iter();
+        scan.items(|scan| read_field(scan, &mut op, *names.next().ok_or(Refused)?))?;
+        return match names.next() {
+            None => Ok(op),
+            Some(_) => Err(Refused),
+        };
+    }
+    let mut seen = 0u16;
+    scan.members(|scan, key| {
+        let Some(name) = Name::of(&key) else {
+            return scan.skip();
+        };
+        let bit = 1 << name as u16;
+        if seen & bit != 0 {
+            return Err(Refused);
+        }
+        seen |= bit;
+        read_field(scan, &mut op, name)
+    })?;
+    Ok(op)
+}
+
+/// The value of field `name` of `op`.
+fn read_field<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, name: Name) -> Scan<()> {
+    match name {
+        Name::Id => op.id = optional(scan, owned)?,
+        Name::Method => op.method = optional(scan, owned)?,
+        Name::Url => op.url = optional(scan, Scanner::string)?,
+        Name::Headers => op.headers = optional(scan, headers)?,
+        Name::Body => op.body = optional(scan, Scanner::raw)?,
+        Name::BodyBase64 => op.body_base64 = optional(scan, owned)?,
+        Name::Params => op.params = optional(scan, Scanner::raw)?,
+        Name::DependsOn => {
+            op.depends_on = optional(scan, |scan| {
+                let mut ids = Vec::new();
+                one_or_many(scan, |id| ids.push(id.into_owned()))?;
+                Ok(ids)
+            })?;
+        }
+        Name::Silent => op.silent = optional(scan, Scanner::bool)?,
+        Name::TimeoutMs => op.timeout_ms = optional(scan, Scanner::u64)?,
+        Name::Condition => op.condition = optional(scan, owned)?,
+    }
+    Ok(())
+}
+
+/// A `headers` object: each name with a string or an array of strings, one entry
+/// per value, in document order.
+fn headers(scan: &mut Scanner<'_>) -> Scan<Vec<(String, String)>> {
+    let mut list = Vec::new();
+    scan.members(|scan, name| {
+        one_or_many(scan, |value| {
+            list.push((name.clone().into_owned(), value.into_owned()));
+        })
+    })?;
+    Ok(list)
+}
+
+/// A string or an array of strings, each given to `each`.
+fn one_or_many<'a>(scan: &mut Scanner<'a>, mut each: impl FnMut(Cow<'a, str>)) -> Scan<()> {
+    if scan.peek() == Some(b'[') {
+        scan.items(|scan| scan.string().map(&mut each))
+    } else {
+        scan.string().map(each)
     }
 }
