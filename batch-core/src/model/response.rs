@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use super::format::Format;
 use super::request::Layout;
+use super::small_json;
 
 /// An op's response body, classified once for every wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +32,7 @@ impl ResultBody {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        // Parsed as a borrowed raw value: validated (UTF-8 included) without
-        // building or copying anything, so the body itself is what is kept.
-        if content_type.is_some_and(is_json_content_type)
-            && serde_json::from_slice::<&RawValue>(&body).is_ok()
-        {
+        if content_type.is_some_and(is_json_content_type) && is_json(&body) {
             return Self::Json(body);
         }
         match String::from_utf8(body.into()) {
@@ -60,6 +57,16 @@ impl ResultBody {
             Self::Text(text) => text.as_bytes(),
         }
     }
+}
+
+/// Whether `body` is one JSON value in UTF-8.
+fn is_json(body: &[u8]) -> bool {
+    if body.len() <= small_json::MAX {
+        return small_json::is_json(body);
+    }
+    // Parsed as a borrowed raw value: validated (UTF-8 included) without building
+    // or copying anything, so the body itself is what is kept.
+    serde_json::from_slice::<&RawValue>(body).is_ok()
 }
 
 /// Whether a content type is JSON: `application/json` or any `*/*+json`.
