@@ -29,10 +29,13 @@ impl ResultBody {
         if body.is_empty() {
             return Self::Empty;
         }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        if content_type.is_some_and(is_json_content_type) && is_json(&body) {
+        // Most say exactly `application/json`: compared as bytes, without the
+        // check of the whole value `to_str` makes first.
+        let json_type = headers.get(header::CONTENT_TYPE).is_some_and(|value| {
+            value.as_bytes() == b"application/json"
+                || value.to_str().is_ok_and(is_json_content_type)
+        });
+        if json_type && is_json(&body) {
             return Self::Json(body);
         }
         match String::from_utf8(body.into()) {
