@@ -256,7 +256,16 @@ impl Collect {
 }
 
 impl Sink for Collect {
-    async fn put(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
+    // Collecting never waits: the result is put away now, not moved into a future
+    // that puts it away when polled.
+    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
+        std::future::ready(self.keep(index, result))
+    }
+}
+
+impl Collect {
+    /// Keeps op `index`'s result, unless it takes the results past the cap.
+    fn keep(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
         self.held = self.held.saturating_add(held_size(&result));
         if self.held > self.cap {
             self.over = true;
