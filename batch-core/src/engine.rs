@@ -193,12 +193,13 @@ async fn flush(
 /// The buffered answer: every result, in request order, until they hold more than
 /// the whole-batch cap ([`Config::max_batch_response`]).
 pub(crate) struct Collect {
-    /// Each op's result, once it came. The ids of those that never came are the
-    /// batch's own, handed to [`Collect::into_response`]: no placeholder copies
-    /// every op's id up front.
-    results: Vec<Option<OpResult>>,
-    /// Whether each op asked for a silent result.
-    silent: Vec<bool>,
+    /// Each op's result, where the answer holds it, so that nothing is moved at the
+    /// end. Until it comes, a stand-in without an id, which allocates nothing: the
+    /// ids of the ops whose result never came are the batch's own, handed to
+    /// [`Collect::into_response`].
+    results: Vec<OpResult>,
+    /// Whether each op's result came.
+    came: Vec<bool>,
     /// Bytes of headers and bodies held so far.
     held: usize,
     cap: usize,
@@ -210,10 +211,15 @@ impl Collect {
     /// A collector for the ops of `plan`, holding at most `cap` bytes of results.
     pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
         Self {
-            results: std::iter::repeat_with(|| None)
-                .take(plan.ops.len())
+            results: plan
+                .ops
+                .iter()
+                .map(|op| OpResult {
+                    silent: op.silent,
+                    ..OpResult::new(String::new(), StatusCode::INTERNAL_SERVER_ERROR)
+                })
                 .collect(),
-            silent: plan.ops.iter().map(|op| op.silent).collect(),
+            came: vec![false; plan.ops.len()],
             held: 0,
             cap,
             over: false,
@@ -223,32 +229,21 @@ impl Collect {
     /// The batch's answer: its results, those past the cap answered 507. `ids` are
     /// the batch's op ids, as [`run`] gives them back.
     pub(crate) fn into_response(
-        self,
+        mut self,
         ids: Vec<String>,
         include_headers: bool,
         layout: Layout,
     ) -> BatchResponse {
-        let over = self.over;
-        let results = self
-            .results
-            .into_iter()
-            .zip(ids)
-            .zip(self.silent)
-            .map(|((result, id), silent)| {
-                result.unwrap_or_else(|| {
-                    if over {
-                        over_cap_result(id, silent)
-                    } else {
-                        OpResult {
-                            silent,
-                            ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
-                        }
-                    }
-                })
-            })
-            .collect();
+        let missing = self.results.iter_mut().zip(self.came).zip(ids);
+        for ((result, _), id) in missing.filter(|((_, came), _)| !came) {
+            if self.over {
+                *result = over_cap_result(id, result.silent);
+            } else {
+                result.id = id;
+            }
+        }
         BatchResponse {
-            results,
+            results: self.results,
             include_headers,
             layout,
         }
@@ -270,13 +265,17 @@ impl Collect {
         if self.held > self.cap {
             self.over = true;
             // The result may hold the op's only id: it names the op's 507.
-            if let Some(slot) = self.results.get_mut(index) {
-                *slot = Some(over_cap_result(result.id, result.silent));
+            if let (Some(slot), Some(came)) =
+                (self.results.get_mut(index), self.came.get_mut(index))
+            {
+                *slot = over_cap_result(result.id, result.silent);
+                *came = true;
             }
             return ControlFlow::Break(());
         }
-        if let Some(slot) = self.results.get_mut(index) {
-            *slot = Some(result);
+        if let (Some(slot), Some(came)) = (self.results.get_mut(index), self.came.get_mut(index)) {
+            *slot = result;
+            *came = true;
         }
         ControlFlow::Continue(())
     }
