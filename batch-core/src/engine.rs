@@ -375,60 +375,69 @@ impl State {
     fn finish(&mut self, index: usize, outcome: Outcome) {
         // Only 424s cascade; most ops finish alone, without allocating a worklist.
         let mut cascade = Vec::new();
-        let mut next = Some((index, outcome));
-        while let Some((index, (status, headers, body))) = next.take().or_else(|| cascade.pop()) {
-            if status.as_u16() >= 400 && self.on_error == OnError::Stop {
-                self.halted = true;
+        self.settle(index, outcome, &mut cascade);
+        while let Some((index, outcome)) = cascade.pop() {
+            self.settle(index, outcome, &mut cascade);
+        }
+    }
+
+    /// Records the outcome of op `index` alone, and releases its dependents or adds
+    /// their 424s to `cascade`.
+    fn settle(
+        &mut self,
+        index: usize,
+        (status, headers, body): Outcome,
+        cascade: &mut Vec<(usize, Outcome)>,
+    ) {
+        if status.as_u16() >= 400 && self.on_error == OnError::Stop {
+            self.halted = true;
+        }
+        self.statuses[index] = Some(status);
+        // An op's id is named again only by a dependent it failed: without
+        // dependents, the result takes the id itself rather than a copy.
+        let id = if self.graph.dependents[index].is_empty() {
+            std::mem::take(&mut self.ids[index])
+        } else {
+            self.ids[index].clone()
+        };
+        let result = OpResult {
+            id,
+            status,
+            headers,
+            body,
+            silent: self.ops[index].silent,
+        };
+        if self.referred[index] {
+            self.kept[index] = Some(result.clone());
+        }
+        self.done.push((index, result));
+        for &dependent in &self.graph.dependents[index] {
+            self.waiting_for[dependent] -= 1;
+            if self.waiting_for[dependent] > 0 {
+                continue;
             }
-            self.statuses[index] = Some(status);
-            // An op's id is named again only by a dependent it failed: without
-            // dependents, the result takes the id itself rather than a copy.
-            let id = if self.graph.dependents[index].is_empty() {
-                std::mem::take(&mut self.ids[index])
-            } else {
-                self.ids[index].clone()
-            };
-            let result = OpResult {
-                id,
-                status,
-                headers,
-                body,
-                silent: self.ops[index].silent,
-            };
-            if self.referred[index] {
-                self.kept[index] = Some(result.clone());
-            }
-            self.done.push((index, result));
-            for &dependent in &self.graph.dependents[index] {
-                self.waiting_for[dependent] -= 1;
-                if self.waiting_for[dependent] > 0 {
-                    continue;
+            // Every dependency has finished: its result is in. An op with a
+            // condition runs on it instead of on its dependencies' success.
+            let blocked = match &self.ops[dependent].condition {
+                Some(condition) => {
+                    let succeeded = |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
+                    (!condition.holds(&succeeded))
+                        .then(|| not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None))
                 }
-                // Every dependency has finished: its result is in. An op with a
-                // condition runs on it instead of on its dependencies' success.
-                let blocked = match &self.ops[dependent].condition {
-                    Some(condition) => {
-                        let succeeded =
-                            |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
-                        (!condition.holds(&succeeded)).then(|| {
-                            not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None)
-                        })
-                    }
-                    None => self.graph.deps[dependent]
-                        .iter()
-                        .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
-                        .map(|&dep| {
-                            not_run(
-                                StatusCode::FAILED_DEPENDENCY,
-                                "dependency_failed",
-                                Some(&self.ids[dep]),
-                            )
-                        }),
-                };
-                match blocked {
-                    None => self.ready.push(Reverse(dependent)),
-                    Some(outcome) => cascade.push((dependent, outcome)),
-                }
+                None => self.graph.deps[dependent]
+                    .iter()
+                    .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
+                    .map(|&dep| {
+                        not_run(
+                            StatusCode::FAILED_DEPENDENCY,
+                            "dependency_failed",
+                            Some(&self.ids[dep]),
+                        )
+                    }),
+            };
+            match blocked {
+                None => self.ready.push(Reverse(dependent)),
+                Some(outcome) => cascade.push((dependent, outcome)),
             }
         }
     }
