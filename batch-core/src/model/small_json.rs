@@ -116,6 +116,7 @@ impl Scan<'_> {
     }
 
     /// An object's key and its colon.
+    #[inline(always)]
     fn key(&mut self) -> Option<()> {
         (self.next_token()? == b'"').then_some(())?;
         self.string()?;
