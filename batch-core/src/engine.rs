@@ -89,8 +89,8 @@ pub(crate) async fn run<E: Executor>(
                     .map(|failure| failure.outcome())
             };
             if let Some(outcome) = refused {
-                state.finish(index, outcome);
-                if flush(&mut state.done, &mut state.ids, sink)
+                let result = state.finish(index, outcome);
+                if hand_over(index, result, &mut state.done, &mut state.ids, sink)
                     .await
                     .is_break()
                 {
@@ -137,8 +137,8 @@ pub(crate) async fn run<E: Executor>(
             match poll_once(pin!(first)).await {
                 Poll::Ready(answer) => {
                     let outcome = started.outcome(Ok(answer), &meter);
-                    state.record(index, outcome, started.mutation, hub);
-                    if flush(&mut state.done, &mut state.ids, sink)
+                    let result = state.record(index, outcome, started.mutation, hub);
+                    if hand_over(index, result, &mut state.done, &mut state.ids, sink)
                         .await
                         .is_break()
                     {
@@ -159,8 +159,8 @@ pub(crate) async fn run<E: Executor>(
         let Some((index, outcome, mutation)) = running.next().await else {
             break;
         };
-        state.record(index, outcome, mutation, hub);
-        if flush(&mut state.done, &mut state.ids, sink)
+        let result = state.record(index, outcome, mutation, hub);
+        if hand_over(index, result, &mut state.done, &mut state.ids, sink)
             .await
             .is_break()
         {
@@ -170,14 +170,27 @@ pub(crate) async fn run<E: Executor>(
     state.ids
 }
 
-/// Hands `sink` the results of the ops that just finished. If the sink ends the
-/// batch, the ids of the results it was not handed go back to `ids`, for it to name
-/// those ops by.
-async fn flush(
+/// Hands `sink` the result of op `index`, which just finished, then those of the
+/// ops finishing it settled (`done`). If the sink ends the batch, the ids of the
+/// results it was not handed go back to `ids`, for it to name those ops by.
+async fn hand_over(
+    index: usize,
+    result: OpResult,
     done: &mut Vec<(usize, OpResult)>,
     ids: &mut [String],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
+    // The op's own result goes to the sink as it is: only the few a finished op
+    // settles with it wait in `done`.
+    if sink.put(index, result).await.is_break() {
+        for (index, result) in done.drain(..) {
+            ids[index] = result.id;
+        }
+        return ControlFlow::Break(());
+    }
+    if done.is_empty() {
+        return ControlFlow::Continue(());
+    }
     let mut results = done.drain(..);
     while let Some((index, result)) = results.next() {
         if sink.put(index, result).await.is_break() {
@@ -305,7 +318,8 @@ struct State {
     kept: Vec<Option<OpResult>>,
     /// Whether some op refers to op `i`'s result.
     referred: Vec<bool>,
-    /// The results of the ops that finished since the sink was last handed them.
+    /// The results a finished op settled with its own (its dependents' 424s),
+    /// until the sink is handed them.
     done: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
@@ -357,38 +371,38 @@ impl State {
         outcome: Outcome,
         mutation: Option<Box<Mutation>>,
         hub: Option<&dyn Hub>,
-    ) {
-        self.finish(index, outcome);
-        if let (Some(mutation), Some(hub)) = (mutation, hub) {
-            // The op's own result is the first that finishing it gave.
-            let Some((_, result)) = self.done.iter().find(|(i, _)| *i == index) else {
-                return;
-            };
-            if let Some(event) = mutation.event(result.status, &result.headers, &result.body) {
-                hub.publish(event);
-            }
+    ) -> OpResult {
+        let result = self.finish(index, outcome);
+        if let (Some(mutation), Some(hub)) = (mutation, hub)
+            && let Some(event) = mutation.event(result.status, &result.headers, &result.body)
+        {
+            hub.publish(event);
         }
+        result
     }
 
     /// Records the outcome of op `index`, then releases its dependents whose every
-    /// dependency succeeded and answers 424 for the others, transitively.
-    fn finish(&mut self, index: usize, outcome: Outcome) {
+    /// dependency succeeded and answers 424 for the others, transitively. Gives
+    /// back the op's result; those of the 424s are in `done`.
+    fn finish(&mut self, index: usize, outcome: Outcome) -> OpResult {
         // Only 424s cascade; most ops finish alone, without allocating a worklist.
         let mut cascade = Vec::new();
-        self.settle(index, outcome, &mut cascade);
+        let result = self.settle(index, outcome, &mut cascade);
         while let Some((index, outcome)) = cascade.pop() {
-            self.settle(index, outcome, &mut cascade);
+            let settled = self.settle(index, outcome, &mut cascade);
+            self.done.push((index, settled));
         }
+        result
     }
 
     /// Records the outcome of op `index` alone, and releases its dependents or adds
-    /// their 424s to `cascade`.
+    /// their 424s to `cascade`. Gives back the op's result.
     fn settle(
         &mut self,
         index: usize,
         (status, headers, body): Outcome,
         cascade: &mut Vec<(usize, Outcome)>,
-    ) {
+    ) -> OpResult {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
@@ -410,7 +424,6 @@ impl State {
         if self.referred[index] {
             self.kept[index] = Some(result.clone());
         }
-        self.done.push((index, result));
         for &dependent in &self.graph.dependents[index] {
             self.waiting_for[dependent] -= 1;
             if self.waiting_for[dependent] > 0 {
@@ -440,6 +453,7 @@ impl State {
                 Some(outcome) => cascade.push((dependent, outcome)),
             }
         }
+        result
     }
 }
 
