@@ -261,17 +261,7 @@ impl Collect {
             layout,
         }
     }
-}
 
-impl Sink for Collect {
-    // Collecting never waits: the result is put away now, not moved into a future
-    // that puts it away when polled.
-    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
-        std::future::ready(self.keep(index, result))
-    }
-}
-
-impl Collect {
     /// Keeps op `index`'s result, unless it takes the results past the cap.
     fn keep(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
         self.held = self.held.saturating_add(held_size(&result));
@@ -291,6 +281,14 @@ impl Collect {
             *came = true;
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Sink for Collect {
+    // Collecting never waits: the result is put away now, not moved into a future
+    // that puts it away when polled.
+    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
+        std::future::ready(self.keep(index, result))
     }
 }
 
