@@ -90,7 +90,8 @@ pub(crate) async fn run<E: Executor>(
             };
             if let Some(outcome) = refused {
                 let result = state.finish(index, outcome);
-                if hand_over(index, result, &mut state.done, &mut state.ids, sink)
+                let flow = sink.put(index, result).await;
+                if flush(flow, &mut state.done, &mut state.ids, sink)
                     .await
                     .is_break()
                 {
@@ -138,7 +139,8 @@ pub(crate) async fn run<E: Executor>(
                 Poll::Ready(answer) => {
                     let outcome = started.outcome(Ok(answer), &meter);
                     let result = state.record(index, outcome, started.mutation, hub);
-                    if hand_over(index, result, &mut state.done, &mut state.ids, sink)
+                    let flow = sink.put(index, result).await;
+                    if flush(flow, &mut state.done, &mut state.ids, sink)
                         .await
                         .is_break()
                     {
@@ -160,7 +162,8 @@ pub(crate) async fn run<E: Executor>(
             break;
         };
         let result = state.record(index, outcome, mutation, hub);
-        if hand_over(index, result, &mut state.done, &mut state.ids, sink)
+        let flow = sink.put(index, result).await;
+        if flush(flow, &mut state.done, &mut state.ids, sink)
             .await
             .is_break()
         {
@@ -170,37 +173,34 @@ pub(crate) async fn run<E: Executor>(
     state.ids
 }
 
-/// Hands `sink` the result of op `index`, which just finished, then those of the
-/// ops finishing it settled (`done`). If the sink ends the batch, the ids of the
-/// results it was not handed go back to `ids`, for it to name those ops by.
-async fn hand_over(
-    index: usize,
-    result: OpResult,
+/// Once `sink` took the result of an op that just finished, as `flow` says, hands
+/// it the results finishing that op settled (`done`). If the sink ends the batch,
+/// the ids of the results it was not handed go back to `ids`, for it to name those
+/// ops by.
+///
+/// The op's own result is handed over by the caller, not here: it is not moved into
+/// this future, and only the few a finished op settles with it wait in `done`.
+async fn flush(
+    flow: ControlFlow<()>,
     done: &mut Vec<(usize, OpResult)>,
     ids: &mut [String],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
-    // The op's own result goes to the sink as it is: only the few a finished op
-    // settles with it wait in `done`.
-    if sink.put(index, result).await.is_break() {
-        for (index, result) in done.drain(..) {
-            ids[index] = result.id;
-        }
-        return ControlFlow::Break(());
+    if flow.is_continue() && done.is_empty() {
+        return flow;
     }
-    if done.is_empty() {
-        return ControlFlow::Continue(());
+    let (mut flow, mut results) = (flow, done.drain(..));
+    while flow.is_continue() {
+        let Some((index, result)) = results.next() else {
+            break;
+        };
+        flow = sink.put(index, result).await;
     }
-    let mut results = done.drain(..);
-    while let Some((index, result)) = results.next() {
-        if sink.put(index, result).await.is_break() {
-            for (index, result) in results {
-                ids[index] = result.id;
-            }
-            return ControlFlow::Break(());
-        }
+    // Left only if the sink ended the batch.
+    for (index, result) in results {
+        ids[index] = result.id;
     }
-    ControlFlow::Continue(())
+    flow
 }
 
 /// The buffered answer: every result, in request order, until they hold more than
