@@ -22,6 +22,25 @@ pub(super) fn is_json(text: &[u8]) -> bool {
     scan.document().is_some() && (scan.high < 0x80 || std::str::from_utf8(text).is_ok())
 }
 
+/// Each byte's top bit, in a word of eight.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// One in each byte of a word of eight.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The top bit of the first byte of `word` (read little-endian) that is a quote, a
+/// backslash or a control character, and maybe of later ones; 0 when there is none.
+///
+/// Each test is the classic one for a byte below a bound, `(b - n) & !b & 0x80`
+/// per byte: a borrow only runs up from a byte that matched, so the lowest bit set
+/// is the first match.
+fn special_bytes(word: u64) -> u64 {
+    let below = |word: u64, bound: u8| word.wrapping_sub(ONES * u64::from(bound)) & !word;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    (control | quote | backslash) & HIGH_BITS
+}
+
 /// A scan of a text: where it is, and the bytes its strings held.
 struct Scan<'a> {
     text: &'a [u8],
@@ -127,6 +146,20 @@ impl Scan<'_> {
     #[inline(always)]
     fn string(&mut self) -> Option<()> {
         loop {
+            // Eight bytes at a time up to the first that ends the string or needs a
+            // look: long text costs a few instructions a word, not a match a byte.
+            if let Some(word) = self.text.get(self.at..).and_then(|rest| rest.first_chunk()) {
+                let word = u64::from_le_bytes(*word);
+                // Any byte above 0x7f in the word asks for the UTF-8 check, even one
+                // past the string's end: the check itself is exact.
+                self.high |= u8::from(word & HIGH_BITS != 0) << 7;
+                let special = special_bytes(word);
+                if special == 0 {
+                    self.at += 8;
+                    continue;
+                }
+                self.at += (special.trailing_zeros() / 8) as usize;
+            }
             match self.byte()? {
                 b'"' => return Some(()),
                 b'\\' => match self.byte()? {
@@ -245,6 +278,36 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(text)
             );
+        }
+        // Every kind of byte a string's word-at-a-time scan stops at, or must note,
+        // at every place in and around a word.
+        for inside in [
+            &b"\\\""[..],
+            b"\\n",
+            b"\\u00e9",
+            b"\x01",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"\xff",
+            b"\"",
+            b"\\x",
+        ] {
+            for at in 0..20 {
+                let text = [
+                    &b"[\""[..],
+                    &b"a".repeat(at),
+                    inside,
+                    &b"b".repeat(20 - at),
+                    b"\"]",
+                ]
+                .concat();
+                assert_eq!(
+                    is_json(&text),
+                    serde_json_accepts(&text),
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
         }
         let deepest = [b"[".repeat(MAX / 2), b"]".repeat(MAX / 2)].concat();
         assert!(is_json(&deepest));
