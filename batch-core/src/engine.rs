@@ -98,8 +98,9 @@ pub(crate) async fn run<E: Executor>(
                     .map(|failure| failure.outcome())
             };
             if let Some(outcome) = refused {
-                state.finish(index, outcome);
-                if flush(&mut state.done, &mut state.ids, sink)
+                let result = state.finish(index, outcome);
+                let flow = sink.put(index, result).await;
+                if flush(flow, &mut state.done, &mut state.ids, sink)
                     .await
                     .is_break()
                 {
@@ -150,8 +151,9 @@ pub(crate) async fn run<E: Executor>(
                         spare = Some(call);
                     }
                     let outcome = started.outcome(Ok(answer), &meter);
-                    state.record(index, outcome, started.mutation, hub);
-                    if flush(&mut state.done, &mut state.ids, sink)
+                    let result = state.record(index, outcome, started.mutation, hub);
+                    let flow = sink.put(index, result).await;
+                    if flush(flow, &mut state.done, &mut state.ids, sink)
                         .await
                         .is_break()
                     {
@@ -172,8 +174,9 @@ pub(crate) async fn run<E: Executor>(
         let Some((index, outcome, mutation)) = running.next().await else {
             break;
         };
-        state.record(index, outcome, mutation, hub);
-        if flush(&mut state.done, &mut state.ids, sink)
+        let result = state.record(index, outcome, mutation, hub);
+        let flow = sink.put(index, result).await;
+        if flush(flow, &mut state.done, &mut state.ids, sink)
             .await
             .is_break()
         {
@@ -183,48 +186,51 @@ pub(crate) async fn run<E: Executor>(
     state.ids
 }
 
-/// Hands `sink` the results of the ops that just finished. If the sink ends the
-/// batch, the ids of the results it was not handed go back to `ids`, for it to name
-/// those ops by.
+/// Once `sink` took the result of an op that just finished, as `flow` says, hands
+/// it the results finishing that op settled (`done`). If the sink ends the batch,
+/// the ids of the results it was not handed go back to `ids`, for it to name those
+/// ops by.
+///
+/// The op's own result is handed over by the caller, not here: it is not moved into
+/// this future, and only the few a finished op settles with it wait in `done`.
 async fn flush(
+    flow: ControlFlow<()>,
     done: &mut Vec<(usize, OpResult)>,
     ids: &mut [String],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
-    let mut results = done.drain(..);
-    while let Some((index, result)) = results.next() {
-        if sink.put(index, result).await.is_break() {
-            for (index, result) in results {
-                ids[index] = result.id;
-            }
-            return ControlFlow::Break(());
-        }
+    if flow.is_continue() && done.is_empty() {
+        return flow;
     }
-    ControlFlow::Continue(())
+    let (mut flow, mut results) = (flow, done.drain(..));
+    while flow.is_continue() {
+        let Some((index, result)) = results.next() else {
+            break;
+        };
+        flow = sink.put(index, result).await;
+    }
+    // Left only if the sink ended the batch.
+    for (index, result) in results {
+        ids[index] = result.id;
+    }
+    flow
 }
 
 /// The buffered answer: every result, in request order, until they hold more than
 /// the whole-batch cap ([`Config::max_batch_response`]).
 pub(crate) struct Collect {
-    /// Each op's result, once it came. The ids of those that never came are the
-    /// batch's own, handed to [`Collect::into_response`]: no placeholder copies
-    /// every op's id up front.
-    results: Vec<Slot>,
+    /// Each op's result, where the answer holds it, so that nothing is moved at the
+    /// end. Until it comes, a stand-in without an id, which allocates nothing: the
+    /// ids of the ops whose result never came are the batch's own, handed to
+    /// [`Collect::into_response`].
+    results: Vec<OpResult>,
+    /// Whether each op's result came.
+    came: Vec<bool>,
     /// Bytes of headers and bodies held so far.
     held: usize,
     cap: usize,
     /// Whether the cap was reached: the results not in are answered 507.
     over: bool,
-}
-
-/// One op's place in the buffered answer.
-enum Slot {
-    /// The op has not answered yet; whether it asked for a silent result, for the
-    /// answer it gets if it never does.
-    Waiting {
-        silent: bool,
-    },
-    Answered(OpResult),
 }
 
 impl Collect {
@@ -234,8 +240,12 @@ impl Collect {
             results: plan
                 .ops
                 .iter()
-                .map(|op| Slot::Waiting { silent: op.silent })
+                .map(|op| OpResult {
+                    silent: op.silent,
+                    ..OpResult::new(String::new(), StatusCode::INTERNAL_SERVER_ERROR)
+                })
                 .collect(),
+            came: vec![false; plan.ops.len()],
             held: 0,
             cap,
             over: false,
@@ -245,48 +255,53 @@ impl Collect {
     /// The batch's answer: its results, those past the cap answered 507. `ids` are
     /// the batch's op ids, as [`run`] gives them back.
     pub(crate) fn into_response(
-        self,
+        mut self,
         ids: Vec<String>,
         include_headers: bool,
         layout: Layout,
     ) -> BatchResponse {
-        let over = self.over;
-        let results = self
-            .results
-            .into_iter()
-            .zip(ids)
-            .map(|(slot, id)| match slot {
-                Slot::Answered(result) => result,
-                Slot::Waiting { silent } if over => over_cap_result(id, silent),
-                Slot::Waiting { silent } => OpResult {
-                    silent,
-                    ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
-                },
-            })
-            .collect();
+        let missing = self.results.iter_mut().zip(self.came).zip(ids);
+        for ((result, _), id) in missing.filter(|((_, came), _)| !came) {
+            if self.over {
+                *result = over_cap_result(id, result.silent);
+            } else {
+                result.id = id;
+            }
+        }
         BatchResponse {
-            results,
+            results: self.results,
             include_headers,
             layout,
         }
     }
-}
 
-impl Sink for Collect {
-    async fn put(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
+    /// Keeps op `index`'s result, unless it takes the results past the cap.
+    fn keep(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
         self.held = self.held.saturating_add(held_size(&result));
         if self.held > self.cap {
             self.over = true;
             // The result may hold the op's only id: it names the op's 507.
-            if let Some(slot) = self.results.get_mut(index) {
-                *slot = Slot::Answered(over_cap_result(result.id, result.silent));
+            if let (Some(slot), Some(came)) =
+                (self.results.get_mut(index), self.came.get_mut(index))
+            {
+                *slot = over_cap_result(result.id, result.silent);
+                *came = true;
             }
             return ControlFlow::Break(());
         }
-        if let Some(slot) = self.results.get_mut(index) {
-            *slot = Slot::Answered(result);
+        if let (Some(slot), Some(came)) = (self.results.get_mut(index), self.came.get_mut(index)) {
+            *slot = result;
+            *came = true;
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Sink for Collect {
+    // Collecting never waits: the result is put away now, not moved into a future
+    // that puts it away when polled.
+    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
+        std::future::ready(self.keep(index, result))
     }
 }
 
@@ -314,7 +329,8 @@ struct State {
     kept: Vec<Option<OpResult>>,
     /// Whether some op refers to op `i`'s result.
     referred: Vec<bool>,
-    /// The results of the ops that finished since the sink was last handed them.
+    /// The results a finished op settled with its own (its dependents' 424s),
+    /// until the sink is handed them.
     done: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
@@ -373,82 +389,91 @@ impl State {
         outcome: Outcome,
         mutation: Option<Box<Mutation>>,
         hub: Option<&dyn Hub>,
-    ) {
-        self.finish(index, outcome);
-        if let (Some(mutation), Some(hub)) = (mutation, hub) {
-            // The op's own result is the first that finishing it gave.
-            let Some((_, result)) = self.done.iter().find(|(i, _)| *i == index) else {
-                return;
-            };
-            if let Some(event) = mutation.event(result.status, &result.headers, &result.body) {
-                hub.publish(event);
-            }
+    ) -> OpResult {
+        let result = self.finish(index, outcome);
+        if let (Some(mutation), Some(hub)) = (mutation, hub)
+            && let Some(event) = mutation.event(result.status, &result.headers, &result.body)
+        {
+            hub.publish(event);
         }
+        result
     }
 
     /// Records the outcome of op `index`, then releases its dependents whose every
-    /// dependency succeeded and answers 424 for the others, transitively.
-    fn finish(&mut self, index: usize, outcome: Outcome) {
+    /// dependency succeeded and answers 424 for the others, transitively. Gives
+    /// back the op's result; those of the 424s are in `done`.
+    fn finish(&mut self, index: usize, outcome: Outcome) -> OpResult {
         // Only 424s cascade; most ops finish alone, without allocating a worklist.
         let mut cascade = Vec::new();
-        let mut next = Some((index, outcome));
-        while let Some((index, (status, headers, body))) = next.take().or_else(|| cascade.pop()) {
-            if status.as_u16() >= 400 && self.on_error == OnError::Stop {
-                self.halted = true;
+        let result = self.settle(index, outcome, &mut cascade);
+        while let Some((index, outcome)) = cascade.pop() {
+            let settled = self.settle(index, outcome, &mut cascade);
+            self.done.push((index, settled));
+        }
+        result
+    }
+
+    /// Records the outcome of op `index` alone, and releases its dependents or adds
+    /// their 424s to `cascade`. Gives back the op's result.
+    fn settle(
+        &mut self,
+        index: usize,
+        (status, headers, body): Outcome,
+        cascade: &mut Vec<(usize, Outcome)>,
+    ) -> OpResult {
+        if status.as_u16() >= 400 && self.on_error == OnError::Stop {
+            self.halted = true;
+        }
+        self.statuses[index] = Some(status);
+        // An op's id is named again only by a dependent it failed: without
+        // dependents, the result takes the id itself rather than a copy.
+        let id = if self.graph.dependents(index).is_empty() {
+            std::mem::take(&mut self.ids[index])
+        } else {
+            self.ids[index].clone()
+        };
+        let result = OpResult {
+            id,
+            status,
+            headers,
+            body,
+            silent: self.ops[index].silent,
+        };
+        if self.referred[index] {
+            self.kept[index] = Some(result.clone());
+        }
+        for &dependent in self.graph.dependents(index) {
+            self.waiting_for[dependent] -= 1;
+            if self.waiting_for[dependent] > 0 {
+                continue;
             }
-            self.statuses[index] = Some(status);
-            // An op's id is named again only by a dependent it failed: without
-            // dependents, the result takes the id itself rather than a copy.
-            let id = if self.graph.dependents(index).is_empty() {
-                std::mem::take(&mut self.ids[index])
-            } else {
-                self.ids[index].clone()
-            };
-            let result = OpResult {
-                id,
-                status,
-                headers,
-                body,
-                silent: self.ops[index].silent,
-            };
-            if self.referred[index] {
-                self.kept[index] = Some(result.clone());
-            }
-            self.done.push((index, result));
-            for &dependent in self.graph.dependents(index) {
-                self.waiting_for[dependent] -= 1;
-                if self.waiting_for[dependent] > 0 {
-                    continue;
+            // Every dependency has finished: its result is in. An op with a
+            // condition runs on it instead of on its dependencies' success.
+            let blocked = match &self.ops[dependent].condition {
+                Some(condition) => {
+                    let succeeded = |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
+                    (!condition.holds(&succeeded))
+                        .then(|| not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None))
                 }
-                // Every dependency has finished: its result is in. An op with a
-                // condition runs on it instead of on its dependencies' success.
-                let blocked = match &self.ops[dependent].condition {
-                    Some(condition) => {
-                        let succeeded =
-                            |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
-                        (!condition.holds(&succeeded)).then(|| {
-                            not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None)
-                        })
-                    }
-                    None => self
-                        .graph
-                        .deps(dependent)
-                        .iter()
-                        .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
-                        .map(|&dep| {
-                            not_run(
-                                StatusCode::FAILED_DEPENDENCY,
-                                "dependency_failed",
-                                Some(&self.ids[dep]),
-                            )
-                        }),
-                };
-                match blocked {
-                    None => self.ready.push(Reverse(dependent)),
-                    Some(outcome) => cascade.push((dependent, outcome)),
-                }
+                None => self
+                    .graph
+                    .deps(dependent)
+                    .iter()
+                    .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
+                    .map(|&dep| {
+                        not_run(
+                            StatusCode::FAILED_DEPENDENCY,
+                            "dependency_failed",
+                            Some(&self.ids[dep]),
+                        )
+                    }),
+            };
+            match blocked {
+                None => self.ready.push(Reverse(dependent)),
+                Some(outcome) => cascade.push((dependent, outcome)),
             }
         }
+        result
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use super::format::Format;
 use super::request::Layout;
+use super::small_json;
 
 /// An op's response body, classified once for every wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +29,23 @@ impl ResultBody {
         if body.is_empty() {
             return Self::Empty;
         }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        // Parsed as a borrowed raw value: validated (UTF-8 included) without
-        // building or copying anything, so the body itself is what is kept.
-        if content_type.is_some_and(is_json_content_type)
-            && serde_json::from_slice::<&RawValue>(&body).is_ok()
-        {
+        // Among the few names most responses have, comparing each costs less than
+        // hashing the one looked for.
+        let content_type = if headers.len() <= 4 {
+            headers
+                .iter()
+                .find(|(name, _)| *name == header::CONTENT_TYPE)
+                .map(|(_, value)| value)
+        } else {
+            headers.get(header::CONTENT_TYPE)
+        };
+        // Most say exactly `application/json`: compared as bytes, without the
+        // check of the whole value `to_str` makes first.
+        let json_type = content_type.is_some_and(|value| {
+            value.as_bytes() == b"application/json"
+                || value.to_str().is_ok_and(is_json_content_type)
+        });
+        if json_type && is_json(&body) {
             return Self::Json(body);
         }
         match String::from_utf8(body.into()) {
@@ -60,6 +70,16 @@ impl ResultBody {
             Self::Text(text) => text.as_bytes(),
         }
     }
+}
+
+/// Whether `body` is one JSON value in UTF-8.
+fn is_json(body: &[u8]) -> bool {
+    if body.len() <= small_json::MAX {
+        return small_json::is_json(body);
+    }
+    // Parsed as a borrowed raw value: validated (UTF-8 included) without building
+    // or copying anything, so the body itself is what is kept.
+    serde_json::from_slice::<&RawValue>(body).is_ok()
 }
 
 /// Whether a content type is JSON: `application/json` or any `*/*+json`.
@@ -204,6 +224,31 @@ mod tests {
             ResultBody::classify(&typed("application/json"), Bytes::new()),
             ResultBody::Empty
         ));
+    }
+
+    #[test]
+    fn the_content_type_is_found_among_few_headers_and_many() {
+        for others in [1, 8] {
+            let mut headers = HeaderMap::new();
+            for i in 0..others {
+                let name = http::HeaderName::try_from(format!("x-other-{i}")).unwrap();
+                headers.insert(name, HeaderValue::from_static("application/json"));
+            }
+            let body = || Bytes::from_static(b"[1]");
+            assert!(
+                matches!(ResultBody::classify(&headers, body()), ResultBody::Text(_)),
+                "no content type, {others} other headers"
+            );
+            headers.append(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            assert!(
+                matches!(ResultBody::classify(&headers, body()), ResultBody::Json(_)),
+                "the first content type counts, {others} other headers"
+            );
+        }
     }
 
     #[test]
