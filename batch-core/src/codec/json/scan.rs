@@ -376,18 +376,17 @@ impl<'a> Scanner<'a> {
     fn next_special(&mut self) -> Scan<u8> {
         // Eight bytes at a time while eight are left: text costs a few
         // instructions a word, not a test a byte.
-        while let Some(word) = self
-            .bytes
-            .get(self.at..)
-            .and_then(|rest| rest.first_chunk())
-        {
+        // (Counted in a local: the reader's own place is written back once.)
+        let mut at = self.at;
+        while let Some(word) = self.bytes.get(at..).and_then(|rest| rest.first_chunk()) {
             let found = special_bytes(u64::from_le_bytes(*word));
             if found != 0 {
-                self.at += (found.trailing_zeros() / 8) as usize;
+                self.at = at + (found.trailing_zeros() / 8) as usize;
                 return self.quote_or_backslash();
             }
-            self.at += 8;
+            at += 8;
         }
+        self.at = at;
         while let Some(byte) = self.byte() {
             if special(byte) {
                 return self.quote_or_backslash();
