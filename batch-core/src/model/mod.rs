@@ -8,7 +8,6 @@ mod capabilities;
 mod format;
 mod request;
 mod response;
-mod small_json;
 
 pub use capabilities::Capabilities;
 pub(crate) use capabilities::DEFAULT_MAX_BATCH_RESPONSE;

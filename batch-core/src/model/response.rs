@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::format::Format;
 use super::request::Layout;
-use super::small_json;
+use crate::codec::json::scan;
 
 /// An op's response body, classified once for every wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,10 +72,18 @@ impl ResultBody {
     }
 }
 
+/// The largest body checked by the crate's own JSON reader: on a few dozen bytes,
+/// setting up serde_json's reader costs several times the scan itself, and most
+/// responses are that small.
+const SMALL: usize = 128;
+
+// Up to `SMALL` bytes, the reader and serde_json give one answer.
+const _: () = assert!(SMALL < scan::AGREES_BELOW);
+
 /// Whether `body` is one JSON value in UTF-8.
 fn is_json(body: &[u8]) -> bool {
-    if body.len() <= small_json::MAX {
-        return small_json::is_json(body);
+    if body.len() <= SMALL {
+        return scan::is_json(body);
     }
     // Parsed as a borrowed raw value: validated (UTF-8 included) without building
     // or copying anything, so the body itself is what is kept.
@@ -223,6 +231,27 @@ mod tests {
         assert!(matches!(
             ResultBody::classify(&typed("application/json"), Bytes::new()),
             ResultBody::Empty
+        ));
+    }
+
+    #[test]
+    fn json_is_recognised_small_or_large_and_nested_deep() {
+        // 200 levels take 400 bytes, past the crate's reader, whose depth limit
+        // serde_json's raw values do not have.
+        for depth in [1, 64, 200] {
+            let body = [b"[".repeat(depth), b"]".repeat(depth)].concat();
+            assert!(
+                matches!(
+                    ResultBody::classify(&typed("application/json"), body.into()),
+                    ResultBody::Json(_)
+                ),
+                "{depth} levels"
+            );
+        }
+        let long = format!("[{}]", "\"x\",".repeat(40));
+        assert!(matches!(
+            ResultBody::classify(&typed("application/json"), long.into()),
+            ResultBody::Text(_)
         ));
     }
 

@@ -12,6 +12,8 @@ use serde_json::value::RawValue;
 pub(crate) mod scan;
 mod write;
 
+use scan::MAX_DEPTH;
+
 pub(crate) use write::Writer;
 
 use crate::model::{Field, Format, Operation, is_json_content_type, shared};
@@ -101,9 +103,6 @@ pub(crate) fn pointer(
 pub(crate) fn pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
-
-/// How deep a batch document may nest.
-pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Refuses documents nested deeper than [`MAX_DEPTH`], before any parser recurses
 /// into them.

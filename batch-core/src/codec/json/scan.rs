@@ -7,11 +7,15 @@
 //! as UTF-8 and its `\u` escapes must pair their surrogates; a value that is skipped
 //! is checked for syntax only; a value kept as raw JSON text is checked as UTF-8 but
 //! its escapes are left as written. Any other input is [`Refused`], with no reason:
-//! the caller explains refusals some other way.
+//! the caller explains refusals some other way. [`is_json`] asks it what serde_json
+//! answers when it reads a raw value: whether a text is one JSON value.
 
 use std::borrow::Cow;
 
-use super::MAX_DEPTH;
+/// How deep a batch document may nest.
+// Here, not with the formats that check it too: this reader also checks the
+// bodies of op responses, so it depends on no other part of the crate.
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// The input is not what the caller expected (or not JSON at all).
 #[derive(Debug)]
@@ -20,25 +24,62 @@ pub(crate) struct Refused;
 /// What reading a piece answers.
 pub(crate) type Scan<T> = Result<T, Refused>;
 
-/// The bytes that end a run of a string's plain text: a quote, a backslash, and
-/// the control characters, which a string may not hold.
-static SPECIAL: [bool; 256] = {
-    let mut special = [false; 256];
-    let mut byte = 0;
-    while byte < 0x20 {
-        special[byte] = true;
-        byte += 1;
-    }
-    special[b'"' as usize] = true;
-    special[b'\\' as usize] = true;
-    special
-};
+/// Each byte's top bit, in a word of eight.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// One in each byte of a word of eight.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Whether `byte` ends a run of a string's plain text: a quote, a backslash, or a
+/// control character, which a string may not hold.
+fn special(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | 0..0x20)
+}
+
+/// The top bit of the first byte of `word` (read little-endian) that is
+/// [`special`], and maybe of later ones; 0 when there is none.
+///
+/// Each test is the classic one for a byte below a bound, `(b - n) & !b & 0x80`
+/// per byte: a borrow only runs up from a byte that matched, so the lowest bit set
+/// is the first match.
+fn special_bytes(word: u64) -> u64 {
+    let below = |word: u64, bound: u8| word.wrapping_sub(ONES * u64::from(bound)) & !word;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    (control | quote | backslash) & HIGH_BITS
+}
+
+/// Whether `bytes` is one JSON value in UTF-8 with only whitespace around it: what
+/// `serde_json::from_slice::<&RawValue>` accepts, on any text shorter than
+/// [`AGREES_BELOW`] bytes. (serde_json skips a value nested however deep, this
+/// reader none deeper than [`MAX_DEPTH`]; a shorter text cannot be both.)
+pub(crate) fn is_json(bytes: &[u8]) -> bool {
+    let mut scan = Scanner {
+        bytes,
+        text: None,
+        at: 0,
+        depth: 0,
+    };
+    // Skipping reads no text, and on short ASCII (most such texts) a check of the
+    // top bits costs a fraction of the full UTF-8 check.
+    scan.skip().is_ok()
+        && scan.end().is_ok()
+        && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok())
+}
+
+/// The length from which [`is_json`] and serde_json may differ: the shortest text
+/// that nests deeper than [`MAX_DEPTH`] and is still JSON.
+pub(crate) const AGREES_BELOW: usize = 2 * (MAX_DEPTH + 1);
+
+// `Scanner::skip` keeps one bit per open container.
+const _: () = assert!(MAX_DEPTH <= u128::BITS as usize);
 
 /// A reader positioned in a JSON document.
 pub(crate) struct Scanner<'a> {
     bytes: &'a [u8],
-    /// The whole document as text when it is UTF-8, as nearly every one is: its
-    /// strings are then slices of it, checked once for all.
+    /// The whole document as text when it was checked up front and is UTF-8, as
+    /// nearly every one is: its strings are then slices of it, checked once for
+    /// all. Without it, each string is checked on its own.
     text: Option<&'a str>,
     at: usize,
     depth: usize,
@@ -92,13 +133,11 @@ impl<'a> Scanner<'a> {
 
     /// A `true` or a `false`.
     pub(crate) fn bool(&mut self) -> Scan<bool> {
-        let value = match self.peek() {
-            Some(b't') if self.literal(b"true") => true,
-            Some(b'f') if self.literal(b"false") => false,
-            _ => return Err(Refused),
-        };
-        self.at += if value { 4 } else { 5 };
-        Ok(value)
+        match self.peek() {
+            Some(b't') => self.word(b"true").map(|()| true),
+            Some(b'f') => self.word(b"false").map(|()| false),
+            _ => Err(Refused),
+        }
     }
 
     /// A number that is an integer from 0 to `u64::MAX`, written without a fraction
@@ -165,30 +204,79 @@ impl<'a> Scanner<'a> {
 
     /// Any value, checked for syntax only.
     pub(crate) fn skip(&mut self) -> Scan<()> {
-        match self.peek().ok_or(Refused)? {
-            b'"' => {
-                self.at += 1;
-                self.skip_string()
-            }
-            b'{' => self.container(b'{', b'}', |scan| {
-                if scan.peek() != Some(b'"') {
-                    return Err(Refused);
+        // One loop, without recursion: each container open inside the value is one
+        // bit, set for an object, the innermost lowest; the depth limit keeps them
+        // within the 128 bits.
+        let outer = self.depth;
+        let mut open: u128 = 0;
+        loop {
+            // A value starts here.
+            match self.peek().ok_or(Refused)? {
+                first @ (b'{' | b'[') => {
+                    self.at += 1;
+                    if self.depth == MAX_DEPTH {
+                        return Err(Refused);
+                    }
+                    let object = first == b'{';
+                    let close = if object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.at += 1;
+                    } else {
+                        self.depth += 1;
+                        open = open << 1 | u128::from(object);
+                        if object {
+                            self.key()?;
+                        }
+                        continue;
+                    }
                 }
-                scan.at += 1;
-                scan.skip_string()?;
-                scan.expect(b':')?;
-                scan.skip()
-            }),
-            b'[' => self.items(Self::skip),
-            b't' => self.bool().map(drop),
-            b'f' => self.bool().map(drop),
-            b'n' if self.null() => Ok(()),
-            _ => self.skip_number(),
+                b'"' => {
+                    self.at += 1;
+                    self.skip_string()?;
+                }
+                b't' => self.word(b"true")?,
+                b'f' => self.word(b"false")?,
+                b'n' => self.word(b"null")?,
+                _ => self.skip_number()?,
+            }
+            // A value ended: its containers close, or a comma leads to the next.
+            loop {
+                if self.depth == outer {
+                    return Ok(());
+                }
+                let object = open & 1 == 1;
+                match self.peek() {
+                    Some(b',') => {
+                        self.at += 1;
+                        if object {
+                            self.key()?;
+                        }
+                        break;
+                    }
+                    Some(b'}') if object => {}
+                    Some(b']') if !object => {}
+                    _ => return Err(Refused),
+                }
+                self.at += 1;
+                open >>= 1;
+                self.depth -= 1;
+            }
         }
+    }
+
+    /// An object's key and its colon, skipped.
+    #[inline(always)]
+    fn key(&mut self) -> Scan<()> {
+        self.expect(b'"')?;
+        self.skip_string()?;
+        self.expect(b':')
     }
 
     /// An object, `each` reading the value of every key in turn (the reader is just
     /// past the key's `:`).
+    // Inlined into the decoder's loops with `items` and `container`: left to itself
+    // the compiler did not, at a cost of ~80 instructions per op of a batch.
+    #[inline]
     pub(crate) fn members(
         &mut self,
         mut each: impl FnMut(&mut Self, Cow<'a, str>) -> Scan<()>,
@@ -201,12 +289,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// An array, `each` reading every item in turn.
+    #[inline]
     pub(crate) fn items(&mut self, each: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
         self.container(b'[', b']', each)
     }
 
     /// An object or an array, nested no deeper than [`MAX_DEPTH`], `each` reading
     /// one entry at a time.
+    #[inline]
     fn container(
         &mut self,
         open: u8,
@@ -263,6 +353,15 @@ impl<'a> Scanner<'a> {
         self.bytes[self.at..].starts_with(word)
     }
 
+    /// Consumes `word`, which must come next.
+    fn word(&mut self, word: &[u8]) -> Scan<()> {
+        if !self.literal(word) {
+            return Err(Refused);
+        }
+        self.at += word.len();
+        Ok(())
+    }
+
     /// The text from `start` to `end`, which are next to quotes or at a value's ends.
     fn slice(&self, start: usize, end: usize) -> Scan<&'a str> {
         match self.text {
@@ -275,17 +374,40 @@ impl<'a> Scanner<'a> {
     /// Moves to the next quote or backslash of a string, and answers which it is;
     /// refuses a control character before it or the document's end.
     fn next_special(&mut self) -> Scan<u8> {
+        // Eight bytes at a time while eight are left: text costs a few
+        // instructions a word, not a test a byte.
+        // (Counted in a local: the reader's own place is written back once.)
+        let mut at = self.at;
+        while let Some(word) = self.bytes.get(at..).and_then(|rest| rest.first_chunk()) {
+            let found = special_bytes(u64::from_le_bytes(*word));
+            if found != 0 {
+                self.at = at + (found.trailing_zeros() / 8) as usize;
+                return self.quote_or_backslash();
+            }
+            at += 8;
+        }
+        self.at = at;
         while let Some(byte) = self.byte() {
-            if SPECIAL[usize::from(byte)] {
-                return if byte < 0x20 { Err(Refused) } else { Ok(byte) };
+            if special(byte) {
+                return self.quote_or_backslash();
             }
             self.at += 1;
         }
         Err(Refused)
     }
 
+    /// The [`special`] byte the reader is at, if it may be in a string.
+    fn quote_or_backslash(&self) -> Scan<u8> {
+        match self.byte() {
+            Some(byte @ (b'"' | b'\\')) => Ok(byte),
+            _ => Err(Refused),
+        }
+    }
+
     /// The rest of a string whose opening quote is consumed, its escapes checked
     /// for syntax only.
+    // In `skip`'s loop (with `key`) a string costs no call: most are short.
+    #[inline(always)]
     fn skip_string(&mut self) -> Scan<()> {
         loop {
             let byte = self.next_special()?;
@@ -389,5 +511,254 @@ impl<'a> Scanner<'a> {
             return Err(Refused);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn serde_json_accepts(text: &[u8]) -> bool {
+        serde_json::from_slice::<&RawValue>(text).is_ok()
+    }
+
+    /// The strings of an array of strings, decoded by [`Scanner::string`].
+    fn strings(text: &[u8]) -> Option<Vec<String>> {
+        let mut scan = Scanner::new(text);
+        let mut strings = Vec::new();
+        scan.items(|scan| {
+            strings.push(scan.string()?.into_owned());
+            Ok(())
+        })
+        .ok()?;
+        scan.end().ok()?;
+        Some(strings)
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        let cases: &[&[u8]] = &[
+            br#"{"ok":true}"#,
+            b" [1, -0.5e+10, 2E3, 0, -0, \"\\u00e9\\n\", null, false, {}] \r\n",
+            b"{\"a\": {\"b\": [[], {}]}}",
+            b"\"caf\xc3\xa9\"",
+            b"\"\xff\"",
+            b"\"\xc3\"",
+            b"\xef\xbb\xbf{}",
+            b"{}\xc3\xa9",
+            b"\"\xed\xa0\x80\"",
+            // A lone or reversed surrogate is fine in a value only skipped.
+            b"\"\\ud800\"",
+            b"\"\\udc00\"",
+            b"[\"\\ud800\\u0041\", \"\\udc00\\ud800\"]",
+            b"\"\\uD83D\\uDE00\"",
+            b"01",
+            b"-01",
+            b"-",
+            b"- 1",
+            b"1.",
+            b"1.e3",
+            b"1e",
+            b"1e+",
+            b".5",
+            b"+1",
+            b"[1,]",
+            b"[,1]",
+            b"{\"a\":1,}",
+            b"{\"a\" 1}",
+            b"{\"a\":}",
+            b"{1:2}",
+            b"[1 2]",
+            b"{\"a\":1]",
+            b"[}",
+            b"tru",
+            b"truex",
+            b"nul",
+            b"NaN",
+            b"\"\\x\"",
+            b"\"\\u12g4\"",
+            b"\"\\u+123\"",
+            b"\"\\u12\"",
+            b"\"a\tb\"",
+            b"\"a\x7fb\"",
+            b"\"unterminated",
+            b"\"ends in a backslash\\",
+            b"{} {}",
+            b"1 2",
+            b"",
+            b"   ",
+            b"\x0c1",
+            b"\xa01",
+            b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        ];
+        for &text in cases {
+            assert_eq!(
+                is_json(text),
+                serde_json_accepts(text),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    /// Every kind of byte a string's word-at-a-time scan stops at, or passes, at
+    /// every place in and around a word, in a document that ends right after the
+    /// string (the last bytes are read one at a time) and in one that goes on:
+    /// whether the text is JSON, and what its strings read as.
+    #[test]
+    fn strings_agree_with_serde_json_wherever_a_word_ends() {
+        for inside in [
+            &b"\\\""[..],
+            b"\\n",
+            b"\\u00e9",
+            b"\\ud83d\\ude00",
+            b"\\ud800",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"\xff",
+            b"\"",
+            b"\\",
+            b"\\x",
+            b" ",
+        ] {
+            for at in 0..20 {
+                for end in [&b"\"]"[..], b"\", \"and another string\"]"] {
+                    let text = [
+                        &b"[\""[..],
+                        &b"a".repeat(at),
+                        inside,
+                        &b"b".repeat(20 - at),
+                        end,
+                    ]
+                    .concat();
+                    let shown = String::from_utf8_lossy(&text);
+                    assert_eq!(is_json(&text), serde_json_accepts(&text), "{shown:?}");
+                    assert_eq!(
+                        strings(&text),
+                        serde_json::from_slice::<Vec<String>>(&text).ok(),
+                        "{shown:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_agrees_with_serde_json_below_the_bound() {
+        let nested = |depth: usize| [b"[".repeat(depth), b"]".repeat(depth)].concat();
+        let deepest = nested(MAX_DEPTH);
+        assert!(deepest.len() < AGREES_BELOW);
+        assert!(is_json(&deepest) && serde_json_accepts(&deepest));
+        assert!(!is_json(&b"[".repeat(AGREES_BELOW - 1)));
+        // The bound is the first length at which the answers part.
+        let deeper = nested(MAX_DEPTH + 1);
+        assert_eq!(deeper.len(), AGREES_BELOW);
+        assert!(!is_json(&deeper) && serde_json_accepts(&deeper));
+    }
+
+    /// Texts made of JSON's own pieces, right and wrong, so that most are nearly
+    /// JSON and many are.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop::sample::select(vec![
+            &b"{"[..],
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b" ",
+            b"\n",
+            b"\"",
+            b"\"k\"",
+            b"\"a\\\"b\\u00E9\\/\"",
+            b"\"\\uDBFF\"",
+            b"\\",
+            b"\\u",
+            b"\xc3\xa9",
+            b"\xc3",
+            b"\x01",
+            b"true",
+            b"fals",
+            b"null",
+            b"0",
+            b"-",
+            b"12",
+            b".5",
+            b"e-3",
+            b"E",
+            b"+",
+            b"x",
+        ]);
+        prop::collection::vec(piece, 0..24)
+            .prop_map(|pieces| pieces.concat())
+            .prop_filter("below the bound", |text| text.len() < AGREES_BELOW)
+    }
+
+    /// JSON documents spaced at random, each byte then kept or, now and then,
+    /// replaced: valid texts and the near misses around them.
+    fn near_json() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            (-1e6f64..1e6).prop_map(serde_json::Value::from),
+            "[a-z\\\"\u{e9}\u{1}/]{0,6}".prop_map(serde_json::Value::from),
+        ];
+        let value = leaf.prop_recursive(4, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z]{0,3}", inner, 0..3)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        });
+        let space = prop::sample::select(vec!["", "", "", " ", "\n", "\t\r"]);
+        (
+            value,
+            prop::collection::vec(space, 64),
+            any::<Option<(prop::sample::Index, u8)>>(),
+        )
+            .prop_map(|(value, spaces, change)| {
+                let mut text = Vec::new();
+                // Whitespace goes where serde_json's compact form has a structural byte.
+                for (at, b) in value.to_string().into_bytes().into_iter().enumerate() {
+                    if matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':') {
+                        text.extend_from_slice(spaces[at % spaces.len()].as_bytes());
+                    }
+                    text.push(b);
+                }
+                if let Some((at, b)) = change.filter(|_| !text.is_empty()) {
+                    let at = at.index(text.len());
+                    text[at] = b;
+                }
+                text
+            })
+            .prop_filter("below the bound", |text| text.len() < AGREES_BELOW)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// A text is JSON here exactly when serde_json says so.
+        #[test]
+        fn agrees_with_serde_json(text in text()) {
+            prop_assert_eq!(is_json(&text), serde_json_accepts(&text));
+        }
+
+        #[test]
+        fn agrees_with_serde_json_near_json(text in near_json()) {
+            prop_assert_eq!(is_json(&text), serde_json_accepts(&text));
+        }
+
+        #[test]
+        fn agrees_with_serde_json_on_any_bytes(
+            text in prop::collection::vec(any::<u8>(), 0..AGREES_BELOW)
+        ) {
+            prop_assert_eq!(is_json(&text), serde_json_accepts(&text));
+        }
     }
 }
