@@ -73,7 +73,7 @@ pub(crate) async fn run<E: Executor>(
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
-            let Some(Reverse(index)) = state.ready.pop() else {
+            let Some(index) = state.next_ready() else {
                 break;
             };
             unstarted -= 1;
@@ -333,8 +333,11 @@ struct State {
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
     graph: Graph,
-    /// Ready ops start lowest index first, so a sequential batch runs in request order.
-    ready: BinaryHeap<Reverse<usize>>,
+    /// Where to look for the next op that waits for none, ready from the start:
+    /// those are taken in order, with no heap to build (most batches have no other).
+    unwaiting: usize,
+    /// The ops released since, as their last dependency finished.
+    released: BinaryHeap<Reverse<usize>>,
     on_error: OnError,
     halted: bool,
 }
@@ -359,10 +362,6 @@ impl State {
                 referred: false,
             })
             .collect();
-        let ready = (0..ops.len())
-            .filter(|&i| progress[i].waiting_for == 0)
-            .map(Reverse)
-            .collect();
         for op in ops
             .iter()
             .filter_map(|op| op.links.as_ref())
@@ -386,9 +385,30 @@ impl State {
             done: Vec::new(),
             ops,
             graph,
-            ready,
+            unwaiting: 0,
+            released: BinaryHeap::new(),
             on_error,
             halted: false,
+        }
+    }
+
+    /// The ready op to start next, lowest index first (so a sequential batch runs in
+    /// request order): one that waits for none, or one released since.
+    fn next_ready(&mut self) -> Option<usize> {
+        while self.unwaiting < self.ops.len() && !self.graph.deps(self.unwaiting).is_empty() {
+            self.unwaiting += 1;
+        }
+        let unwaiting = (self.unwaiting < self.ops.len()).then_some(self.unwaiting);
+        match (unwaiting, self.released.peek()) {
+            (Some(op), Some(&Reverse(released))) if released < op => {
+                self.released.pop();
+                Some(released)
+            }
+            (Some(op), _) => {
+                self.unwaiting += 1;
+                Some(op)
+            }
+            (None, _) => self.released.pop().map(|Reverse(op)| op),
         }
     }
 
@@ -481,7 +501,7 @@ impl State {
                     }),
             };
             match blocked {
-                None => self.ready.push(Reverse(dependent)),
+                None => self.released.push(Reverse(dependent)),
                 Some(outcome) => cascade.push((dependent, outcome)),
             }
         }
