@@ -249,7 +249,7 @@ impl BatchEndpoint {
                 Ok(batch) => self.prepare(&parts, batch, &id).await,
                 Err(problem) => Err(Refused::check(problem)),
             };
-            let prepared = match (prepared, claim) {
+            let (prepared, claim) = match (prepared, claim) {
                 (Ok(prepared), claim) => (prepared, claim),
                 // Refused: nothing ran, so the key may run the batch again.
                 (Err(refused), Some(claim)) => {
@@ -259,9 +259,8 @@ impl BatchEndpoint {
                 (Err(refused), None) => return Err(refused),
             };
             if let Some(kind) = stream::requested(&parts.headers, chosen == Format::Multipart) {
-                return Ok(Answered::Streaming(prepared, kind));
+                return Ok(Answered::Streaming((prepared, claim), kind));
             }
-            let (prepared, claim) = prepared;
             let response = self.run_prepared(&executor, prepared).await;
             let answer = codec::encode(&response, response.format());
             if let Some(claim) = claim {

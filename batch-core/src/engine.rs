@@ -73,7 +73,7 @@ pub(crate) async fn run<E: Executor>(
         // One clock reading per round: the ops a round starts share it.
         let now = Instant::now();
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
-            let Some(Reverse(index)) = state.ready.pop() else {
+            let Some(index) = state.next_ready() else {
                 break;
             };
             unstarted -= 1;
@@ -322,62 +322,93 @@ struct State {
     /// Each op's id; taken by the op's result once it finished, unless a dependent
     /// may name it.
     ids: Vec<String>,
-    /// Each op's status, once it finished.
-    statuses: Vec<Option<StatusCode>>,
+    /// Where each op stands, in one list: a batch makes one allocation for them all.
+    progress: Vec<Progress>,
     /// The results other ops refer to, kept until the batch ends (the sink takes
     /// every result as it comes; these are copies).
     kept: Vec<Option<OpResult>>,
-    /// Whether some op refers to op `i`'s result.
-    referred: Vec<bool>,
     /// The results a finished op settled with its own (its dependents' 424s),
     /// until the sink is handed them.
     done: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
     graph: Graph,
-    waiting_for: Vec<usize>,
-    /// Ready ops start lowest index first, so a sequential batch runs in request order.
-    ready: BinaryHeap<Reverse<usize>>,
+    /// Where to look for the next op that waits for none, ready from the start:
+    /// those are taken in order, with no heap to build (most batches have no other).
+    unwaiting: usize,
+    /// The ops released since, as their last dependency finished.
+    released: BinaryHeap<Reverse<usize>>,
     on_error: OnError,
     halted: bool,
 }
 
+/// Where an op stands.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// How many of its dependencies have not finished.
+    waiting_for: usize,
+    /// Its status, once it finished.
+    status: Option<StatusCode>,
+    /// Whether some op refers to its result.
+    referred: bool,
+}
+
 impl State {
     fn new(ids: Vec<String>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
-        let waiting_for: Vec<usize> = (0..ops.len()).map(|op| graph.deps(op).len()).collect();
-        let ready = (0..ops.len())
-            .filter(|&i| waiting_for[i] == 0)
-            .map(Reverse)
+        let mut progress: Vec<Progress> = (0..ops.len())
+            .map(|op| Progress {
+                waiting_for: graph.deps(op).len(),
+                status: None,
+                referred: false,
+            })
             .collect();
-        let mut referred = vec![false; ops.len()];
         for op in ops
             .iter()
             .filter_map(|op| op.links.as_ref())
             .flat_map(|links| links.ops())
         {
-            if let Some(flag) = referred.get_mut(op) {
-                *flag = true;
+            if let Some(op) = progress.get_mut(op) {
+                op.referred = true;
             }
         }
         // Only the results of ops referred to are kept (and read): a batch without
         // references makes no room for any.
-        let kept = if referred.contains(&true) {
+        let kept = if progress.iter().any(|op| op.referred) {
             vec![None; ids.len()]
         } else {
             Vec::new()
         };
         Self {
-            statuses: vec![None; ids.len()],
+            progress,
             kept,
-            referred,
             ids,
             done: Vec::new(),
             ops,
             graph,
-            waiting_for,
-            ready,
+            unwaiting: 0,
+            released: BinaryHeap::new(),
             on_error,
             halted: false,
+        }
+    }
+
+    /// The ready op to start next, lowest index first (so a sequential batch runs in
+    /// request order): one that waits for none, or one released since.
+    fn next_ready(&mut self) -> Option<usize> {
+        while self.unwaiting < self.ops.len() && !self.graph.deps(self.unwaiting).is_empty() {
+            self.unwaiting += 1;
+        }
+        let unwaiting = (self.unwaiting < self.ops.len()).then_some(self.unwaiting);
+        match (unwaiting, self.released.peek()) {
+            (Some(op), Some(&Reverse(released))) if released < op => {
+                self.released.pop();
+                Some(released)
+            }
+            (Some(op), _) => {
+                self.unwaiting += 1;
+                Some(op)
+            }
+            (None, _) => self.released.pop().map(|Reverse(op)| op),
         }
     }
 
@@ -424,7 +455,7 @@ impl State {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
-        self.statuses[index] = Some(status);
+        self.progress[index].status = Some(status);
         // An op's id is named again only by a dependent it failed: without
         // dependents, the result takes the id itself rather than a copy.
         let id = if self.graph.dependents(index).is_empty() {
@@ -439,19 +470,20 @@ impl State {
             body,
             silent: self.ops[index].silent,
         };
-        if self.referred[index] {
+        if self.progress[index].referred {
             self.kept[index] = Some(result.clone());
         }
         for &dependent in self.graph.dependents(index) {
-            self.waiting_for[dependent] -= 1;
-            if self.waiting_for[dependent] > 0 {
+            self.progress[dependent].waiting_for -= 1;
+            if self.progress[dependent].waiting_for > 0 {
                 continue;
             }
             // Every dependency has finished: its result is in. An op with a
             // condition runs on it instead of on its dependencies' success.
             let blocked = match &self.ops[dependent].condition {
                 Some(condition) => {
-                    let succeeded = |dep: usize| self.statuses[dep].is_some_and(|s| s.is_success());
+                    let succeeded =
+                        |dep: usize| self.progress[dep].status.is_some_and(|s| s.is_success());
                     (!condition.holds(&succeeded))
                         .then(|| not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None))
                 }
@@ -459,7 +491,7 @@ impl State {
                     .graph
                     .deps(dependent)
                     .iter()
-                    .find(|&&dep| self.statuses[dep].is_some_and(|s| s.as_u16() >= 400))
+                    .find(|&&dep| self.progress[dep].status.is_some_and(|s| s.as_u16() >= 400))
                     .map(|&dep| {
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
@@ -469,7 +501,7 @@ impl State {
                     }),
             };
             match blocked {
-                None => self.ready.push(Reverse(dependent)),
+                None => self.released.push(Reverse(dependent)),
                 Some(outcome) => cascade.push((dependent, outcome)),
             }
         }

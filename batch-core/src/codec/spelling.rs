@@ -5,8 +5,18 @@ use std::borrow::Cow;
 
 /// A media type without its parameters, lower-case.
 pub(crate) fn essence(content_type: &str) -> Cow<'_, str> {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if essence.bytes().any(|b| b.is_ascii_uppercase()) {
+    // One pass up to the parameters' `;`, noting any upper case on the way: every
+    // batch's content type is read here.
+    let mut upper = false;
+    let end = content_type
+        .bytes()
+        .position(|b| {
+            upper |= b.is_ascii_uppercase();
+            b == b';'
+        })
+        .unwrap_or(content_type.len());
+    let essence = content_type[..end].trim();
+    if upper {
         Cow::Owned(essence.to_ascii_lowercase())
     } else {
         Cow::Borrowed(essence)
@@ -43,6 +53,20 @@ pub(crate) fn rooted(url: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_essence_is_the_type_without_parameters_in_lower_case() {
+        assert_eq!(essence("application/json"), "application/json");
+        assert_eq!(
+            essence(" Application/JSON ; charset=UTF-8"),
+            "application/json"
+        );
+        assert!(matches!(
+            essence("text/plain;Q=1"),
+            Cow::Borrowed("text/plain")
+        ));
+        assert_eq!(essence(""), "");
+    }
 
     #[test]
     fn canonical_names() {

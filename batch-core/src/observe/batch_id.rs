@@ -18,12 +18,24 @@ pub(crate) const X_BATCH_ID: HeaderName = HeaderName::from_static("x-batch-id");
 /// The longest `x-request-id` taken as a batch's id; a longer one is replaced.
 const MAX_LEN: usize = 128;
 
+/// The longest id the engine makes up: a 32-bit prefix and a 64-bit counter, in hex.
+const GENERATED_MAX: usize = 24;
+
 /// A batch's id, and whether the engine made it up (then the answer carries it in
 /// `x-batch-id`, since the caller cannot know it).
 #[derive(Debug, Clone)]
-pub(crate) struct BatchId {
-    id: Bytes,
-    generated: bool,
+pub(crate) struct BatchId(Id);
+
+#[derive(Debug, Clone)]
+enum Id {
+    /// The caller's `x-request-id`, sharing its bytes.
+    Given(HeaderValue),
+    /// One made up, held in place: every batch without an `x-request-id` makes one,
+    /// and it is copied wherever it goes (op ids, `x-batch-id`) rather than shared.
+    Generated {
+        digits: [u8; GENERATED_MAX],
+        len: usize,
+    },
 }
 
 impl BatchId {
@@ -35,10 +47,7 @@ impl BatchId {
             !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
         });
         match given {
-            Some(value) => Self {
-                id: Bytes::copy_from_slice(value.as_bytes()),
-                generated: false,
-            },
+            Some(value) => Self(Id::Given(value.clone())),
             None => Self::generate(),
         }
     }
@@ -51,47 +60,55 @@ impl BatchId {
         // `RandomState` is seeded from the OS: random enough to tell processes apart.
         let prefix = *PREFIX.get_or_init(|| RandomState::new().hash_one(0u8) as u32);
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let mut id = Vec::with_capacity(24);
-        push_hex(&mut id, u64::from(prefix));
-        push_hex(&mut id, count);
-        Self {
-            id: Bytes::from(id),
-            generated: true,
+        let mut digits = [0; GENERATED_MAX];
+        let len = push_hex(&mut digits, 0, u64::from(prefix));
+        let len = push_hex(&mut digits, len, count);
+        Self(Id::Generated { digits, len })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Id::Given(value) => value.as_bytes(),
+            Id::Generated { digits, len } => &digits[..*len],
         }
     }
 
     /// The id as text (always ASCII: checked or made so).
     pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.id).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// Whether the engine made the id up.
     pub(crate) fn generated(&self) -> bool {
-        self.generated
+        matches!(self.0, Id::Generated { .. })
     }
 
-    /// The id as a header value, sharing this id's bytes.
+    /// The id as a header value.
     pub(crate) fn header(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.id.clone()).ok()
+        match &self.0 {
+            Id::Given(value) => Some(value.clone()),
+            Id::Generated { .. } => HeaderValue::from_bytes(self.as_bytes()).ok(),
+        }
     }
 
     /// The `x-request-id`s of a batch of `ops` ops: the batch's own, which they
     /// inherit, and each op's, `{batch}-{index}`.
     pub(crate) fn op_ids(&self, ops: usize) -> OpIds {
+        let id = self.as_bytes();
         let mut digits = [0; 20];
-        let width = self.id.len() + 1 + format_index(&mut digits, ops.saturating_sub(1)).len();
-        let mut values = Vec::with_capacity(self.id.len() + ops * width);
-        values.extend_from_slice(&self.id);
+        let width = id.len() + 1 + format_index(&mut digits, ops.saturating_sub(1)).len();
+        let mut values = Vec::with_capacity(id.len() + ops * width);
+        values.extend_from_slice(id);
         for index in 0..ops {
             let end = values.len() + width;
-            values.extend_from_slice(&self.id);
+            values.extend_from_slice(id);
             values.push(b'-');
             values.extend_from_slice(format_index(&mut digits, index));
             values.resize(end, 0);
         }
         OpIds {
             values: Bytes::from(values),
-            id_len: self.id.len(),
+            id_len: id.len(),
             width,
         }
     }
@@ -134,14 +151,15 @@ impl OpIds {
     }
 }
 
-/// Appends `n` in lower-case hex, zero-padded to at least 8 digits (`{n:08x}`):
-/// every batch without an `x-request-id` makes one, and `fmt` would cost more than
-/// the rest of the id.
-fn push_hex(out: &mut Vec<u8>, n: u64) {
+/// Writes `n` in lower-case hex into `out` from `at`, zero-padded to at least 8
+/// digits (`{n:08x}`), and gives back where the digits end: every batch without an
+/// `x-request-id` makes one, and `fmt` would cost more than the rest of the id.
+fn push_hex(out: &mut [u8; GENERATED_MAX], at: usize, n: u64) -> usize {
     let digits = (16 - n.leading_zeros() as usize / 4).max(8);
-    for shift in (0..digits).rev() {
-        out.push(b"0123456789abcdef"[(n >> (shift * 4)) as usize & 0xf]);
+    for (slot, shift) in out[at..at + digits].iter_mut().zip((0..digits).rev()) {
+        *slot = b"0123456789abcdef"[(n >> (shift * 4)) as usize & 0xf];
     }
+    at + digits
 }
 
 /// Writes `n` in decimal at the end of `buffer` (room for any `usize`) and returns
@@ -202,9 +220,13 @@ mod tests {
             0xf_ffff_ffff,
             u64::MAX,
         ] {
-            let mut out = Vec::new();
-            push_hex(&mut out, n);
-            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:08x}"));
+            let mut out = [0; GENERATED_MAX];
+            let at = push_hex(&mut out, 0, 0xabc);
+            let end = push_hex(&mut out, at, n);
+            assert_eq!(
+                std::str::from_utf8(&out[at..end]).unwrap(),
+                format!("{n:08x}")
+            );
         }
     }
 }
