@@ -141,7 +141,6 @@ pub(crate) async fn run<E: Executor>(
             // Entered at every poll: what the application logs for the op is the op's.
             // Fused, it drops the op's future (and span) as soon as it answers.
             let mut call = boxed(&mut spare, call.instrument(span).fuse());
-            meter.started();
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
@@ -163,9 +162,12 @@ pub(crate) async fn run<E: Executor>(
                     // of them yields now and then, as any tokio task must.
                     tokio::task::consume_budget().await;
                 }
-                Poll::Pending => running
-                    .get_or_insert_with(FuturesUnordered::new)
-                    .push(started.wait(call, &meter)),
+                Poll::Pending => {
+                    meter.waits();
+                    running
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(started.wait(call, &meter));
+                }
             }
         }
         let Some(running) = &mut running else {
@@ -555,6 +557,7 @@ impl Started {
         F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
     {
         let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
+        meter.waited();
         let outcome = self.outcome(answer, meter);
         (self.index, outcome, self.mutation)
     }
@@ -564,7 +567,7 @@ impl Started {
     fn outcome(&self, answer: Answer, meter: &OpMeter) -> Outcome {
         let outcome = self.result(answer);
         let elapsed = self.began.elapsed();
-        meter.ended(elapsed);
+        meter.answered(elapsed);
         self.span.record("status", outcome.0.as_u16());
         self.span
             .record("duration_ms", elapsed.as_secs_f64() * 1000.0);

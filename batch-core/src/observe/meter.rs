@@ -53,7 +53,11 @@ pub fn describe() {
         "Time from a batch's arrival to its answer"
     );
     describe_histogram!(BATCH_SIZE, Unit::Count, "Ops per planned batch");
-    describe_gauge!(OPS_IN_FLIGHT, Unit::Count, "Ops running now");
+    describe_gauge!(
+        OPS_IN_FLIGHT,
+        Unit::Count,
+        "Ops waiting for their answer now"
+    );
     describe_counter!(REFUSALS, "Batches refused before any op ran, by reason");
     describe_gauge!(SOCKETS_OPEN, Unit::Count, "Sockets open now");
     describe_gauge!(
@@ -378,14 +382,21 @@ impl OpMeter {
         }
     }
 
-    /// An op starts.
-    pub(crate) fn started(&self) {
+    /// An op did not answer on its first poll: it waits, and counts as in flight
+    /// until it answers. An op answered on its first poll is never counted: it gave
+    /// the runtime no moment to see it running, and two updates of a shared gauge
+    /// per op cost more than the rest of what an op records.
+    pub(crate) fn waits(&self) {
         self.in_flight.increment(1.0);
     }
 
-    /// An op that started answered after `elapsed`.
-    pub(crate) fn ended(&self, elapsed: Duration) {
+    /// An op that waited answered.
+    pub(crate) fn waited(&self) {
         self.in_flight.decrement(1.0);
+    }
+
+    /// An op answered after `elapsed`.
+    pub(crate) fn answered(&self, elapsed: Duration) {
         self.duration.record(elapsed.as_secs_f64());
     }
 }
@@ -546,8 +557,9 @@ mod tests {
     fn ops_and_sockets_record_their_gauges_and_durations() {
         let seen = recorded(|| {
             let ops = OpMeter::new();
-            ops.started();
-            ops.ended(Duration::from_millis(1));
+            ops.waits();
+            ops.waited();
+            ops.answered(Duration::from_millis(1));
             drop(SocketMeter::open());
         });
         assert_eq!(
