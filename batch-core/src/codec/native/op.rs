@@ -99,7 +99,7 @@ pub(super) fn build_op(
             ))
             .at(Some(index), Some(at("body_base64").to_string())));
         }
-        (Some(raw), None) if raw != "null" => Some(json_body(&mut operation, raw, document)),
+        (Some(raw), None) => Some(json_body(&mut operation, raw, document)),
         (_, Some(text)) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())

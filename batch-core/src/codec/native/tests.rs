@@ -126,6 +126,21 @@ fn urls_without_escapes_share_the_batch_body() {
     );
 }
 
+/// A `body` of `null` is no body at all, on both passes: no JSON text `null` is
+/// sent, and no content type is set for one.
+#[test]
+fn a_null_body_is_no_body() {
+    let body = Bytes::from_static(br#"{"ops": [{"method": "POST", "url": "/a", "body": null}]}"#);
+    for batch in [decode(&body).unwrap(), explain(&body).unwrap()] {
+        assert!(batch.ops[0].body.is_empty(), "{:?}", batch.ops[0].body);
+        assert!(
+            batch.ops[0].headers.is_empty(),
+            "{:?}",
+            batch.ops[0].headers
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
