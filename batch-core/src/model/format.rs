@@ -39,7 +39,7 @@ impl Format {
     ];
 
     /// The format's position in [`Format::ALL`].
-    pub(crate) fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 

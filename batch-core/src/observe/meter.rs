@@ -80,8 +80,8 @@ static SUBSCRIPTIONS_KEY: Key = Key::from_static_name(SUBSCRIPTIONS);
 
 /// `batch_requests_total`'s `format` values: each format's name, in [`Format::ALL`]'s
 /// order, then `unknown` for a batch refused before its format was known.
-const FORMAT_NAMES: [&str; 6] = {
-    let mut names = ["unknown"; 6];
+const FORMAT_NAMES: [&str; Format::ALL.len() + 1] = {
+    let mut names = ["unknown"; Format::ALL.len() + 1];
     let mut format = 0;
     while format < Format::ALL.len() {
         names[format] = Format::ALL[format].name();
@@ -122,11 +122,11 @@ static REQUEST_LABELS: [[Label; 3]; REQUEST_SETS] = {
 };
 static REQUEST_KEYS: [Key; REQUEST_SETS] = keys(REQUESTS, &REQUEST_LABELS);
 
-static OPS_LABELS: [[Label; 1]; 5] = one_label("status", STATUS_CLASSES);
-static OPS_KEYS: [Key; 5] = keys(OPS, &OPS_LABELS);
+static OPS_LABELS: [[Label; 1]; STATUS_CLASSES.len()] = one_label("status", STATUS_CLASSES);
+static OPS_KEYS: [Key; STATUS_CLASSES.len()] = keys(OPS, &OPS_LABELS);
 
-static REFUSAL_LABELS: [[Label; 1]; 5] = one_label("reason", {
-    let mut names = [""; 5];
+static REFUSAL_LABELS: [[Label; 1]; Reason::ALL.len()] = one_label("reason", {
+    let mut names = [""; Reason::ALL.len()];
     let mut reason = 0;
     while reason < Reason::ALL.len() {
         names[reason] = Reason::ALL[reason].name();
@@ -134,7 +134,32 @@ static REFUSAL_LABELS: [[Label; 1]; 5] = one_label("reason", {
     }
     names
 });
-static REFUSAL_KEYS: [Key; 5] = keys(REFUSALS, &REFUSAL_LABELS);
+static REFUSAL_KEYS: [Key; Reason::ALL.len()] = keys(REFUSALS, &REFUSAL_LABELS);
+
+// A key is found by its enum's discriminant: each `ALL` must list its values in
+// declaration order.
+const _: () = {
+    let mut i = 0;
+    while i < Reason::ALL.len() {
+        assert!(Reason::ALL[i] as usize == i);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < Transport::ALL.len() {
+        assert!(Transport::ALL[i] as usize == i);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < Outcome::ALL.len() {
+        assert!(Outcome::ALL[i] as usize == i);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < Format::ALL.len() {
+        assert!(Format::ALL[i].index() == i);
+        i += 1;
+    }
+};
 
 /// The label sets of a metric with one label, `key`, one per value.
 const fn one_label<const N: usize>(
@@ -383,21 +408,28 @@ impl OpMeter {
     }
 
     /// An op did not answer on its first poll: it waits, and counts as in flight
-    /// until it answers. An op answered on its first poll is never counted: it gave
-    /// the runtime no moment to see it running, and two updates of a shared gauge
-    /// per op cost more than the rest of what an op records.
-    pub(crate) fn waits(&self) {
+    /// until the returned guard goes, when it answers or is dropped unanswered (its
+    /// batch ended early, its client left). An op answered on its first poll is
+    /// never counted: it gave the runtime no moment to see it running, and two
+    /// updates of a shared gauge per op cost more than the rest of what an op
+    /// records.
+    pub(crate) fn waits(&self) -> Waiting {
         self.in_flight.increment(1.0);
-    }
-
-    /// An op that waited answered.
-    pub(crate) fn waited(&self) {
-        self.in_flight.decrement(1.0);
+        Waiting(self.in_flight.clone())
     }
 
     /// An op answered after `elapsed`.
     pub(crate) fn answered(&self, elapsed: Duration) {
         self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+/// An op in flight, counted until this is dropped.
+pub(crate) struct Waiting(Gauge);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 
@@ -557,8 +589,7 @@ mod tests {
     fn ops_and_sockets_record_their_gauges_and_durations() {
         let seen = recorded(|| {
             let ops = OpMeter::new();
-            ops.waits();
-            ops.waited();
+            drop(ops.waits());
             ops.answered(Duration::from_millis(1));
             drop(SocketMeter::open());
         });
