@@ -24,7 +24,8 @@ struct Envelope<'a> {
     include_headers: Option<&'a RawValue>,
 }
 
-/// One op with each value left unparsed.
+/// One op with each value left unparsed. Its fields' order is the order of an op
+/// written as an array, and the typed pass's `IN_ORDER` follows it.
 #[derive(Deserialize)]
 struct RawOp<'a> {
     #[serde(borrow)]

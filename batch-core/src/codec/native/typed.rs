@@ -94,9 +94,11 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
                 // holds if they are about the size of the first (growing it copies
-                // every op built so far), and never for more than it could hold.
+                // every op built so far), never for more than it could hold, and
+                // never for more than `MOST_RESERVED`: a tiny first op before a long
+                // string would otherwise reserve an `Operation` per 11 bytes of it.
                 let size = (scan.offset() - start).max(SMALLEST_OP.len());
-                built.reserve(1 + scan.remaining() / size);
+                built.reserve((1 + scan.remaining() / size).min(MOST_RESERVED));
             }
             match build_op(index, op, document) {
                 Ok(op) => built.push(op),
@@ -112,7 +114,12 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
 /// The shortest op that builds, with the comma before the next.
 const SMALLEST_OP: &str = r#"{"url":""},"#;
 
-/// An op's fields, in the order serde's derive takes them from an array.
+/// The most ops the list is sized for up front; a longer batch grows it.
+const MOST_RESERVED: usize = 1024;
+
+/// An op's fields. [`IN_ORDER`] is the order the explaining pass's serde-derived
+/// `RawOp` declares them in, which is the order it takes them from an array (an op
+/// written as a list of its values): the two passes must agree on it.
 #[derive(Clone, Copy)]
 enum Name {
     Id,
