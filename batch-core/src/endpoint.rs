@@ -701,13 +701,21 @@ async fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Res
         return Ok(());
     }
     plan.complete_all();
-    let ops = plan
+    let ops: Option<Vec<_>> = plan
         .ops
         .iter()
         .zip(&plan.ids)
         .enumerate()
-        .filter_map(|(index, (op, id))| Some(OpView::new(index, id, op.request.as_ref()?)))
+        .map(|(index, (op, id))| Some(OpView::new(index, id, op.request.as_ref()?)))
         .collect();
+    // Every op still holds its request until the engine starts it. Were one
+    // missing, the hooks could not see the whole batch: refused, not shown in part.
+    let Some(ops) = ops else {
+        return Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the batch could not be shown to its hooks",
+        ));
+    };
     let view = BatchView::new(outer, ops);
     for hook in hooks {
         hook(&view).await?;
