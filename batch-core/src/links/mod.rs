@@ -28,7 +28,7 @@ use thiserror::Error;
 use crate::codec::spelling;
 use crate::ids::Ids;
 use crate::model::{Field, Format, Operation, is_json_content_type};
-use crate::reference::{OPEN, Piece, has_reference, pieces};
+use crate::reference::{Piece, has_reference, pieces};
 pub(crate) use template::Links;
 use template::{Body, Part, Reference, Source, Template, each_string};
 
@@ -71,9 +71,9 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
         return Ok(None);
     }
     // Most ops hold none: they are answered before anything is built to hold them.
-    let in_url = has_reference_bytes(op.url.as_bytes());
+    let in_url = has_reference(op.url.as_bytes());
     let in_headers = op.headers.iter().any(|(_, value)| has_reference(value));
-    let in_body = has_reference_bytes(&op.body);
+    let in_body = has_reference(&op.body);
     if !(in_url || in_headers || in_body) {
         return Ok(None);
     }
@@ -98,10 +98,6 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
         found.body(op)?;
     }
     Ok((!found.links.references.is_empty()).then_some(found))
-}
-
-fn has_reference_bytes(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, OPEN.as_bytes()).is_some()
 }
 
 impl Found {
@@ -204,7 +200,7 @@ impl Found {
             let mut templates = Vec::new();
             let mut failed = None;
             each_string(&mut document, &mut |text: &mut String| {
-                if failed.is_none() && has_reference(text) {
+                if failed.is_none() && has_reference(&*text) {
                     match self.template(text, Field::Body, &[]) {
                         Ok(template) => templates.push(template),
                         Err(refusal) => failed = Some(refusal),

@@ -29,9 +29,10 @@ pub(crate) struct Malformed<'a> {
     pub(crate) at: &'a str,
 }
 
-/// Whether `text` holds something meant as a reference.
-pub(crate) fn has_reference(text: &str) -> bool {
-    memchr::memmem::find(text.as_bytes(), OPEN.as_bytes()).is_some()
+/// Whether `text` (a string, or a body's bytes) holds something meant as a
+/// reference.
+pub(crate) fn has_reference(text: impl AsRef<[u8]>) -> bool {
+    memchr::memmem::find(text.as_ref(), OPEN.as_bytes()).is_some()
 }
 
 /// Cuts `text` into literal text and references. A `{` that does not open
