@@ -60,8 +60,9 @@ pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
 }
 
 /// Every rule but the URI grammar's own, which [`Uri`] checks. One scan of the bytes
-/// finds the query and whether anything is percent-encoded; the rest looks only at
-/// the path's segments, decoding none unless it has a `%`.
+/// finds the query, whether anything is percent-encoded, and the path's empty and
+/// dot segments as written; only a url with a `%` has its segments decoded and
+/// looked at again.
 pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
     check_bytes(url.as_bytes(), batch_path)
 }

@@ -113,9 +113,10 @@ pub(crate) struct Validated {
 /// Checks every op, in order, and builds its request; the first fault refuses the
 /// batch.
 pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
-    let ids = ops.iter_mut().enumerate();
     let ids = Ids::new(
-        ids.map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
+        ops.iter_mut()
+            .enumerate()
+            .map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
             .collect(),
     );
     // Found for the whole batch at once, refused in its place in op order.

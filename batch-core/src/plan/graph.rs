@@ -81,17 +81,24 @@ impl Graph {
         }
         Ok(graph)
     }
-}
 
-impl Graph {
     /// The ops `op` waits for, in the order its `depends_on` named them.
     pub(crate) fn deps(&self, op: usize) -> &[usize] {
-        self.deps.get(op).map_or(&[], Vec::as_slice)
+        // A graph without edges has no lists at all; one with edges has every op's.
+        if self.deps.is_empty() {
+            &[]
+        } else {
+            &self.deps[op]
+        }
     }
 
     /// The ops waiting for `op`.
     pub(crate) fn dependents(&self, op: usize) -> &[usize] {
-        self.dependents.get(op).map_or(&[], Vec::as_slice)
+        if self.dependents.is_empty() {
+            &[]
+        } else {
+            &self.dependents[op]
+        }
     }
 }
 

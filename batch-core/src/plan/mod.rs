@@ -175,8 +175,10 @@ fn violation(error: GraphError) -> Violation {
 /// extensions and, from the batch's id, its own `x-request-id`.
 ///
 /// An op's request is completed with them just before it starts, not when the batch
-/// is planned: a batch then holds one request's copies at a time rather than every
-/// op's, and ops that answer at once hand their memory straight to the next.
+/// is planned: a batch then holds one request's copies of the headers and
+/// extensions at a time rather than every op's, and ops that answer at once hand
+/// their memory straight to the next. (The ops' `x-request-id` values are cut from
+/// one buffer made at plan time.)
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) headers: HeaderMap,
