@@ -30,9 +30,14 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// Whether `byte` ends a run of a string's plain text: a quote, a backslash, or a
-/// control character, which a string may not hold.
-fn special(byte: u8) -> bool {
-    matches!(byte, b'"' | b'\\' | 0..0x20)
+/// control character, which a string may not hold as it is (a writer escapes it).
+///
+/// Written without short-circuits: a scan that only asks whether some byte is one
+/// folds over every byte rather than stop at the first, and is then compiled to a
+/// few vector instructions.
+#[inline]
+pub(super) fn special(byte: u8) -> bool {
+    (byte < 0x20) | (byte == b'"') | (byte == b'\\')
 }
 
 /// The top bit of the first byte of `word` (read little-endian) that is

@@ -9,18 +9,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
+use super::scan::special;
 use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody};
-
-/// Whether a JSON string may not hold byte `b` as it is.
-///
-/// A scan that only asks whether some byte does folds over every byte rather than
-/// stop at the first: header values nearly never hold one, and a scan without an
-/// early exit is compiled to a few vector instructions.
-#[inline]
-fn needs_escape(b: u8) -> bool {
-    (b < 0x20) | (b == b'"') | (b == b'\\')
-}
 
 /// A JSON document being written.
 pub(crate) struct Writer {
@@ -101,7 +92,7 @@ impl Writer {
         self.out.push(b'"');
         let mut rest = text.as_bytes();
         // Runs that need no escape are found with a tight scan and copied whole.
-        while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
+        while let Some(at) = rest.iter().position(|&b| special(b)) {
             self.out.extend_from_slice(&rest[..at]);
             self.escape(rest[at]);
             rest = &rest[at + 1..];
@@ -179,7 +170,7 @@ impl Writer {
         // says so, and its bytes are the string's.
         if !bytes
             .iter()
-            .fold(false, |odd, &b| odd | needs_escape(b) | (b >= 0x7f))
+            .fold(false, |odd, &b| odd | special(b) | (b >= 0x7f))
         {
             self.out.push(b'"');
             self.out.extend_from_slice(bytes);
