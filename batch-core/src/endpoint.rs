@@ -292,10 +292,8 @@ impl BatchEndpoint {
             }
         };
         // The caller named no batch: its id is in the answer, to find its logs by.
-        if id.generated() {
-            if let Some(value) = id.header() {
-                response.headers_mut().insert(X_BATCH_ID, value);
-            }
+        if let Some(value) = id.generated_header() {
+            response.headers_mut().insert(X_BATCH_ID, value);
         }
         response
     }

@@ -78,15 +78,11 @@ impl BatchId {
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
-    /// Whether the engine made the id up.
-    pub(crate) fn generated(&self) -> bool {
-        matches!(self.0, Id::Generated { .. })
-    }
-
-    /// The id as a header value.
-    pub(crate) fn header(&self) -> Option<HeaderValue> {
+    /// The id as an `x-batch-id` value when the engine made it up (the caller cannot
+    /// know it); `None` for the caller's own `x-request-id`.
+    pub(crate) fn generated_header(&self) -> Option<HeaderValue> {
         match &self.0 {
-            Id::Given(value) => Some(value.clone()),
+            Id::Given(_) => None,
             Id::Generated { .. } => HeaderValue::from_bytes(self.as_bytes()).ok(),
         }
     }
@@ -186,7 +182,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
         let id = BatchId::of(&headers);
-        assert_eq!((id.as_str(), id.generated()), ("req-42", false));
+        assert_eq!((id.as_str(), id.generated_header()), ("req-42", None));
         let ops = id.op_ids(1235);
         assert_eq!(ops.batch().unwrap(), "req-42");
         assert!(ops.is_batch(&ops.batch().unwrap()));
@@ -201,12 +197,12 @@ mod tests {
         for unusable in ["", "has space", &"x".repeat(129)] {
             headers.insert(X_REQUEST_ID, HeaderValue::from_str(unusable).unwrap());
             let id = BatchId::of(&headers);
-            assert!(id.generated(), "{unusable:?}");
+            assert!(id.generated_header().is_some(), "{unusable:?}");
             assert_eq!(id.as_str().len(), 16);
         }
         let (a, b) = (BatchId::generate(), BatchId::generate());
         assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(a.header().unwrap(), a.as_str());
+        assert_eq!(a.generated_header().unwrap(), a.as_str());
     }
 
     #[test]
