@@ -470,13 +470,17 @@ impl<'a> Scanner<'a> {
     /// Four hex digits.
     fn hex(&mut self) -> Scan<u16> {
         let digits = self.bytes.get(self.at..self.at + 4).ok_or(Refused)?;
-        let text = std::str::from_utf8(digits).map_err(|_| Refused)?;
-        // `from_str_radix` would take a sign, which an escape may not have.
-        if !digits.iter().all(u8::is_ascii_hexdigit) {
-            return Err(Refused);
-        }
+        // Digit by digit: `from_str_radix` would also take a sign, which an escape
+        // may not have.
+        let value = digits
+            .iter()
+            .try_fold(0, |value, &b| {
+                let digit = char::from(b).to_digit(16)?;
+                Some(value << 4 | digit)
+            })
+            .ok_or(Refused)?;
         self.at += 4;
-        u16::from_str_radix(text, 16).map_err(|_| Refused)
+        u16::try_from(value).map_err(|_| Refused)
     }
 
     /// A number: `-`, an integer without leading zeros, a fraction, an exponent.
