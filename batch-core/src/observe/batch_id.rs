@@ -91,16 +91,35 @@ impl BatchId {
     /// inherit, and each op's, `{batch}-{index}`.
     pub(crate) fn op_ids(&self, ops: usize) -> OpIds {
         let id = self.as_bytes();
-        let mut digits = [0; 20];
-        let width = id.len() + 1 + format_index(&mut digits, ops.saturating_sub(1)).len();
-        let mut values = Vec::with_capacity(id.len() + ops * width);
+        let width = id.len() + 1 + decimal_len(ops.saturating_sub(1));
+        let total = id.len() + ops * width;
+        let mut values = Vec::with_capacity(total);
         values.extend_from_slice(id);
-        for index in 0..ops {
-            let end = values.len() + width;
+        // Every slot starts `{batch}-`: the first is written, then the slots written so
+        // far are copied after themselves, doubling, in a few large copies rather
+        // than one small copy per op.
+        if ops > 0 {
             values.extend_from_slice(id);
             values.push(b'-');
-            values.extend_from_slice(format_index(&mut digits, index));
-            values.resize(end, 0);
+            values.resize(id.len() + width, 0);
+        }
+        while values.len() < total {
+            let copied = (values.len() - id.len()).min(total - values.len());
+            values.extend_from_within(id.len()..id.len() + copied);
+        }
+        // Then each op's index after its prefix, in place, its length counted up
+        // rather than worked out per op.
+        let (mut digits, mut longer_from) = (1, 10);
+        for (index, slot) in values[id.len()..].chunks_exact_mut(width).enumerate() {
+            if index == longer_from {
+                digits += 1;
+                longer_from = longer_from.saturating_mul(10);
+            }
+            let mut n = index;
+            for digit in slot[id.len() + 1..][..digits].iter_mut().rev() {
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
         }
         OpIds {
             values: Bytes::from(values),
@@ -138,8 +157,7 @@ impl OpIds {
     /// Op `index`'s `x-request-id`, `{batch}-{index}`.
     pub(crate) fn op(&self, index: usize) -> Option<HeaderValue> {
         let start = index.checked_mul(self.width)?.checked_add(self.id_len)?;
-        let digits = index.checked_ilog10().unwrap_or(0) as usize + 1;
-        let end = start.checked_add(self.id_len + 1 + digits)?;
+        let end = start.checked_add(self.id_len + 1 + decimal_len(index))?;
         if end > self.values.len() {
             return None;
         }
@@ -158,19 +176,9 @@ fn push_hex(out: &mut [u8; GENERATED_MAX], at: usize, n: u64) -> usize {
     at + digits
 }
 
-/// Writes `n` in decimal at the end of `buffer` (room for any `usize`) and returns
-/// those digits: an op's index is written for every op, and `fmt` would cost more
-/// than the rest of its id.
-fn format_index(buffer: &mut [u8; 20], mut n: usize) -> &[u8] {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buffer[start..];
-        }
-    }
+/// How many decimal digits `n` has.
+fn decimal_len(n: usize) -> usize {
+    n.checked_ilog10().unwrap_or(0) as usize + 1
 }
 
 #[cfg(test)]
@@ -203,6 +211,20 @@ mod tests {
         let (a, b) = (BatchId::generate(), BatchId::generate());
         assert_ne!(a.as_str(), b.as_str());
         assert_eq!(a.generated_header().unwrap(), a.as_str());
+    }
+
+    #[test]
+    fn every_op_id_is_the_batch_id_and_its_index_at_every_digit_count() {
+        let id = BatchId::of(&HeaderMap::new());
+        for ops in [1, 2, 10, 11, 100, 101, 1000] {
+            let values = id.op_ids(ops);
+            for index in 0..ops {
+                let expected = format!("{}-{index}", id.as_str());
+                assert_eq!(values.op(index).unwrap(), expected.as_str());
+            }
+            assert!(values.op(ops).is_none());
+            assert_eq!(values.batch().unwrap(), id.as_str());
+        }
     }
 
     #[test]
