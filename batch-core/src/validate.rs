@@ -122,7 +122,8 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
     // Found for the whole batch at once, refused in its place in op order.
     let duplicate = ids.first_duplicate();
     let mut checked = Vec::with_capacity(ops.len());
-    for (index, op) in ops.into_iter().enumerate() {
+    // Each op is read where it lies, its parts taken out, rather than moved out whole.
+    for (index, op) in ops.iter_mut().enumerate() {
         let violation = |field, kind| Violation {
             op: index,
             field,
@@ -134,22 +135,22 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
         }
         let method =
             parse_method(op.method.as_deref()).map_err(|kind| violation(Field::Method, kind))?;
-        let uri = target::parse(op.url, config.path())
+        let uri = target::parse(std::mem::take(&mut op.url), config.path())
             .map_err(|err| violation(Field::Url, err.into()))?;
         if op.headers.len() > MAX_OP_HEADERS {
             return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
         }
-        let mut request = Request::new(op.body);
+        let mut request = Request::new(std::mem::take(&mut op.body));
         // Most ops set no header: their request keeps the empty map it was made with.
         if !op.headers.is_empty() {
-            *request.headers_mut() = own_headers(op.headers, config)
+            *request.headers_mut() = own_headers(std::mem::take(&mut op.headers), config)
                 .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
         }
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         checked.push(CheckedOp {
             request: Some(request),
-            depends_on: op.depends_on,
+            depends_on: std::mem::take(&mut op.depends_on),
             timeout: op.timeout,
             silent: op.silent,
             links: None,
