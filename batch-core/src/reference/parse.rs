@@ -29,10 +29,31 @@ pub(crate) struct Malformed<'a> {
     pub(crate) at: &'a str,
 }
 
+/// The marker as one word, for texts compared with it eight bytes at a time.
+const OPEN_WORD: u64 = match OPEN.as_bytes().first_chunk() {
+    Some(bytes) if OPEN.len() == 8 => u64::from_ne_bytes(*bytes),
+    _ => panic!("the marker is eight bytes, one word"),
+};
+
+/// Texts shorter than this are searched window by window: a substring searcher's
+/// setup costs more than the search itself (an op's url, most header values).
+const SHORT: usize = 64;
+
 /// Whether `text` (a string, or a body's bytes) holds something meant as a
 /// reference.
 pub(crate) fn has_reference(text: impl AsRef<[u8]>) -> bool {
-    memchr::memmem::find(text.as_ref(), OPEN.as_bytes()).is_some()
+    let text = text.as_ref();
+    if text.len() < OPEN.len() {
+        return false;
+    }
+    if text.len() < SHORT {
+        // Every eight-byte window compared with the marker at once, as one word.
+        return text
+            .windows(OPEN.len())
+            .filter_map(|window| window.first_chunk())
+            .any(|window| u64::from_ne_bytes(*window) == OPEN_WORD);
+    }
+    memchr::memmem::find(text, OPEN.as_bytes()).is_some()
 }
 
 /// Cuts `text` into literal text and references. A `{` that does not open
@@ -99,6 +120,30 @@ mod tests {
         assert_eq!(shape("{result=x:$}{result=y:$[0]}").len(), 2);
         assert_eq!(shape("no reference {here}"), ["text no reference {here}"]);
         assert!(!has_reference("{results=x:$}"));
+    }
+
+    #[test]
+    fn the_marker_is_found_anywhere_in_short_and_long_texts() {
+        assert!(!has_reference(""));
+        assert!(!has_reference("{result"));
+        assert!(has_reference(OPEN));
+        for len in [OPEN.len(), 9, 15, 16, 17, SHORT - 1, SHORT, SHORT + 1, 200] {
+            let filler = |n: usize| "x".repeat(n);
+            for at in 0..=len - OPEN.len() {
+                let text = format!("{}{OPEN}{}", filler(at), filler(len - OPEN.len() - at));
+                assert!(has_reference(&text), "{len} bytes, marker at {at}");
+                // One byte off anywhere in the marker, and it is not one.
+                for wrong in 0..OPEN.len() {
+                    let mut bytes = text.clone().into_bytes();
+                    bytes[at + wrong] = b'X';
+                    assert!(!has_reference(&bytes), "{len} bytes, {at}, {wrong}");
+                }
+            }
+            assert!(!has_reference(filler(len)));
+        }
+        // Cut short at either end.
+        assert!(!has_reference("result=xxxxxxxx"));
+        assert!(!has_reference("xxxxxxxx{result"));
     }
 
     #[test]
