@@ -219,10 +219,6 @@ fn without_stream_ranges(headers: &mut HeaderMap) {
 /// replaces every inherited value of its name, in the order the op set them.
 pub(crate) fn lay_under(own: &mut HeaderMap, inherited: HeaderMap) {
     let own_only = std::mem::replace(own, inherited);
-    // Most ops set no header: theirs is the inherited map as it is.
-    if own_only.is_empty() {
-        return;
-    }
     let mut current = None;
     // A map yields a name with its first value, then `None` for each further one.
     for (name, value) in own_only {

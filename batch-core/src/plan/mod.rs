@@ -194,12 +194,18 @@ impl Shared {
     /// The `last` op to start takes the inherited headers and extensions themselves
     /// rather than copies: no op needs them after it (a batch of one op copies none).
     pub(crate) fn complete(&mut self, index: usize, request: &mut Request<Bytes>, last: bool) {
-        if last {
-            headers::lay_under(request.headers_mut(), std::mem::take(&mut self.headers));
+        let inherited = if last {
             *request.extensions_mut() = std::mem::take(&mut self.extensions);
+            std::mem::take(&mut self.headers)
         } else {
-            headers::lay_under(request.headers_mut(), self.headers.clone());
             *request.extensions_mut() = self.extensions.clone();
+            self.headers.clone()
+        };
+        // Most ops set no header: theirs is the inherited map, moved in as it is.
+        if request.headers().is_empty() {
+            *request.headers_mut() = inherited;
+        } else {
+            headers::lay_under(request.headers_mut(), inherited);
         }
         // Still the batch's own value (its very bytes), so the op set none. Found by
         // those bytes' address in a walk of the few entries, not by hashing the name.
