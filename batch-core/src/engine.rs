@@ -63,10 +63,6 @@ pub(crate) async fn run<E: Executor>(
     let limit = config.max_response_body();
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let meter = OpMeter::new();
-    // The ops not yet started: the last to start takes what they all share. (Ops
-    // answered 424 by a cascade never start, and the shared parts are then copied
-    // for every op that does.)
-    let mut unstarted = state.ops.len();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
     // The box of the last op that answered at once (its future gone), for the next.
@@ -78,7 +74,6 @@ pub(crate) async fn run<E: Executor>(
             let Some(index) = state.next_ready() else {
                 break;
             };
-            unstarted -= 1;
             // An op is ready once, when its last dependency finishes: its request is
             // taken here (moved out, nothing left in its place) and never looked for
             // again, so it is always there. (Were it not, an engine bug, the op would
@@ -112,7 +107,8 @@ pub(crate) async fn run<E: Executor>(
                 continue;
             }
             if !complete {
-                shared.complete(index, &mut request, unstarted == 0);
+                // The last op to start takes what they all share.
+                shared.complete(index, &mut request, state.unstarted == 0);
             }
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
@@ -346,6 +342,9 @@ struct State {
     unwaiting: usize,
     /// The ops released since, as their last dependency finished.
     released: BinaryHeap<Reverse<usize>>,
+    /// How many ops were neither taken to start nor answered by a cascade: none is
+    /// left to start once it is 0.
+    unstarted: usize,
     on_error: OnError,
     halted: bool,
 }
@@ -387,6 +386,7 @@ impl State {
             Vec::new()
         };
         Self {
+            unstarted: progress.len(),
             progress,
             kept,
             ids,
@@ -400,24 +400,26 @@ impl State {
         }
     }
 
-    /// The ready op to start next, lowest index first (so a sequential batch runs in
-    /// request order): one that waits for none, or one released since.
+    /// Takes the ready op to start next, lowest index first (so a sequential batch
+    /// runs in request order): one that waits for none, or one released since.
     fn next_ready(&mut self) -> Option<usize> {
         while self.unwaiting < self.ops.len() && !self.graph.deps(self.unwaiting).is_empty() {
             self.unwaiting += 1;
         }
         let unwaiting = (self.unwaiting < self.ops.len()).then_some(self.unwaiting);
-        match (unwaiting, self.released.peek()) {
+        let next = match (unwaiting, self.released.peek()) {
             (Some(op), Some(&Reverse(released))) if released < op => {
                 self.released.pop();
-                Some(released)
+                released
             }
             (Some(op), _) => {
                 self.unwaiting += 1;
-                Some(op)
+                op
             }
-            (None, _) => self.released.pop().map(|Reverse(op)| op),
-        }
+            (None, _) => self.released.pop()?.0,
+        };
+        self.unstarted -= 1;
+        Some(next)
     }
 
     /// Records the outcome of op `index` as [`State::finish`] does, and publishes its
@@ -446,6 +448,8 @@ impl State {
         let mut cascade = Vec::new();
         let result = self.settle(index, outcome, &mut cascade);
         while let Some((index, outcome)) = cascade.pop() {
+            // Answered here, it will never start.
+            self.unstarted -= 1;
             let settled = self.settle(index, outcome, &mut cascade);
             self.done.push((index, settled));
         }

@@ -96,6 +96,35 @@ async fn dependents_wait_and_a_chain_takes_its_critical_path() {
 }
 
 #[tokio::test]
+async fn ops_that_start_after_a_cascade_of_424s_still_inherit_the_outer_headers() {
+    // The ops answered 424 never start: the last op that does start is the one
+    // after them, and it, like every other, is given the outer identity and its
+    // own request id.
+    let ops = json!([
+        {"id": "bad", "url": "/status/500"},
+        {"id": "child", "url": "/never/child", "depends_on": "bad"},
+        {"id": "grandchild", "url": "/never/grandchild", "depends_on": "child"},
+        {"id": "after", "url": "/e/after", "if": "not $bad/$succeeded"},
+        {"id": "last", "url": "/e/last"},
+    ]);
+    let request = common::batch_request(&json!({"ops": ops, "sequential": true}));
+    let (mut parts, body) = request.into_parts();
+    parts
+        .headers
+        .insert("x-request-id", "outer-1".parse().unwrap());
+    let response = BatchEndpoint::new(Config::default())
+        .handle(&Script::default(), Request::from_parts(parts, body))
+        .await;
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(statuses(&body), [500, 424, 424, 200, 200]);
+    for (index, op) in [(3, "after"), (4, "last")] {
+        let headers = &body["results"][index]["body"]["headers"];
+        assert_eq!(headers["authorization"], "Bearer outer", "{op}");
+        assert_eq!(headers["x-request-id"], format!("outer-1-{index}"), "{op}");
+    }
+}
+
+#[tokio::test]
 async fn dependents_of_a_failure_get_424_transitively_and_do_not_run() {
     let script = Script::default();
     let ops = json!([
