@@ -140,22 +140,31 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
         if op.headers.len() > MAX_OP_HEADERS {
             return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
         }
-        let mut request = Request::new(std::mem::take(&mut op.body));
-        // Most ops set no header: their request keeps the empty map it was made with.
-        if !op.headers.is_empty() {
-            *request.headers_mut() = own_headers(std::mem::take(&mut op.headers), config)
+        // Most ops set no header: their request keeps the empty map it is made with.
+        let headers = if op.headers.is_empty() {
+            None
+        } else {
+            let own = own_headers(std::mem::take(&mut op.headers), config)
                 .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
-        }
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
+            Some(own)
+        };
+        // The request is made where it stays, in its checked op, and completed
+        // there, rather than made, completed and moved in.
         checked.push(CheckedOp {
-            request: Some(request),
+            request: Some(Request::new(std::mem::take(&mut op.body))),
             depends_on: std::mem::take(&mut op.depends_on),
             timeout: op.timeout,
             silent: op.silent,
             links: None,
             condition: None,
         });
+        if let Some(request) = checked.last_mut().and_then(|op| op.request.as_mut()) {
+            *request.method_mut() = method;
+            *request.uri_mut() = uri;
+            if let Some(headers) = headers {
+                *request.headers_mut() = headers;
+            }
+        }
     }
     Ok(Validated { ops: checked, ids })
 }
