@@ -338,6 +338,9 @@ struct State {
     /// The results a finished op settled with its own (its dependents' 424s),
     /// until the sink is handed them.
     done: Vec<(usize, OpResult)>,
+    /// The 424s (and 412s) a finishing op cascades to, until each is settled in
+    /// turn: one list for the batch, which a batch without them never allocates.
+    cascade: Vec<(usize, Outcome)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
     graph: Graph,
@@ -391,6 +394,7 @@ impl State {
             kept,
             ids,
             done: Vec::new(),
+            cascade: Vec::new(),
             ops,
             graph,
             unwaiting: 0,
@@ -429,24 +433,22 @@ impl State {
         mutation: Option<Box<Mutation>>,
         hub: Option<&dyn Hub>,
     ) -> OpResult {
-        let result = self.finish(index, outcome);
+        // Published from the outcome's parts, before they are moved into the result.
         if let (Some(mutation), Some(hub)) = (mutation, hub)
-            && let Some(event) = mutation.event(result.status, &result.headers, &result.body)
+            && let Some(event) = mutation.event(outcome.0, &outcome.1, &outcome.2)
         {
             hub.publish(event);
         }
-        result
+        self.finish(index, outcome)
     }
 
     /// Records the outcome of op `index`, then releases its dependents whose every
     /// dependency succeeded and answers 424 for the others, transitively. Gives
     /// back the op's result; those of the 424s are in `done`.
     fn finish(&mut self, index: usize, outcome: Outcome) -> OpResult {
-        // Only 424s cascade; most ops finish alone, without allocating a worklist.
-        let mut cascade = Vec::new();
-        let result = self.settle(index, outcome, &mut cascade);
-        while let Some((index, outcome)) = cascade.pop() {
-            let settled = self.settle(index, outcome, &mut cascade);
+        let result = self.settle(index, outcome);
+        while let Some((index, outcome)) = self.cascade.pop() {
+            let settled = self.settle(index, outcome);
             self.done.push((index, settled));
         }
         result
@@ -454,33 +456,11 @@ impl State {
 
     /// Records the outcome of op `index` alone, and releases its dependents or adds
     /// their 424s to `cascade`. Gives back the op's result.
-    fn settle(
-        &mut self,
-        index: usize,
-        (status, headers, body): Outcome,
-        cascade: &mut Vec<(usize, Outcome)>,
-    ) -> OpResult {
+    fn settle(&mut self, index: usize, (status, headers, body): Outcome) -> OpResult {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
         self.progress[index].status = Some(status);
-        // An op's id is named again only by a dependent it failed: without
-        // dependents, the result takes the id itself rather than a copy.
-        let id = if self.graph.dependents(index).is_empty() {
-            std::mem::take(&mut self.ids[index])
-        } else {
-            self.ids[index].clone()
-        };
-        let result = OpResult {
-            id,
-            status,
-            headers,
-            body,
-            silent: self.ops[index].silent,
-        };
-        if self.progress[index].referred {
-            self.kept[index] = Some(result.clone());
-        }
         for &dependent in self.graph.dependents(index) {
             self.progress[dependent].waiting_for -= 1;
             if self.progress[dependent].waiting_for > 0 {
@@ -510,10 +490,34 @@ impl State {
             };
             match blocked {
                 None => self.released.push(Reverse(dependent)),
-                Some(outcome) => cascade.push((dependent, outcome)),
+                Some(outcome) => self.cascade.push((dependent, outcome)),
             }
         }
-        result
+        // An op's id is named again only by a dependent it failed: without
+        // dependents, the result takes the id itself rather than a copy.
+        let id = if self.graph.dependents(index).is_empty() {
+            std::mem::take(&mut self.ids[index])
+        } else {
+            self.ids[index].clone()
+        };
+        let silent = self.ops[index].silent;
+        if self.progress[index].referred {
+            self.kept[index] = Some(OpResult {
+                id: id.clone(),
+                status,
+                headers: headers.clone(),
+                body: body.clone(),
+                silent,
+            });
+        }
+        // Built last, from its parts: the result is moved once, out to the caller.
+        OpResult {
+            id,
+            status,
+            headers,
+            body,
+            silent,
+        }
     }
 }
 
