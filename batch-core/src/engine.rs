@@ -103,9 +103,10 @@ pub(crate) async fn run<E: Executor>(
             if let Some(outcome) = refused {
                 let result = state.finish(index, outcome);
                 let flow = sink.put(index, result).await;
-                if flush(flow, &mut state.done, &mut state.ids, sink)
-                    .await
-                    .is_break()
+                if flushes(flow, &state.done)
+                    && flush(flow, &mut state.done, &mut state.ids, sink)
+                        .await
+                        .is_break()
                 {
                     break 'batch;
                 }
@@ -155,9 +156,10 @@ pub(crate) async fn run<E: Executor>(
                     let outcome = started.outcome(Ok(answer), &meter);
                     let result = state.record(index, outcome, started.mutation, hub);
                     let flow = sink.put(index, result).await;
-                    if flush(flow, &mut state.done, &mut state.ids, sink)
-                        .await
-                        .is_break()
+                    if flushes(flow, &state.done)
+                        && flush(flow, &mut state.done, &mut state.ids, sink)
+                            .await
+                            .is_break()
                     {
                         break 'batch;
                     }
@@ -181,14 +183,24 @@ pub(crate) async fn run<E: Executor>(
         };
         let result = state.record(index, outcome, mutation, hub);
         let flow = sink.put(index, result).await;
-        if flush(flow, &mut state.done, &mut state.ids, sink)
-            .await
-            .is_break()
+        if flushes(flow, &state.done)
+            && flush(flow, &mut state.done, &mut state.ids, sink)
+                .await
+                .is_break()
         {
             break;
         }
     }
     state.ids
+}
+
+/// Whether [`flush`] has anything to do once `sink` took the result of an op that
+/// just finished, as `flow` says: the sink ended the batch, or finishing that op
+/// settled others. Asked before the flush's future is made, which most ops (alone,
+/// and with a sink that goes on) never need.
+#[inline]
+fn flushes(flow: ControlFlow<()>, done: &[(usize, OpResult)]) -> bool {
+    flow.is_break() || !done.is_empty()
 }
 
 /// Once `sink` took the result of an op that just finished, as `flow` says, hands
@@ -204,9 +216,6 @@ async fn flush(
     ids: &mut [String],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
-    if flow.is_continue() && done.is_empty() {
-        return flow;
-    }
     let (mut flow, mut results) = (flow, done.drain(..));
     while flow.is_continue() {
         let Some((index, result)) = results.next() else {
