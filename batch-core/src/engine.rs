@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{Either, Fuse, FusedFuture};
@@ -52,7 +53,7 @@ pub(crate) async fn run<E: Executor>(
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
 ) -> Vec<String> {
-    let deadline = Instant::now() + config.batch_deadline();
+    let deadline = after(Instant::now(), config.batch_deadline());
     let concurrency = if plan.sequential {
         1
     } else {
@@ -72,8 +73,10 @@ pub(crate) async fn run<E: Executor>(
     // The box of the last op that answered at once (its future gone), for the next.
     let mut spare = None;
     'batch: loop {
-        // One clock reading per round: the ops a round starts share it.
+        // One clock reading per round: the ops a round starts share it, and the
+        // deadline of those without a timeout of their own.
         let now = Instant::now();
+        let round_deadline = deadline.min(after(now, config.op_timeout()));
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
                 break;
@@ -117,7 +120,6 @@ pub(crate) async fn run<E: Executor>(
             }
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
-            let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
             let span = op_span(
                 index,
                 &state.ids[index],
@@ -128,7 +130,8 @@ pub(crate) async fn run<E: Executor>(
                 index,
                 is_head: request.method() == Method::HEAD,
                 began: now,
-                deadline: deadline.min(now + op_timeout),
+                // An op's own timeout may only bring its deadline nearer.
+                deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
                 mutation,
                 span: span.clone(),
             };
@@ -630,6 +633,15 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
         }
         None => Box::pin(future),
     }
+}
+
+/// The instant `span` after `now`. A span past what an `Instant` can hold (a timeout
+/// of `Duration::MAX`, say) is a deadline that never comes: 30 years on, as tokio's
+/// own `sleep` takes it, rather than an overflow.
+fn after(now: Instant, span: Duration) -> Instant {
+    /// Far enough to never come, near enough for any clock to hold.
+    const NEVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(span).unwrap_or_else(|| now + NEVER)
 }
 
 /// Polls `future` once and says what that poll gave, without waiting.
