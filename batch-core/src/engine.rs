@@ -156,7 +156,8 @@ pub(crate) async fn run<E: Executor>(
                     if call.is_terminated() {
                         spare = Some(call);
                     }
-                    let outcome = started.outcome(Ok(answer), &meter);
+                    let outcome = started.outcome(Ok(answer));
+                    started.answered(outcome.0, &meter);
                     let result = state.record(index, outcome, started.mutation, hub);
                     let flow = sink.put(index, result).await;
                     if flushes(flow, &state.done)
@@ -587,23 +588,25 @@ impl Started {
     {
         let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
         drop(waiting);
-        let outcome = self.outcome(answer, meter);
+        let outcome = self.outcome(answer);
+        self.answered(outcome.0, meter);
         (self.index, outcome, self.mutation)
     }
 
-    /// The op's result from its answer: a panic, an error or a timeout become the
-    /// engine's own answer. Its span and `meter` are told how it ended.
-    fn outcome(&self, answer: Answer, meter: &OpMeter) -> Outcome {
-        let outcome = self.result(answer);
+    /// Tells the op's span and `meter` that it ended, answered `status`. Apart from
+    /// [`Started::outcome`], which the caller gets straight from it, not through
+    /// this.
+    fn answered(&self, status: StatusCode, meter: &OpMeter) {
         let elapsed = self.began.elapsed();
         meter.answered(elapsed);
-        self.span.record("status", outcome.0.as_u16());
+        self.span.record("status", status.as_u16());
         self.span
             .record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-        outcome
     }
 
-    fn result(&self, answer: Answer) -> Outcome {
+    /// The op's outcome from its answer: a panic, an error or a timeout become the
+    /// engine's own answer.
+    fn outcome(&self, answer: Answer) -> Outcome {
         match answer {
             Err(_elapsed) => timed_out(),
             Ok(Err(_panic)) => {
