@@ -158,7 +158,8 @@ pub(crate) async fn run<E: Executor>(
                     }
                     let outcome = started.outcome(Ok(answer));
                     started.answered(outcome.0, &meter);
-                    let result = state.record(index, outcome, started.mutation, hub);
+                    publish(started.mutation, hub, &outcome);
+                    let result = state.finish(index, outcome);
                     let flow = sink.put(index, result).await;
                     if flushes(flow, &state.done)
                         && flush(flow, &mut state.done, &mut state.ids, sink)
@@ -185,7 +186,8 @@ pub(crate) async fn run<E: Executor>(
         let Some((index, outcome, mutation)) = running.next().await else {
             break;
         };
-        let result = state.record(index, outcome, mutation, hub);
+        publish(mutation, hub, &outcome);
+        let result = state.finish(index, outcome);
         let flow = sink.put(index, result).await;
         if flushes(flow, &state.done)
             && flush(flow, &mut state.done, &mut state.ids, sink)
@@ -441,39 +443,24 @@ impl State {
         }
     }
 
-    /// Records the outcome of op `index` as [`State::finish`] does, and publishes its
-    /// change through `hub` if it made one.
-    fn record(
-        &mut self,
-        index: usize,
-        outcome: Outcome,
-        mutation: Option<Box<Mutation>>,
-        hub: Option<&dyn Hub>,
-    ) -> OpResult {
-        // Published from the outcome's parts, before they are moved into the result.
-        if let (Some(mutation), Some(hub)) = (mutation, hub)
-            && let Some(event) = mutation.event(outcome.0, &outcome.1, &outcome.2)
-        {
-            hub.publish(event);
-        }
-        self.finish(index, outcome)
-    }
-
     /// Records the outcome of op `index`, then releases its dependents whose every
     /// dependency succeeded and answers 424 for the others, transitively. Gives
     /// back the op's result; those of the 424s are in `done`.
     fn finish(&mut self, index: usize, outcome: Outcome) -> OpResult {
-        let result = self.settle(index, outcome);
+        self.settle(index, outcome.0);
         while let Some((index, outcome)) = self.cascade.pop() {
-            let settled = self.settle(index, outcome);
+            self.settle(index, outcome.0);
+            let settled = self.result(index, outcome);
             self.done.push((index, settled));
         }
-        result
+        // Built last, once the cascade is settled: the result goes straight out to
+        // the caller, not held in a local across the loop and copied out after it.
+        self.result(index, outcome)
     }
 
-    /// Records the outcome of op `index` alone, and releases its dependents or adds
-    /// their 424s to `cascade`. Gives back the op's result.
-    fn settle(&mut self, index: usize, (status, headers, body): Outcome) -> OpResult {
+    /// Records that op `index` finished with `status`, and releases its dependents
+    /// or adds their 424s to `cascade`.
+    fn settle(&mut self, index: usize, status: StatusCode) {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
@@ -510,6 +497,10 @@ impl State {
                 Some(outcome) => self.cascade.push((dependent, outcome)),
             }
         }
+    }
+
+    /// Op `index`'s result, from its outcome; a copy is kept if some op refers to it.
+    fn result(&mut self, index: usize, (status, headers, body): Outcome) -> OpResult {
         // An op's id is named again only by a dependent it failed: without
         // dependents, the result takes the id itself rather than a copy.
         let id = if self.graph.dependents(index).is_empty() {
@@ -527,7 +518,6 @@ impl State {
                 silent,
             });
         }
-        // Built last, from its parts: the result is moved once, out to the caller.
         OpResult {
             id,
             status,
@@ -535,6 +525,17 @@ impl State {
             body,
             silent,
         }
+    }
+}
+
+/// Publishes through `hub` the change an op made, if it made one (`mutation`, and
+/// an `outcome` that succeeded). Done from the outcome's parts, before they are
+/// moved into the op's result, and so before its dependents are settled.
+fn publish(mutation: Option<Box<Mutation>>, hub: Option<&dyn Hub>, outcome: &Outcome) {
+    if let (Some(mutation), Some(hub)) = (mutation, hub)
+        && let Some(event) = mutation.event(outcome.0, &outcome.1, &outcome.2)
+    {
+        hub.publish(event);
     }
 }
 
