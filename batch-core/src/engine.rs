@@ -531,6 +531,9 @@ impl State {
 /// Publishes through `hub` the change an op made, if it made one (`mutation`, and
 /// an `outcome` that succeeded). Done from the outcome's parts, before they are
 /// moved into the op's result, and so before its dependents are settled.
+// Always inlined: most batches have no hub, and a call to learn that costs ~14
+// instructions per op.
+#[inline(always)]
 fn publish(mutation: Option<Box<Mutation>>, hub: Option<&dyn Hub>, outcome: &Outcome) {
     if let (Some(mutation), Some(hub)) = (mutation, hub)
         && let Some(event) = mutation.event(outcome.0, &outcome.1, &outcome.2)
