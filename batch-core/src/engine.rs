@@ -459,7 +459,8 @@ impl State {
     }
 
     /// Records that op `index` finished with `status`, and releases its dependents
-    /// or adds their 424s to `cascade`.
+    /// or adds their 424s to `cascade`. Its result is made apart, by
+    /// [`State::result`].
     fn settle(&mut self, index: usize, status: StatusCode) {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
@@ -597,9 +598,9 @@ impl Started {
         (self.index, outcome, self.mutation)
     }
 
-    /// Tells the op's span and `meter` that it ended, answered `status`. Apart from
-    /// [`Started::outcome`], which the caller gets straight from it, not through
-    /// this.
+    /// Tells the op's span and `meter` that it ended with `status`. Kept apart from
+    /// [`Started::outcome`], so that the outcome goes straight to the caller rather
+    /// than through here (a copy of it fewer).
     fn answered(&self, status: StatusCode, meter: &OpMeter) {
         let elapsed = self.began.elapsed();
         meter.answered(elapsed);
