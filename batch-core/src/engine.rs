@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{Either, Fuse, FusedFuture};
@@ -52,7 +53,7 @@ pub(crate) async fn run<E: Executor>(
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
 ) -> Vec<String> {
-    let deadline = Instant::now() + config.batch_deadline();
+    let deadline = after(Instant::now(), config.batch_deadline());
     let concurrency = if plan.sequential {
         1
     } else {
@@ -68,8 +69,10 @@ pub(crate) async fn run<E: Executor>(
     // The box of the last op that answered at once (its future gone), for the next.
     let mut spare = None;
     'batch: loop {
-        // One clock reading per round: the ops a round starts share it.
+        // One clock reading per round: the ops a round starts share it, and the
+        // deadline of those without a timeout of their own.
         let now = Instant::now();
+        let round_deadline = deadline.min(after(now, config.op_timeout()));
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
                 break;
@@ -98,9 +101,10 @@ pub(crate) async fn run<E: Executor>(
             if let Some(outcome) = refused {
                 let result = state.finish(index, outcome);
                 let flow = sink.put(index, result).await;
-                if flush(flow, &mut state.done, &mut state.ids, sink)
-                    .await
-                    .is_break()
+                if flushes(flow, &state.done)
+                    && flush(flow, &mut state.done, &mut state.ids, sink)
+                        .await
+                        .is_break()
                 {
                     break 'batch;
                 }
@@ -112,7 +116,6 @@ pub(crate) async fn run<E: Executor>(
             }
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
-            let op_timeout = timeout.map_or(config.op_timeout(), |t| t.min(config.op_timeout()));
             let span = op_span(
                 index,
                 &state.ids[index],
@@ -123,7 +126,8 @@ pub(crate) async fn run<E: Executor>(
                 index,
                 is_head: request.method() == Method::HEAD,
                 began: now,
-                deadline: deadline.min(now + op_timeout),
+                // An op's own timeout may only bring its deadline nearer.
+                deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
                 mutation,
                 span: span.clone(),
             };
@@ -148,12 +152,15 @@ pub(crate) async fn run<E: Executor>(
                     if call.is_terminated() {
                         spare = Some(call);
                     }
-                    let outcome = started.outcome(Ok(answer), &meter);
-                    let result = state.record(index, outcome, started.mutation, hub);
+                    let outcome = started.outcome(Ok(answer));
+                    started.answered(outcome.0, &meter);
+                    publish(started.mutation, hub, &outcome);
+                    let result = state.finish(index, outcome);
                     let flow = sink.put(index, result).await;
-                    if flush(flow, &mut state.done, &mut state.ids, sink)
-                        .await
-                        .is_break()
+                    if flushes(flow, &state.done)
+                        && flush(flow, &mut state.done, &mut state.ids, sink)
+                            .await
+                            .is_break()
                     {
                         break 'batch;
                     }
@@ -175,16 +182,27 @@ pub(crate) async fn run<E: Executor>(
         let Some((index, outcome, mutation)) = running.next().await else {
             break;
         };
-        let result = state.record(index, outcome, mutation, hub);
+        publish(mutation, hub, &outcome);
+        let result = state.finish(index, outcome);
         let flow = sink.put(index, result).await;
-        if flush(flow, &mut state.done, &mut state.ids, sink)
-            .await
-            .is_break()
+        if flushes(flow, &state.done)
+            && flush(flow, &mut state.done, &mut state.ids, sink)
+                .await
+                .is_break()
         {
             break;
         }
     }
     state.ids
+}
+
+/// Whether [`flush`] has anything to do once `sink` took the result of an op that
+/// just finished, as `flow` says: the sink ended the batch, or finishing that op
+/// settled others. Asked before the flush's future is made, which most ops (alone,
+/// and with a sink that goes on) never need.
+#[inline]
+fn flushes(flow: ControlFlow<()>, done: &[(usize, OpResult)]) -> bool {
+    flow.is_break() || !done.is_empty()
 }
 
 /// Once `sink` took the result of an op that just finished, as `flow` says, hands
@@ -200,9 +218,6 @@ async fn flush(
     ids: &mut [String],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
-    if flow.is_continue() && done.is_empty() {
-        return flow;
-    }
     let (mut flow, mut results) = (flow, done.drain(..));
     while flow.is_continue() {
         let Some((index, result)) = results.next() else {
@@ -293,7 +308,11 @@ impl Collect {
         // Stored in each branch: a result chosen first and stored once is moved once
         // more (about +40 instructions per op).
         if let (Some(slot), Some(came)) = (self.results.get_mut(index), self.came.get_mut(index)) {
-            *slot = result;
+            // An op's result comes once, into a slot that holds a stand-in owning
+            // nothing (an empty id, an empty map, no body): forgotten rather than
+            // dropped, it costs no drop of its parts, and leaks nothing.
+            debug_assert!(!*came, "op {index}'s result came twice");
+            std::mem::forget(std::mem::replace(slot, result));
             *came = true;
         }
         ControlFlow::Continue(())
@@ -334,6 +353,9 @@ struct State {
     /// The results a finished op settled with its own (its dependents' 424s),
     /// until the sink is handed them.
     done: Vec<(usize, OpResult)>,
+    /// The 424s (and 412s) a finishing op cascades to, until each is settled in
+    /// turn: one list for the batch, which a batch without them never allocates.
+    cascade: Vec<(usize, Outcome)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
     graph: Graph,
@@ -391,6 +413,7 @@ impl State {
             kept,
             ids,
             done: Vec::new(),
+            cascade: Vec::new(),
             ops,
             graph,
             unwaiting: 0,
@@ -422,69 +445,31 @@ impl State {
         Some(next)
     }
 
-    /// Records the outcome of op `index` as [`State::finish`] does, and publishes its
-    /// change through `hub` if it made one.
-    fn record(
-        &mut self,
-        index: usize,
-        outcome: Outcome,
-        mutation: Option<Box<Mutation>>,
-        hub: Option<&dyn Hub>,
-    ) -> OpResult {
-        let result = self.finish(index, outcome);
-        if let (Some(mutation), Some(hub)) = (mutation, hub)
-            && let Some(event) = mutation.event(result.status, &result.headers, &result.body)
-        {
-            hub.publish(event);
-        }
-        result
-    }
-
     /// Records the outcome of op `index`, then releases its dependents whose every
     /// dependency succeeded and answers 424 for the others, transitively. Gives
     /// back the op's result; those of the 424s are in `done`.
     fn finish(&mut self, index: usize, outcome: Outcome) -> OpResult {
-        // Only 424s cascade; most ops finish alone, without allocating a worklist.
-        let mut cascade = Vec::new();
-        let result = self.settle(index, outcome, &mut cascade);
-        while let Some((index, outcome)) = cascade.pop() {
+        self.settle(index, outcome.0);
+        while let Some((index, outcome)) = self.cascade.pop() {
             // Answered here, it will never start.
             self.unstarted -= 1;
-            let settled = self.settle(index, outcome, &mut cascade);
+            self.settle(index, outcome.0);
+            let settled = self.result(index, outcome);
             self.done.push((index, settled));
         }
-        result
+        // Built last, once the cascade is settled: the result goes straight out to
+        // the caller, not held in a local across the loop and copied out after it.
+        self.result(index, outcome)
     }
 
-    /// Records the outcome of op `index` alone, and releases its dependents or adds
-    /// their 424s to `cascade`. Gives back the op's result.
-    fn settle(
-        &mut self,
-        index: usize,
-        (status, headers, body): Outcome,
-        cascade: &mut Vec<(usize, Outcome)>,
-    ) -> OpResult {
+    /// Records that op `index` finished with `status`, and releases its dependents
+    /// or adds their 424s to `cascade`. Its result is made apart, by
+    /// [`State::result`].
+    fn settle(&mut self, index: usize, status: StatusCode) {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
         self.progress[index].status = Some(status);
-        // An op's id is named again only by a dependent it failed: without
-        // dependents, the result takes the id itself rather than a copy.
-        let id = if self.graph.dependents(index).is_empty() {
-            std::mem::take(&mut self.ids[index])
-        } else {
-            self.ids[index].clone()
-        };
-        let result = OpResult {
-            id,
-            status,
-            headers,
-            body,
-            silent: self.ops[index].silent,
-        };
-        if self.progress[index].referred {
-            self.kept[index] = Some(result.clone());
-        }
         for &dependent in self.graph.dependents(index) {
             self.progress[dependent].waiting_for -= 1;
             if self.progress[dependent].waiting_for > 0 {
@@ -514,10 +499,51 @@ impl State {
             };
             match blocked {
                 None => self.released.push(Reverse(dependent)),
-                Some(outcome) => cascade.push((dependent, outcome)),
+                Some(outcome) => self.cascade.push((dependent, outcome)),
             }
         }
-        result
+    }
+
+    /// Op `index`'s result, from its outcome; a copy is kept if some op refers to it.
+    fn result(&mut self, index: usize, (status, headers, body): Outcome) -> OpResult {
+        // An op's id is named again only by a dependent it failed: without
+        // dependents, the result takes the id itself rather than a copy.
+        let id = if self.graph.dependents(index).is_empty() {
+            std::mem::take(&mut self.ids[index])
+        } else {
+            self.ids[index].clone()
+        };
+        let silent = self.ops[index].silent;
+        if self.progress[index].referred {
+            self.kept[index] = Some(OpResult {
+                id: id.clone(),
+                status,
+                headers: headers.clone(),
+                body: body.clone(),
+                silent,
+            });
+        }
+        OpResult {
+            id,
+            status,
+            headers,
+            body,
+            silent,
+        }
+    }
+}
+
+/// Publishes through `hub` the change an op made, if it made one (`mutation`, and
+/// an `outcome` that succeeded). Done from the outcome's parts, before they are
+/// moved into the op's result, and so before its dependents are settled.
+// Always inlined: most batches have no hub, and a call to learn that costs ~14
+// instructions per op.
+#[inline(always)]
+fn publish(mutation: Option<Box<Mutation>>, hub: Option<&dyn Hub>, outcome: &Outcome) {
+    if let (Some(mutation), Some(hub)) = (mutation, hub)
+        && let Some(event) = mutation.event(outcome.0, &outcome.1, &outcome.2)
+    {
+        hub.publish(event);
     }
 }
 
@@ -571,23 +597,25 @@ impl Started {
     {
         let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
         drop(waiting);
-        let outcome = self.outcome(answer, meter);
+        let outcome = self.outcome(answer);
+        self.answered(outcome.0, meter);
         (self.index, outcome, self.mutation)
     }
 
-    /// The op's result from its answer: a panic, an error or a timeout become the
-    /// engine's own answer. Its span and `meter` are told how it ended.
-    fn outcome(&self, answer: Answer, meter: &OpMeter) -> Outcome {
-        let outcome = self.result(answer);
+    /// Tells the op's span and `meter` that it ended with `status`. Kept apart from
+    /// [`Started::outcome`], so that the outcome goes straight to the caller rather
+    /// than through here (a copy of it fewer).
+    fn answered(&self, status: StatusCode, meter: &OpMeter) {
         let elapsed = self.began.elapsed();
         meter.answered(elapsed);
-        self.span.record("status", outcome.0.as_u16());
+        self.span.record("status", status.as_u16());
         self.span
             .record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-        outcome
     }
 
-    fn result(&self, answer: Answer) -> Outcome {
+    /// The op's outcome from its answer: a panic, an error or a timeout become the
+    /// engine's own answer.
+    fn outcome(&self, answer: Answer) -> Outcome {
         match answer {
             Err(_elapsed) => timed_out(),
             Ok(Err(_panic)) => {
@@ -617,6 +645,17 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
         }
         None => Box::pin(future),
     }
+}
+
+/// The instant `span` after `now`. A span past what an `Instant` can hold (a timeout
+/// of `Duration::MAX`, say) is a deadline that never comes: 30 years on, as tokio's
+/// own `sleep` takes it, rather than an overflow.
+// Inlined: a call costs about what the addition does.
+#[inline]
+fn after(now: Instant, span: Duration) -> Instant {
+    /// Far enough to never come, near enough for any clock to hold.
+    const NEVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(span).unwrap_or_else(|| now + NEVER)
 }
 
 /// Polls `future` once and says what that poll gave, without waiting.

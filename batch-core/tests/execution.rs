@@ -431,3 +431,19 @@ async fn a_large_batch_of_instant_ops_still_lets_other_tasks_run() {
         "the batch yielded to the runtime before its last op"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_past_what_a_clock_holds_are_deadlines_that_never_come() {
+    let config = Config::builder()
+        .op_timeout(Duration::MAX)
+        .batch_deadline(Duration::MAX)
+        .build()
+        .unwrap();
+    let ops = json!([
+        {"url": "/sleep/10"},
+        {"url": "/sleep/10", "timeout_ms": u64::MAX}
+    ]);
+    let (status, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(statuses(&body), [200, 200]);
+}

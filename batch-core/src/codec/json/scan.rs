@@ -58,6 +58,9 @@ fn special_bytes(word: u64) -> u64 {
 /// `serde_json::from_slice::<&RawValue>` accepts, on any text shorter than
 /// [`AGREES_BELOW`] bytes. (serde_json skips a value nested however deep, this
 /// reader none deeper than [`MAX_DEPTH`]; a shorter text cannot be both.)
+// Inlined into its callers (every op's answer is checked by it), where the
+// scanner's setup folds into theirs.
+#[inline]
 pub(crate) fn is_json(bytes: &[u8]) -> bool {
     let mut scan = Scanner {
         bytes,

@@ -53,9 +53,10 @@ impl Writer {
 
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
     pub(crate) fn result(&mut self, result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
-        self.raw(br#"{"id":"#);
-        self.string(&result.id);
-        self.raw(br#","status":"#);
+        // The id's quotes are written with the keys around them.
+        self.raw(br#"{"id":""#);
+        self.text(&result.id);
+        self.raw(br#"","status":"#);
         self.status(result.status);
         rest(self, result);
         self.raw(b"}");
@@ -88,8 +89,13 @@ impl Writer {
 
     /// Appends `text` as a JSON string.
     pub(crate) fn string(&mut self, text: &str) {
-        self.out.reserve(text.len() + 2);
         self.out.push(b'"');
+        self.text(text);
+        self.out.push(b'"');
+    }
+
+    /// Appends `text` as the inside of a JSON string, escaped, without its quotes.
+    fn text(&mut self, text: &str) {
         let mut rest = text.as_bytes();
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
@@ -98,7 +104,6 @@ impl Writer {
             rest = &rest[at + 1..];
         }
         self.out.extend_from_slice(rest);
-        self.out.push(b'"');
     }
 
     /// Appends the escape of a byte a JSON string may not hold as it is.
@@ -258,6 +263,22 @@ mod tests {
     fn strings_escape_what_json_requires() {
         let text = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h\u{e9}</";
         assert_eq!(written(|w| w.string(text)), json!(text));
+    }
+
+    #[test]
+    fn ids_are_escaped_only_where_they_need_it() {
+        let results = [
+            OpResult::new("op1", http::StatusCode::OK),
+            OpResult::new("a\"b\\c\u{1}d\u{e9}", http::StatusCode::NOT_FOUND),
+        ];
+        let document = Writer::results("results", &results, |_, _| {}).into_bytes();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&document).unwrap(),
+            json!({"results": [
+                {"id": "op1", "status": 200},
+                {"id": "a\"b\\c\u{1}d\u{e9}", "status": 404}
+            ]})
+        );
     }
 
     #[test]
