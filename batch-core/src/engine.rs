@@ -14,7 +14,6 @@ use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::task::Poll;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{Either, Fuse, FusedFuture};
@@ -27,6 +26,7 @@ use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, Mutation};
 use crate::config::Config;
+use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody};
@@ -645,17 +645,6 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
         }
         None => Box::pin(future),
     }
-}
-
-/// The instant `span` after `now`. A span past what an `Instant` can hold (a timeout
-/// of `Duration::MAX`, say) is a deadline that never comes: 30 years on, as tokio's
-/// own `sleep` takes it, rather than an overflow.
-// Inlined: a call costs about what the addition does.
-#[inline]
-fn after(now: Instant, span: Duration) -> Instant {
-    /// Far enough to never come, near enough for any clock to hold.
-    const NEVER: Duration = Duration::from_secs(86_400 * 365 * 30);
-    now.checked_add(span).unwrap_or_else(|| now + NEVER)
 }
 
 /// Polls `future` once and says what that poll gave, without waiting.

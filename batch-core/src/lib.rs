@@ -72,6 +72,7 @@ mod changes;
 mod codec;
 mod condition;
 mod config;
+mod deadline;
 mod endpoint;
 mod engine;
 mod executor;

@@ -152,6 +152,34 @@ async fn a_duplicate_while_the_first_runs_gets_409() {
 }
 
 #[tokio::test]
+async fn keys_kept_longer_than_a_clock_holds_are_kept_not_a_panic() {
+    let config = Config::builder()
+        .batch_deadline(Duration::MAX)
+        .idempotency_ttl(Duration::MAX)
+        .build()
+        .unwrap();
+    let endpoint = BatchEndpoint::new(config);
+    let script = Script::default();
+    let slow = r#"{"ops": [{"url": "/sleep/200"}]}"#;
+    let first = endpoint.handle(&script, keyed("k", "Bearer ada", slow));
+    let duplicate = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        endpoint
+            .handle(&script, keyed("k", "Bearer ada", slow))
+            .await
+    };
+    let (first, duplicate) = tokio::join!(first, duplicate);
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(json_of(&duplicate)["code"], "idempotency_key_in_use");
+    let retry = endpoint
+        .handle(&script, keyed("k", "Bearer ada", slow))
+        .await;
+    assert_eq!(retry.body(), first.body());
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(script.started.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn an_interrupted_batch_never_runs_again_under_its_key() {
     let endpoint = BatchEndpoint::new(Config::default());
     let script = Script::default();

@@ -93,7 +93,7 @@ impl MemoryStore {
         if let Some(slot) = state.entries.get(key) {
             return Ok(Some(slot.entry.clone()));
         }
-        self.put(&mut state, key, entry.clone(), now + ttl)?;
+        self.put(&mut state, key, entry.clone(), expiry(now, ttl))?;
         Ok(None)
     }
 
@@ -104,7 +104,7 @@ impl MemoryStore {
             .get(key)
             .map(|slot| (slot.entry.clone(), slot.expires));
         state.remove(key);
-        let stored = self.put(&mut state, key, answer.clone(), Instant::now() + ttl);
+        let stored = self.put(&mut state, key, answer.clone(), expiry(Instant::now(), ttl));
         if let (Err(_), Some((entry, expires))) = (&stored, claim) {
             // The claim goes back, freed room and all: its key must not run again.
             let _ = self.put(&mut state, key, entry, expires);
@@ -207,6 +207,12 @@ impl IdempotencyStore for MemoryStore {
         self.state().remove(key);
         Box::pin(async { Ok(()) })
     }
+}
+
+/// When an entry kept for `ttl` from `now` expires: a ttl past what the clock holds
+/// (`Duration::MAX`) is an expiry that never comes, not an overflow.
+fn expiry(now: Instant, ttl: Duration) -> Instant {
+    crate::deadline::after(now.into(), ttl).into_std()
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ impl Settings {
             .with_code("idempotency_key_reused")),
             Some(Entry::Answered(answer)) => Ok(Admission::Replay(replay(answer))),
             Some(Entry::Running { started_ms, .. }) => {
-                let limit = (deadline + CLOCK_SLACK).as_millis();
+                let limit = deadline.saturating_add(CLOCK_SLACK).as_millis();
                 if u128::from(now.saturating_sub(started_ms)) > limit {
                     Err(Problem::new(
                         StatusCode::CONFLICT,
