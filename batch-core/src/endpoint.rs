@@ -2,6 +2,7 @@
 //! response out. Adapters hand [`BatchEndpoint::handle`] the request and convert
 //! types; nothing else about a batch is theirs to decide.
 
+use std::borrow::Cow;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::codec;
 use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
-use crate::hooks::{BatchView, OpView};
+use crate::hooks::{BatchHook, BatchView, OpView};
 use crate::idempotency::{Admission, Claim};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
@@ -245,8 +246,11 @@ impl BatchEndpoint {
                 Admission::Claimed(claim) => Some(claim),
                 Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
             };
-            let prepared = match codec::decode_as(chosen, &parts, &body, self.config()) {
-                Ok(batch) => self.prepare(&parts, batch, &id).await,
+            let batch = codec::decode_as(chosen, &parts, &body, self.config());
+            // Read before the outer request goes to the batch's ops.
+            let streaming = stream::requested(&parts.headers, chosen == Format::Multipart);
+            let prepared = match batch {
+                Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
                 Err(problem) => Err(Refused::check(problem)),
             };
             let (prepared, claim) = match (prepared, claim) {
@@ -258,7 +262,7 @@ impl BatchEndpoint {
                 }
                 (Err(refused), None) => return Err(refused),
             };
-            if let Some(kind) = stream::requested(&parts.headers, chosen == Format::Multipart) {
+            if let Some(kind) = streaming {
                 return Ok(Answered::Streaming((prepared, claim), kind));
             }
             let response = self.run_prepared(&executor, prepared).await;
@@ -422,15 +426,16 @@ impl BatchEndpoint {
         batch: BatchRequest,
         id: &BatchId,
     ) -> Result<BatchResponse, Refused> {
-        let prepared = self.prepare(outer, batch, id).await?;
+        let prepared = self.prepare(Cow::Borrowed(outer), batch, id).await?;
         Ok(self.run_prepared(executor, prepared).await)
     }
 
     /// Plans a decoded batch, runs its hooks and reserves its ops' places: what has
-    /// to pass before anything runs (and before a streamed answer's `200`).
+    /// to pass before anything runs (and before a streamed answer's `200`). The ops
+    /// inherit from `outer` as [`plan::plan`] says.
     async fn prepare(
         &self,
-        outer: &Parts,
+        outer: Cow<'_, Parts>,
         batch: BatchRequest,
         id: &BatchId,
     ) -> Result<Prepared, Refused> {
@@ -440,14 +445,27 @@ impl BatchEndpoint {
                 "a batch cannot be an operation of another batch",
             )));
         }
-        let mut plan = plan::plan(batch, outer, config, id).map_err(Refused::check)?;
+        let hooks = &config.hooks().batch;
+        // Batch hooks see the outer request as it came: the ops then inherit copies
+        // of its headers and extensions, where without hooks they take them.
+        let (plan, shown) = if hooks.is_empty() {
+            (plan::plan(batch, outer, config, id), None)
+        } else {
+            (
+                plan::plan(batch, Cow::Borrowed(&*outer), config, id),
+                Some(outer),
+            )
+        };
+        let mut plan = plan.map_err(Refused::check)?;
         Span::current().record("ops", plan.ops.len());
-        run_batch_hooks(config, outer, &mut plan)
-            .await
-            .map_err(|problem| Refused {
-                reason: Reason::Hook,
-                problem,
-            })?;
+        if let Some(outer) = shown {
+            run_batch_hooks(hooks, &outer, &mut plan)
+                .await
+                .map_err(|problem| Refused {
+                    reason: Reason::Hook,
+                    problem,
+                })?;
+        }
         let reserve =
             u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
         let permits = Arc::clone(&self.inner.in_flight)
@@ -693,11 +711,11 @@ where
 
 /// Runs the batch hooks, one after another, on the batch with every op's request
 /// complete.
-async fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Result<(), Problem> {
-    let hooks = &config.hooks().batch;
-    if hooks.is_empty() {
-        return Ok(());
-    }
+async fn run_batch_hooks(
+    hooks: &[BatchHook],
+    outer: &Parts,
+    plan: &mut Plan,
+) -> Result<(), Problem> {
     plan.complete_all();
     let ops: Option<Vec<_>> = plan
         .ops

@@ -1,6 +1,9 @@
 //! Header policy: what an operation inherits from the outer request, what it may set,
 //! and how the two are laid together into the op's request.
 
+use std::borrow::Cow;
+
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::stream::accept;
@@ -142,29 +145,35 @@ impl HeaderPolicy {
         self.forbidden.contains(name) || name.as_str().starts_with(FORBIDDEN_PREFIX)
     }
 
-    /// The headers every operation of a batch starts with, taken from the outer
-    /// request once per batch.
-    pub(crate) fn inherited(&self, outer: &HeaderMap) -> HeaderMap {
-        // Most outer headers are inherited: copying the map and removing the few
-        // that are not is cheaper than adding the rest one by one (and the outer
-        // map's names are read in place, not collected first). The one walk of its
-        // names also finds `connection` and `accept`, rather than a lookup each.
-        let mut inherited = outer.clone();
+    /// The headers every operation of a batch starts with, made once per batch from
+    /// the `outer` request's: its own map when nothing else needs it any more, a copy
+    /// when something does (a batch hook, or a socket's next message).
+    pub(crate) fn inherited(&self, outer: Cow<'_, HeaderMap>) -> HeaderMap {
+        // Most outer headers are inherited: keeping the map and removing the few that
+        // are not is cheaper than adding the rest one by one. A map cannot lose names
+        // while it is walked, so the one walk notes those that go, and whether
+        // `connection` and `accept` are there (rather than a lookup each).
+        let mut inherited = outer.into_owned();
         let (mut connection, mut accept) = (false, false);
-        for name in outer.keys() {
+        let mut gone = Vec::new();
+        for name in inherited.keys() {
             connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
             if HOP_BY_HOP.contains(&name.as_str())
                 || NOT_INHERITED.contains(&name.as_str())
                 || self.not_inherited.contains(name)
             {
-                inherited.remove(name);
+                gone.push(name.clone());
             }
         }
         if connection {
-            // So are the headers `connection` names, for the hop they came over.
-            let named = outer
-                .get_all(header::CONNECTION)
+            // So are the headers `connection` names, for the hop they came over: its
+            // values are taken out of the map first, to read while the map loses them.
+            let values: Vec<HeaderValue> = match inherited.entry(header::CONNECTION) {
+                Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
+                Entry::Vacant(_) => Vec::new(),
+            };
+            let named = values
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .flat_map(|value| value.split(','))
@@ -173,6 +182,9 @@ impl HeaderPolicy {
             for name in named {
                 inherited.remove(name);
             }
+        }
+        for name in &gone {
+            inherited.remove(name);
         }
         if accept {
             without_stream_ranges(&mut inherited);
@@ -275,7 +287,7 @@ mod tests {
             for value in accept {
                 outer.append(header::ACCEPT, HeaderValue::from_str(value).unwrap());
             }
-            let inherited = HeaderPolicy::default().inherited(&outer);
+            let inherited = HeaderPolicy::default().inherited(Cow::Owned(outer));
             inherited
                 .get_all(header::ACCEPT)
                 .iter()
@@ -297,7 +309,11 @@ mod tests {
 
     #[test]
     fn identity_and_message_headers_are_inherited_framing_is_not() {
-        let inherited = HeaderPolicy::default().inherited(&outer());
+        let inherited = HeaderPolicy::default().inherited(Cow::Owned(outer()));
+        let outer = outer();
+        let copied = HeaderPolicy::default().inherited(Cow::Borrowed(&outer));
+        assert_eq!(copied, inherited, "a copy loses what the map itself does");
+        assert_eq!(outer.len(), 14, "the outer request keeps all its headers");
         let mut names: Vec<_> = inherited.keys().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
@@ -320,7 +336,10 @@ mod tests {
         own.append("x-many", HeaderValue::from_static("1"));
         own.append("x-many", HeaderValue::from_static("2"));
         let mut merged = own;
-        lay_under(&mut merged, HeaderPolicy::default().inherited(&outer()));
+        lay_under(
+            &mut merged,
+            HeaderPolicy::default().inherited(Cow::Owned(outer())),
+        );
         let values = |name| -> Vec<_> { merged.get_all(name).iter().collect() };
         assert_eq!(values("accept-language"), ["fr"]);
         assert_eq!(values("x-many"), ["1", "2"]);
@@ -330,7 +349,11 @@ mod tests {
     #[test]
     fn configured_names_are_not_inherited() {
         let policy = HeaderPolicy::default().not_inherited(HeaderName::from_static("x-tenant"));
-        assert!(!policy.inherited(&outer()).contains_key("x-tenant"));
+        assert!(
+            !policy
+                .inherited(Cow::Owned(outer()))
+                .contains_key("x-tenant")
+        );
     }
 
     #[test]
