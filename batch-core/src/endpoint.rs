@@ -224,7 +224,7 @@ impl BatchEndpoint {
         let id = BatchId::of(&parts.headers);
         let span = batch_span(&id, Transport::Http);
         let mut format = None;
-        let outcome = async {
+        let batch = async {
             if parts.method != Method::POST {
                 return Err(Refused::check(Problem::method_not_allowed()));
             }
@@ -271,9 +271,8 @@ impl BatchEndpoint {
                 claim.keep(&answer).await;
             }
             Ok(Answered::Ran(response, answer))
-        }
-        .instrument(span.clone())
-        .await;
+        };
+        let outcome = in_span(&span, pin!(batch)).await;
         let mut response = {
             let _entered = span.enter();
             match outcome {
@@ -410,10 +409,8 @@ impl BatchEndpoint {
         let span = batch_span(id, transport);
         let format = batch.layout.format;
         span.record("format", format.name());
-        let outcome = self
-            .plan_and_run(executor, outer, batch, id)
-            .instrument(span.clone())
-            .await;
+        let batch = pin!(self.plan_and_run(executor, outer, batch, id));
+        let outcome = in_span(&span, batch).await;
         let _entered = span.enter();
         conclude(&meter, &span, Some(format), outcome)
     }
@@ -587,6 +584,19 @@ impl Refused {
             problem,
         }
     }
+}
+
+/// Polls `future` inside `span`, where it stays: [`Instrument`] would move it into a
+/// future of its own (and that one into the caller's), and a batch's future is
+/// kilobytes.
+fn in_span<'a, F: Future>(
+    span: &'a Span,
+    mut future: Pin<&'a mut F>,
+) -> impl Future<Output = F::Output> + 'a {
+    std::future::poll_fn(move |cx| {
+        let _entered = span.enter();
+        future.as_mut().poll(cx)
+    })
 }
 
 /// Records how a batch ended, in `format` if it was decoded that far (see
