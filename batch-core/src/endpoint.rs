@@ -20,9 +20,11 @@ use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchHook, BatchView, OpView};
-use crate::idempotency::{Admission, Claim};
+use crate::idempotency::{Admission, Claim, IDEMPOTENCY_KEY};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
-use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
+use crate::observe::{
+    BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
+};
 use crate::plan::{self, Plan};
 use crate::problem::{self, Problem};
 use crate::stream::{self, BatchBody, Streamer, Streaming};
@@ -221,7 +223,8 @@ impl BatchEndpoint {
         }
         let meter = BatchMeter::start(Transport::Http);
         let (parts, body) = request.into_parts();
-        let id = BatchId::of(&parts.headers);
+        let read = Read::of(&parts.headers);
+        let id = read.id;
         let span = batch_span(&id, Transport::Http);
         let mut format = None;
         let batch = async {
@@ -229,8 +232,11 @@ impl BatchEndpoint {
                 return Err(Refused::check(Problem::method_not_allowed()));
             }
             let idempotency = self.config().idempotency();
-            let key = idempotency.key_of(&parts).map_err(Refused::idempotency)?;
-            let body = read_body(&parts.headers, body, self.config().max_body())
+            let key = match read.idempotency_key {
+                true => idempotency.key_of(&parts).map_err(Refused::idempotency)?,
+                false => None,
+            };
+            let body = read_body(read.declared_length, body, self.config().max_body())
                 .await
                 .map_err(Refused::check)?;
             let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
@@ -248,7 +254,10 @@ impl BatchEndpoint {
             };
             let batch = codec::decode_as(chosen, &parts, &body, self.config());
             // Read before the outer request goes to the batch's ops.
-            let streaming = stream::requested(&parts.headers, chosen == Format::Multipart);
+            let streaming = match read.accept {
+                true => stream::requested(&parts.headers, chosen == Format::Multipart),
+                false => None,
+            };
             let prepared = match batch {
                 Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
                 Err(problem) => Err(Refused::check(problem)),
@@ -663,18 +672,56 @@ fn is_discovery<B>(request: &Request<B>) -> bool {
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
+/// What the endpoint reads of the outer request's headers itself, found in one walk
+/// of them rather than a lookup each: every batch asks for them all, and most
+/// carry few of them.
+struct Read {
+    /// The batch's id, from the first `x-request-id`.
+    id: BatchId,
+    /// The length the first `content-length` declares, which may refuse the body
+    /// before it is read.
+    declared_length: Option<u64>,
+    /// Whether there is an `Idempotency-Key` to check (all its values, then).
+    idempotency_key: bool,
+    /// Whether there is an `accept` that may ask for a streamed answer.
+    accept: bool,
+}
+
+impl Read {
+    fn of(headers: &HeaderMap) -> Self {
+        let (mut request_id, mut content_length) = (None, None);
+        let (mut idempotency_key, mut accept) = (false, false);
+        // Each name comes first with its first value: `get_or_insert` keeps that one.
+        for (name, value) in headers {
+            if name == header::CONTENT_LENGTH {
+                content_length.get_or_insert(value);
+            } else if name == header::ACCEPT {
+                accept = true;
+            } else if name == X_REQUEST_ID {
+                request_id.get_or_insert(value);
+            } else if name == IDEMPOTENCY_KEY {
+                idempotency_key = true;
+            }
+        }
+        Self {
+            id: BatchId::named(request_id),
+            declared_length: content_length
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok()),
+            idempotency_key,
+            accept,
+        }
+    }
+}
+
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering
-/// more than the limit (a declared `content-length` over it is refused before
-/// reading at all).
-async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Problem>
+/// more than the limit (a `declared` length over it is refused before reading at
+/// all).
+async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Problem>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let mut body = pin!(body);
     if declared.is_none_or(|len| len <= limit as u64) {
         match collect_body(body.as_mut(), limit).await {
