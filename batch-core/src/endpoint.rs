@@ -208,106 +208,112 @@ impl BatchEndpoint {
     /// );
     /// # }
     /// ```
-    pub async fn respond<E, B>(
+    pub fn respond<E, B>(
         &self,
         executor: E,
         request: Request<B>,
-    ) -> Response<BatchBody<impl Future<Output = ()> + use<E, B>>>
+    ) -> impl Future<Output = Response<BatchBody<impl Future<Output = ()> + use<E, B>>>> + use<'_, E, B>
     where
         E: Executor,
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        if is_discovery(&request) {
-            return self.discovery().map(BatchBody::full);
-        }
-        let meter = BatchMeter::start(Transport::Http);
+        // Split before the future is made: an `async fn` would hold the request it
+        // was handed beside its parts for as long as the batch runs.
+        let discovery = is_discovery(&request);
         let (parts, body) = request.into_parts();
-        let read = Read::of(&parts.headers);
-        let id = read.id;
-        let span = batch_span(&id, Transport::Http);
-        let mut format = None;
-        let batch = async {
-            if parts.method != Method::POST {
-                return Err(Refused::check(Problem::method_not_allowed()));
+        async move {
+            if discovery {
+                return self.discovery().map(BatchBody::full);
             }
-            let idempotency = self.config().idempotency();
-            let key = match read.idempotency_key {
-                true => idempotency.key_of(&parts).map_err(Refused::idempotency)?,
-                false => None,
-            };
-            let body = read_body(read.declared_length, body, self.config().max_body())
-                .await
-                .map_err(Refused::check)?;
-            let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
-            format = Some(chosen);
-            span.record("format", chosen.name());
-            let deadline = self.config().batch_deadline();
-            let claim = match idempotency
-                .admit(key, &parts, chosen, &body, deadline)
-                .await
-                .map_err(Refused::idempotency)?
-            {
-                Admission::Unkeyed => None,
-                Admission::Claimed(claim) => Some(claim),
-                Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
-            };
-            let batch = codec::decode_as(chosen, &parts, &body, self.config());
-            // Read before the outer request goes to the batch's ops.
-            let streaming = match read.accept {
-                true => stream::requested(&parts.headers, chosen == Format::Multipart),
-                false => None,
-            };
-            let prepared = match batch {
-                Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
-                Err(problem) => Err(Refused::check(problem)),
-            };
-            let (prepared, claim) = match (prepared, claim) {
-                (Ok(prepared), claim) => (prepared, claim),
-                // Refused: nothing ran, so the key may run the batch again.
-                (Err(refused), Some(claim)) => {
-                    claim.release().await;
-                    return Err(refused);
+            let meter = BatchMeter::start(Transport::Http);
+            let read = Read::of(&parts.headers);
+            let id = read.id;
+            let span = batch_span(&id, Transport::Http);
+            let mut format = None;
+            let batch = async {
+                if parts.method != Method::POST {
+                    return Err(Refused::check(Problem::method_not_allowed()));
                 }
-                (Err(refused), None) => return Err(refused),
+                let idempotency = self.config().idempotency();
+                let key = match read.idempotency_key {
+                    true => idempotency.key_of(&parts).map_err(Refused::idempotency)?,
+                    false => None,
+                };
+                let body = read_body(read.declared_length, body, self.config().max_body())
+                    .await
+                    .map_err(Refused::check)?;
+                let chosen =
+                    codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
+                format = Some(chosen);
+                span.record("format", chosen.name());
+                let deadline = self.config().batch_deadline();
+                let claim = match idempotency
+                    .admit(key, &parts, chosen, &body, deadline)
+                    .await
+                    .map_err(Refused::idempotency)?
+                {
+                    Admission::Unkeyed => None,
+                    Admission::Claimed(claim) => Some(claim),
+                    Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+                };
+                let batch = codec::decode_as(chosen, &parts, &body, self.config());
+                // Read before the outer request goes to the batch's ops.
+                let streaming = match read.accept {
+                    true => stream::requested(&parts.headers, chosen == Format::Multipart),
+                    false => None,
+                };
+                let prepared = match batch {
+                    Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
+                    Err(problem) => Err(Refused::check(problem)),
+                };
+                let (prepared, claim) = match (prepared, claim) {
+                    (Ok(prepared), claim) => (prepared, claim),
+                    // Refused: nothing ran, so the key may run the batch again.
+                    (Err(refused), Some(claim)) => {
+                        claim.release().await;
+                        return Err(refused);
+                    }
+                    (Err(refused), None) => return Err(refused),
+                };
+                if let Some(kind) = streaming {
+                    return Ok(Answered::Streaming((prepared, claim), kind));
+                }
+                let response = self.run_prepared(&executor, prepared).await;
+                let answer = codec::encode(&response, response.format());
+                if let Some(claim) = claim {
+                    claim.keep(&answer).await;
+                }
+                Ok(Answered::Ran(response, answer))
             };
-            if let Some(kind) = streaming {
-                return Ok(Answered::Streaming((prepared, claim), kind));
+            let outcome = in_span(&span, pin!(batch)).await;
+            let mut response = {
+                let _entered = span.enter();
+                match outcome {
+                    Ok(Answered::Ran(response, answer)) => {
+                        record_answer(&meter, &span, &response);
+                        answer.map(BatchBody::full)
+                    }
+                    Ok(Answered::Replayed(answer)) => {
+                        let elapsed = meter.elapsed();
+                        tracing::info!(?elapsed, "batch answered again from its idempotency key");
+                        answer.map(BatchBody::full)
+                    }
+                    Ok(Answered::Streaming((prepared, claim), kind)) => {
+                        drop(_entered);
+                        self.stream(executor, prepared, claim, kind, meter, span)
+                    }
+                    Err(refused) => record_refusal(&meter, &span, format, refused)
+                        .into_response()
+                        .map(BatchBody::full),
+                }
+            };
+            // The caller named no batch: its id is in the answer, to find its logs by.
+            if let Some(value) = id.generated_header() {
+                response.headers_mut().insert(X_BATCH_ID, value);
             }
-            let response = self.run_prepared(&executor, prepared).await;
-            let answer = codec::encode(&response, response.format());
-            if let Some(claim) = claim {
-                claim.keep(&answer).await;
-            }
-            Ok(Answered::Ran(response, answer))
-        };
-        let outcome = in_span(&span, pin!(batch)).await;
-        let mut response = {
-            let _entered = span.enter();
-            match outcome {
-                Ok(Answered::Ran(response, answer)) => {
-                    record_answer(&meter, &span, &response);
-                    answer.map(BatchBody::full)
-                }
-                Ok(Answered::Replayed(answer)) => {
-                    let elapsed = meter.elapsed();
-                    tracing::info!(?elapsed, "batch answered again from its idempotency key");
-                    answer.map(BatchBody::full)
-                }
-                Ok(Answered::Streaming((prepared, claim), kind)) => {
-                    drop(_entered);
-                    self.stream(executor, prepared, claim, kind, meter, span)
-                }
-                Err(refused) => record_refusal(&meter, &span, format, refused)
-                    .into_response()
-                    .map(BatchBody::full),
-            }
-        };
-        // The caller named no batch: its id is in the answer, to find its logs by.
-        if let Some(value) = id.generated_header() {
-            response.headers_mut().insert(X_BATCH_ID, value);
+            response
         }
-        response
     }
 
     /// The streamed answer of a batch ready to run: `200` now, and a body that runs
@@ -489,9 +495,11 @@ impl BatchEndpoint {
     /// Runs a prepared batch and collects its results, the buffered answer.
     async fn run_prepared<E: Executor>(&self, executor: &E, prepared: Prepared) -> BatchResponse {
         let config = self.config();
-        let plan = prepared.plan;
+        let mut plan = prepared.plan;
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
-        let (include_headers, layout) = (plan.include_headers, plan.layout.clone());
+        // The engine has no use for the layout: the answer takes it.
+        let layout = std::mem::take(&mut plan.layout);
+        let include_headers = plan.include_headers;
         let ids = engine::run(executor, plan, config, self.changes(), &mut collect).await;
         collect.into_response(ids, include_headers, layout)
     }
