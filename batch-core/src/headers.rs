@@ -151,19 +151,21 @@ impl HeaderPolicy {
     pub(crate) fn inherited(&self, outer: Cow<'_, HeaderMap>) -> HeaderMap {
         // Most outer headers are inherited: keeping the map and removing the few that
         // are not is cheaper than adding the rest one by one. A map cannot lose names
-        // while it is walked, so the one walk notes those that go, and whether
-        // `connection` and `accept` are there (rather than a lookup each).
+        // while it is walked, so the one walk notes those of the lists that go (each
+        // at most once: room for all on the stack), and whether `connection` and
+        // `accept` are there (rather than a lookup each).
         let mut inherited = outer.into_owned();
         let (mut connection, mut accept) = (false, false);
-        let mut gone = Vec::new();
+        let mut gone: [Option<HeaderName>; HOP_BY_HOP.len() + NOT_INHERITED.len()] =
+            Default::default();
+        let mut slots = gone.iter_mut();
         for name in inherited.keys() {
             connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
-            if HOP_BY_HOP.contains(&name.as_str())
-                || NOT_INHERITED.contains(&name.as_str())
-                || self.not_inherited.contains(name)
-            {
-                gone.push(name.clone());
+            if HOP_BY_HOP.contains(&name.as_str()) || NOT_INHERITED.contains(&name.as_str()) {
+                if let Some(slot) = slots.next() {
+                    *slot = Some(name.clone());
+                }
             }
         }
         if connection {
@@ -183,7 +185,11 @@ impl HeaderPolicy {
                 inherited.remove(name);
             }
         }
-        for name in &gone {
+        for name in gone.iter().map_while(Option::as_ref) {
+            inherited.remove(name);
+        }
+        // The configured names are looked up, not compared with every outer name.
+        for name in &self.not_inherited {
             inherited.remove(name);
         }
         if accept {
