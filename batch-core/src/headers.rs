@@ -336,6 +336,21 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_name_goes_even_all_at_once() {
+        let mut outer = HeaderMap::new();
+        for name in HOP_BY_HOP.iter().chain(NOT_INHERITED) {
+            outer.append(*name, HeaderValue::from_static("x"));
+        }
+        outer.append("x-kept", HeaderValue::from_static("1"));
+        outer.append("x-gone", HeaderValue::from_static("1"));
+        let inherited = HeaderPolicy::default()
+            .not_inherited(HeaderName::from_static("x-gone"))
+            .inherited(Cow::Owned(outer));
+        let names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
     fn own_headers_replace_every_inherited_value_of_their_name() {
         let mut own = HeaderMap::new();
         own.append("accept-language", HeaderValue::from_static("fr"));
