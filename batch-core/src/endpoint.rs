@@ -2,6 +2,7 @@
 //! response out. Adapters hand [`BatchEndpoint::handle`] the request and convert
 //! types; nothing else about a batch is theirs to decide.
 
+use std::borrow::Cow;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +19,12 @@ use crate::codec;
 use crate::config::{Config, SocketConfig};
 use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
-use crate::hooks::{BatchView, OpView};
-use crate::idempotency::{Admission, Claim};
+use crate::hooks::{BatchHook, BatchView, OpView};
+use crate::idempotency::{Admission, Claim, IDEMPOTENCY_KEY};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
-use crate::observe::{BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, batch_span};
+use crate::observe::{
+    BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
+};
 use crate::plan::{self, Plan};
 use crate::problem::{self, Problem};
 use crate::stream::{self, BatchBody, Streamer, Streaming};
@@ -205,97 +208,112 @@ impl BatchEndpoint {
     /// );
     /// # }
     /// ```
-    pub async fn respond<E, B>(
+    pub fn respond<E, B>(
         &self,
         executor: E,
         request: Request<B>,
-    ) -> Response<BatchBody<impl Future<Output = ()> + use<E, B>>>
+    ) -> impl Future<Output = Response<BatchBody<impl Future<Output = ()> + use<E, B>>>> + use<'_, E, B>
     where
         E: Executor,
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        if is_discovery(&request) {
-            return self.discovery().map(BatchBody::full);
-        }
-        let meter = BatchMeter::start(Transport::Http);
+        // Split before the future is made: an `async fn` would hold the request it
+        // was handed beside its parts for as long as the batch runs.
+        let discovery = is_discovery(&request);
         let (parts, body) = request.into_parts();
-        let id = BatchId::of(&parts.headers);
-        let span = batch_span(&id, Transport::Http);
-        let mut format = None;
-        let outcome = async {
-            if parts.method != Method::POST {
-                return Err(Refused::check(Problem::method_not_allowed()));
+        async move {
+            if discovery {
+                return self.discovery().map(BatchBody::full);
             }
-            let idempotency = self.config().idempotency();
-            let key = idempotency.key_of(&parts).map_err(Refused::idempotency)?;
-            let body = read_body(&parts.headers, body, self.config().max_body())
-                .await
-                .map_err(Refused::check)?;
-            let chosen = codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
-            format = Some(chosen);
-            span.record("format", chosen.name());
-            let deadline = self.config().batch_deadline();
-            let claim = match idempotency
-                .admit(key, &parts, chosen, &body, deadline)
-                .await
-                .map_err(Refused::idempotency)?
-            {
-                Admission::Unkeyed => None,
-                Admission::Claimed(claim) => Some(claim),
-                Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
-            };
-            let prepared = match codec::decode_as(chosen, &parts, &body, self.config()) {
-                Ok(batch) => self.prepare(&parts, batch, &id).await,
-                Err(problem) => Err(Refused::check(problem)),
-            };
-            let (prepared, claim) = match (prepared, claim) {
-                (Ok(prepared), claim) => (prepared, claim),
-                // Refused: nothing ran, so the key may run the batch again.
-                (Err(refused), Some(claim)) => {
-                    claim.release().await;
-                    return Err(refused);
+            let meter = BatchMeter::start(Transport::Http);
+            let read = Read::of(&parts.headers);
+            let id = read.id;
+            let span = batch_span(&id, Transport::Http);
+            let mut format = None;
+            let batch = async {
+                if parts.method != Method::POST {
+                    return Err(Refused::check(Problem::method_not_allowed()));
                 }
-                (Err(refused), None) => return Err(refused),
+                let idempotency = self.config().idempotency();
+                let key = match read.idempotency_key {
+                    true => idempotency.key_of(&parts).map_err(Refused::idempotency)?,
+                    false => None,
+                };
+                let body = read_body(read.declared_length, body, self.config().max_body())
+                    .await
+                    .map_err(Refused::check)?;
+                let chosen =
+                    codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
+                format = Some(chosen);
+                span.record("format", chosen.name());
+                let deadline = self.config().batch_deadline();
+                let claim = match idempotency
+                    .admit(key, &parts, chosen, &body, deadline)
+                    .await
+                    .map_err(Refused::idempotency)?
+                {
+                    Admission::Unkeyed => None,
+                    Admission::Claimed(claim) => Some(claim),
+                    Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+                };
+                let batch = codec::decode_as(chosen, &parts, &body, self.config());
+                // Read before the outer request goes to the batch's ops.
+                let streaming = match read.accept {
+                    true => stream::requested(&parts.headers, chosen == Format::Multipart),
+                    false => None,
+                };
+                let prepared = match batch {
+                    Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
+                    Err(problem) => Err(Refused::check(problem)),
+                };
+                let (prepared, claim) = match (prepared, claim) {
+                    (Ok(prepared), claim) => (prepared, claim),
+                    // Refused: nothing ran, so the key may run the batch again.
+                    (Err(refused), Some(claim)) => {
+                        claim.release().await;
+                        return Err(refused);
+                    }
+                    (Err(refused), None) => return Err(refused),
+                };
+                if let Some(kind) = streaming {
+                    return Ok(Answered::Streaming((prepared, claim), kind));
+                }
+                let response = self.run_prepared(&executor, prepared).await;
+                let answer = codec::encode(&response, response.format());
+                if let Some(claim) = claim {
+                    claim.keep(&answer).await;
+                }
+                Ok(Answered::Ran(response, answer))
             };
-            if let Some(kind) = stream::requested(&parts.headers, chosen == Format::Multipart) {
-                return Ok(Answered::Streaming((prepared, claim), kind));
+            let outcome = in_span(&span, pin!(batch)).await;
+            let mut response = {
+                let _entered = span.enter();
+                match outcome {
+                    Ok(Answered::Ran(response, answer)) => {
+                        record_answer(&meter, &span, &response);
+                        answer.map(BatchBody::full)
+                    }
+                    Ok(Answered::Replayed(answer)) => {
+                        let elapsed = meter.elapsed();
+                        tracing::info!(?elapsed, "batch answered again from its idempotency key");
+                        answer.map(BatchBody::full)
+                    }
+                    Ok(Answered::Streaming((prepared, claim), kind)) => {
+                        drop(_entered);
+                        self.stream(executor, prepared, claim, kind, meter, span)
+                    }
+                    Err(refused) => record_refusal(&meter, &span, format, refused)
+                        .into_response()
+                        .map(BatchBody::full),
+                }
+            };
+            // The caller named no batch: its id is in the answer, to find its logs by.
+            if let Some(value) = id.generated_header() {
+                response.headers_mut().insert(X_BATCH_ID, value);
             }
-            let response = self.run_prepared(&executor, prepared).await;
-            let answer = codec::encode(&response, response.format());
-            if let Some(claim) = claim {
-                claim.keep(&answer).await;
-            }
-            Ok(Answered::Ran(response, answer))
+            response
         }
-        .instrument(span.clone())
-        .await;
-        let mut response = {
-            let _entered = span.enter();
-            match outcome {
-                Ok(Answered::Ran(response, answer)) => {
-                    record_answer(&meter, &span, &response);
-                    answer.map(BatchBody::full)
-                }
-                Ok(Answered::Replayed(answer)) => {
-                    let elapsed = meter.elapsed();
-                    tracing::info!(?elapsed, "batch answered again from its idempotency key");
-                    answer.map(BatchBody::full)
-                }
-                Ok(Answered::Streaming((prepared, claim), kind)) => {
-                    drop(_entered);
-                    self.stream(executor, prepared, claim, kind, meter, span)
-                }
-                Err(refused) => record_refusal(&meter, &span, format, refused)
-                    .into_response()
-                    .map(BatchBody::full),
-            }
-        };
-        // The caller named no batch: its id is in the answer, to find its logs by.
-        if let Some(value) = id.generated_header() {
-            response.headers_mut().insert(X_BATCH_ID, value);
-        }
-        response
     }
 
     /// The streamed answer of a batch ready to run: `200` now, and a body that runs
@@ -406,10 +424,8 @@ impl BatchEndpoint {
         let span = batch_span(id, transport);
         let format = batch.layout.format;
         span.record("format", format.name());
-        let outcome = self
-            .plan_and_run(executor, outer, batch, id)
-            .instrument(span.clone())
-            .await;
+        let batch = pin!(self.plan_and_run(executor, outer, batch, id));
+        let outcome = in_span(&span, batch).await;
         let _entered = span.enter();
         conclude(&meter, &span, Some(format), outcome)
     }
@@ -422,15 +438,16 @@ impl BatchEndpoint {
         batch: BatchRequest,
         id: &BatchId,
     ) -> Result<BatchResponse, Refused> {
-        let prepared = self.prepare(outer, batch, id).await?;
+        let prepared = self.prepare(Cow::Borrowed(outer), batch, id).await?;
         Ok(self.run_prepared(executor, prepared).await)
     }
 
     /// Plans a decoded batch, runs its hooks and reserves its ops' places: what has
-    /// to pass before anything runs (and before a streamed answer's `200`).
+    /// to pass before anything runs (and before a streamed answer's `200`). The ops
+    /// inherit from `outer` as [`plan::plan`] says.
     async fn prepare(
         &self,
-        outer: &Parts,
+        outer: Cow<'_, Parts>,
         batch: BatchRequest,
         id: &BatchId,
     ) -> Result<Prepared, Refused> {
@@ -440,14 +457,27 @@ impl BatchEndpoint {
                 "a batch cannot be an operation of another batch",
             )));
         }
-        let mut plan = plan::plan(batch, outer, config, id).map_err(Refused::check)?;
+        let hooks = &config.hooks().batch;
+        // Batch hooks see the outer request as it came: the ops then inherit copies
+        // of its headers and extensions, where without hooks they take them.
+        let (plan, shown) = if hooks.is_empty() {
+            (plan::plan(batch, outer, config, id), None)
+        } else {
+            (
+                plan::plan(batch, Cow::Borrowed(&*outer), config, id),
+                Some(outer),
+            )
+        };
+        let mut plan = plan.map_err(Refused::check)?;
         Span::current().record("ops", plan.ops.len());
-        run_batch_hooks(config, outer, &mut plan)
-            .await
-            .map_err(|problem| Refused {
-                reason: Reason::Hook,
-                problem,
-            })?;
+        if let Some(outer) = shown {
+            run_batch_hooks(hooks, &outer, &mut plan)
+                .await
+                .map_err(|problem| Refused {
+                    reason: Reason::Hook,
+                    problem,
+                })?;
+        }
         let reserve =
             u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
         let permits = Arc::clone(&self.inner.in_flight)
@@ -465,9 +495,11 @@ impl BatchEndpoint {
     /// Runs a prepared batch and collects its results, the buffered answer.
     async fn run_prepared<E: Executor>(&self, executor: &E, prepared: Prepared) -> BatchResponse {
         let config = self.config();
-        let plan = prepared.plan;
+        let mut plan = prepared.plan;
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
-        let (include_headers, layout) = (plan.include_headers, plan.layout.clone());
+        // The engine has no use for the layout: the answer takes it.
+        let layout = std::mem::take(&mut plan.layout);
+        let include_headers = plan.include_headers;
         let ids = engine::run(executor, plan, config, self.changes(), &mut collect).await;
         collect.into_response(ids, include_headers, layout)
     }
@@ -571,6 +603,19 @@ impl Refused {
     }
 }
 
+/// Polls `future` inside `span`, where it stays: [`Instrument`] would move it into a
+/// future of its own (and that one into the caller's), and a batch's future is
+/// kilobytes.
+fn in_span<'a, F: Future>(
+    span: &'a Span,
+    mut future: Pin<&'a mut F>,
+) -> impl Future<Output = F::Output> + 'a {
+    std::future::poll_fn(move |cx| {
+        let _entered = span.enter();
+        future.as_mut().poll(cx)
+    })
+}
+
 /// Records how a batch ended, in `format` if it was decoded that far (see
 /// [`record_answer`] and [`record_refusal`]). Runs inside the batch's `span`.
 fn conclude(
@@ -635,18 +680,56 @@ fn is_discovery<B>(request: &Request<B>) -> bool {
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
+/// What the endpoint reads of the outer request's headers itself, found in one walk
+/// of them rather than a lookup each: every batch asks for them all, and most
+/// carry few of them.
+struct Read {
+    /// The batch's id, from the first `x-request-id`.
+    id: BatchId,
+    /// The length the first `content-length` declares, which may refuse the body
+    /// before it is read.
+    declared_length: Option<u64>,
+    /// Whether there is an `Idempotency-Key` to check (all its values, then).
+    idempotency_key: bool,
+    /// Whether there is an `accept` that may ask for a streamed answer.
+    accept: bool,
+}
+
+impl Read {
+    fn of(headers: &HeaderMap) -> Self {
+        let (mut request_id, mut content_length) = (None, None);
+        let (mut idempotency_key, mut accept) = (false, false);
+        // Each name comes first with its first value: `get_or_insert` keeps that one.
+        for (name, value) in headers {
+            if name == header::CONTENT_LENGTH {
+                content_length.get_or_insert(value);
+            } else if name == header::ACCEPT {
+                accept = true;
+            } else if name == X_REQUEST_ID {
+                request_id.get_or_insert(value);
+            } else if name == IDEMPOTENCY_KEY {
+                idempotency_key = true;
+            }
+        }
+        Self {
+            id: BatchId::named(request_id),
+            declared_length: content_length
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok()),
+            idempotency_key,
+            accept,
+        }
+    }
+}
+
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering
-/// more than the limit (a declared `content-length` over it is refused before
-/// reading at all).
-async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Problem>
+/// more than the limit (a `declared` length over it is refused before reading at
+/// all).
+async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Problem>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let mut body = pin!(body);
     if declared.is_none_or(|len| len <= limit as u64) {
         match collect_body(body.as_mut(), limit).await {
@@ -693,11 +776,11 @@ where
 
 /// Runs the batch hooks, one after another, on the batch with every op's request
 /// complete.
-async fn run_batch_hooks(config: &Config, outer: &Parts, plan: &mut Plan) -> Result<(), Problem> {
-    let hooks = &config.hooks().batch;
-    if hooks.is_empty() {
-        return Ok(());
-    }
+async fn run_batch_hooks(
+    hooks: &[BatchHook],
+    outer: &Parts,
+    plan: &mut Plan,
+) -> Result<(), Problem> {
     plan.complete_all();
     let ops: Option<Vec<_>> = plan
         .ops

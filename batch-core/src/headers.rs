@@ -1,6 +1,9 @@
 //! Header policy: what an operation inherits from the outer request, what it may set,
 //! and how the two are laid together into the op's request.
 
+use std::borrow::Cow;
+
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::stream::accept;
@@ -142,29 +145,37 @@ impl HeaderPolicy {
         self.forbidden.contains(name) || name.as_str().starts_with(FORBIDDEN_PREFIX)
     }
 
-    /// The headers every operation of a batch starts with, taken from the outer
-    /// request once per batch.
-    pub(crate) fn inherited(&self, outer: &HeaderMap) -> HeaderMap {
-        // Most outer headers are inherited: copying the map and removing the few
-        // that are not is cheaper than adding the rest one by one (and the outer
-        // map's names are read in place, not collected first). The one walk of its
-        // names also finds `connection` and `accept`, rather than a lookup each.
-        let mut inherited = outer.clone();
+    /// The headers every operation of a batch starts with, made once per batch from
+    /// the `outer` request's: its own map when nothing else needs it any more, a copy
+    /// when something does (a batch hook, or a socket's next message).
+    pub(crate) fn inherited(&self, outer: Cow<'_, HeaderMap>) -> HeaderMap {
+        // Most outer headers are inherited: keeping the map and removing the few that
+        // are not is cheaper than adding the rest one by one. A map cannot lose names
+        // while it is walked, so the one walk notes those of the lists that go (each
+        // at most once: room for all on the stack), and whether `connection` and
+        // `accept` are there (rather than a lookup each).
+        let mut inherited = outer.into_owned();
         let (mut connection, mut accept) = (false, false);
-        for name in outer.keys() {
+        let mut gone: [Option<HeaderName>; HOP_BY_HOP.len() + NOT_INHERITED.len()] =
+            Default::default();
+        let mut slots = gone.iter_mut();
+        for name in inherited.keys() {
             connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
-            if HOP_BY_HOP.contains(&name.as_str())
-                || NOT_INHERITED.contains(&name.as_str())
-                || self.not_inherited.contains(name)
-            {
-                inherited.remove(name);
+            if HOP_BY_HOP.contains(&name.as_str()) || NOT_INHERITED.contains(&name.as_str()) {
+                if let Some(slot) = slots.next() {
+                    *slot = Some(name.clone());
+                }
             }
         }
         if connection {
-            // So are the headers `connection` names, for the hop they came over.
-            let named = outer
-                .get_all(header::CONNECTION)
+            // So are the headers `connection` names, for the hop they came over: its
+            // values are taken out of the map first, to read while the map loses them.
+            let values: Vec<HeaderValue> = match inherited.entry(header::CONNECTION) {
+                Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
+                Entry::Vacant(_) => Vec::new(),
+            };
+            let named = values
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .flat_map(|value| value.split(','))
@@ -173,6 +184,13 @@ impl HeaderPolicy {
             for name in named {
                 inherited.remove(name);
             }
+        }
+        for name in gone.iter().map_while(Option::as_ref) {
+            inherited.remove(name);
+        }
+        // The configured names are looked up, not compared with every outer name.
+        for name in &self.not_inherited {
+            inherited.remove(name);
         }
         if accept {
             without_stream_ranges(&mut inherited);
@@ -271,7 +289,7 @@ mod tests {
             for value in accept {
                 outer.append(header::ACCEPT, HeaderValue::from_str(value).unwrap());
             }
-            let inherited = HeaderPolicy::default().inherited(&outer);
+            let inherited = HeaderPolicy::default().inherited(Cow::Owned(outer));
             inherited
                 .get_all(header::ACCEPT)
                 .iter()
@@ -293,7 +311,11 @@ mod tests {
 
     #[test]
     fn identity_and_message_headers_are_inherited_framing_is_not() {
-        let inherited = HeaderPolicy::default().inherited(&outer());
+        let inherited = HeaderPolicy::default().inherited(Cow::Owned(outer()));
+        let outer = outer();
+        let copied = HeaderPolicy::default().inherited(Cow::Borrowed(&outer));
+        assert_eq!(copied, inherited, "a copy loses what the map itself does");
+        assert_eq!(outer.len(), 14, "the outer request keeps all its headers");
         let mut names: Vec<_> = inherited.keys().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
@@ -310,13 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_name_goes_even_all_at_once() {
+        let mut outer = HeaderMap::new();
+        for name in HOP_BY_HOP.iter().chain(NOT_INHERITED) {
+            outer.append(*name, HeaderValue::from_static("x"));
+        }
+        outer.append("x-kept", HeaderValue::from_static("1"));
+        outer.append("x-gone", HeaderValue::from_static("1"));
+        let inherited = HeaderPolicy::default()
+            .not_inherited(HeaderName::from_static("x-gone"))
+            .inherited(Cow::Owned(outer));
+        let names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
     fn own_headers_replace_every_inherited_value_of_their_name() {
         let mut own = HeaderMap::new();
         own.append("accept-language", HeaderValue::from_static("fr"));
         own.append("x-many", HeaderValue::from_static("1"));
         own.append("x-many", HeaderValue::from_static("2"));
         let mut merged = own;
-        lay_under(&mut merged, HeaderPolicy::default().inherited(&outer()));
+        lay_under(
+            &mut merged,
+            HeaderPolicy::default().inherited(Cow::Owned(outer())),
+        );
         let values = |name| -> Vec<_> { merged.get_all(name).iter().collect() };
         assert_eq!(values("accept-language"), ["fr"]);
         assert_eq!(values("x-many"), ["1", "2"]);
@@ -326,7 +366,11 @@ mod tests {
     #[test]
     fn configured_names_are_not_inherited() {
         let policy = HeaderPolicy::default().not_inherited(HeaderName::from_static("x-tenant"));
-        assert!(!policy.inherited(&outer()).contains_key("x-tenant"));
+        assert!(
+            !policy
+                .inherited(Cow::Owned(outer()))
+                .contains_key("x-tenant")
+        );
     }
 
     #[test]

@@ -125,6 +125,36 @@ async fn a_batch_hook_sees_every_op_and_can_refuse_the_batch() {
 }
 
 #[tokio::test]
+async fn a_batch_hook_sees_the_outer_request_whole_and_the_ops_still_inherit_it() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let config = Config::builder()
+        .batch_hook(move |batch| {
+            let headers = &batch.outer().headers;
+            let mut seen = record.lock().unwrap();
+            for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+                seen.push(headers[&name].to_str().unwrap().to_owned());
+            }
+            std::future::ready(Ok(()))
+        })
+        .build()
+        .unwrap();
+    let ops = json!([{"url": "/echo/a"}, {"url": "/echo/b"}]);
+    let (status, body) = run(config, &Script::default(), json!({"ops": ops})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer outer", "application/json"],
+        "the hook sees even the headers no op inherits"
+    );
+    for result in body["results"].as_array().unwrap() {
+        let headers = &result["body"]["headers"];
+        assert_eq!(headers["authorization"], "Bearer outer");
+        assert_eq!(headers.get("content-type"), None);
+    }
+}
+
+#[tokio::test]
 async fn op_hooks_see_each_op_as_dispatched_and_run_in_order() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (first, second) = (Arc::clone(&seen), Arc::clone(&seen));

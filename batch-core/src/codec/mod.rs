@@ -21,6 +21,8 @@ pub(crate) mod multipart;
 pub(crate) mod native;
 pub(crate) mod spelling;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{Response, StatusCode, header, request::Parts};
 
@@ -122,7 +124,13 @@ pub(crate) fn format_of(parts: &Parts, body: &[u8], config: &Config) -> Result<F
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let format = match spelling::essence(content_type).as_ref() {
+    // Nearly every batch says exactly `application/json`: no parameters to cut off,
+    // no case to fold.
+    let essence = match content_type {
+        "application/json" => Cow::Borrowed(content_type),
+        _ => spelling::essence(content_type),
+    };
+    let format = match essence.as_ref() {
         "application/json" => json_shape(body, config),
         "multipart/mixed" => Some(Format::Multipart),
         "application/x-www-form-urlencoded" => Some(Format::Facebook),
@@ -234,6 +242,13 @@ mod tests {
             chosen("multipart/mixed; boundary=x", "", &config),
             Ok("multipart")
         );
+        for spelled in [
+            "application/json",
+            "Application/JSON",
+            " application/json ;",
+        ] {
+            assert_eq!(chosen(spelled, "[]", &config), Ok("aggregate"), "{spelled}");
+        }
     }
 
     #[test]

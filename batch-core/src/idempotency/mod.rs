@@ -36,6 +36,7 @@ pub use key::{Fingerprint, StoreKey};
 pub use memory::MemoryStore;
 pub use store::{Entry, IdempotencyStore, StoreError, StoreFuture, StoredAnswer};
 
+pub(crate) use key::HEADER as IDEMPOTENCY_KEY;
 use key::IdempotencyKey;
 
 use crate::model::Format;

@@ -42,7 +42,13 @@ impl BatchId {
     /// The id of a batch that came with `headers`: its `x-request-id` when it has
     /// one that is short and printable, otherwise a new one.
     pub(crate) fn of(headers: &HeaderMap) -> Self {
-        let given = headers.get(X_REQUEST_ID).filter(|value| {
+        Self::named(headers.get(X_REQUEST_ID))
+    }
+
+    /// The id of a batch whose (first) `x-request-id` is `given`, found by the
+    /// caller: [`of`](Self::of) without the lookup.
+    pub(crate) fn named(given: Option<&HeaderValue>) -> Self {
+        let given = given.filter(|value| {
             let bytes = value.as_bytes();
             !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
         });

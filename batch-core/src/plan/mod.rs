@@ -3,6 +3,8 @@
 
 mod graph;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Request, request::Parts};
 
@@ -40,16 +42,23 @@ pub(crate) struct Plan {
 /// Checks every op of `batch` and resolves its dependencies, refusing the batch (413,
 /// 422) at the first fault, in op order. `id` is the batch's, which each op's
 /// `x-request-id` is derived from.
+///
+/// The ops inherit from the `outer` request: its headers and extensions themselves
+/// when it is handed over, copies when it is only lent.
 pub(crate) fn plan(
     batch: BatchRequest,
-    outer: &Parts,
+    outer: Cow<'_, Parts>,
     config: &Config,
     id: &BatchId,
 ) -> Result<Plan, Problem> {
     validate::count(batch.ops.len(), config)?;
     let format = batch.layout.format;
     let refuse = |violation: Violation| violation.into_problem(format);
-    let mut headers = config.header_policy().inherited(&outer.headers);
+    let (headers, extensions) = match outer {
+        Cow::Owned(outer) => (Cow::Owned(outer.headers), outer.extensions),
+        Cow::Borrowed(outer) => (Cow::Borrowed(&outer.headers), outer.extensions.clone()),
+    };
+    let mut headers = config.header_policy().inherited(headers);
     // The outer request's id names the batch; each op gets its own, in the place the
     // batch's holds in the inherited headers (so that adding it grows no op's map).
     let op_ids = id.op_ids(batch.ops.len());
@@ -58,7 +67,7 @@ pub(crate) fn plan(
     }
     let shared = Shared {
         headers,
-        extensions: outer.extensions.clone(),
+        extensions,
         op_ids,
     };
     let mut ops = batch.ops;
@@ -256,11 +265,12 @@ mod tests {
 
     fn planned(ops: Vec<Operation>) -> Result<Plan, Problem> {
         let outer = outer();
+        let id = BatchId::of(&outer.headers);
         plan(
             BatchRequest::new(ops),
-            &outer,
+            Cow::Owned(outer),
             &Config::default(),
-            &BatchId::of(&outer.headers),
+            &id,
         )
     }
 
@@ -314,7 +324,13 @@ mod tests {
             same,
         ];
         let id = BatchId::of(&outer.headers);
-        let mut plan = plan(BatchRequest::new(ops), &outer, &Config::default(), &id).unwrap();
+        let mut plan = plan(
+            BatchRequest::new(ops),
+            Cow::Borrowed(&outer),
+            &Config::default(),
+            &id,
+        )
+        .unwrap();
         plan.complete_all();
         let ids: Vec<_> = plan
             .ops
@@ -363,7 +379,8 @@ mod tests {
     fn a_batch_keeps_its_format_for_its_pointers() {
         let mut batch = BatchRequest::new(vec![Operation::new("GET", "http://x/")]);
         batch.layout.format = Format::Facebook;
-        let problem = plan(batch, &outer(), &Config::default(), &BatchId::generate()).unwrap_err();
+        let outer = Cow::Owned(outer());
+        let problem = plan(batch, outer, &Config::default(), &BatchId::generate()).unwrap_err();
         assert_eq!(problem.pointer(), Some("/batch/0/relative_url"));
     }
 
