@@ -234,7 +234,7 @@ mod tests {
     use super::*;
 
     fn get(url: &str) -> Operation {
-        Operation::new("GET", url)
+        Operation::new("GET", url.to_owned())
     }
 
     fn depends(mut op: Operation, on: &str) -> Operation {

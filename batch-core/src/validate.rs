@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
         let with_id = |id: &str, url: &str| {
-            let mut op = Operation::new("GET", url);
+            let mut op = Operation::new("GET", url.to_owned());
             op.id = Some(id.into());
             op
         };

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::codec::json::{
     At, Entries, field_text, json_body, pointer_token, set_default_content_type,
 };
-use crate::model::{Operation, Target, shared};
+use crate::model::{Operation, Text, shared};
 use crate::problem::Problem;
 use crate::reference::{self, Piece};
 
@@ -61,7 +61,7 @@ pub(super) fn build_op(
     })?;
     let mut operation = Operation {
         url: match url {
-            Cow::Borrowed(url) => Target::shared(document, url),
+            Cow::Borrowed(url) => Text::shared(document, url),
             Cow::Owned(url) => url.into(),
         },
         ..Operation::default()

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::decode;
 use super::decode::explain;
-use crate::model::Target;
 
 /// Values of every JSON type, including strings with escapes (which cannot be
 /// borrowed) and the shapes each field accepts.
@@ -116,7 +115,7 @@ fn document() -> impl Strategy<Value = Value> {
 fn urls_without_escapes_share_the_batch_body() {
     let body = Bytes::from_static(br#"{"ops": [{"url": "/a?b=1"}, {"url": "/\u0063"}]}"#);
     let batch = decode(&body).unwrap();
-    let inside = |url: &Target| body.as_ptr_range().contains(&url.as_str().as_ptr());
+    let inside = |url: &crate::model::Text| body.as_ptr_range().contains(&url.as_str().as_ptr());
     assert_eq!(batch.ops[0].url, "/a?b=1");
     assert!(inside(&batch.ops[0].url), "a view of the body, not a copy");
     assert_eq!(batch.ops[1].url, "/c");
