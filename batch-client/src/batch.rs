@@ -1,6 +1,6 @@
 //! Building a list of ops, then sending it: all results at once, or as they come.
 
-use batch_core::Operation;
+use batch_core::{Operation, Text};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -89,7 +89,7 @@ impl Batch {
     /// carry.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         if let Some(op) = self.ops.last_mut() {
-            op.id = Some(id.into());
+            op.id = Some(Text::from(id.into()));
         }
         self
     }

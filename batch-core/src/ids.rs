@@ -2,6 +2,8 @@
 
 use std::cmp::Ordering;
 
+use crate::model::Text;
+
 /// The ids of a batch's ops, in op order, compared ignoring case.
 ///
 /// Indexed by sorting, not hashing: each op is sorted by a key, its id's first eight
@@ -12,7 +14,7 @@ use std::cmp::Ordering;
 /// lower-case, and a copy per op costs more than the rest of the lookup.
 #[derive(Debug)]
 pub(crate) struct Ids {
-    ids: Vec<String>,
+    ids: Vec<Text>,
     /// Each op's key (high half) and index (low half), in the order of their ids
     /// folded, equal ids in op order; empty for a batch of one op.
     sorted: Vec<u128>,
@@ -20,7 +22,7 @@ pub(crate) struct Ids {
 
 impl Ids {
     /// Indexes the ops' ids, given in op order.
-    pub(crate) fn new(ids: Vec<String>) -> Self {
+    pub(crate) fn new(ids: Vec<Text>) -> Self {
         // A batch of one op has nothing to sort, and only its own id to find.
         if ids.len() < 2 {
             return Self {
@@ -28,7 +30,7 @@ impl Ids {
                 sorted: Vec::new(),
             };
         }
-        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id)).zip(0..))
+        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id.as_bytes())).zip(0..))
             .map(|(key, index)| u128::from(key) << 64 | index)
             .collect();
         // Numbers sort fast; only ops whose keys tie need their ids compared.
@@ -38,7 +40,8 @@ impl Ids {
             if sorted.get(end).map(|&entry| key_of(entry)) != Some(key_of(sorted[run])) {
                 if end - run > 1 {
                     sorted[run..end].sort_by(|&a, &b| {
-                        folded_cmp(&ids[index_of(a)], &ids[index_of(b)]).then(a.cmp(&b))
+                        folded_cmp(ids[index_of(a)].as_bytes(), ids[index_of(b)].as_bytes())
+                            .then(a.cmp(&b))
                     });
                 }
                 run = end;
@@ -53,19 +56,24 @@ impl Ids {
             .windows(2)
             .filter(|pair| key_of(pair[0]) == key_of(pair[1]))
             .map(|pair| (index_of(pair[0]), index_of(pair[1])))
-            .filter(|&(a, b)| folded_cmp(&self.ids[a], &self.ids[b]).is_eq())
+            .filter(|&(a, b)| folded_cmp(self.ids[a].as_bytes(), self.ids[b].as_bytes()).is_eq())
             .map(|(_, later)| later)
             .min()
     }
 
     /// The index of the op with `id`, ignoring case (the first, were two the same).
     pub(crate) fn get(&self, id: &str) -> Option<usize> {
+        let id = id.as_bytes();
         if self.sorted.is_empty() {
-            return self.ids.iter().position(|own| folded_cmp(own, id).is_eq());
+            return self
+                .ids
+                .iter()
+                .position(|own| folded_cmp(own.as_bytes(), id).is_eq());
         }
         let key = key(id);
         let order = |entry: u128| {
-            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(&self.ids[index_of(entry)], id))
+            let own = self.ids[index_of(entry)].as_bytes();
+            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(own, id))
         };
         let at = self.sorted.partition_point(|&entry| order(entry).is_lt());
         let entry = *self.sorted.get(at)?;
@@ -73,12 +81,12 @@ impl Ids {
     }
 
     /// The ids, in op order.
-    pub(crate) fn as_slice(&self) -> &[String] {
+    pub(crate) fn as_slice(&self) -> &[Text] {
         &self.ids
     }
 
     /// The ids, in op order.
-    pub(crate) fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<Text> {
         self.ids
     }
 }
@@ -96,16 +104,16 @@ fn index_of(entry: u128) -> usize {
 /// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
 /// ids whose keys differ compare as their keys do, so most comparisons look at
 /// nothing else.
-fn key(id: &str) -> u64 {
+fn key(id: &[u8]) -> u64 {
     let mut key = [0; 8];
-    for (to, &b) in key.iter_mut().zip(id.as_bytes()) {
+    for (to, &b) in key.iter_mut().zip(id) {
         *to = b;
     }
     // ASCII folds byte for byte, whatever comes after.
     if key.is_ascii() {
         key.make_ascii_lowercase();
     } else {
-        let mut bytes = id.chars().flat_map(char::to_lowercase).flat_map(|c| {
+        let mut bytes = text(id).chars().flat_map(char::to_lowercase).flat_map(|c| {
             let mut utf8 = [0; 4];
             let len = c.encode_utf8(&mut utf8).len();
             utf8.into_iter().take(len)
@@ -119,14 +127,19 @@ fn key(id: &str) -> u64 {
 
 /// Orders two ids folded, character by character: equal for ids that are the same
 /// ignoring case.
-fn folded_cmp(a: &str, b: &str) -> Ordering {
+fn folded_cmp(a: &[u8], b: &[u8]) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        let a = a.bytes().map(|b| b.to_ascii_lowercase());
-        return a.cmp(b.bytes().map(|b| b.to_ascii_lowercase()));
+        let a = a.iter().map(u8::to_ascii_lowercase);
+        return a.cmp(b.iter().map(u8::to_ascii_lowercase));
     }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .cmp(b.chars().flat_map(char::to_lowercase))
+    (text(a).chars().flat_map(char::to_lowercase)).cmp(text(b).chars().flat_map(char::to_lowercase))
+}
+
+/// An id's bytes as the text they are. Ids are compared as bytes, which spares
+/// ASCII ids (most) a UTF-8 check; only folding other characters reads them as text.
+fn text(id: &[u8]) -> &str {
+    // Every id is a `Text` or a `str`: the check cannot fail.
+    std::str::from_utf8(id).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -160,7 +173,7 @@ mod tests {
             ids in prop::collection::vec(id(), 0..12),
             asked in prop::collection::vec(id(), 0..6),
         ) {
-            let index = Ids::new(ids.clone());
+            let index = Ids::new(ids.iter().cloned().map(Text::from).collect());
             let duplicate = (0..ids.len()).find(|&j| (0..j).any(|i| same(&ids[i], &ids[j])));
             prop_assert_eq!(index.first_duplicate(), duplicate);
             for id in ids.iter().chain(&asked) {
@@ -171,7 +184,7 @@ mod tests {
     }
 
     fn ids(ids: &[&str]) -> Ids {
-        Ids::new(ids.iter().map(|&id| id.to_owned()).collect())
+        Ids::new(ids.iter().map(|&id| Text::from(id.to_owned())).collect())
     }
 
     #[test]
@@ -187,7 +200,7 @@ mod tests {
         ] {
             assert_eq!(index.get(other), Some(at), "{other}");
             let mut with = index.as_slice().to_vec();
-            with.push(other.to_owned());
+            with.push(other.to_owned().into());
             assert_eq!(Ids::new(with).first_duplicate(), Some(5), "{other}");
         }
         assert_eq!(index.get("op "), None);

@@ -16,7 +16,7 @@ use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::links::{Links, ReferenceError};
-use crate::model::{Field, Format, Operation};
+use crate::model::{Field, Format, Operation, Text};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
 
@@ -49,7 +49,7 @@ pub(crate) enum ViolationKind {
     #[error("more than {MAX_OP_HEADERS} headers")]
     TooManyHeaders,
     #[error("id {0:?} is already used by an earlier operation (ids are compared ignoring case)")]
-    DuplicateId(String),
+    DuplicateId(Text),
     #[error("depends_on names {0:?}, which is no operation of this batch")]
     UnknownDependency(String),
     #[error("depends_on names {0:?}, which does not come earlier in a sequential batch")]
@@ -116,7 +116,7 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
     let ids = Ids::new(
         ops.iter_mut()
             .enumerate()
-            .map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
+            .map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string().into()))
             .collect(),
     );
     // Found for the whole batch at once, refused in its place in op order.
@@ -257,7 +257,7 @@ mod tests {
     fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
         let with_id = |id: &str, url: &str| {
             let mut op = Operation::new("GET", url.to_owned());
-            op.id = Some(id.into());
+            op.id = Some(id.to_owned().into());
             op
         };
         let fault = |ops| {

@@ -16,7 +16,7 @@ use super::text::Text;
 /// use batch_core::Operation;
 ///
 /// let mut op = Operation::new("PATCH", "/items/7");
-/// op.id = Some("rename".to_owned());
+/// op.id = Some("rename".into());
 /// op.headers.push(("content-type".to_owned(), "application/json".to_owned()));
 /// op.body = r#"{"name": "pen"}"#.into();
 /// assert_eq!(op.url, "/items/7");
@@ -25,7 +25,7 @@ use super::text::Text;
 #[non_exhaustive]
 pub struct Operation {
     /// The op's id; `None` means its index as a decimal string.
-    pub id: Option<String>,
+    pub id: Option<Text>,
     /// The HTTP method, any case; `None` means `GET`.
     pub method: Option<String>,
     /// The origin-form target: `/path?query`.

@@ -53,6 +53,17 @@ impl Text {
         &self.0
     }
 
+    /// The text's length in bytes, read without the UTF-8 check (as the `str`'s
+    /// would be through `Deref`).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty, read without the UTF-8 check.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The text's bytes, shared, for a type that holds them (such as a
     /// [`http::Uri`]).
     pub(crate) fn into_bytes(self) -> Bytes {

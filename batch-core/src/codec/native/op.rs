@@ -17,7 +17,9 @@ use crate::reference::{self, Piece};
 /// One op with every field in its type.
 #[derive(Default)]
 pub(super) struct TypedOp<'a> {
-    pub(super) id: Option<String>,
+    /// Borrowed from the document unless it has escapes (as `url`), so that the
+    /// op's id shares the document's bytes.
+    pub(super) id: Option<Cow<'a, str>>,
     pub(super) method: Option<String>,
     /// Borrowed from the document unless it has escapes, so that the op's request
     /// can share the document's bytes.
@@ -60,17 +62,14 @@ pub(super) fn build_op(
             .at(Some(index), Some(at("url").to_string()))
     })?;
     let mut operation = Operation {
-        url: match url {
-            Cow::Borrowed(url) => Text::shared(document, url),
-            Cow::Owned(url) => url.into(),
-        },
+        url: text(url, document),
         ..Operation::default()
     };
     if let Some(id) = op.id {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(id);
+        operation.id = Some(text(id, document));
     }
     operation.method = op.method;
     if let Some(headers) = op.headers {
@@ -140,6 +139,15 @@ pub(super) fn build_op(
         operation.body = body;
     }
     Ok(operation)
+}
+
+/// A string read from `document`: a view of its bytes, or the string itself if it
+/// had escapes.
+fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
+    match read {
+        Cow::Borrowed(text) => Text::shared(document, text),
+        Cow::Owned(text) => text.into(),
+    }
 }
 
 /// `params` as a query string, and where in it each value that is exactly one

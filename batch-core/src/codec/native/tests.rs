@@ -112,16 +112,32 @@ fn document() -> impl Strategy<Value = Value> {
 }
 
 #[test]
-fn urls_without_escapes_share_the_batch_body() {
-    let body = Bytes::from_static(br#"{"ops": [{"url": "/a?b=1"}, {"url": "/\u0063"}]}"#);
+fn urls_and_ids_without_escapes_share_the_batch_body() {
+    let body = Bytes::from_static(
+        br#"{"ops": [{"id": "first", "url": "/a?b=1"}, {"id": "s\u0065cond", "url": "/\u0063"}]}"#,
+    );
     let batch = decode(&body).unwrap();
-    let inside = |url: &crate::model::Text| body.as_ptr_range().contains(&url.as_str().as_ptr());
-    assert_eq!(batch.ops[0].url, "/a?b=1");
-    assert!(inside(&batch.ops[0].url), "a view of the body, not a copy");
-    assert_eq!(batch.ops[1].url, "/c");
+    let inside =
+        |text: &crate::model::Text| body.as_ptr_range().contains(&text.as_bytes().as_ptr());
+    let [first, second] = &batch.ops[..] else {
+        panic!("two ops");
+    };
+    assert_eq!(
+        (&first.url, first.id.as_ref().unwrap()),
+        (&"/a?b=1".into(), &"first".into())
+    );
+    assert!(inside(&first.url), "a view of the body, not a copy");
     assert!(
-        !inside(&batch.ops[1].url),
-        "an escaped url is decoded into its own bytes"
+        inside(first.id.as_ref().unwrap()),
+        "a view of the body, not a copy"
+    );
+    assert_eq!(
+        (&second.url, second.id.as_ref().unwrap()),
+        (&"/c".into(), &"second".into())
+    );
+    assert!(
+        !inside(&second.url) && !inside(second.id.as_ref().unwrap()),
+        "an escaped string is decoded into its own bytes"
     );
 }
 

@@ -198,7 +198,7 @@ fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
 /// The value of field `name` of `op`.
 fn read_field<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, name: Name) -> Scan<()> {
     match name {
-        Name::Id => op.id = optional(scan, owned)?,
+        Name::Id => op.id = optional(scan, Scanner::string)?,
         Name::Method => op.method = optional(scan, owned)?,
         Name::Url => op.url = optional(scan, Scanner::string)?,
         Name::Headers => op.headers = optional(scan, headers)?,
