@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Response, header};
 
 use super::scan::special;
 use crate::codec::spelling::canonical_name;
-use crate::model::{OpResult, ResultBody};
+use crate::model::{OpResult, ResultBody, Text};
 
 /// A JSON document being written.
 pub(crate) struct Writer {
@@ -54,7 +54,7 @@ impl Writer {
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
     pub(crate) fn result(&mut self, result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
         self.raw(br#"{"id":"#);
-        self.string(&result.id);
+        self.text(&result.id);
         self.raw(br#","status":"#);
         self.status(result.status);
         rest(self, result);
@@ -88,9 +88,20 @@ impl Writer {
 
     /// Appends `text` as a JSON string.
     pub(crate) fn string(&mut self, text: &str) {
+        self.utf8(text.as_bytes());
+    }
+
+    /// Appends `text` as a JSON string, from its bytes: read as a `str`, it would be
+    /// checked as UTF-8 once more.
+    pub(crate) fn text(&mut self, text: &Text) {
+        self.utf8(text.as_bytes());
+    }
+
+    /// Appends `text`, which is UTF-8, as a JSON string.
+    fn utf8(&mut self, text: &[u8]) {
         self.out.reserve(text.len() + 2);
         self.out.push(b'"');
-        let mut rest = text.as_bytes();
+        let mut rest = text;
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
             self.out.extend_from_slice(&rest[..at]);
@@ -258,6 +269,7 @@ mod tests {
     fn strings_escape_what_json_requires() {
         let text = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h\u{e9}</";
         assert_eq!(written(|w| w.string(text)), json!(text));
+        assert_eq!(written(|w| w.text(&Text::from(text))), json!(text));
     }
 
     #[test]
