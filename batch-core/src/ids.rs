@@ -1,8 +1,9 @@
 //! The ids of a batch's ops, compared ignoring case, indexed once per batch.
 
 use std::cmp::Ordering;
+use std::fmt::Write as _;
 
-use crate::model::Text;
+use crate::model::{Operation, Text};
 
 /// The ids of a batch's ops, in op order, compared ignoring case.
 ///
@@ -21,6 +22,12 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
+    /// Takes the ops' ids and indexes them. An op without one has its index, as a
+    /// decimal string.
+    pub(crate) fn take(ops: &mut [Operation]) -> Self {
+        Self::new(taken(ops))
+    }
+
     /// Indexes the ops' ids, given in op order.
     pub(crate) fn new(ids: Vec<Text>) -> Self {
         // A batch of one op has nothing to sort, and only its own id to find.
@@ -89,6 +96,52 @@ impl Ids {
     pub(crate) fn into_vec(self) -> Vec<Text> {
         self.ids
     }
+}
+
+/// The made-up ids of the first [`IN_TABLE`] ops, one after another: `0` to `99`.
+const TABLE: &str = concat!(
+    "0123456789",
+    "10111213141516171819",
+    "20212223242526272829",
+    "30313233343536373839",
+    "40414243444546474849",
+    "50515253545556575859",
+    "60616263646566676869",
+    "70717273747576777879",
+    "80818283848586878889",
+    "90919293949596979899",
+);
+
+/// How many ops have their made-up ids in [`TABLE`].
+const IN_TABLE: usize = 100;
+
+/// Each op's id, taken from it, in op order. The ids made up for ops without one
+/// allocate nothing of their own: the first ops' are slices of a static table, and
+/// the others' slices of one buffer of their digits.
+fn taken(ops: &mut [Operation]) -> Vec<Text> {
+    let mut digits = String::new();
+    for (index, _) in (ops.iter().enumerate().skip(IN_TABLE)).filter(|(_, op)| op.id.is_none()) {
+        // Writing to a `String` does not fail.
+        let _ = write!(digits, "{index}");
+    }
+    let digits = Text::from(digits);
+    let mut at = 0;
+    let mut made_up = |index: usize| {
+        if index < IN_TABLE {
+            let start = if index < 10 { index } else { 2 * index - 10 };
+            let end = if index < 10 { index + 1 } else { start + 2 };
+            return TABLE
+                .get(start..end)
+                .map_or_else(Text::default, Text::from_static);
+        }
+        let end = at + index.ilog10() as usize + 1;
+        let id = digits.slice(at..end);
+        at = end;
+        id
+    };
+    (ops.iter_mut().enumerate())
+        .map(|(index, op)| op.id.take().unwrap_or_else(|| made_up(index)))
+        .collect()
 }
 
 /// The key an entry of the index was sorted by.
@@ -228,6 +281,26 @@ mod tests {
         let index = ids(&["a", "a\0"]);
         assert_eq!(index.first_duplicate(), None);
         assert_eq!((index.get("A"), index.get("A\0")), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn an_op_without_an_id_has_its_index() {
+        const NAMED: [usize; 8] = [0, 7, 99, 100, 101, 999, 1000, 1233];
+        let mut ops: Vec<Operation> = (0..1234).map(|_| Operation::new("GET", "/")).collect();
+        for named in NAMED {
+            ops[named].id = Some(Text::from(format!("op{named}")));
+        }
+        let index = Ids::take(&mut ops);
+        assert!(ops.iter().all(|op| op.id.is_none()), "taken");
+        for (at, id) in index.as_slice().iter().enumerate() {
+            if NAMED.contains(&at) {
+                assert_eq!(*id, format!("op{at}"));
+            } else {
+                assert_eq!(*id, at.to_string());
+            }
+        }
+        assert_eq!(index.get("1001"), Some(1001));
+        assert_eq!(index.get("7"), None, "op 7 has an id of its own");
     }
 
     #[test]

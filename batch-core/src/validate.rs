@@ -113,12 +113,7 @@ pub(crate) struct Validated {
 /// Checks every op, in order, and builds its request; the first fault refuses the
 /// batch.
 pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
-    let ids = Ids::new(
-        ops.iter_mut()
-            .enumerate()
-            .map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string().into()))
-            .collect(),
-    );
+    let ids = Ids::take(&mut ops);
     // Found for the whole batch at once, refused in its place in op order.
     let duplicate = ids.first_duplicate();
     let mut checked = Vec::with_capacity(ops.len());

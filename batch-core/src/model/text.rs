@@ -41,6 +41,13 @@ impl Text {
         Self(shared(document, text))
     }
 
+    /// The part `range` of the text, sharing its bytes. `range` is the caller's own
+    /// arithmetic on a text it made: within it, and on character boundaries (a part
+    /// that is not UTF-8 would read as empty).
+    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        Self(self.0.slice(range))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // The bytes are UTF-8 (see the field): the check never fails. It costs a pass
