@@ -46,12 +46,15 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
     }
 }
 
-/// The operation from its typed fields: the checks that are not about types.
+/// Fills `operation`, a default one, from its typed fields: the checks that are not
+/// about types. It is filled where it lies, in the batch's list: an op is never
+/// moved whole once built.
 pub(super) fn build_op(
     index: usize,
     op: TypedOp<'_>,
     document: &Bytes,
-) -> Result<Operation, Problem> {
+    operation: &mut Operation,
+) -> Result<(), Problem> {
     let at = |name| at(index, name);
     let invalid = |name, must: &str| {
         Problem::bad_request(format!("{} must be {must}", at(name)))
@@ -61,10 +64,7 @@ pub(super) fn build_op(
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
-    let mut operation = Operation {
-        url: text(url, document),
-        ..Operation::default()
-    };
+    operation.url = text(url, document);
     if let Some(id) = op.id {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
@@ -98,7 +98,7 @@ pub(super) fn build_op(
             ))
             .at(Some(index), Some(at("body_base64").to_string())));
         }
-        (Some(raw), None) => Some(json_body(&mut operation, raw, document)),
+        (Some(raw), None) => Some(json_body(operation, raw, document)),
         (_, Some(text)) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
@@ -106,7 +106,7 @@ pub(super) fn build_op(
                     Problem::bad_request(format!("{} is not valid base64", at("body_base64")))
                         .at(Some(index), Some(at("body_base64").to_string()))
                 })?;
-            set_default_content_type(&mut operation, "application/octet-stream");
+            set_default_content_type(operation, "application/octet-stream");
             Some(Bytes::from(bytes))
         }
         _ => None,
@@ -131,14 +131,14 @@ pub(super) fn build_op(
                 operation.url = format!("{url}{separator}{query}").into();
             }
         } else if body.is_none() {
-            set_default_content_type(&mut operation, "application/json");
+            set_default_content_type(operation, "application/json");
             operation.body = shared(document, raw);
         }
     }
     if let Some(body) = body {
         operation.body = body;
     }
-    Ok(operation)
+    Ok(())
 }
 
 /// A string read from `document`: a view of its bytes, or the string itself if it

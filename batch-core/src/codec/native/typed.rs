@@ -89,7 +89,8 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
     let mut index = 0;
     scan.items(|scan| {
         let start = scan.offset();
-        let op = read_op(scan)?;
+        let mut op = TypedOp::default();
+        read_op(scan, &mut op)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
@@ -100,9 +101,11 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
                 let size = (scan.offset() - start).max(SMALLEST_OP.len());
                 built.reserve((1 + scan.remaining() / size).min(MOST_RESERVED));
             }
-            match build_op(index, op, document) {
-                Ok(op) => built.push(op),
-                Err(problem) => ops = Err(problem),
+            built.push(Operation::default());
+            if let Some(slot) = built.last_mut()
+                && let Err(problem) = build_op(index, op, document, slot)
+            {
+                ops = Err(problem);
             }
         }
         index += 1;
@@ -168,15 +171,15 @@ impl Name {
     }
 }
 
-/// One op: an object of its fields or, as serde's derive also reads a struct, an
-/// array of all of them in order.
-fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
-    let mut op = TypedOp::default();
+/// One op, into `op` (a default one, filled where it lies rather than moved out):
+/// an object of its fields or, as serde's derive also reads a struct, an array of
+/// all of them in order.
+fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>) -> Scan<()> {
     if scan.peek() == Some(b'[') {
         let mut names = IN_ORDER.iter();
-        scan.items(|scan| read_field(scan, &mut op, *names.next().ok_or(Refused)?))?;
+        scan.items(|scan| read_field(scan, op, *names.next().ok_or(Refused)?))?;
         return match names.next() {
-            None => Ok(op),
+            None => Ok(()),
             Some(_) => Err(Refused),
         };
     }
@@ -190,9 +193,8 @@ fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
             return Err(Refused);
         }
         seen |= bit;
-        read_field(scan, &mut op, name)
-    })?;
-    Ok(op)
+        read_field(scan, op, name)
+    })
 }
 
 /// The value of field `name` of `op`.
