@@ -451,6 +451,7 @@ fn corners_answer_as_before() {
         ("utf8 other op", r##"Ok(["/a"])"##, b"{\"ops\": [{\"url\": \"/a\", \"x\": \"\xff\"}]}".to_vec()),
         ("utf8 other op key", r##"Ok(["/a"])"##, b"{\"ops\": [{\"url\": \"/a\", \"x\": {\"\xff\": 1}}]}".to_vec()),
         ("utf8 op key", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 25", None))"##, b"{\"ops\": [{\"url\": \"/a\", \"\xff\": 1}]}".to_vec()),
+        ("utf8 top key", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 3", None))"##, b"{\"\xff\": 1, \"ops\": [{\"url\": \"/a\"}]}".to_vec()),
         ("utf8 other top", r##"Ok(["/a"])"##, b"{\"x\": \"\xff\", \"ops\": [{\"url\": \"/a\"}]}".to_vec()),
         ("utf8 body", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 33", None))"##, b"{\"ops\": [{\"url\": \"/a\", \"body\": \"\xff\"}]}".to_vec()),
         ("surrogate url", r##"Err(("/ops/0/url must be a string", Some("/ops/0/url")))"##, br#"{"ops": [{"url": "/\ud800"}]}"#.to_vec()),

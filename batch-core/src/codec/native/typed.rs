@@ -37,11 +37,11 @@ pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
     let mut scan = Scanner::new(document);
     let mut ops = None;
     let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
-    scan.members(|scan, key| match &*key {
-        "ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
-        "sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
-        "on_error" => once(&mut on_error, optional(scan, owned)?),
-        "include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
+    scan.fields(|scan, key| match key {
+        b"ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
+        b"sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
+        b"on_error" => once(&mut on_error, optional(scan, owned)?),
+        b"include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
         _ => scan.skip(),
     })?;
     scan.end()?;
@@ -153,19 +153,19 @@ const IN_ORDER: [Name; 11] = [
 ];
 
 impl Name {
-    fn of(key: &str) -> Option<Self> {
+    fn of(key: &[u8]) -> Option<Self> {
         Some(match key {
-            "id" => Self::Id,
-            "method" => Self::Method,
-            "url" => Self::Url,
-            "headers" => Self::Headers,
-            "body" => Self::Body,
-            "body_base64" => Self::BodyBase64,
-            "params" | "args" => Self::Params,
-            "depends_on" => Self::DependsOn,
-            "silent" => Self::Silent,
-            "timeout_ms" => Self::TimeoutMs,
-            "if" => Self::Condition,
+            b"id" => Self::Id,
+            b"method" => Self::Method,
+            b"url" => Self::Url,
+            b"headers" => Self::Headers,
+            b"body" => Self::Body,
+            b"body_base64" => Self::BodyBase64,
+            b"params" | b"args" => Self::Params,
+            b"depends_on" => Self::DependsOn,
+            b"silent" => Self::Silent,
+            b"timeout_ms" => Self::TimeoutMs,
+            b"if" => Self::Condition,
             _ => return None,
         })
     }
@@ -184,8 +184,8 @@ fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>) -> Scan<()> {
         };
     }
     let mut seen = 0u16;
-    scan.members(|scan, key| {
-        let Some(name) = Name::of(&key) else {
+    scan.fields(|scan, key| {
+        let Some(name) = Name::of(key) else {
             return scan.skip();
         };
         let bit = 1 << name as u16;
