@@ -218,7 +218,10 @@ async fn single(
             }
         };
         answer.index = index;
-        answer.id = ops[index].id.clone().unwrap_or_else(|| index.to_string());
+        answer.id = ops[index]
+            .id
+            .as_deref()
+            .map_or_else(|| index.to_string(), str::to_owned);
         slots[index] = Some(answer);
         progress.advance();
     }

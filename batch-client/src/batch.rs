@@ -1,6 +1,6 @@
 //! Building a list of ops, then sending it: all results at once, or as they come.
 
-use batch_core::Operation;
+use batch_core::{Operation, Text};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -50,27 +50,27 @@ impl Batch {
 
     /// Adds `GET url`.
     pub fn get(self, url: &str) -> Self {
-        self.op(Operation::new("GET", url))
+        self.op(Operation::new("GET", url.to_owned()))
     }
 
     /// Adds `DELETE url`.
     pub fn delete(self, url: &str) -> Self {
-        self.op(Operation::new("DELETE", url))
+        self.op(Operation::new("DELETE", url.to_owned()))
     }
 
     /// Adds `POST url` with `body` as JSON.
     pub fn post(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("POST", url), &body))
+        self.op(with_json(Operation::new("POST", url.to_owned()), &body))
     }
 
     /// Adds `PUT url` with `body` as JSON.
     pub fn put(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("PUT", url), &body))
+        self.op(with_json(Operation::new("PUT", url.to_owned()), &body))
     }
 
     /// Adds `PATCH url` with `body` as JSON.
     pub fn patch(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("PATCH", url), &body))
+        self.op(with_json(Operation::new("PATCH", url.to_owned()), &body))
     }
 
     /// Adds `op` as it is (any method, headers, body, dependencies).
@@ -89,7 +89,7 @@ impl Batch {
     /// carry.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         if let Some(op) = self.ops.last_mut() {
-            op.id = Some(id.into());
+            op.id = Some(Text::from(id.into()));
         }
         self
     }

@@ -136,7 +136,7 @@ impl Client {
         result.headers = response.headers().clone();
         let body = response.bytes().await?;
         result.body = ResultBody::classify(&result.headers, body);
-        Ok(OpResponse::new(0, result.id.clone(), result, 1))
+        Ok(OpResponse::new(0, result.id.to_string(), result, 1))
     }
 
     pub(crate) fn inner(&self) -> &Inner {

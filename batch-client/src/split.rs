@@ -30,7 +30,10 @@ impl Ops {
         for (index, op) in ops.iter().enumerate() {
             // An op without an id answers to its position, as a batch of the whole
             // list would read it.
-            let id = op.id.clone().unwrap_or_else(|| index.to_string());
+            let id = op
+                .id
+                .as_deref()
+                .map_or_else(|| index.to_string(), str::to_owned);
             by_id.entry(id).or_insert(index);
         }
         let depends_on: Vec<Vec<usize>> = ops
@@ -51,7 +54,8 @@ impl Ops {
             .enumerate()
             .map(|(index, op)| {
                 op.id
-                    .clone()
+                    .as_deref()
+                    .map(str::to_owned)
                     .or_else(|| named[index].then(|| index.to_string()))
             })
             .collect();
@@ -66,8 +70,8 @@ impl Ops {
     pub(crate) fn id(&self, index: usize) -> String {
         self.ops[index]
             .id
-            .clone()
-            .unwrap_or_else(|| index.to_string())
+            .as_deref()
+            .map_or_else(|| index.to_string(), str::to_owned)
     }
 
     /// Op `index` written for a batch in which only the ops `kept` accepts are sent:
@@ -234,7 +238,7 @@ mod tests {
     use super::*;
 
     fn get(url: &str) -> Operation {
-        Operation::new("GET", url)
+        Operation::new("GET", url.to_owned())
     }
 
     fn depends(mut op: Operation, on: &str) -> Operation {

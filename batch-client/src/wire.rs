@@ -39,7 +39,7 @@ impl WireFormat {
         match self {
             WireFormat::Native => {
                 let mut sent = op.clone();
-                sent.id = id.map(str::to_owned);
+                sent.id = id.map(|id| id.to_owned().into());
                 sent.depends_on = depends_on.to_vec();
                 serde_json::to_vec(&sent).unwrap_or_default()
             }

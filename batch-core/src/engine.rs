@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
-use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody};
+use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, Text};
 use crate::observe::{OpMeter, Waiting, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
@@ -52,7 +52,7 @@ pub(crate) async fn run<E: Executor>(
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
-) -> Vec<String> {
+) -> Vec<Text> {
     let deadline = after(Instant::now(), config.batch_deadline());
     let concurrency = if plan.sequential {
         1
@@ -215,7 +215,7 @@ fn flushes(flow: ControlFlow<()>, done: &[(usize, OpResult)]) -> bool {
 async fn flush(
     flow: ControlFlow<()>,
     done: &mut Vec<(usize, OpResult)>,
-    ids: &mut [String],
+    ids: &mut [Text],
     sink: &mut impl Sink,
 ) -> ControlFlow<()> {
     let (mut flow, mut results) = (flow, done.drain(..));
@@ -258,7 +258,7 @@ impl Collect {
                 .iter()
                 .map(|op| OpResult {
                     silent: op.silent,
-                    ..OpResult::new(String::new(), StatusCode::INTERNAL_SERVER_ERROR)
+                    ..OpResult::new(Text::default(), StatusCode::INTERNAL_SERVER_ERROR)
                 })
                 .collect(),
             came: vec![false; plan.ops.len()],
@@ -272,7 +272,7 @@ impl Collect {
     /// the batch's op ids, as [`run`] gives them back.
     pub(crate) fn into_response(
         mut self,
-        ids: Vec<String>,
+        ids: Vec<Text>,
         include_headers: bool,
         layout: Layout,
     ) -> BatchResponse {
@@ -343,7 +343,7 @@ type Outcome = (StatusCode, HeaderMap, ResultBody);
 struct State {
     /// Each op's id; taken by the op's result once it finished, unless a dependent
     /// may name it.
-    ids: Vec<String>,
+    ids: Vec<Text>,
     /// Where each op stands, in one list: a batch makes one allocation for them all.
     progress: Vec<Progress>,
     /// The results other ops refer to, kept until the batch ends (the sink takes
@@ -383,7 +383,7 @@ struct Progress {
 }
 
 impl State {
-    fn new(ids: Vec<String>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
+    fn new(ids: Vec<Text>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
         let mut progress: Vec<Progress> = (0..ops.len())
             .map(|op| Progress {
                 waiting_for: graph.deps(op).len(),
@@ -553,7 +553,7 @@ async fn checked<E: Executor>(
     executor: &E,
     hooks: &[OpHook],
     index: usize,
-    id: String,
+    id: Text,
     request: Request<Bytes>,
     limit: usize,
 ) -> Result<Response<Bytes>, ExecuteError> {
@@ -714,7 +714,7 @@ fn too_large() -> Outcome {
 }
 
 /// Op `id`'s result once the batch's results outgrew the whole-batch cap.
-fn over_cap_result(id: String, silent: bool) -> OpResult {
+fn over_cap_result(id: Text, silent: bool) -> OpResult {
     let (status, headers, body) = not_run(
         StatusCode::INSUFFICIENT_STORAGE,
         "batch_response_too_large",

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, request::Parts};
 
+use crate::model::Text;
 use crate::problem::Problem;
 
 /// A hook's check, running on its own: it owns what it needs of the view.
@@ -92,12 +93,13 @@ impl<'a> BatchView<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct OpView<'a> {
     pub(crate) index: usize,
-    pub(crate) id: &'a str,
+    /// Read as text only if a hook asks for it.
+    pub(crate) id: &'a Text,
     pub(crate) request: &'a Request<Bytes>,
 }
 
 impl<'a> OpView<'a> {
-    pub(crate) fn new(index: usize, id: &'a str, request: &'a Request<Bytes>) -> Self {
+    pub(crate) fn new(index: usize, id: &'a Text, request: &'a Request<Bytes>) -> Self {
         Self { index, id, request }
     }
 
@@ -108,7 +110,7 @@ impl<'a> OpView<'a> {
 
     /// The op's id.
     pub fn id(&self) -> &'a str {
-        self.id
+        self.id.as_str()
     }
 
     /// The op's method.

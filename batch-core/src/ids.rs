@@ -1,6 +1,9 @@
 //! The ids of a batch's ops, compared ignoring case, indexed once per batch.
 
 use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use crate::model::{Operation, Text};
 
 /// The ids of a batch's ops, in op order, compared ignoring case.
 ///
@@ -12,15 +15,21 @@ use std::cmp::Ordering;
 /// lower-case, and a copy per op costs more than the rest of the lookup.
 #[derive(Debug)]
 pub(crate) struct Ids {
-    ids: Vec<String>,
+    ids: Vec<Text>,
     /// Each op's key (high half) and index (low half), in the order of their ids
     /// folded, equal ids in op order; empty for a batch of one op.
     sorted: Vec<u128>,
 }
 
 impl Ids {
+    /// Takes the ops' ids and indexes them. An op without one has its index, as a
+    /// decimal string.
+    pub(crate) fn take(ops: &mut [Operation]) -> Self {
+        Self::new(taken(ops))
+    }
+
     /// Indexes the ops' ids, given in op order.
-    pub(crate) fn new(ids: Vec<String>) -> Self {
+    pub(crate) fn new(ids: Vec<Text>) -> Self {
         // A batch of one op has nothing to sort, and only its own id to find.
         if ids.len() < 2 {
             return Self {
@@ -28,7 +37,7 @@ impl Ids {
                 sorted: Vec::new(),
             };
         }
-        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id)).zip(0..))
+        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id.as_bytes())).zip(0..))
             .map(|(key, index)| u128::from(key) << 64 | index)
             .collect();
         // Numbers sort fast; only ops whose keys tie need their ids compared.
@@ -38,7 +47,8 @@ impl Ids {
             if sorted.get(end).map(|&entry| key_of(entry)) != Some(key_of(sorted[run])) {
                 if end - run > 1 {
                     sorted[run..end].sort_by(|&a, &b| {
-                        folded_cmp(&ids[index_of(a)], &ids[index_of(b)]).then(a.cmp(&b))
+                        folded_cmp(ids[index_of(a)].as_bytes(), ids[index_of(b)].as_bytes())
+                            .then(a.cmp(&b))
                     });
                 }
                 run = end;
@@ -53,19 +63,24 @@ impl Ids {
             .windows(2)
             .filter(|pair| key_of(pair[0]) == key_of(pair[1]))
             .map(|pair| (index_of(pair[0]), index_of(pair[1])))
-            .filter(|&(a, b)| folded_cmp(&self.ids[a], &self.ids[b]).is_eq())
+            .filter(|&(a, b)| folded_cmp(self.ids[a].as_bytes(), self.ids[b].as_bytes()).is_eq())
             .map(|(_, later)| later)
             .min()
     }
 
     /// The index of the op with `id`, ignoring case (the first, were two the same).
     pub(crate) fn get(&self, id: &str) -> Option<usize> {
+        let id = id.as_bytes();
         if self.sorted.is_empty() {
-            return self.ids.iter().position(|own| folded_cmp(own, id).is_eq());
+            return self
+                .ids
+                .iter()
+                .position(|own| folded_cmp(own.as_bytes(), id).is_eq());
         }
         let key = key(id);
         let order = |entry: u128| {
-            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(&self.ids[index_of(entry)], id))
+            let own = self.ids[index_of(entry)].as_bytes();
+            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(own, id))
         };
         let at = self.sorted.partition_point(|&entry| order(entry).is_lt());
         let entry = *self.sorted.get(at)?;
@@ -73,14 +88,60 @@ impl Ids {
     }
 
     /// The ids, in op order.
-    pub(crate) fn as_slice(&self) -> &[String] {
+    pub(crate) fn as_slice(&self) -> &[Text] {
         &self.ids
     }
 
     /// The ids, in op order.
-    pub(crate) fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<Text> {
         self.ids
     }
+}
+
+/// The made-up ids of the first [`IN_TABLE`] ops, one after another: `0` to `99`.
+const TABLE: &str = concat!(
+    "0123456789",
+    "10111213141516171819",
+    "20212223242526272829",
+    "30313233343536373839",
+    "40414243444546474849",
+    "50515253545556575859",
+    "60616263646566676869",
+    "70717273747576777879",
+    "80818283848586878889",
+    "90919293949596979899",
+);
+
+/// How many ops have their made-up ids in [`TABLE`].
+const IN_TABLE: usize = 100;
+
+/// Each op's id, taken from it, in op order. The ids made up for ops without one
+/// allocate nothing of their own: the first ops' are slices of a static table, and
+/// the others' slices of one buffer of their digits.
+fn taken(ops: &mut [Operation]) -> Vec<Text> {
+    let mut digits = String::new();
+    for (index, _) in (ops.iter().enumerate().skip(IN_TABLE)).filter(|(_, op)| op.id.is_none()) {
+        // Writing to a `String` does not fail.
+        let _ = write!(digits, "{index}");
+    }
+    let digits = Text::from(digits);
+    let mut at = 0;
+    let mut made_up = |index: usize| {
+        if index < IN_TABLE {
+            let start = if index < 10 { index } else { 2 * index - 10 };
+            let end = if index < 10 { index + 1 } else { start + 2 };
+            return TABLE
+                .get(start..end)
+                .map_or_else(Text::default, Text::from_static);
+        }
+        let end = at + index.ilog10() as usize + 1;
+        let id = digits.slice(at..end);
+        at = end;
+        id
+    };
+    (ops.iter_mut().enumerate())
+        .map(|(index, op)| op.id.take().unwrap_or_else(|| made_up(index)))
+        .collect()
 }
 
 /// The key an entry of the index was sorted by.
@@ -96,16 +157,16 @@ fn index_of(entry: u128) -> usize {
 /// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
 /// ids whose keys differ compare as their keys do, so most comparisons look at
 /// nothing else.
-fn key(id: &str) -> u64 {
+fn key(id: &[u8]) -> u64 {
     let mut key = [0; 8];
-    for (to, &b) in key.iter_mut().zip(id.as_bytes()) {
+    for (to, &b) in key.iter_mut().zip(id) {
         *to = b;
     }
     // ASCII folds byte for byte, whatever comes after.
     if key.is_ascii() {
         key.make_ascii_lowercase();
     } else {
-        let mut bytes = id.chars().flat_map(char::to_lowercase).flat_map(|c| {
+        let mut bytes = text(id).chars().flat_map(char::to_lowercase).flat_map(|c| {
             let mut utf8 = [0; 4];
             let len = c.encode_utf8(&mut utf8).len();
             utf8.into_iter().take(len)
@@ -119,14 +180,19 @@ fn key(id: &str) -> u64 {
 
 /// Orders two ids folded, character by character: equal for ids that are the same
 /// ignoring case.
-fn folded_cmp(a: &str, b: &str) -> Ordering {
+fn folded_cmp(a: &[u8], b: &[u8]) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        let a = a.bytes().map(|b| b.to_ascii_lowercase());
-        return a.cmp(b.bytes().map(|b| b.to_ascii_lowercase()));
+        let a = a.iter().map(u8::to_ascii_lowercase);
+        return a.cmp(b.iter().map(u8::to_ascii_lowercase));
     }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .cmp(b.chars().flat_map(char::to_lowercase))
+    (text(a).chars().flat_map(char::to_lowercase)).cmp(text(b).chars().flat_map(char::to_lowercase))
+}
+
+/// An id's bytes as the text they are. Ids are compared as bytes, which spares
+/// ASCII ids (most) a UTF-8 check; only folding other characters reads them as text.
+fn text(id: &[u8]) -> &str {
+    // Every id is a `Text` or a `str`: the check cannot fail.
+    std::str::from_utf8(id).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -160,7 +226,7 @@ mod tests {
             ids in prop::collection::vec(id(), 0..12),
             asked in prop::collection::vec(id(), 0..6),
         ) {
-            let index = Ids::new(ids.clone());
+            let index = Ids::new(ids.iter().cloned().map(Text::from).collect());
             let duplicate = (0..ids.len()).find(|&j| (0..j).any(|i| same(&ids[i], &ids[j])));
             prop_assert_eq!(index.first_duplicate(), duplicate);
             for id in ids.iter().chain(&asked) {
@@ -171,7 +237,7 @@ mod tests {
     }
 
     fn ids(ids: &[&str]) -> Ids {
-        Ids::new(ids.iter().map(|&id| id.to_owned()).collect())
+        Ids::new(ids.iter().map(|&id| Text::from(id.to_owned())).collect())
     }
 
     #[test]
@@ -187,7 +253,7 @@ mod tests {
         ] {
             assert_eq!(index.get(other), Some(at), "{other}");
             let mut with = index.as_slice().to_vec();
-            with.push(other.to_owned());
+            with.push(other.to_owned().into());
             assert_eq!(Ids::new(with).first_duplicate(), Some(5), "{other}");
         }
         assert_eq!(index.get("op "), None);
@@ -215,6 +281,26 @@ mod tests {
         let index = ids(&["a", "a\0"]);
         assert_eq!(index.first_duplicate(), None);
         assert_eq!((index.get("A"), index.get("A\0")), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn an_op_without_an_id_has_its_index() {
+        const NAMED: [usize; 8] = [0, 7, 99, 100, 101, 999, 1000, 1233];
+        let mut ops: Vec<Operation> = (0..1234).map(|_| Operation::new("GET", "/")).collect();
+        for named in NAMED {
+            ops[named].id = Some(Text::from(format!("op{named}")));
+        }
+        let index = Ids::take(&mut ops);
+        assert!(ops.iter().all(|op| op.id.is_none()), "taken");
+        for (at, id) in index.as_slice().iter().enumerate() {
+            if NAMED.contains(&at) {
+                assert_eq!(*id, format!("op{at}"));
+            } else {
+                assert_eq!(*id, at.to_string());
+            }
+        }
+        assert_eq!(index.get("1001"), Some(1001));
+        assert_eq!(index.get("7"), None, "op 7 has an id of its own");
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub use idempotency::{
 pub use layer::{BatchLayer, BatchService, RequestBody, ResponseBody};
 pub use model::{
     BatchOp, BatchRequest, BatchResponse, Capabilities, Format, OnError, OpResult, Operation,
-    ResultBody, Target,
+    ResultBody, Text,
 };
 pub use observe::describe_metrics;
 pub use problem::Problem;

@@ -7,7 +7,7 @@
 use http::Uri;
 use thiserror::Error;
 
-use crate::model::Target;
+use crate::model::Text;
 
 /// The longest op url accepted, in bytes.
 pub(crate) const MAX_TARGET_LEN: usize = 8 * 1024;
@@ -54,7 +54,7 @@ pub(crate) enum TargetError {
 /// bytes.
 ///
 /// `batch_path` is the batch endpoint's path, which no op may target.
-pub(crate) fn parse(url: Target, batch_path: &str) -> Result<Uri, TargetError> {
+pub(crate) fn parse(url: Text, batch_path: &str) -> Result<Uri, TargetError> {
     check_bytes(url.as_bytes(), batch_path)?;
     Uri::from_maybe_shared(url.into_bytes()).map_err(|_| TargetError::Invalid)
 }
@@ -256,7 +256,7 @@ mod tests {
     use super::*;
 
     fn check(url: &str) -> Result<Uri, TargetError> {
-        parse(url.into(), "/batch")
+        parse(url.to_owned().into(), "/batch")
     }
 
     #[test]

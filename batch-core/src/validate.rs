@@ -16,7 +16,7 @@ use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::ids::Ids;
 use crate::links::{Links, ReferenceError};
-use crate::model::{Field, Format, Operation};
+use crate::model::{Field, Format, Operation, Text};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
 
@@ -49,7 +49,7 @@ pub(crate) enum ViolationKind {
     #[error("more than {MAX_OP_HEADERS} headers")]
     TooManyHeaders,
     #[error("id {0:?} is already used by an earlier operation (ids are compared ignoring case)")]
-    DuplicateId(String),
+    DuplicateId(Text),
     #[error("depends_on names {0:?}, which is no operation of this batch")]
     UnknownDependency(String),
     #[error("depends_on names {0:?}, which does not come earlier in a sequential batch")]
@@ -113,12 +113,7 @@ pub(crate) struct Validated {
 /// Checks every op, in order, and builds its request; the first fault refuses the
 /// batch.
 pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Validated, Violation> {
-    let ids = Ids::new(
-        ops.iter_mut()
-            .enumerate()
-            .map(|(index, op)| op.id.take().unwrap_or_else(|| index.to_string()))
-            .collect(),
-    );
+    let ids = Ids::take(&mut ops);
     // Found for the whole batch at once, refused in its place in op order.
     let duplicate = ids.first_duplicate();
     let mut checked = Vec::with_capacity(ops.len());
@@ -266,8 +261,8 @@ mod tests {
     #[test]
     fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
         let with_id = |id: &str, url: &str| {
-            let mut op = Operation::new("GET", url);
-            op.id = Some(id.into());
+            let mut op = Operation::new("GET", url.to_owned());
+            op.id = Some(id.to_owned().into());
             op
         };
         let fault = |ops| {

@@ -8,15 +8,18 @@ mod capabilities;
 mod format;
 mod request;
 mod response;
+mod text;
 
 pub use capabilities::Capabilities;
 pub(crate) use capabilities::DEFAULT_MAX_BATCH_RESPONSE;
 pub use format::Format;
-pub use request::{BatchRequest, OnError, Operation, Target};
+pub use request::{BatchRequest, OnError, Operation};
 pub use response::{BatchResponse, OpResult, ResultBody};
+pub use text::Text;
 
-pub(crate) use request::{Field, Layout, shared};
+pub(crate) use request::{Field, Layout};
 pub(crate) use response::is_json_content_type;
+pub(crate) use text::shared;
 
 /// Marks a request as an operation of a batch; every op request carries it in its
 /// extensions.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::format::Format;
+use super::text::Text;
 
 /// One operation as a client sent it, before validation.
 ///
@@ -15,7 +16,7 @@ use super::format::Format;
 /// use batch_core::Operation;
 ///
 /// let mut op = Operation::new("PATCH", "/items/7");
-/// op.id = Some("rename".to_owned());
+/// op.id = Some("rename".into());
 /// op.headers.push(("content-type".to_owned(), "application/json".to_owned()));
 /// op.body = r#"{"name": "pen"}"#.into();
 /// assert_eq!(op.url, "/items/7");
@@ -24,11 +25,11 @@ use super::format::Format;
 #[non_exhaustive]
 pub struct Operation {
     /// The op's id; `None` means its index as a decimal string.
-    pub id: Option<String>,
+    pub id: Option<Text>,
     /// The HTTP method, any case; `None` means `GET`.
     pub method: Option<String>,
     /// The origin-form target: `/path?query`.
-    pub url: Target,
+    pub url: Text,
     /// Headers the op sets, replacing inherited ones of the same name.
     pub headers: Vec<(String, String)>,
     /// The request body, already in its wire bytes.
@@ -52,97 +53,12 @@ pub struct Operation {
 
 impl Operation {
     /// An op with `method` aimed at `url`, everything else default.
-    pub fn new(method: impl Into<String>, url: impl Into<Target>) -> Self {
+    pub fn new(method: impl Into<String>, url: impl Into<Text>) -> Self {
         Self {
             method: Some(method.into()),
             url: url.into(),
             ..Self::default()
         }
-    }
-}
-
-/// An op's url as the client wrote it: text that shares the batch body's bytes when
-/// it was written there as it is, so that a url is never copied on its way to the
-/// request's [`http::Uri`].
-///
-/// ```
-/// use batch_core::Target;
-///
-/// let url = Target::from("/items?limit=2");
-/// assert_eq!(url, "/items?limit=2");
-/// assert_eq!(url.as_str().split_once('?'), Some(("/items", "limit=2")));
-/// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Target(Bytes);
-
-impl Target {
-    /// A view of `text`, which lies inside `document`, sharing its bytes (a copy if it
-    /// does not lie inside).
-    pub(crate) fn shared(document: &Bytes, text: &str) -> Self {
-        Self(shared(document, text))
-    }
-
-    /// The url.
-    pub fn as_str(&self) -> &str {
-        // Every constructor takes a `str`, so the bytes are always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The url's bytes, without the UTF-8 check [`Target::as_str`] makes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The url's bytes, for a [`http::Uri`] that shares them.
-    pub(crate) fn into_bytes(self) -> Bytes {
-        self.0
-    }
-}
-
-impl From<String> for Target {
-    fn from(url: String) -> Self {
-        Self(Bytes::from(url))
-    }
-}
-
-impl From<&str> for Target {
-    fn from(url: &str) -> Self {
-        Self(Bytes::copy_from_slice(url.as_bytes()))
-    }
-}
-
-impl PartialEq<str> for Target {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other.as_bytes()
-    }
-}
-
-impl PartialEq<&str> for Target {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == other.as_bytes()
-    }
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `part` as a view into `document` when it lies inside it, as every value parsed
-/// from the document does; a copy otherwise. Op bodies are most of a large batch's
-/// bytes: sharing them keeps one copy of each in memory, not two.
-pub(crate) fn shared(document: &Bytes, part: &str) -> Bytes {
-    let start = (part.as_ptr() as usize).wrapping_sub(document.as_ptr() as usize);
-    match start.checked_add(part.len()) {
-        Some(end) if end <= document.len() => document.slice(start..end),
-        _ => Bytes::copy_from_slice(part.as_bytes()),
     }
 }
 
@@ -243,23 +159,4 @@ pub(crate) enum Field {
     DependsOn(usize),
     Body,
     Condition,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_inside_the_document_are_shared_others_copied() {
-        let document = Bytes::from_static(br#"{"body": {"x": [1, 2]}}"#);
-        let text = std::str::from_utf8(&document).unwrap();
-        let inside = &text[9..22];
-        let view = shared(&document, inside);
-        assert_eq!(view, inside.as_bytes());
-        assert_eq!(view.as_ptr(), inside.as_ptr(), "no copy");
-        let elsewhere = String::from(r#"{"x": [1, 2]}"#);
-        let copy = shared(&document, &elsewhere);
-        assert_eq!(copy, elsewhere.as_bytes());
-        assert_ne!(copy.as_ptr(), elsewhere.as_ptr());
-    }
 }

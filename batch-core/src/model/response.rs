@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use super::format::Format;
 use super::request::Layout;
+use super::text::Text;
 use crate::codec::json::scan;
 
 /// An op's response body, classified once for every wire format.
@@ -119,7 +120,7 @@ pub(crate) fn is_json_content_type(content_type: &str) -> bool {
 #[non_exhaustive]
 pub struct OpResult {
     /// The op's id (its index when the client gave none).
-    pub id: String,
+    pub id: Text,
     /// The response status, or the status the engine answered for the op.
     pub status: StatusCode,
     /// The response headers.
@@ -132,7 +133,7 @@ pub struct OpResult {
 
 impl OpResult {
     /// A result for op `id` with `status`, no headers and no body.
-    pub fn new(id: impl Into<String>, status: StatusCode) -> Self {
+    pub fn new(id: impl Into<Text>, status: StatusCode) -> Self {
         Self {
             id: id.into(),
             status,

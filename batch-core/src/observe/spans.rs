@@ -11,6 +11,7 @@ use tracing::field::Empty;
 
 use super::batch_id::BatchId;
 use super::meter::Transport;
+use crate::model::Text;
 
 /// The span of one batch: `id` and `transport` now; `format` once the body is
 /// decoded, `ops` once it is planned, and `status` (the batch's own) at the end.
@@ -31,12 +32,13 @@ pub(crate) fn batch_span(id: &BatchId, transport: Transport) -> Span {
 ///
 /// At DEBUG: a span per op costs next to nothing while no subscriber wants it, and a
 /// production log at INFO keeps one line per batch.
-pub(crate) fn op_span(index: usize, id: &str, method: &Method, path: &str) -> Span {
+pub(crate) fn op_span(index: usize, id: &Text, method: &Method, path: &str) -> Span {
     tracing::debug_span!(
         target: "batch_core::op",
         "op",
         index,
-        id,
+        // Read as text only when the span is recorded: most runs record none.
+        id = id.as_str(),
         method = method.as_str(),
         path,
         status = Empty,

@@ -168,9 +168,10 @@ fn lowest_on_cycle(deps: &[Vec<usize>]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Text;
 
     fn ids(n: usize) -> Ids {
-        Ids::new((0..n).map(|i| format!("Op{i}")).collect())
+        Ids::new((0..n).map(|i| Text::from(format!("Op{i}"))).collect())
     }
 
     fn build(ids: &Ids, lists: &[Vec<String>], sequential: bool) -> Result<Graph, GraphError> {

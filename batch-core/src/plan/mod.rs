@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::headers;
 use crate::ids::Ids;
 use crate::links::{self, Found};
-use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation};
+use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation, Text};
 use crate::observe::{BatchId, OpIds, X_REQUEST_ID};
 use crate::problem::Problem;
 use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
@@ -24,7 +24,7 @@ use graph::{GraphError, GraphErrorKind};
 #[derive(Debug)]
 pub(crate) struct Plan {
     /// Each op's id, by index.
-    pub(crate) ids: Vec<String>,
+    pub(crate) ids: Vec<Text>,
     /// The ops; each one's request is completed by [`Shared::complete`].
     pub(crate) ops: Vec<CheckedOp>,
     /// What every op's request takes from the outer request.
@@ -146,7 +146,7 @@ fn link(
             }
             let names = ids.as_slice();
             op.depends_on
-                .extend(named.iter().map(|&dep| names[dep].clone()));
+                .extend(named.iter().map(|&dep| names[dep].as_str().to_owned()));
             op.condition = Some(condition);
         }
     }
@@ -159,7 +159,7 @@ fn link(
             if let Some(links) = found {
                 let names = ids.as_slice();
                 op.depends_on
-                    .extend(links.ops().map(|dep| names[dep].clone()));
+                    .extend(links.ops().map(|dep| names[dep].as_str().to_owned()));
                 op.links = Some(Box::new(links));
             }
         }

@@ -40,7 +40,7 @@ fn answers_map_paths_to_bodies_in_order() {
         HeaderValue::from_static("application/json"),
     );
     let result = |id: &str, body: ResultBody| OpResult {
-        id: id.into(),
+        id: id.to_owned().into(),
         status: StatusCode::OK,
         headers: HeaderMap::new(),
         body,

@@ -93,7 +93,7 @@ fn decode_op(index: usize, raw: &RawValue) -> Result<Operation, Problem> {
     if let Some(raw) = op.name {
         let name: String = field(raw, Some(index), at("name"), "a non-empty string")?;
         if !name.is_empty() {
-            operation.id = Some(name);
+            operation.id = Some(name.into());
         }
     }
     if let Some(raw) = op.depends_on {

@@ -120,7 +120,7 @@ fn decode_request(
         "a string",
     )?;
     let mut op = Operation::new(method, rooted(url));
-    op.id = Some(id);
+    op.id = Some(id.into());
     if let Some(raw) = request.headers {
         op.headers = json::headers(raw, index, at("headers"))?;
     }
@@ -181,7 +181,7 @@ fn chain_groups(ops: &mut [Operation], groups: &[Option<String>]) -> Result<(), 
             continue;
         };
         let key = group.to_lowercase();
-        let id = ops[index].id.clone().unwrap_or_default();
+        let id = ops[index].id.as_deref().unwrap_or_default().to_owned();
         match members.get_mut(&key) {
             Some(list) if previous_group.as_ref() == Some(&key) => {
                 let before = list.last().cloned().unwrap_or_default();

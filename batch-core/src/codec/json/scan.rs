@@ -171,17 +171,27 @@ impl<'a> Scanner<'a> {
 
     /// A string, its escapes decoded: borrowed from the document unless it has any.
     pub(crate) fn string(&mut self) -> Scan<Cow<'a, str>> {
+        match self.plain_or_escaped()? {
+            Ok((start, end)) => self.slice(start, end).map(Cow::Borrowed),
+            Err(escaped) => Ok(Cow::Owned(escaped)),
+        }
+    }
+
+    /// A string: where its text lies in the document when it has no escapes, as most
+    /// do, else its text decoded.
+    #[inline]
+    fn plain_or_escaped(&mut self) -> Scan<Result<(usize, usize), String>> {
         if self.peek() != Some(b'"') {
             return Err(Refused);
         }
         self.at += 1;
         let start = self.at;
         if self.next_special()? == b'"' {
-            let text = self.slice(start, self.at)?;
+            let end = self.at;
             self.at += 1;
-            return Ok(Cow::Borrowed(text));
+            return Ok(Ok((start, end)));
         }
-        self.escaped(start).map(Cow::Owned)
+        self.escaped(start).map(Err)
     }
 
     /// The rest of a string that starts at `start` and has an escape where the
@@ -293,6 +303,33 @@ impl<'a> Scanner<'a> {
             let key = scan.string()?;
             scan.expect(b':')?;
             each(scan, key)
+        })
+    }
+
+    /// An object whose keys the caller compares with names it knows: as
+    /// [`Scanner::members`], but each key is given as its bytes (its escapes
+    /// decoded), with no slice of the text to make.
+    #[inline]
+    pub(crate) fn fields(
+        &mut self,
+        mut each: impl FnMut(&mut Self, &[u8]) -> Scan<()>,
+    ) -> Scan<()> {
+        self.container(b'{', b'}', |scan| {
+            let key = scan.plain_or_escaped()?;
+            scan.expect(b':')?;
+            match key {
+                Ok((start, end)) => {
+                    // Between two quotes, a key of a document that is UTF-8 is too;
+                    // of one that is not, it is checked as `slice` would.
+                    let bytes = scan.bytes;
+                    let key = &bytes[start..end];
+                    if scan.text.is_none() && std::str::from_utf8(key).is_err() {
+                        return Err(Refused);
+                    }
+                    each(scan, key)
+                }
+                Err(escaped) => each(scan, escaped.as_bytes()),
+            }
         })
     }
 

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Response, header};
 
 use super::scan::special;
 use crate::codec::spelling::canonical_name;
-use crate::model::{OpResult, ResultBody};
+use crate::model::{OpResult, ResultBody, Text};
 
 /// A JSON document being written.
 pub(crate) struct Writer {
@@ -55,7 +55,7 @@ impl Writer {
     pub(crate) fn result(&mut self, result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
         // The id's quotes are written with the keys around them.
         self.raw(br#"{"id":""#);
-        self.text(&result.id);
+        self.inside(result.id.as_bytes());
         self.raw(br#"","status":"#);
         self.status(result.status);
         rest(self, result);
@@ -90,13 +90,22 @@ impl Writer {
     /// Appends `text` as a JSON string.
     pub(crate) fn string(&mut self, text: &str) {
         self.out.push(b'"');
-        self.text(text);
+        self.inside(text.as_bytes());
         self.out.push(b'"');
     }
 
-    /// Appends `text` as the inside of a JSON string, escaped, without its quotes.
-    fn text(&mut self, text: &str) {
-        let mut rest = text.as_bytes();
+    /// Appends `text` as a JSON string, from its bytes: read as a `str`, it would be
+    /// checked as UTF-8 once more.
+    pub(crate) fn text(&mut self, text: &Text) {
+        self.out.push(b'"');
+        self.inside(text.as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// Appends `text`, which is UTF-8, as the inside of a JSON string, escaped,
+    /// without its quotes.
+    fn inside(&mut self, text: &[u8]) {
+        let mut rest = text;
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
             self.out.extend_from_slice(&rest[..at]);
@@ -263,6 +272,7 @@ mod tests {
     fn strings_escape_what_json_requires() {
         let text = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h\u{e9}</";
         assert_eq!(written(|w| w.string(text)), json!(text));
+        assert_eq!(written(|w| w.text(&Text::from(text))), json!(text));
     }
 
     #[test]

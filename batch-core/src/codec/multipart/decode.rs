@@ -89,10 +89,10 @@ impl Decoded {
             .collect();
         for (index, (op, label)) in self.ops.iter_mut().zip(&self.labels).enumerate() {
             op.id = match label {
-                Some(label) => Some(unbracketed(label).to_owned()),
+                Some(label) => Some(unbracketed(label).to_owned().into()),
                 // A part without a Content-ID is known by its index, unless another
                 // part already took that as its Content-ID.
-                None if given.contains(&index.to_string()) => Some(format!("part-{index}")),
+                None if given.contains(&index.to_string()) => Some(format!("part-{index}").into()),
                 None => None,
             };
         }
@@ -101,8 +101,8 @@ impl Decoded {
                 let previous = index - 1;
                 let id = self.ops[previous]
                     .id
-                    .clone()
-                    .unwrap_or_else(|| previous.to_string());
+                    .as_deref()
+                    .map_or_else(|| previous.to_string(), str::to_owned);
                 self.ops[index].depends_on.push(id);
             }
         }

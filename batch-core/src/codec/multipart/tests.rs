@@ -118,7 +118,7 @@ fn json_result(id: &str, status: u16, body: &str) -> OpResult {
         HeaderValue::from_static("application/json"),
     );
     OpResult {
-        id: id.into(),
+        id: id.to_owned().into(),
         status: StatusCode::from_u16(status).unwrap(),
         body: ResultBody::classify(&headers, Bytes::copy_from_slice(body.as_bytes())),
         headers,

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use super::op::{TypedOp, at, build_op};
 use super::typed::{self, Options};
 use crate::codec::json::{self, OneOrMany, field, optional, parse_document};
-use crate::model::{BatchRequest, OnError};
+use crate::model::{BatchRequest, OnError, Operation};
 use crate::problem::Problem;
 
 /// The batch with each value left unparsed, to find which one is of the wrong type.
@@ -93,7 +93,9 @@ pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
     apply(&mut batch, options)?;
     for (index, raw) in ops.into_iter().enumerate() {
         let op = explain_op(index, raw)?;
-        batch.ops.push(build_op(index, op, body)?);
+        let mut built = Operation::default();
+        build_op(index, op, body, &mut built)?;
+        batch.ops.push(built);
     }
     Ok(batch)
 }

@@ -39,7 +39,7 @@ pub(crate) fn write_indexed(
     out.raw(br#"{"index":"#);
     out.raw(index.to_string().as_bytes());
     out.raw(br#","id":"#);
-    out.string(&result.id);
+    out.text(&result.id);
     out.raw(br#","status":"#);
     out.status(result.status);
     rest(out, result, include_headers);

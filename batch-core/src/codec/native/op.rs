@@ -10,14 +10,16 @@ use bytes::Bytes;
 use crate::codec::json::{
     At, Entries, field_text, json_body, pointer_token, set_default_content_type,
 };
-use crate::model::{Operation, Target, shared};
+use crate::model::{Operation, Text, shared};
 use crate::problem::Problem;
 use crate::reference::{self, Piece};
 
 /// One op with every field in its type.
 #[derive(Default)]
 pub(super) struct TypedOp<'a> {
-    pub(super) id: Option<String>,
+    /// Borrowed from the document unless it has escapes (as `url`), so that the
+    /// op's id shares the document's bytes.
+    pub(super) id: Option<Cow<'a, str>>,
     pub(super) method: Option<String>,
     /// Borrowed from the document unless it has escapes, so that the op's request
     /// can share the document's bytes.
@@ -44,12 +46,15 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
     }
 }
 
-/// The operation from its typed fields: the checks that are not about types.
+/// Fills `operation`, a default one, from its typed fields: the checks that are not
+/// about types. It is filled where it lies, in the batch's list: an op is never
+/// moved whole once built.
 pub(super) fn build_op(
     index: usize,
     op: TypedOp<'_>,
     document: &Bytes,
-) -> Result<Operation, Problem> {
+    operation: &mut Operation,
+) -> Result<(), Problem> {
     let at = |name| at(index, name);
     let invalid = |name, must: &str| {
         Problem::bad_request(format!("{} must be {must}", at(name)))
@@ -59,18 +64,12 @@ pub(super) fn build_op(
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
-    let mut operation = Operation {
-        url: match url {
-            Cow::Borrowed(url) => Target::shared(document, url),
-            Cow::Owned(url) => url.into(),
-        },
-        ..Operation::default()
-    };
+    operation.url = text(url, document);
     if let Some(id) = op.id {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(id);
+        operation.id = Some(text(id, document));
     }
     operation.method = op.method;
     if let Some(headers) = op.headers {
@@ -99,7 +98,7 @@ pub(super) fn build_op(
             ))
             .at(Some(index), Some(at("body_base64").to_string())));
         }
-        (Some(raw), None) => Some(json_body(&mut operation, raw, document)),
+        (Some(raw), None) => Some(json_body(operation, raw, document)),
         (_, Some(text)) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
@@ -107,7 +106,7 @@ pub(super) fn build_op(
                     Problem::bad_request(format!("{} is not valid base64", at("body_base64")))
                         .at(Some(index), Some(at("body_base64").to_string()))
                 })?;
-            set_default_content_type(&mut operation, "application/octet-stream");
+            set_default_content_type(operation, "application/octet-stream");
             Some(Bytes::from(bytes))
         }
         _ => None,
@@ -132,14 +131,23 @@ pub(super) fn build_op(
                 operation.url = format!("{url}{separator}{query}").into();
             }
         } else if body.is_none() {
-            set_default_content_type(&mut operation, "application/json");
+            set_default_content_type(operation, "application/json");
             operation.body = shared(document, raw);
         }
     }
     if let Some(body) = body {
         operation.body = body;
     }
-    Ok(operation)
+    Ok(())
+}
+
+/// A string read from `document`: a view of its bytes, or the string itself if it
+/// had escapes.
+fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
+    match read {
+        Cow::Borrowed(text) => Text::shared(document, text),
+        Cow::Owned(text) => text.into(),
+    }
 }
 
 /// `params` as a query string, and where in it each value that is exactly one

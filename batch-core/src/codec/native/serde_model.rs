@@ -96,10 +96,10 @@ impl<'de> Deserialize<'de> for Operation {
 /// base64.
 fn write_op(out: &mut Writer, op: &Operation) {
     out.raw(br#"{"url":"#);
-    out.string(op.url.as_str());
+    out.text(&op.url);
     if let Some(id) = &op.id {
         out.raw(br#","id":"#);
-        out.string(id);
+        out.text(id);
     }
     if let Some(method) = &op.method {
         out.raw(br#","method":"#);

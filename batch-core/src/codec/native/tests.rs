@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::decode;
 use super::decode::explain;
-use crate::model::Target;
 
 /// Values of every JSON type, including strings with escapes (which cannot be
 /// borrowed) and the shapes each field accepts.
@@ -113,16 +112,32 @@ fn document() -> impl Strategy<Value = Value> {
 }
 
 #[test]
-fn urls_without_escapes_share_the_batch_body() {
-    let body = Bytes::from_static(br#"{"ops": [{"url": "/a?b=1"}, {"url": "/\u0063"}]}"#);
+fn urls_and_ids_without_escapes_share_the_batch_body() {
+    let body = Bytes::from_static(
+        br#"{"ops": [{"id": "first", "url": "/a?b=1"}, {"id": "s\u0065cond", "url": "/\u0063"}]}"#,
+    );
     let batch = decode(&body).unwrap();
-    let inside = |url: &Target| body.as_ptr_range().contains(&url.as_str().as_ptr());
-    assert_eq!(batch.ops[0].url, "/a?b=1");
-    assert!(inside(&batch.ops[0].url), "a view of the body, not a copy");
-    assert_eq!(batch.ops[1].url, "/c");
+    let inside =
+        |text: &crate::model::Text| body.as_ptr_range().contains(&text.as_bytes().as_ptr());
+    let [first, second] = &batch.ops[..] else {
+        panic!("two ops");
+    };
+    assert_eq!(
+        (&first.url, first.id.as_ref().unwrap()),
+        (&"/a?b=1".into(), &"first".into())
+    );
+    assert!(inside(&first.url), "a view of the body, not a copy");
     assert!(
-        !inside(&batch.ops[1].url),
-        "an escaped url is decoded into its own bytes"
+        inside(first.id.as_ref().unwrap()),
+        "a view of the body, not a copy"
+    );
+    assert_eq!(
+        (&second.url, second.id.as_ref().unwrap()),
+        (&"/c".into(), &"second".into())
+    );
+    assert!(
+        !inside(&second.url) && !inside(second.id.as_ref().unwrap()),
+        "an escaped string is decoded into its own bytes"
     );
 }
 
@@ -436,6 +451,7 @@ fn corners_answer_as_before() {
         ("utf8 other op", r##"Ok(["/a"])"##, b"{\"ops\": [{\"url\": \"/a\", \"x\": \"\xff\"}]}".to_vec()),
         ("utf8 other op key", r##"Ok(["/a"])"##, b"{\"ops\": [{\"url\": \"/a\", \"x\": {\"\xff\": 1}}]}".to_vec()),
         ("utf8 op key", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 25", None))"##, b"{\"ops\": [{\"url\": \"/a\", \"\xff\": 1}]}".to_vec()),
+        ("utf8 top key", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 3", None))"##, b"{\"\xff\": 1, \"ops\": [{\"url\": \"/a\"}]}".to_vec()),
         ("utf8 other top", r##"Ok(["/a"])"##, b"{\"x\": \"\xff\", \"ops\": [{\"url\": \"/a\"}]}".to_vec()),
         ("utf8 body", r##"Err(("the batch is not valid JSON: invalid unicode code point at line 1 column 33", None))"##, b"{\"ops\": [{\"url\": \"/a\", \"body\": \"\xff\"}]}".to_vec()),
         ("surrogate url", r##"Err(("/ops/0/url must be a string", Some("/ops/0/url")))"##, br#"{"ops": [{"url": "/\ud800"}]}"#.to_vec()),

@@ -37,11 +37,11 @@ pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
     let mut scan = Scanner::new(document);
     let mut ops = None;
     let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
-    scan.members(|scan, key| match &*key {
-        "ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
-        "sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
-        "on_error" => once(&mut on_error, optional(scan, owned)?),
-        "include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
+    scan.fields(|scan, key| match key {
+        b"ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
+        b"sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
+        b"on_error" => once(&mut on_error, optional(scan, owned)?),
+        b"include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
         _ => scan.skip(),
     })?;
     scan.end()?;
@@ -89,7 +89,8 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
     let mut index = 0;
     scan.items(|scan| {
         let start = scan.offset();
-        let op = read_op(scan)?;
+        let mut op = TypedOp::default();
+        read_op(scan, &mut op)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
@@ -100,9 +101,11 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
                 let size = (scan.offset() - start).max(SMALLEST_OP.len());
                 built.reserve((1 + scan.remaining() / size).min(MOST_RESERVED));
             }
-            match build_op(index, op, document) {
-                Ok(op) => built.push(op),
-                Err(problem) => ops = Err(problem),
+            built.push(Operation::default());
+            if let Some(slot) = built.last_mut()
+                && let Err(problem) = build_op(index, op, document, slot)
+            {
+                ops = Err(problem);
             }
         }
         index += 1;
@@ -150,39 +153,39 @@ const IN_ORDER: [Name; 11] = [
 ];
 
 impl Name {
-    fn of(key: &str) -> Option<Self> {
+    fn of(key: &[u8]) -> Option<Self> {
         Some(match key {
-            "id" => Self::Id,
-            "method" => Self::Method,
-            "url" => Self::Url,
-            "headers" => Self::Headers,
-            "body" => Self::Body,
-            "body_base64" => Self::BodyBase64,
-            "params" | "args" => Self::Params,
-            "depends_on" => Self::DependsOn,
-            "silent" => Self::Silent,
-            "timeout_ms" => Self::TimeoutMs,
-            "if" => Self::Condition,
+            b"id" => Self::Id,
+            b"method" => Self::Method,
+            b"url" => Self::Url,
+            b"headers" => Self::Headers,
+            b"body" => Self::Body,
+            b"body_base64" => Self::BodyBase64,
+            b"params" | b"args" => Self::Params,
+            b"depends_on" => Self::DependsOn,
+            b"silent" => Self::Silent,
+            b"timeout_ms" => Self::TimeoutMs,
+            b"if" => Self::Condition,
             _ => return None,
         })
     }
 }
 
-/// One op: an object of its fields or, as serde's derive also reads a struct, an
-/// array of all of them in order.
-fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
-    let mut op = TypedOp::default();
+/// One op, into `op` (a default one, filled where it lies rather than moved out):
+/// an object of its fields or, as serde's derive also reads a struct, an array of
+/// all of them in order.
+fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>) -> Scan<()> {
     if scan.peek() == Some(b'[') {
         let mut names = IN_ORDER.iter();
-        scan.items(|scan| read_field(scan, &mut op, *names.next().ok_or(Refused)?))?;
+        scan.items(|scan| read_field(scan, op, *names.next().ok_or(Refused)?))?;
         return match names.next() {
-            None => Ok(op),
+            None => Ok(()),
             Some(_) => Err(Refused),
         };
     }
     let mut seen = 0u16;
-    scan.members(|scan, key| {
-        let Some(name) = Name::of(&key) else {
+    scan.fields(|scan, key| {
+        let Some(name) = Name::of(key) else {
             return scan.skip();
         };
         let bit = 1 << name as u16;
@@ -190,15 +193,14 @@ fn read_op<'a>(scan: &mut Scanner<'a>) -> Scan<TypedOp<'a>> {
             return Err(Refused);
         }
         seen |= bit;
-        read_field(scan, &mut op, name)
-    })?;
-    Ok(op)
+        read_field(scan, op, name)
+    })
 }
 
 /// The value of field `name` of `op`.
 fn read_field<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, name: Name) -> Scan<()> {
     match name {
-        Name::Id => op.id = optional(scan, owned)?,
+        Name::Id => op.id = optional(scan, Scanner::string)?,
         Name::Method => op.method = optional(scan, owned)?,
         Name::Url => op.url = optional(scan, Scanner::string)?,
         Name::Headers => op.headers = optional(scan, headers)?,
