@@ -409,6 +409,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes `byte`, after any whitespace.
+    // Inlined: after each key, a call cost more than the test.
+    #[inline]
     pub(crate) fn expect(&mut self, byte: u8) -> Scan<()> {
         if self.peek() != Some(byte) {
             return Err(Refused);
