@@ -732,6 +732,55 @@ mod tests {
         }
     }
 
+    /// The keys of an object, read by [`Scanner::fields`], in order.
+    fn keys(text: &[u8]) -> Option<Vec<String>> {
+        let mut scan = Scanner::new(text);
+        let mut keys = Vec::new();
+        scan.fields(|scan, key| {
+            keys.push(String::from_utf8(key.to_vec()).map_err(|_| Refused)?);
+            scan.skip()
+        })
+        .ok()?;
+        scan.end().ok()?;
+        Some(keys)
+    }
+
+    /// As for strings, for keys, which are found with a word's test when short (in
+    /// an object read by fields, and in one skipped): every kind of byte at every
+    /// place in and around the first word, the key last in the object or not.
+    #[test]
+    fn keys_agree_with_serde_json_wherever_a_word_ends() {
+        for inside in [
+            &b""[..],
+            b"\\\\",
+            b"\\u00e9",
+            b"\\ud800",
+            b"\\x",
+            b"\x01",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"\xff",
+            b"\"",
+            b"\\",
+        ] {
+            for at in 0..12 {
+                for end in [&b"\":1}"[..], b"\":null,\"and another key\":[]}"] {
+                    let text = [&b"{\""[..], &b"k".repeat(at), inside, end].concat();
+                    let shown = String::from_utf8_lossy(&text);
+                    assert_eq!(is_json(&text), serde_json_accepts(&text), "{shown:?}");
+                    let expected = serde_json::from_slice::<serde_json::Map<_, _>>(&text)
+                        .ok()
+                        .map(|object| object.keys().cloned().collect::<Vec<_>>());
+                    let mut read = keys(&text);
+                    if let Some(keys) = &mut read {
+                        keys.sort();
+                    }
+                    assert_eq!(read, expected, "{shown:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn nesting_agrees_with_serde_json_below_the_bound() {
         let nested = |depth: usize| [b"[".repeat(depth), b"]".repeat(depth)].concat();
