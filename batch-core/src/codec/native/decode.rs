@@ -92,9 +92,9 @@ pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
     let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
     apply(&mut batch, options)?;
     for (index, raw) in ops.into_iter().enumerate() {
-        let op = explain_op(index, raw)?;
+        let mut op = explain_op(index, raw)?;
         let mut built = Operation::default();
-        build_op(index, op, body, &mut built)?;
+        build_op(index, &mut op, body, &mut built)?;
         batch.ops.push(built);
     }
     Ok(batch)

@@ -48,10 +48,11 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
 
 /// Fills `operation`, a default one, from its typed fields: the checks that are not
 /// about types. It is filled where it lies, in the batch's list: an op is never
-/// moved whole once built.
+/// moved whole once built. The fields are taken out of `op`, which is not moved
+/// either (as an argument it would be copied whole).
 pub(super) fn build_op(
     index: usize,
-    op: TypedOp<'_>,
+    op: &mut TypedOp<'_>,
     document: &Bytes,
     operation: &mut Operation,
 ) -> Result<(), Problem> {
@@ -60,26 +61,26 @@ pub(super) fn build_op(
         Problem::bad_request(format!("{} must be {must}", at(name)))
             .at(Some(index), Some(at(name).to_string()))
     };
-    let url = op.url.ok_or_else(|| {
+    let url = op.url.take().ok_or_else(|| {
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
     operation.url = text(url, document);
-    if let Some(id) = op.id {
+    if let Some(id) = op.id.take() {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
         operation.id = Some(text(id, document));
     }
-    operation.method = op.method;
-    if let Some(headers) = op.headers {
+    operation.method = op.method.take();
+    if let Some(headers) = op.headers.take() {
         operation.headers = headers;
     }
-    if let Some(ids) = op.depends_on {
+    if let Some(ids) = op.depends_on.take() {
         operation.depends_on = ids;
     }
     operation.silent = op.silent.unwrap_or(false);
-    operation.condition = op.condition;
+    operation.condition = op.condition.take();
     if let Some(ms) = op.timeout_ms {
         if ms == 0 {
             return Err(invalid("timeout_ms", "a positive integer"));
@@ -91,7 +92,7 @@ pub(super) fn build_op(
             .iter()
             .any(|q| q.eq_ignore_ascii_case(m))
     });
-    let body = match (op.body, op.body_base64) {
+    let body = match (op.body, op.body_base64.take()) {
         (Some(_), Some(_)) => {
             return Err(Problem::bad_request(format!(
                 "operation {index} has both `body` and `body_base64`"

@@ -103,7 +103,7 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
             }
             built.push(Operation::default());
             if let Some(slot) = built.last_mut()
-                && let Err(problem) = build_op(index, op, document, slot)
+                && let Err(problem) = build_op(index, &mut op, document, slot)
             {
                 ops = Err(problem);
             }
