@@ -54,6 +54,55 @@ fn special_bytes(word: u64) -> u64 {
     (control | quote | backslash) & HIGH_BITS
 }
 
+/// Whether some byte of `bytes` is [`special`] or, with `high`, is DEL or not ASCII:
+/// whether a writer has to look at them one by one rather than copy them whole.
+///
+/// Read a word of eight at a time, the last word overlapping the one before, and a
+/// text shorter than a word as one word padded with spaces: on the short texts a
+/// writer mostly sees (ids, header values), a few instructions in all, not a test a
+/// byte.
+// Always inlined: called, with `high` a variable, it costs more than the scan it
+// saves (~60 instructions a text).
+#[inline(always)]
+pub(super) fn needs_care(bytes: &[u8], high: bool) -> bool {
+    let test = |word: u64| {
+        let found = special_bytes(word);
+        if high {
+            let del = word ^ (ONES * 0x7f);
+            found | ((word | (del.wrapping_sub(ONES) & !del)) & HIGH_BITS)
+        } else {
+            found
+        }
+    };
+    let found = if bytes.len() >= 8 {
+        let mut found = 0;
+        let mut rest = bytes;
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            found |= test(u64::from_le_bytes(*word));
+            rest = tail;
+        }
+        match bytes.last_chunk::<8>() {
+            Some(last) if !rest.is_empty() => found | test(u64::from_le_bytes(*last)),
+            _ => found,
+        }
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Four to seven bytes: the first four and the last four.
+        test(u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32)
+    } else {
+        // Up to three bytes: the first, the middle and the last are all of them.
+        let (first, middle, last) = match *bytes {
+            [first, middle, last] => (first, middle, last),
+            [first, last] => (first, last, last),
+            [only] => (only, only, only),
+            _ => return false,
+        };
+        test(u64::from_le_bytes([
+            first, middle, last, b' ', b' ', b' ', b' ', b' ',
+        ]))
+    };
+    found != 0
+}
+
 /// Whether `bytes` is one JSON value in UTF-8 with only whitespace around it: what
 /// `serde_json::from_slice::<&RawValue>` accepts, on any text shorter than
 /// [`AGREES_BELOW`] bytes. (serde_json skips a value nested however deep, this
@@ -585,6 +634,32 @@ mod tests {
         .ok()?;
         scan.end().ok()?;
         Some(strings)
+    }
+
+    /// Every length a word check reads differently (short, one word, overlapping
+    /// words), with each byte that needs care at each place: found wherever it is,
+    /// and a text of plain bytes passes.
+    #[test]
+    fn needs_care_finds_any_byte_anywhere() {
+        for len in 0..=25 {
+            let plain = vec![b'a'; len];
+            assert!(
+                !needs_care(&plain, false) && !needs_care(&plain, true),
+                "{len}"
+            );
+            for at in 0..len {
+                for byte in 0..=u8::MAX {
+                    let mut text = plain.clone();
+                    text[at] = byte;
+                    assert_eq!(needs_care(&text, false), special(byte), "{len} {at} {byte}");
+                    assert_eq!(
+                        needs_care(&text, true),
+                        special(byte) || byte >= 0x7f,
+                        "{len} {at} {byte}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
-use super::scan::special;
+use super::scan::{needs_care, special};
 use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody, Text};
 
@@ -105,6 +105,11 @@ impl Writer {
     /// Appends `text`, which is UTF-8, as the inside of a JSON string, escaped,
     /// without its quotes.
     fn inside(&mut self, text: &[u8]) {
+        // Nearly every id and key needs no escape: a check of whole words says so.
+        if !needs_care(text, false) {
+            self.out.extend_from_slice(text);
+            return;
+        }
         let mut rest = text;
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
@@ -180,12 +185,9 @@ impl Writer {
     /// whole document.
     fn value(&mut self, value: &HeaderValue) {
         let bytes = value.as_bytes();
-        // Nearly every value is printable ASCII with no quote or backslash: one scan
-        // says so, and its bytes are the string's.
-        if !bytes
-            .iter()
-            .fold(false, |odd, &b| odd | special(b) | (b >= 0x7f))
-        {
+        // Nearly every value is printable ASCII with no quote or backslash: a check
+        // of whole words says so, and its bytes are the string's.
+        if !needs_care(bytes, true) {
             self.out.push(b'"');
             self.out.extend_from_slice(bytes);
             self.out.push(b'"');
