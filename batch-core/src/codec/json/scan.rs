@@ -74,17 +74,20 @@ pub(super) fn needs_care(bytes: &[u8], high: bool) -> bool {
             found
         }
     };
-    let found = if bytes.len() >= 8 {
-        let mut found = 0;
-        let mut rest = bytes;
-        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-            found |= test(u64::from_le_bytes(*word));
-            rest = tail;
+    let found = if let (Some(first), Some(last)) =
+        (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
+    {
+        // Eight bytes or more: the first eight and the last eight, which are all of
+        // them up to sixteen, and past that every eight in turn.
+        let mut found = test(u64::from_le_bytes(*first)) | test(u64::from_le_bytes(*last));
+        if bytes.len() > 16 {
+            let mut rest = bytes;
+            while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+                found |= test(u64::from_le_bytes(*word));
+                rest = tail;
+            }
         }
-        match bytes.last_chunk::<8>() {
-            Some(last) if !rest.is_empty() => found | test(u64::from_le_bytes(*last)),
-            _ => found,
-        }
+        found
     } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
         // Four to seven bytes: the first four and the last four.
         test(u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32)
