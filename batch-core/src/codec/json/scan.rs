@@ -56,16 +56,11 @@ fn special_bytes(word: u64) -> u64 {
 
 /// Whether some byte of `bytes` is [`special`] or, with `high`, is DEL or not ASCII:
 /// whether a writer has to look at them one by one rather than copy them whole.
-///
-/// Read a word of eight at a time, the last word overlapping the one before, and a
-/// text shorter than a word as one word padded with spaces: on the short texts a
-/// writer mostly sees (ids, header values), a few instructions in all, not a test a
-/// byte.
 // Always inlined: called, with `high` a variable, it costs more than the scan it
 // saves (~60 instructions a text).
 #[inline(always)]
 pub(super) fn needs_care(bytes: &[u8], high: bool) -> bool {
-    let test = |word: u64| {
+    any_word(bytes, |word| {
         let found = special_bytes(word);
         if high {
             let del = word ^ (ONES * 0x7f);
@@ -73,7 +68,18 @@ pub(super) fn needs_care(bytes: &[u8], high: bool) -> bool {
         } else {
             found
         }
-    };
+    })
+}
+
+/// Whether `test`, given words of eight of `bytes` (read little-endian), finds
+/// something (answers other than 0) in one of them. `test` must find nothing in
+/// spaces.
+///
+/// The words overlap rather than leave a tail: on the short texts that matter here
+/// (ids, header values, small bodies), a few instructions in all, not a test a
+/// byte. A text shorter than a word is read as one word padded with spaces.
+#[inline(always)]
+fn any_word(bytes: &[u8], test: impl Fn(u64) -> u64) -> bool {
     let found = if let (Some(first), Some(last)) =
         (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
     {
@@ -124,7 +130,7 @@ pub(crate) fn is_json(bytes: &[u8]) -> bool {
     // top bits costs a fraction of the full UTF-8 check.
     scan.skip().is_ok()
         && scan.end().is_ok()
-        && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok())
+        && (!any_word(bytes, |word| word & HIGH_BITS) || std::str::from_utf8(bytes).is_ok())
 }
 
 /// The length from which [`is_json`] and serde_json may differ: the shortest text
