@@ -147,34 +147,36 @@ pub(crate) async fn run<E: Executor>(
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
-            match poll_once(pin!(first)).await {
-                Poll::Ready(answer) => {
-                    if call.is_terminated() {
-                        spare = Some(call);
-                    }
-                    let outcome = started.outcome(Ok(answer));
-                    started.answered(outcome.0, &meter);
-                    publish(started.mutation, hub, &outcome);
-                    let result = state.finish(index, outcome);
-                    let flow = sink.put(index, result).await;
-                    if flushes(flow, &state.done)
-                        && flush(flow, &mut state.done, &mut state.ids, sink)
-                            .await
-                            .is_break()
-                    {
-                        break 'batch;
-                    }
-                    // Ops answered here never return to the runtime: a large batch
-                    // of them yields now and then, as any tokio task must.
-                    tokio::task::consume_budget().await;
-                }
+            // The answer is taken out of the match: held by a match whose arm awaits,
+            // it would be stored in the batch's future and copied there and back.
+            let answer = match poll_once(pin!(first)).await {
+                Poll::Ready(answer) => answer,
                 Poll::Pending => {
                     let waiting = meter.waits();
                     running
                         .get_or_insert_with(FuturesUnordered::new)
                         .push(started.wait(call, waiting, &meter));
+                    continue;
                 }
+            };
+            if call.is_terminated() {
+                spare = Some(call);
             }
+            let outcome = started.outcome(Ok(answer));
+            started.answered(outcome.0, &meter);
+            publish(started.mutation, hub, &outcome);
+            let result = state.finish(index, outcome);
+            let flow = sink.put(index, result).await;
+            if flushes(flow, &state.done)
+                && flush(flow, &mut state.done, &mut state.ids, sink)
+                    .await
+                    .is_break()
+            {
+                break 'batch;
+            }
+            // Ops answered here never return to the runtime: a large batch of them
+            // yields now and then, as any tokio task must.
+            tokio::task::consume_budget().await;
         }
         let Some(running) = &mut running else {
             break;

@@ -67,7 +67,6 @@ impl Event {
     /// `list_uri` (ending in `/`), as the application answered it, and where it is.
     pub(crate) fn create(list_uri: String, resource: &ResultBody, location: Option<&str>) -> Self {
         let mut out = Self::start(EventKind::Create, &list_uri);
-        out.raw(b",");
         out.member("resource", resource);
         if let Some(location) = location {
             out.raw(br#","location":"#);
@@ -79,7 +78,6 @@ impl Event {
     /// `{"type":"patch","uri":U,"patch":…}`: the body the change was sent with.
     pub(crate) fn patch(uri: String, patch: &ResultBody) -> Self {
         let mut out = Self::start(EventKind::Patch, &uri);
-        out.raw(b",");
         out.member("patch", patch);
         Self::finish(EventKind::Patch, uri, out)
     }

@@ -99,7 +99,6 @@ impl Answer {
             } => {
                 out.raw(br#""state","uri":"#);
                 out.string(uri);
-                out.raw(b",");
                 out.member("resource", resource);
                 out.raw(br#","seq":"#);
                 out.string(seq);
@@ -118,7 +117,6 @@ impl Answer {
                 out.status(result.status);
                 out.raw(br#","headers":"#);
                 out.headers(&result.headers, false);
-                out.raw(b",");
                 out.body(&result.body);
             }
             Reply::Results(response) => {
@@ -145,7 +143,6 @@ impl Answer {
                 out.raw(br#","detail":"#);
                 out.string(detail);
                 if let Some(body) = body {
-                    out.raw(b",");
                     out.body(body);
                 }
             }

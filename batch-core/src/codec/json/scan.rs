@@ -54,6 +54,64 @@ fn special_bytes(word: u64) -> u64 {
     (control | quote | backslash) & HIGH_BITS
 }
 
+/// Whether some byte of `bytes` is [`special`] or, with `high`, is DEL or not ASCII:
+/// whether a writer has to look at them one by one rather than copy them whole.
+// Always inlined: called, with `high` a variable, it costs more than the scan it
+// saves (~60 instructions a text).
+#[inline(always)]
+pub(super) fn needs_care(bytes: &[u8], high: bool) -> bool {
+    any_word(bytes, |word| {
+        let found = special_bytes(word);
+        if high {
+            let del = word ^ (ONES * 0x7f);
+            found | ((word | (del.wrapping_sub(ONES) & !del)) & HIGH_BITS)
+        } else {
+            found
+        }
+    })
+}
+
+/// Whether `test`, given words of eight of `bytes` (read little-endian), finds
+/// something (answers other than 0) in one of them. `test` must find nothing in
+/// spaces.
+///
+/// The words overlap rather than leave a tail: on the short texts that matter here
+/// (ids, header values, small bodies), a few instructions in all, not a test a
+/// byte. A text shorter than a word is read as one word padded with spaces.
+#[inline(always)]
+fn any_word(bytes: &[u8], test: impl Fn(u64) -> u64) -> bool {
+    let found = if let (Some(first), Some(last)) =
+        (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
+    {
+        // Eight bytes or more: the first eight and the last eight, which are all of
+        // them up to sixteen, and past that every eight in turn.
+        let mut found = test(u64::from_le_bytes(*first)) | test(u64::from_le_bytes(*last));
+        if bytes.len() > 16 {
+            let mut rest = bytes;
+            while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+                found |= test(u64::from_le_bytes(*word));
+                rest = tail;
+            }
+        }
+        found
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Four to seven bytes: the first four and the last four.
+        test(u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32)
+    } else {
+        // Up to three bytes: the first, the middle and the last are all of them.
+        let (first, middle, last) = match *bytes {
+            [first, middle, last] => (first, middle, last),
+            [first, last] => (first, last, last),
+            [only] => (only, only, only),
+            _ => return false,
+        };
+        test(u64::from_le_bytes([
+            first, middle, last, b' ', b' ', b' ', b' ', b' ',
+        ]))
+    };
+    found != 0
+}
+
 /// Whether `bytes` is one JSON value in UTF-8 with only whitespace around it: what
 /// `serde_json::from_slice::<&RawValue>` accepts, on any text shorter than
 /// [`AGREES_BELOW`] bytes. (serde_json skips a value nested however deep, this
@@ -72,7 +130,7 @@ pub(crate) fn is_json(bytes: &[u8]) -> bool {
     // top bits costs a fraction of the full UTF-8 check.
     scan.skip().is_ok()
         && scan.end().is_ok()
-        && (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok())
+        && (!any_word(bytes, |word| word & HIGH_BITS) || std::str::from_utf8(bytes).is_ok())
 }
 
 /// The length from which [`is_json`] and serde_json may differ: the shortest text
@@ -620,6 +678,32 @@ mod tests {
         .ok()?;
         scan.end().ok()?;
         Some(strings)
+    }
+
+    /// Every length a word check reads differently (short, one word, overlapping
+    /// words), with each byte that needs care at each place: found wherever it is,
+    /// and a text of plain bytes passes.
+    #[test]
+    fn needs_care_finds_any_byte_anywhere() {
+        for len in 0..=25 {
+            let plain = vec![b'a'; len];
+            assert!(
+                !needs_care(&plain, false) && !needs_care(&plain, true),
+                "{len}"
+            );
+            for at in 0..len {
+                for byte in 0..=u8::MAX {
+                    let mut text = plain.clone();
+                    text[at] = byte;
+                    assert_eq!(needs_care(&text, false), special(byte), "{len} {at} {byte}");
+                    assert_eq!(
+                        needs_care(&text, true),
+                        special(byte) || byte >= 0x7f,
+                        "{len} {at} {byte}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -56,6 +56,5 @@ pub(super) fn rest(out: &mut Writer, result: &OpResult, include_headers: bool) {
         out.raw(br#","headers":"#);
         out.headers(&result.headers, false);
     }
-    out.raw(b",");
     out.body(&result.body);
 }
