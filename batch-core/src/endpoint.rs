@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, LocalHub, Watch};
@@ -21,6 +21,7 @@ use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchHook, BatchView, OpView};
 use crate::idempotency::{Admission, Claim, IDEMPOTENCY_KEY};
+use crate::in_flight::{InFlight, Places};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{
     BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
@@ -73,7 +74,7 @@ pub struct BatchEndpoint {
 
 struct Inner {
     config: Config,
-    in_flight: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
     /// Where changes go, and the subscriptions of this replica's sockets.
     hub: Arc<dyn Hub>,
     /// One permit per socket that may be open.
@@ -111,7 +112,7 @@ impl BatchEndpoint {
                 max_age: sockets.history_age(),
             });
         }
-        let in_flight = Arc::new(Semaphore::new(config.max_in_flight()));
+        let in_flight = Arc::new(InFlight::new(config.max_in_flight()));
         let sockets = Arc::new(Semaphore::new(
             config.sockets().map_or(0, SocketConfig::max_sockets),
         ));
@@ -342,7 +343,7 @@ impl BatchEndpoint {
         let content_type = streamer.content_type();
         let endpoint = self.clone();
         let driver = async move {
-            let Prepared { plan, _permits } = prepared;
+            let Prepared { plan, _places } = prepared;
             let config = endpoint.config();
             engine::run(&executor, plan, config, endpoint.changes(), &mut streamer).await;
             let (tally, kept) = streamer.finish().await;
@@ -478,17 +479,18 @@ impl BatchEndpoint {
                     problem,
                 })?;
         }
-        let reserve =
-            u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
-        let permits = Arc::clone(&self.inner.in_flight)
-            .try_acquire_many_owned(reserve)
-            .map_err(|_| Refused {
+        let reserve = plan.ops.len().min(config.max_concurrency());
+        let places = self
+            .inner
+            .in_flight
+            .try_take(reserve)
+            .ok_or_else(|| Refused {
                 reason: Reason::Overload,
                 problem: overloaded(),
             })?;
         Ok(Prepared {
             plan,
-            _permits: permits,
+            _places: places,
         })
     }
 
@@ -576,7 +578,7 @@ enum Answered {
 /// until it ends.
 struct Prepared {
     plan: Plan,
-    _permits: OwnedSemaphorePermit,
+    _places: Places,
 }
 
 /// A batch refused before any op ran, and why.
