@@ -232,6 +232,7 @@ impl BatchEndpoint {
             let id = read.id;
             let span = batch_span(&id, Transport::Http);
             let mut format = None;
+            let mut batch_header = None;
             let batch = async {
                 if parts.method != Method::POST {
                     return Err(Refused::check(Problem::method_not_allowed()));
@@ -277,6 +278,7 @@ impl BatchEndpoint {
                     }
                     (Err(refused), None) => return Err(refused),
                 };
+                batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming((prepared, claim), kind));
                 }
@@ -310,7 +312,7 @@ impl BatchEndpoint {
                 }
             };
             // The caller named no batch: its id is in the answer, to find its logs by.
-            if let Some(value) = id.generated_header() {
+            if let Some(value) = batch_header.or_else(|| id.generated_header(None)) {
                 response.headers_mut().insert(X_BATCH_ID, value);
             }
             response

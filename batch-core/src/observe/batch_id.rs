@@ -85,11 +85,15 @@ impl BatchId {
     }
 
     /// The id as an `x-batch-id` value when the engine made it up (the caller cannot
-    /// know it); `None` for the caller's own `x-request-id`.
-    pub(crate) fn generated_header(&self) -> Option<HeaderValue> {
+    /// know it); `None` for the caller's own `x-request-id`. Made from `ops`, the
+    /// batch's op ids, when it was planned: the value shares their bytes rather than
+    /// copying the id once more.
+    pub(crate) fn generated_header(&self, ops: Option<&OpIds>) -> Option<HeaderValue> {
         match &self.0 {
             Id::Given(_) => None,
-            Id::Generated { .. } => HeaderValue::from_bytes(self.as_bytes()).ok(),
+            Id::Generated { .. } => ops
+                .and_then(OpIds::batch)
+                .or_else(|| HeaderValue::from_bytes(self.as_bytes()).ok()),
         }
     }
 
@@ -127,8 +131,10 @@ impl BatchId {
                 n /= 10;
             }
         }
+        let values = Bytes::from(values);
         OpIds {
-            values: Bytes::from(values),
+            batch: HeaderValue::from_maybe_shared(values.slice(..id.len())).ok(),
+            values,
             id_len: id.len(),
             width,
         }
@@ -143,6 +149,9 @@ pub(crate) struct OpIds {
     /// The batch's id, then op `i`'s at the start of the `i`-th slot of `width`
     /// bytes (the longest op id's length; shorter ones leave the rest unused).
     values: Bytes,
+    /// The batch's id as a value sharing `values`, made once: the inherited
+    /// `x-request-id`, and the `x-batch-id` of a made-up id.
+    batch: Option<HeaderValue>,
     id_len: usize,
     width: usize,
 }
@@ -150,7 +159,7 @@ pub(crate) struct OpIds {
 impl OpIds {
     /// The batch's own id, which every op inherits unless it is given its own.
     pub(crate) fn batch(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.values.slice(..self.id_len)).ok()
+        self.batch.clone()
     }
 
     /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
@@ -206,8 +215,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
         let id = BatchId::of(&headers);
-        assert_eq!((id.as_str(), id.generated_header()), ("req-42", None));
         let ops = id.op_ids(1235);
+        assert_eq!((id.as_str(), id.generated_header(None)), ("req-42", None));
+        assert_eq!(id.generated_header(Some(&ops)), None);
         assert_eq!(ops.batch().unwrap(), "req-42");
         assert!(ops.is_batch(&ops.batch().unwrap()));
         assert!(!ops.is_batch(&HeaderValue::from_static("req-42")));
@@ -221,12 +231,17 @@ mod tests {
         for unusable in ["", "has space", &"x".repeat(129)] {
             headers.insert(X_REQUEST_ID, HeaderValue::from_str(unusable).unwrap());
             let id = BatchId::of(&headers);
-            assert!(id.generated_header().is_some(), "{unusable:?}");
+            assert!(id.generated_header(None).is_some(), "{unusable:?}");
             assert_eq!(id.as_str().len(), 16);
         }
         let (a, b) = (BatchId::generate(), BatchId::generate());
         assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(a.generated_header().unwrap(), a.as_str());
+        assert_eq!(a.generated_header(None).unwrap(), a.as_str());
+        // Made from the batch's op ids, it shares their bytes and says the same.
+        let ops = a.op_ids(3);
+        let shared = a.generated_header(Some(&ops)).unwrap();
+        assert_eq!(shared, a.as_str());
+        assert!(ops.is_batch(&shared));
     }
 
     #[test]
