@@ -282,7 +282,9 @@ impl BatchEndpoint {
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming((prepared, claim), kind));
                 }
-                let response = self.run_prepared(&executor, prepared).await;
+                let Prepared { plan, _places } = prepared;
+                let response = self.run_prepared(&executor, plan).await;
+                drop(_places);
                 let answer = codec::encode(&response, response.format());
                 if let Some(claim) = claim {
                     claim.keep(&answer).await;
@@ -442,7 +444,8 @@ impl BatchEndpoint {
         id: &BatchId,
     ) -> Result<BatchResponse, Refused> {
         let prepared = self.prepare(Cow::Borrowed(outer), batch, id).await?;
-        Ok(self.run_prepared(executor, prepared).await)
+        let Prepared { plan, _places } = prepared;
+        Ok(self.run_prepared(executor, plan).await)
     }
 
     /// Plans a decoded batch, runs its hooks and reserves its ops' places: what has
@@ -496,10 +499,12 @@ impl BatchEndpoint {
         })
     }
 
-    /// Runs a prepared batch and collects its results, the buffered answer.
-    async fn run_prepared<E: Executor>(&self, executor: &E, prepared: Prepared) -> BatchResponse {
+    /// Runs the plan of a prepared batch and collects its results, the buffered
+    /// answer. Handed the plan alone, not the batch's places among the ops in flight,
+    /// which its caller holds meanwhile: the future holds what it is handed for as
+    /// long as it runs, beside what it takes out of it.
+    async fn run_prepared<E: Executor>(&self, executor: &E, mut plan: Plan) -> BatchResponse {
         let config = self.config();
-        let mut plan = prepared.plan;
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
         // The engine has no use for the layout: the answer takes it.
         let layout = std::mem::take(&mut plan.layout);
