@@ -131,10 +131,8 @@ impl BatchId {
                 n /= 10;
             }
         }
-        let values = Bytes::from(values);
         OpIds {
-            batch: HeaderValue::from_maybe_shared(values.slice(..id.len())).ok(),
-            values,
+            values: Bytes::from(values),
             id_len: id.len(),
             width,
         }
@@ -149,9 +147,6 @@ pub(crate) struct OpIds {
     /// The batch's id, then op `i`'s at the start of the `i`-th slot of `width`
     /// bytes (the longest op id's length; shorter ones leave the rest unused).
     values: Bytes,
-    /// The batch's id as a value sharing `values`, made once: the inherited
-    /// `x-request-id`, and the `x-batch-id` of a made-up id.
-    batch: Option<HeaderValue>,
     id_len: usize,
     width: usize,
 }
@@ -159,7 +154,7 @@ pub(crate) struct OpIds {
 impl OpIds {
     /// The batch's own id, which every op inherits unless it is given its own.
     pub(crate) fn batch(&self) -> Option<HeaderValue> {
-        self.batch.clone()
+        HeaderValue::from_maybe_shared(self.values.slice(..self.id_len)).ok()
     }
 
     /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
