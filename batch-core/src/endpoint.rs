@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, LocalHub, Watch};
@@ -21,6 +21,7 @@ use crate::engine;
 use crate::executor::{BoxError, ExecuteError, Executor, collect_body};
 use crate::hooks::{BatchHook, BatchView, OpView};
 use crate::idempotency::{Admission, Claim, IDEMPOTENCY_KEY};
+use crate::in_flight::{InFlight, Places};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{
     BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
@@ -73,7 +74,7 @@ pub struct BatchEndpoint {
 
 struct Inner {
     config: Config,
-    in_flight: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
     /// Where changes go, and the subscriptions of this replica's sockets.
     hub: Arc<dyn Hub>,
     /// One permit per socket that may be open.
@@ -111,7 +112,7 @@ impl BatchEndpoint {
                 max_age: sockets.history_age(),
             });
         }
-        let in_flight = Arc::new(Semaphore::new(config.max_in_flight()));
+        let in_flight = Arc::new(InFlight::new(config.max_in_flight()));
         let sockets = Arc::new(Semaphore::new(
             config.sockets().map_or(0, SocketConfig::max_sockets),
         ));
@@ -231,6 +232,7 @@ impl BatchEndpoint {
             let id = read.id;
             let span = batch_span(&id, Transport::Http);
             let mut format = None;
+            let mut batch_header = None;
             let batch = async {
                 if parts.method != Method::POST {
                     return Err(Refused::check(Problem::method_not_allowed()));
@@ -276,10 +278,13 @@ impl BatchEndpoint {
                     }
                     (Err(refused), None) => return Err(refused),
                 };
+                batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming((prepared, claim), kind));
                 }
-                let response = self.run_prepared(&executor, prepared).await;
+                let Prepared { plan, _places } = prepared;
+                let response = self.run_prepared(&executor, plan).await;
+                drop(_places);
                 let answer = codec::encode(&response, response.format());
                 if let Some(claim) = claim {
                     claim.keep(&answer).await;
@@ -309,7 +314,7 @@ impl BatchEndpoint {
                 }
             };
             // The caller named no batch: its id is in the answer, to find its logs by.
-            if let Some(value) = id.generated_header() {
+            if let Some(value) = batch_header.or_else(|| id.generated_header(None)) {
                 response.headers_mut().insert(X_BATCH_ID, value);
             }
             response
@@ -342,7 +347,7 @@ impl BatchEndpoint {
         let content_type = streamer.content_type();
         let endpoint = self.clone();
         let driver = async move {
-            let Prepared { plan, _permits } = prepared;
+            let Prepared { plan, _places } = prepared;
             let config = endpoint.config();
             engine::run(&executor, plan, config, endpoint.changes(), &mut streamer).await;
             let (tally, kept) = streamer.finish().await;
@@ -439,7 +444,8 @@ impl BatchEndpoint {
         id: &BatchId,
     ) -> Result<BatchResponse, Refused> {
         let prepared = self.prepare(Cow::Borrowed(outer), batch, id).await?;
-        Ok(self.run_prepared(executor, prepared).await)
+        let Prepared { plan, _places } = prepared;
+        Ok(self.run_prepared(executor, plan).await)
     }
 
     /// Plans a decoded batch, runs its hooks and reserves its ops' places: what has
@@ -478,24 +484,27 @@ impl BatchEndpoint {
                     problem,
                 })?;
         }
-        let reserve =
-            u32::try_from(plan.ops.len().min(config.max_concurrency())).unwrap_or(u32::MAX);
-        let permits = Arc::clone(&self.inner.in_flight)
-            .try_acquire_many_owned(reserve)
-            .map_err(|_| Refused {
+        let reserve = plan.ops.len().min(config.max_concurrency());
+        let places = self
+            .inner
+            .in_flight
+            .try_take(reserve)
+            .ok_or_else(|| Refused {
                 reason: Reason::Overload,
                 problem: overloaded(),
             })?;
         Ok(Prepared {
             plan,
-            _permits: permits,
+            _places: places,
         })
     }
 
-    /// Runs a prepared batch and collects its results, the buffered answer.
-    async fn run_prepared<E: Executor>(&self, executor: &E, prepared: Prepared) -> BatchResponse {
+    /// Runs the plan of a prepared batch and collects its results, the buffered
+    /// answer. Handed the plan alone, not the batch's places among the ops in flight,
+    /// which its caller holds meanwhile: the future holds what it is handed for as
+    /// long as it runs, beside what it takes out of it.
+    async fn run_prepared<E: Executor>(&self, executor: &E, mut plan: Plan) -> BatchResponse {
         let config = self.config();
-        let mut plan = prepared.plan;
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
         // The engine has no use for the layout: the answer takes it.
         let layout = std::mem::take(&mut plan.layout);
@@ -576,7 +585,7 @@ enum Answered {
 /// until it ends.
 struct Prepared {
     plan: Plan,
-    _permits: OwnedSemaphorePermit,
+    _places: Places,
 }
 
 /// A batch refused before any op ran, and why.

@@ -80,6 +80,7 @@ mod headers;
 mod hooks;
 mod idempotency;
 mod ids;
+mod in_flight;
 mod layer;
 mod links;
 mod model;

@@ -125,6 +125,31 @@ async fn ops_that_start_after_a_cascade_of_424s_still_inherit_the_outer_headers(
 }
 
 #[tokio::test]
+async fn a_batch_without_a_request_id_is_answered_with_the_id_its_ops_are_named_after() {
+    let endpoint = BatchEndpoint::new(Config::default());
+    let ops = json!([{"url": "/e/a"}, {"url": "/e/b"}]);
+    let response = endpoint
+        .handle(&Script::default(), batch_request(&json!({"ops": ops})))
+        .await;
+    let id = response.headers()["x-batch-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    for index in 0..2 {
+        let headers = &body["results"][index]["body"]["headers"];
+        assert_eq!(headers["x-request-id"], format!("{id}-{index}"));
+    }
+    // A batch refused before it was planned is named all the same, by a new id.
+    let refused = endpoint
+        .handle(&Script::default(), batch_request(&json!({"ops": "none"})))
+        .await;
+    assert_eq!(refused.status(), 400);
+    let other = refused.headers()["x-batch-id"].to_str().unwrap();
+    assert!(!other.is_empty() && other != id);
+}
+
+#[tokio::test]
 async fn dependents_of_a_failure_get_424_transitively_and_do_not_run() {
     let script = Script::default();
     let ops = json!([

@@ -85,11 +85,15 @@ impl BatchId {
     }
 
     /// The id as an `x-batch-id` value when the engine made it up (the caller cannot
-    /// know it); `None` for the caller's own `x-request-id`.
-    pub(crate) fn generated_header(&self) -> Option<HeaderValue> {
+    /// know it); `None` for the caller's own `x-request-id`. Made from `ops`, the
+    /// batch's op ids, when it was planned: the value shares their bytes rather than
+    /// copying the id once more.
+    pub(crate) fn generated_header(&self, ops: Option<&OpIds>) -> Option<HeaderValue> {
         match &self.0 {
             Id::Given(_) => None,
-            Id::Generated { .. } => HeaderValue::from_bytes(self.as_bytes()).ok(),
+            Id::Generated { .. } => ops
+                .and_then(OpIds::batch)
+                .or_else(|| HeaderValue::from_bytes(self.as_bytes()).ok()),
         }
     }
 
@@ -206,8 +210,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
         let id = BatchId::of(&headers);
-        assert_eq!((id.as_str(), id.generated_header()), ("req-42", None));
         let ops = id.op_ids(1235);
+        assert_eq!((id.as_str(), id.generated_header(None)), ("req-42", None));
+        assert_eq!(id.generated_header(Some(&ops)), None);
         assert_eq!(ops.batch().unwrap(), "req-42");
         assert!(ops.is_batch(&ops.batch().unwrap()));
         assert!(!ops.is_batch(&HeaderValue::from_static("req-42")));
@@ -221,12 +226,17 @@ mod tests {
         for unusable in ["", "has space", &"x".repeat(129)] {
             headers.insert(X_REQUEST_ID, HeaderValue::from_str(unusable).unwrap());
             let id = BatchId::of(&headers);
-            assert!(id.generated_header().is_some(), "{unusable:?}");
+            assert!(id.generated_header(None).is_some(), "{unusable:?}");
             assert_eq!(id.as_str().len(), 16);
         }
         let (a, b) = (BatchId::generate(), BatchId::generate());
         assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(a.generated_header().unwrap(), a.as_str());
+        assert_eq!(a.generated_header(None).unwrap(), a.as_str());
+        // Made from the batch's op ids, it shares their bytes and says the same.
+        let ops = a.op_ids(3);
+        let shared = a.generated_header(Some(&ops)).unwrap();
+        assert_eq!(shared, a.as_str());
+        assert!(ops.is_batch(&shared));
     }
 
     #[test]
