@@ -238,9 +238,10 @@ impl BatchEndpoint {
                     return Err(Refused::check(Problem::method_not_allowed()));
                 }
                 let idempotency = self.config().idempotency();
-                let key = match read.idempotency_key {
-                    true => idempotency.key_of(&parts).map_err(Refused::idempotency)?,
-                    false => None,
+                let key = if read.idempotency_key {
+                    idempotency.key_of(&parts).map_err(Refused::idempotency)?
+                } else {
+                    None
                 };
                 let body = read_body(read.declared_length, body, self.config().max_body())
                     .await
@@ -261,9 +262,10 @@ impl BatchEndpoint {
                 };
                 let batch = codec::decode_as(chosen, &parts, &body, self.config());
                 // Read before the outer request goes to the batch's ops.
-                let streaming = match read.accept {
-                    true => stream::requested(&parts.headers, chosen == Format::Multipart),
-                    false => None,
+                let streaming = if read.accept {
+                    stream::requested(&parts.headers, chosen == Format::Multipart)
+                } else {
+                    None
                 };
                 let prepared = match batch {
                     Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
@@ -282,9 +284,12 @@ impl BatchEndpoint {
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming((prepared, claim), kind));
                 }
-                let Prepared { plan, _places } = prepared;
+                let Prepared {
+                    plan,
+                    _places: places,
+                } = prepared;
                 let response = self.run_prepared(&executor, plan).await;
-                drop(_places);
+                drop(places);
                 let answer = codec::encode(&response, response.format());
                 if let Some(claim) = claim {
                     claim.keep(&answer).await;
@@ -614,7 +619,9 @@ impl Refused {
 
 /// Polls `future` inside `span`, where it stays: [`Instrument`] would move it into a
 /// future of its own (and that one into the caller's), and a batch's future is
-/// kilobytes.
+/// kilobytes. Unlike `Instrument`, it does not enter the span to drop the future: a
+/// batch cut short (its client left) drops its parts outside the batch's span; each
+/// op's future still drops inside its own.
 fn in_span<'a, F: Future>(
     span: &'a Span,
     mut future: Pin<&'a mut F>,

@@ -314,12 +314,15 @@ impl Collect {
         // Stored in each branch: a result chosen first and stored once is moved once
         // more (about +40 instructions per op).
         if let (Some(slot), Some(came)) = (self.results.get_mut(index), self.came.get_mut(index)) {
-            // An op's result comes once, into a slot that holds a stand-in owning
-            // nothing (an empty id, an empty map, no body): forgotten rather than
-            // dropped, it costs no drop of its parts, and leaks nothing.
-            debug_assert!(!*came, "op {index}'s result came twice");
-            std::mem::forget(std::mem::replace(slot, result));
-            *came = true;
+            if *came {
+                *slot = result;
+            } else {
+                // The slot holds its stand-in, which owns nothing (an empty id, an
+                // empty map, no body): forgotten rather than dropped, it costs no
+                // drop of its parts and leaks nothing.
+                std::mem::forget(std::mem::replace(slot, result));
+                *came = true;
+            }
         }
         ControlFlow::Continue(())
     }

@@ -45,6 +45,7 @@ impl Text {
     /// arithmetic on a text it made: within it, and on character boundaries (a part
     /// that is not UTF-8 would read as empty).
     pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        debug_assert!(std::str::from_utf8(&self.0[range.clone()]).is_ok());
         Self(self.0.slice(range))
     }
 

@@ -24,6 +24,14 @@ pub(crate) struct Refused;
 /// What reading a piece answers.
 pub(crate) type Scan<T> = Result<T, Refused>;
 
+/// A string read from the document.
+enum StringAt {
+    /// Without escapes: its text is the document's bytes `start..end`.
+    Plain(usize, usize),
+    /// With escapes, decoded.
+    Escaped(String),
+}
+
 /// Each byte's top bit, in a word of eight.
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// One in each byte of a word of eight.
@@ -237,15 +245,15 @@ impl<'a> Scanner<'a> {
     /// A string, its escapes decoded: borrowed from the document unless it has any.
     pub(crate) fn string(&mut self) -> Scan<Cow<'a, str>> {
         match self.plain_or_escaped()? {
-            Ok((start, end)) => self.slice(start, end).map(Cow::Borrowed),
-            Err(escaped) => Ok(Cow::Owned(escaped)),
+            StringAt::Plain(start, end) => self.slice(start, end).map(Cow::Borrowed),
+            StringAt::Escaped(text) => Ok(Cow::Owned(text)),
         }
     }
 
     /// A string: where its text lies in the document when it has no escapes, as most
     /// do, else its text decoded.
     #[inline]
-    fn plain_or_escaped(&mut self) -> Scan<Result<(usize, usize), String>> {
+    fn plain_or_escaped(&mut self) -> Scan<StringAt> {
         if self.peek() != Some(b'"') {
             return Err(Refused);
         }
@@ -254,9 +262,9 @@ impl<'a> Scanner<'a> {
         if self.next_special()? == b'"' {
             let end = self.at;
             self.at += 1;
-            return Ok(Ok((start, end)));
+            return Ok(StringAt::Plain(start, end));
         }
-        self.escaped(start).map(Err)
+        self.escaped(start).map(StringAt::Escaped)
     }
 
     /// A string that ends, without an escape, within the eight bytes after its
@@ -404,12 +412,12 @@ impl<'a> Scanner<'a> {
         self.container(b'{', b'}', |scan| {
             // Most keys are short: found without the call a string's scan costs.
             let key = match scan.short_plain() {
-                Some(key) => Ok(key),
+                Some((start, end)) => StringAt::Plain(start, end),
                 None => scan.plain_or_escaped()?,
             };
             scan.expect(b':')?;
             match key {
-                Ok((start, end)) => {
+                StringAt::Plain(start, end) => {
                     // Between two quotes, a key of a document that is UTF-8 is too;
                     // of one that is not, it is checked as `slice` would.
                     let bytes = scan.bytes;
@@ -419,7 +427,7 @@ impl<'a> Scanner<'a> {
                     }
                     each(scan, key)
                 }
-                Err(escaped) => each(scan, escaped.as_bytes()),
+                StringAt::Escaped(text) => each(scan, text.as_bytes()),
             }
         })
     }

@@ -98,16 +98,19 @@ impl Writer {
 
     /// Appends `text` as a JSON string.
     pub(crate) fn string(&mut self, text: &str) {
-        self.out.push(b'"');
-        self.inside(text.as_bytes());
-        self.out.push(b'"');
+        self.quoted(text.as_bytes());
     }
 
     /// Appends `text` as a JSON string, from its bytes: read as a `str`, it would be
     /// checked as UTF-8 once more.
     pub(crate) fn text(&mut self, text: &Text) {
+        self.quoted(text.as_bytes());
+    }
+
+    /// Appends `text`, which is UTF-8, as a JSON string.
+    fn quoted(&mut self, text: &[u8]) {
         self.out.push(b'"');
-        self.inside(text.as_bytes());
+        self.inside(text);
         self.out.push(b'"');
     }
 
