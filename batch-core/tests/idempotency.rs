@@ -29,6 +29,22 @@ fn json_of(response: &Response<Bytes>) -> Value {
     serde_json::from_slice(response.body()).unwrap()
 }
 
+/// Sends `slow` under key `k`, and again 50 ms later while the first still runs.
+async fn first_and_a_duplicate(
+    endpoint: &BatchEndpoint,
+    script: &Script,
+    slow: &str,
+) -> (Response<Bytes>, Response<Bytes>) {
+    let first = endpoint.handle(script, keyed("k", "Bearer ada", slow));
+    let duplicate = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        endpoint
+            .handle(script, keyed("k", "Bearer ada", slow))
+            .await
+    };
+    tokio::join!(first, duplicate)
+}
+
 const BATCH: &str = r#"{"ops": [{"method": "POST", "url": "/items"}, {"url": "/status/500"}]}"#;
 
 #[tokio::test]
@@ -132,14 +148,7 @@ async fn a_duplicate_while_the_first_runs_gets_409() {
     let endpoint = BatchEndpoint::new(Config::default());
     let script = Script::default();
     let slow = r#"{"ops": [{"url": "/sleep/300"}]}"#;
-    let first = endpoint.handle(&script, keyed("k", "Bearer ada", slow));
-    let duplicate = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        endpoint
-            .handle(&script, keyed("k", "Bearer ada", slow))
-            .await
-    };
-    let (first, duplicate) = tokio::join!(first, duplicate);
+    let (first, duplicate) = first_and_a_duplicate(&endpoint, &script, slow).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
     assert_eq!(duplicate.headers()["retry-after"], "1");
@@ -161,14 +170,7 @@ async fn keys_kept_longer_than_a_clock_holds_are_kept_not_a_panic() {
     let endpoint = BatchEndpoint::new(config);
     let script = Script::default();
     let slow = r#"{"ops": [{"url": "/sleep/200"}]}"#;
-    let first = endpoint.handle(&script, keyed("k", "Bearer ada", slow));
-    let duplicate = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        endpoint
-            .handle(&script, keyed("k", "Bearer ada", slow))
-            .await
-    };
-    let (first, duplicate) = tokio::join!(first, duplicate);
+    let (first, duplicate) = first_and_a_duplicate(&endpoint, &script, slow).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(json_of(&duplicate)["code"], "idempotency_key_in_use");
     let retry = endpoint
