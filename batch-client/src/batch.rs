@@ -50,27 +50,27 @@ impl Batch {
 
     /// Adds `GET url`.
     pub fn get(self, url: &str) -> Self {
-        self.op(Operation::new("GET", url.to_owned()))
+        self.op(Operation::new("GET", url))
     }
 
     /// Adds `DELETE url`.
     pub fn delete(self, url: &str) -> Self {
-        self.op(Operation::new("DELETE", url.to_owned()))
+        self.op(Operation::new("DELETE", url))
     }
 
     /// Adds `POST url` with `body` as JSON.
     pub fn post(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("POST", url.to_owned()), &body))
+        self.op(with_json(Operation::new("POST", url), &body))
     }
 
     /// Adds `PUT url` with `body` as JSON.
     pub fn put(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("PUT", url.to_owned()), &body))
+        self.op(with_json(Operation::new("PUT", url), &body))
     }
 
     /// Adds `PATCH url` with `body` as JSON.
     pub fn patch(self, url: &str, body: serde_json::Value) -> Self {
-        self.op(with_json(Operation::new("PATCH", url.to_owned()), &body))
+        self.op(with_json(Operation::new("PATCH", url), &body))
     }
 
     /// Adds `op` as it is (any method, headers, body, dependencies).

@@ -238,7 +238,7 @@ mod tests {
     use super::*;
 
     fn get(url: &str) -> Operation {
-        Operation::new("GET", url.to_owned())
+        Operation::new("GET", url)
     }
 
     fn depends(mut op: Operation, on: &str) -> Operation {

@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn ids(ids: &[&str]) -> Ids {
-        Ids::new(ids.iter().map(|&id| Text::from(id.to_owned())).collect())
+        Ids::new(ids.iter().map(|&id| Text::from(id)).collect())
     }
 
     #[test]

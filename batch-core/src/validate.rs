@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn a_duplicate_id_is_refused_in_its_place_in_op_order() {
         let with_id = |id: &str, url: &str| {
-            let mut op = Operation::new("GET", url.to_owned());
+            let mut op = Operation::new("GET", url);
             op.id = Some(id.to_owned().into());
             op
         };

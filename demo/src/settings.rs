@@ -978,10 +978,7 @@ mod tests {
         let status = |config: &Config, url: &str| {
             let endpoint = batch_core::BatchEndpoint::new(config.clone());
             let (outer, ()) = http::Request::post("/batch").body(()).unwrap().into_parts();
-            let batch = batch_core::BatchRequest::new(vec![batch_core::Operation::new(
-                "GET",
-                url.to_owned(),
-            )]);
+            let batch = batch_core::BatchRequest::new(vec![batch_core::Operation::new("GET", url)]);
             match runtime.block_on(endpoint.run(&NoContent, &outer, batch)) {
                 Ok(response) => response.results[0].status.as_u16(),
                 Err(problem) => problem.status().as_u16(),

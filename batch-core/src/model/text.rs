@@ -123,9 +123,9 @@ impl From<String> for Text {
     }
 }
 
-impl From<&'static str> for Text {
-    fn from(text: &'static str) -> Self {
-        Self::from_static(text)
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self(Bytes::copy_from_slice(text.as_bytes()))
     }
 }
 

@@ -124,7 +124,7 @@ impl BatchEndpoint {
                 .into_response()
             })?;
         let outer = session::identity(upgrade);
-        let probe = BatchRequest::new(vec![Operation::new("GET", sockets.path().to_owned())]);
+        let probe = BatchRequest::new(vec![Operation::new("GET", sockets.path())]);
         let id = BatchId::generate();
         let answer = match self
             .run_as(executor, &outer, probe, &id, Transport::Socket)
