@@ -136,8 +136,14 @@ fn unavailable(err: RedisError) -> StoreError {
     StoreError::Unavailable(Box::new(err))
 }
 
+/// The longest expiry the store sets: a century. Redis refuses an expiry that ends
+/// past its clock's range ("invalid expire time"), so a longer TTL (such as
+/// `Duration::MAX`, a key that is never forgotten) expires after a century instead.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `ttl` as the milliseconds Redis's `PX` takes: at least one, at most [`LONGEST`].
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.min(LONGEST).as_millis()).map_or(u64::MAX, |ms| ms.max(1))
 }
 
 impl IdempotencyStore for RedisStore {

@@ -110,3 +110,26 @@ async fn keyed_batches_wait_for_redis_and_plain_ones_do_not() {
     assert_eq!(taken.status(), StatusCode::OK);
     assert_eq!(app.0.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_kept_forever_is_kept_and_replayed() {
+    let (url, _redis) = url_from_env_or_start().unwrap_or_else(|err| panic!("{err}"));
+    let store = RedisStore::builder(&url)
+        .prefix(prefix("forever"))
+        .build()
+        .unwrap();
+    let config = Config::builder()
+        .idempotency_store(store)
+        .idempotency_ttl(Duration::MAX)
+        .build()
+        .unwrap();
+    let endpoint = BatchEndpoint::new(config);
+    let app = Counting::default();
+    let first = endpoint.handle(&app, batch(Some("k"))).await;
+    assert_eq!(first.status(), StatusCode::OK, "{:?}", first.body());
+    let again = endpoint.handle(&app, batch(Some("k"))).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.body(), first.body(), "the answer replayed");
+    assert_eq!(app.0.load(Ordering::SeqCst), 1, "the op ran once");
+}
