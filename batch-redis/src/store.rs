@@ -34,7 +34,8 @@ const CLAIM: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 ///
 /// Each key is one Redis string, `<prefix><hash of caller and key>`, written with
 /// `SET ... NX PX` while its batch runs and overwritten with the answer, both
-/// expiring with the idempotency TTL.
+/// expiring with the idempotency TTL (after a century at most: Redis refuses a
+/// longer expiry).
 ///
 /// ```
 /// use batch_core::{BatchEndpoint, Config};
