@@ -5,14 +5,20 @@ use crate::ids::Ids;
 
 /// Edges between ops, by index, both ways.
 ///
-/// Both lists are empty when no op waits for another, as in most batches: there is
-/// then no list per op to make.
+/// Each direction is one list of every op's neighbours, op after op, and where each
+/// op's part of it ends: a batch makes a handful of allocations for its edges, not
+/// two per op. All four lists are empty when no op waits for another, as in most
+/// batches.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
-    /// For each op, the ops it waits for, in the order its `depends_on` named them.
-    deps: Vec<Vec<usize>>,
-    /// For each op, the ops waiting for it.
-    dependents: Vec<Vec<usize>>,
+    /// The ops each op waits for, in the order its `depends_on` named them.
+    deps: Vec<usize>,
+    /// Where each op's part of `deps` ends.
+    deps_end: Vec<usize>,
+    /// The ops waiting for each op, lowest first.
+    dependents: Vec<usize>,
+    /// Where each op's part of `dependents` ends.
+    dependents_end: Vec<usize>,
 }
 
 /// Why the ops' dependencies cannot be planned.
@@ -52,8 +58,9 @@ impl Graph {
         for (op, names) in depends_on.enumerate() {
             if !names.is_empty() && named_by.is_empty() {
                 named_by = vec![usize::MAX; n];
-                graph.deps = vec![Vec::new(); n];
-                graph.dependents = vec![Vec::new(); n];
+                graph.deps_end.reserve_exact(n);
+                // The ops before this one name none.
+                graph.deps_end.resize(op, 0);
             }
             for (position, name) in names.iter().enumerate() {
                 let error = |kind| GraphError { op, position, kind };
@@ -65,98 +72,149 @@ impl Graph {
                 }
                 if named_by[dep] != op {
                     named_by[dep] = op;
-                    graph.deps[op].push(dep);
-                    graph.dependents[dep].push(op);
+                    graph.deps.push(dep);
                 }
             }
+            if !named_by.is_empty() {
+                graph.deps_end.push(graph.deps.len());
+            }
         }
-        // A cycle needs an edge; most batches have none.
-        let has_edges = !named_by.is_empty();
-        if let Some(op) = has_edges.then(|| lowest_on_cycle(&graph.deps)).flatten() {
-            return Err(GraphError {
+        // A graph without edges has nothing more to build, and no cycle.
+        if named_by.is_empty() {
+            return Ok(graph);
+        }
+        graph.link_dependents();
+        match lowest_on_cycle(&graph) {
+            Some(op) => Err(GraphError {
                 op,
                 position: 0,
                 kind: GraphErrorKind::Cycle,
-            });
+            }),
+            None => Ok(graph),
         }
-        Ok(graph)
+    }
+
+    /// Fills the dependents' lists from the dependencies' (a counting sort: each
+    /// op's dependents come out in op order).
+    fn link_dependents(&mut self) {
+        let n = self.deps_end.len();
+        // First each op's count of dependents, then where its part starts, then,
+        // as the part is filled, where it ends.
+        let mut end = vec![0; n];
+        for &dep in &self.deps {
+            end[dep] += 1;
+        }
+        let mut total = 0;
+        for at in &mut end {
+            (*at, total) = (total, total + *at);
+        }
+        let mut dependents = vec![0; self.deps.len()];
+        for op in 0..n {
+            for &dep in self.deps(op) {
+                dependents[end[dep]] = op;
+                end[dep] += 1;
+            }
+        }
+        self.dependents = dependents;
+        self.dependents_end = end;
     }
 
     /// The ops `op` waits for, in the order its `depends_on` named them.
     pub(crate) fn deps(&self, op: usize) -> &[usize] {
-        // A graph without edges has no lists at all; one with edges has every op's.
-        if self.deps.is_empty() {
-            &[]
-        } else {
-            &self.deps[op]
-        }
+        part(&self.deps, &self.deps_end, op)
     }
 
-    /// The ops waiting for `op`.
+    /// The ops waiting for `op`, lowest first.
     pub(crate) fn dependents(&self, op: usize) -> &[usize] {
-        if self.dependents.is_empty() {
-            &[]
-        } else {
-            &self.dependents[op]
-        }
+        part(&self.dependents, &self.dependents_end, op)
     }
+}
+
+/// Op `op`'s part of `list`, whose parts end at `ends`: none in a graph without
+/// edges, which has no lists at all.
+fn part<'a>(list: &'a [usize], ends: &[usize], op: usize) -> &'a [usize] {
+    let Some(&end) = ends.get(op) else {
+        return &[];
+    };
+    let start = match op {
+        0 => 0,
+        _ => ends[op - 1],
+    };
+    list.get(start..end).unwrap_or_default()
+}
+
+/// Where Tarjan's walk stands with an op.
+#[derive(Clone, Copy)]
+struct Visit {
+    order: usize,
+    low: usize,
+    on_stack: bool,
 }
 
 /// The lowest index of any op on a dependency cycle, found with Tarjan's strongly
 /// connected components in linear time (iteratively: batches may be large).
-fn lowest_on_cycle(deps: &[Vec<usize>]) -> Option<usize> {
+fn lowest_on_cycle(graph: &Graph) -> Option<usize> {
     const UNVISITED: usize = usize::MAX;
-    let n = deps.len();
-    let mut order = vec![UNVISITED; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
+    let n = graph.deps_end.len();
+    let mut visits = vec![
+        Visit {
+            order: UNVISITED,
+            low: 0,
+            on_stack: false,
+        };
+        n
+    ];
     let mut stack = Vec::new();
     let mut frames: Vec<(usize, usize)> = Vec::new();
     let mut next = 0;
     let mut lowest: Option<usize> = None;
     for root in 0..n {
-        if order[root] != UNVISITED {
+        if visits[root].order != UNVISITED {
             continue;
         }
-        order[root] = next;
-        low[root] = next;
+        visits[root] = Visit {
+            order: next,
+            low: next,
+            on_stack: true,
+        };
         next += 1;
         stack.push(root);
-        on_stack[root] = true;
         frames.push((root, 0));
         while let Some(&(v, edge)) = frames.last() {
-            if let Some(&w) = deps[v].get(edge) {
+            if let Some(&w) = graph.deps(v).get(edge) {
                 if let Some(frame) = frames.last_mut() {
                     frame.1 += 1;
                 }
-                if order[w] == UNVISITED {
-                    order[w] = next;
-                    low[w] = next;
+                if visits[w].order == UNVISITED {
+                    visits[w] = Visit {
+                        order: next,
+                        low: next,
+                        on_stack: true,
+                    };
                     next += 1;
                     stack.push(w);
-                    on_stack[w] = true;
                     frames.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(order[w]);
+                } else if visits[w].on_stack {
+                    visits[v].low = visits[v].low.min(visits[w].order);
                 }
                 continue;
             }
             frames.pop();
             if let Some(&(parent, _)) = frames.last() {
-                low[parent] = low[parent].min(low[v]);
+                visits[parent].low = visits[parent].low.min(visits[v].low);
             }
-            if low[v] == order[v] {
+            if visits[v].low == visits[v].order {
                 let mut smallest = v;
                 let mut size = 0;
                 while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
+                    visits[w].on_stack = false;
                     smallest = smallest.min(w);
                     size += 1;
                     if w == v {
                         break;
                     }
                 }
-                if size > 1 || deps[v].contains(&v) {
+                if size > 1 || graph.deps(v).contains(&v) {
                     lowest = Some(lowest.map_or(smallest, |l| l.min(smallest)));
                 }
             }
@@ -188,14 +246,32 @@ mod tests {
     #[test]
     fn resolves_ids_ignoring_case_both_directions() {
         let graph = build(&ids(3), &deps(&[&["OP2"], &[], &["op1", "op1"]]), false).unwrap();
-        assert_eq!(graph.deps, vec![vec![2], vec![], vec![1]]);
-        assert_eq!(graph.dependents, vec![vec![], vec![2], vec![0]]);
+        let deps: Vec<&[usize]> = (0..3).map(|op| graph.deps(op)).collect();
+        assert_eq!(deps, [&[2][..], &[], &[1]]);
+        let dependents: Vec<&[usize]> = (0..3).map(|op| graph.dependents(op)).collect();
+        assert_eq!(dependents, [&[][..], &[2], &[0]]);
+    }
+
+    #[test]
+    fn each_op_keeps_its_order_of_dependencies_and_dependents_come_lowest_first() {
+        let lists = deps(&[
+            &[],
+            &["op3", "op0"],
+            &[],
+            &["op0", "op2"],
+            &["op0", "op3", "OP0"],
+        ]);
+        let graph = build(&ids(5), &lists, false).unwrap();
+        let deps: Vec<&[usize]> = (0..5).map(|op| graph.deps(op)).collect();
+        assert_eq!(deps, [&[][..], &[3, 0], &[], &[0, 2], &[0, 3]]);
+        let dependents: Vec<&[usize]> = (0..5).map(|op| graph.dependents(op)).collect();
+        assert_eq!(dependents, [&[1, 3, 4][..], &[], &[3], &[1, 4], &[]]);
     }
 
     #[test]
     fn a_batch_without_dependencies_makes_no_lists() {
         let graph = build(&ids(3), &deps(&[&[], &[], &[]]), true).unwrap();
-        assert!(graph.deps.is_empty() && graph.dependents.is_empty());
+        assert!(graph.deps_end.is_empty() && graph.dependents_end.is_empty());
         assert!((0..3).all(|op| graph.deps(op).is_empty() && graph.dependents(op).is_empty()));
         let graph = build(&ids(3), &deps(&[&[], &[], &["op0"]]), true).unwrap();
         assert_eq!((graph.deps(2), graph.dependents(0)), (&[0][..], &[2][..]));
@@ -246,6 +322,7 @@ mod tests {
             })
             .collect();
         let graph = build(&ids(n), &lists, false).unwrap();
-        assert_eq!(graph.deps[0], vec![1]);
+        assert_eq!(graph.deps(0), [1]);
+        assert_eq!(graph.dependents(n - 1), [n - 2]);
     }
 }
