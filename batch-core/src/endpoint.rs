@@ -282,7 +282,7 @@ impl BatchEndpoint {
                 };
                 batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {
-                    return Ok(Answered::Streaming((prepared, claim), kind));
+                    return Ok(Answered::Streaming(Box::new((prepared, claim)), kind));
                 }
                 let Prepared {
                     plan,
@@ -309,8 +309,9 @@ impl BatchEndpoint {
                         tracing::info!(?elapsed, "batch answered again from its idempotency key");
                         answer.map(BatchBody::full)
                     }
-                    Ok(Answered::Streaming((prepared, claim), kind)) => {
+                    Ok(Answered::Streaming(ready, kind)) => {
                         drop(_entered);
+                        let (prepared, claim) = *ready;
                         self.stream(executor, prepared, claim, kind, meter, span)
                     }
                     Err(refused) => record_refusal(&meter, &span, format, refused)
@@ -583,7 +584,9 @@ enum Answered {
     /// A retry under the key of a batch that ran: the stored answer.
     Replayed(Response<Bytes>),
     /// The batch is ready to run as its streamed answer is read, with its key.
-    Streaming((Prepared, Option<Claim>), Streaming),
+    /// Boxed: the batch's future holds an `Answered`, and every buffered batch would
+    /// pay for the room of this rarer one.
+    Streaming(Box<(Prepared, Option<Claim>)>, Streaming),
 }
 
 /// A batch that passed every check and holds its places among the ops in flight
