@@ -241,7 +241,8 @@ impl Writer {
     /// and the body's bytes in base64.
     #[inline]
     pub(crate) fn body(&mut self, body: &ResultBody) {
-        self.member("body", body);
+        // Every result has one: its key is one literal, comma and colon included.
+        self.keyed(br#","body":"#, br#","body_base64":"#, body);
     }
 
     /// Appends `,"<name>":` and `body` as JSON, text or null, or
@@ -253,18 +254,28 @@ impl Writer {
     pub(crate) fn member(&mut self, name: &str, body: &ResultBody) {
         self.out.extend_from_slice(br#",""#);
         self.out.extend_from_slice(name.as_bytes());
+        self.keyed(br#"":"#, br#"_base64":"#, body);
+    }
+
+    /// Appends `key` and `body` as JSON, text or null, or `base64_key` and its
+    /// bytes in base64.
+    #[inline(always)]
+    fn keyed(&mut self, key: &[u8], base64_key: &[u8], body: &ResultBody) {
         match body {
-            ResultBody::Empty => self.raw(br#"":null"#),
+            ResultBody::Empty => {
+                self.raw(key);
+                self.raw(b"null");
+            }
             ResultBody::Json(json) => {
-                self.raw(br#"":"#);
+                self.raw(key);
                 self.raw(json);
             }
             ResultBody::Text(text) => {
-                self.raw(br#"":"#);
+                self.raw(key);
                 self.string(text);
             }
             ResultBody::Binary(bytes) => {
-                self.raw(br#"_base64":"#);
+                self.raw(base64_key);
                 self.base64(bytes);
             }
         }
