@@ -164,8 +164,9 @@ pub(crate) async fn run<E: Executor>(
             if call.is_terminated() {
                 spare = Some(call);
             }
-            // Made in a block: a result borrowed in the loop's own scope would have
-            // a place in the batch's future, and be copied out of it to the sink.
+            // Made in a block: borrowed in the loop's own scope, the result would
+            // have a place in the batch's future, written there and copied out of
+            // it to the sink; here it is made on the stack.
             let result = {
                 let mut result = started.answer(answer);
                 started.answered(result.status, &meter);
