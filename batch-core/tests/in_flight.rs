@@ -1,12 +1,13 @@
 //! `batch_ops_in_flight`, read from a recorder of the test's own: an op that waits
 //! is counted while it waits, and not once it answered or its batch was dropped.
+//! And `batch_op_duration_seconds`: every op's time, with no subscriber listening.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use batch_core::{BatchEndpoint, Config};
@@ -43,6 +44,38 @@ impl Recorder for InFlight {
 
     fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
         Histogram::noop()
+    }
+}
+
+/// A recorder that keeps what `batch_op_duration_seconds` records.
+#[derive(Default)]
+struct OpDurations(Arc<Mutex<Vec<f64>>>);
+
+impl metrics::HistogramFn for OpDurations {
+    fn record(&self, value: f64) {
+        self.0.lock().unwrap().push(value);
+    }
+}
+
+impl Recorder for OpDurations {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::noop()
+    }
+
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        if key.name() == "batch_op_duration_seconds" {
+            Histogram::from_arc(Arc::new(OpDurations(self.0.clone())))
+        } else {
+            Histogram::noop()
+        }
     }
 }
 
@@ -93,4 +126,30 @@ fn an_op_dropped_while_it_waits_is_no_longer_in_flight() {
             assert_eq!(recorder.now(), 0.0);
         });
     });
+}
+
+#[test]
+fn every_op_has_its_time_recorded_with_no_subscriber() {
+    let recorder = OpDurations::default();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let endpoint = BatchEndpoint::new(Config::default());
+            let body = json!({"ops": [{"url": "/sleep/50"}, {"url": "/a"}]});
+            let response = endpoint
+                .handle(&Script::default(), batch_request(&body))
+                .await;
+            assert_eq!(response.status(), 200);
+        });
+    });
+    let mut seen = recorder.0.lock().unwrap().clone();
+    seen.sort_by(f64::total_cmp);
+    // The clock is paused: the echo answered at once, the sleeper after its 50 ms.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0] < 0.05, "{seen:?}");
+    assert!((0.05..1.0).contains(&seen[1]), "{seen:?}");
 }

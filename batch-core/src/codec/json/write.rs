@@ -166,6 +166,16 @@ impl Writer {
                 if index > 0 {
                     self.out.push(b',');
                 }
+                // The header nearly every JSON answer carries is one literal: no
+                // check of its value, and a copy of known length, made in place.
+                if name == header::CONTENT_TYPE && value.as_bytes() == b"application/json" {
+                    self.raw(if canonical {
+                        br#""Content-Type":"application/json""#
+                    } else {
+                        br#""content-type":"application/json""#
+                    });
+                    continue;
+                }
                 self.name(name, canonical);
                 self.value(value);
             }
@@ -231,7 +241,8 @@ impl Writer {
     /// and the body's bytes in base64.
     #[inline]
     pub(crate) fn body(&mut self, body: &ResultBody) {
-        self.member("body", body);
+        // Every result has one: its key is one literal, comma and colon included.
+        self.keyed(br#","body":"#, br#","body_base64":"#, body);
     }
 
     /// Appends `,"<name>":` and `body` as JSON, text or null, or
@@ -243,18 +254,28 @@ impl Writer {
     pub(crate) fn member(&mut self, name: &str, body: &ResultBody) {
         self.out.extend_from_slice(br#",""#);
         self.out.extend_from_slice(name.as_bytes());
+        self.keyed(br#"":"#, br#"_base64":"#, body);
+    }
+
+    /// Appends `key` and `body` as JSON, text or null, or `base64_key` and its
+    /// bytes in base64.
+    #[inline(always)]
+    fn keyed(&mut self, key: &[u8], base64_key: &[u8], body: &ResultBody) {
         match body {
-            ResultBody::Empty => self.raw(br#"":null"#),
+            ResultBody::Empty => {
+                self.raw(key);
+                self.raw(b"null");
+            }
             ResultBody::Json(json) => {
-                self.raw(br#"":"#);
+                self.raw(key);
                 self.raw(json);
             }
             ResultBody::Text(text) => {
-                self.raw(br#"":"#);
+                self.raw(key);
                 self.string(text);
             }
             ResultBody::Binary(bytes) => {
-                self.raw(br#"_base64":"#);
+                self.raw(base64_key);
                 self.base64(bytes);
             }
         }
@@ -356,9 +377,39 @@ mod tests {
             "{\"content-type\":\"application/json\",\"x-custom\":\"a \\\"b\\\"\",\"x-bytes\":\"a\u{fffd}\"}",
             "names in map order, each value once, escaped where it needs it"
         );
+        let mut writer = Writer::new();
+        writer.headers(&headers, true);
         assert_eq!(
-            written(|w| w.headers(&headers, true)),
-            json!({"Content-Type": "application/json", "X-Custom": "a \"b\"", "X-Bytes": "a\u{fffd}"})
+            String::from_utf8(writer.into_bytes()).unwrap(),
+            "{\"Content-Type\":\"application/json\",\"X-Custom\":\"a \\\"b\\\"\",\"X-Bytes\":\"a\u{fffd}\"}",
+            "the same in canonical case"
+        );
+    }
+
+    #[test]
+    fn a_json_content_type_is_written_as_any_other_header() {
+        for (value, written) in [
+            ("application/json", r#"{"content-type":"application/json"}"#),
+            ("Application/JSON", r#"{"content-type":"Application/JSON"}"#),
+            (
+                "application/json; charset=utf-8",
+                r#"{"content-type":"application/json; charset=utf-8"}"#,
+            ),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            let mut writer = Writer::new();
+            writer.headers(&headers, false);
+            assert_eq!(String::from_utf8(writer.into_bytes()).unwrap(), written);
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert("x-other", "application/json".parse().unwrap());
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let mut writer = Writer::new();
+        writer.headers(&headers, true);
+        assert_eq!(
+            String::from_utf8(writer.into_bytes()).unwrap(),
+            r#"{"X-Other":"application/json","Content-Type":"application/json"}"#
         );
     }
 
