@@ -156,6 +156,34 @@ fn a_null_body_is_no_body() {
     }
 }
 
+/// Every op is read into the same typed fields: an op that leaves a field out gets
+/// its default, never the value the op before it gave.
+#[test]
+fn an_op_has_only_the_fields_it_gives() {
+    let body = Bytes::from(
+        json!({"ops": [
+            {"id": "a", "method": "POST", "url": "/a", "headers": {"x-a": "1"},
+             "body": {"n": 1}, "depends_on": [], "silent": true, "timeout_ms": 5,
+             "if": "$b/$succeeded"},
+            {"url": "/b", "params": {"q": 1}},
+            {"url": "/c", "body_base64": "aGk="},
+            {"url": "/d"},
+        ]})
+        .to_string(),
+    );
+    let batch = decode(&body).unwrap();
+    assert_eq!(batch, explain(&body).unwrap());
+    let last = &batch.ops[3];
+    assert_eq!(
+        (last.id.as_ref(), last.method.as_ref(), &last.url),
+        (None, None, &"/d".into())
+    );
+    assert!(last.headers.is_empty() && last.body.is_empty() && last.depends_on.is_empty());
+    assert!(!last.silent && last.timeout.is_none() && last.condition.is_none());
+    assert_eq!(batch.ops[1].url, "/b?q=1");
+    assert!(batch.ops[2].body == "hi" && batch.ops[3].body.is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 

@@ -87,9 +87,12 @@ fn owned(scan: &mut Scanner<'_>) -> Scan<String> {
 fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operation>, Problem>> {
     let mut ops = Ok(Vec::new());
     let mut index = 0;
+    // One typed op for them all: building an op takes every field out of it, which
+    // leaves it as a default one for the next (one made and dropped per op cost
+    // more). Once an op could not be built, nothing more is built from it.
+    let mut op = TypedOp::default();
     scan.items(|scan| {
         let start = scan.offset();
-        let mut op = TypedOp::default();
         read_op(scan, &mut op)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
