@@ -67,9 +67,10 @@ pub(crate) type Refusal = (Field, ReferenceError);
 /// the url and header values are left with a placeholder in each reference's place,
 /// to be validated as the rest of the op is. `None` when the op has none.
 // Inlined, and the taking kept apart: most ops hold none, and are answered by the
-// tests alone, without the call into the large frame the taking needs.
+// tests alone, without the call into the large frame the taking needs. What is
+// found is boxed: the answer for most is then a word, not a `Found` moved about.
 #[inline]
-pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found>, Refusal> {
+pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Box<Found>>, Refusal> {
     if !matches!(format, Format::Native | Format::Facebook) {
         return Ok(None);
     }
@@ -89,7 +90,7 @@ fn take(
     in_url: bool,
     in_headers: bool,
     in_body: bool,
-) -> Result<Option<Found>, Refusal> {
+) -> Result<Option<Box<Found>>, Refusal> {
     let mut found = Found {
         links: Links {
             references: Vec::new(),
@@ -110,7 +111,7 @@ fn take(
     if in_body {
         found.body(op)?;
     }
-    Ok((!found.links.references.is_empty()).then_some(found))
+    Ok((!found.links.references.is_empty()).then(|| Box::new(found)))
 }
 
 impl Found {
