@@ -25,7 +25,7 @@ pub(crate) struct Refused;
 pub(crate) type Scan<T> = Result<T, Refused>;
 
 /// A string read from the document.
-enum StringAt {
+pub(crate) enum StringAt {
     /// Without escapes: its text is the document's bytes `start..end`.
     Plain(usize, usize),
     /// With escapes, decoded.
@@ -248,6 +248,21 @@ impl<'a> Scanner<'a> {
             StringAt::Plain(start, end) => self.slice(start, end).map(Cow::Borrowed),
             StringAt::Escaped(text) => Ok(Cow::Owned(text)),
         }
+    }
+
+    /// A string: where its text lies in the document when it has no escapes, as most
+    /// do, else its text decoded. Those bytes are UTF-8: they lie between two quotes
+    /// of a document that is (one that is not has them checked), so a caller that
+    /// keeps the document's bytes needs no `str` of them.
+    #[inline]
+    pub(crate) fn string_at(&mut self) -> Scan<StringAt> {
+        let read = self.plain_or_escaped()?;
+        if let StringAt::Plain(start, end) = read
+            && self.text.is_none()
+        {
+            std::str::from_utf8(&self.bytes[start..end]).map_err(|_| Refused)?;
+        }
+        Ok(read)
     }
 
     /// A string: where its text lies in the document when it has no escapes, as most

@@ -17,13 +17,13 @@ use crate::reference::{self, Piece};
 /// One op with every field in its type.
 #[derive(Default)]
 pub(super) struct TypedOp<'a> {
-    /// Borrowed from the document unless it has escapes (as `url`), so that the
-    /// op's id shares the document's bytes.
-    pub(super) id: Option<Cow<'a, str>>,
+    /// The document's own bytes unless it has escapes (as `url`), so that the op's
+    /// id shares them.
+    pub(super) id: Option<Text>,
     pub(super) method: Option<String>,
-    /// Borrowed from the document unless it has escapes, so that the op's request
-    /// can share the document's bytes.
-    pub(super) url: Option<Cow<'a, str>>,
+    /// The document's own bytes unless it has escapes, so that the op's request
+    /// shares them.
+    pub(super) url: Option<Text>,
     /// One entry per value, in document order.
     pub(super) headers: Option<Vec<(String, String)>>,
     /// JSON text.
@@ -66,12 +66,12 @@ pub(super) fn build_op(
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
-    operation.url = text(url, document);
+    operation.url = url;
     if let Some(id) = op.id.take() {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(text(id, document));
+        operation.id = Some(id);
     }
     operation.method = op.method.take();
     if let Some(headers) = op.headers.take() {
@@ -145,7 +145,7 @@ pub(super) fn build_op(
 
 /// A string read from `document`: a view of its bytes, or the string itself if it
 /// had escapes.
-fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
+pub(super) fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
     match read {
         Cow::Borrowed(text) => Text::shared(document, text),
         Cow::Owned(text) => text.into(),

@@ -141,6 +141,21 @@ fn urls_and_ids_without_escapes_share_the_batch_body() {
     );
 }
 
+/// A url or an id that is not UTF-8, read where the document's own bytes would be
+/// kept (the document, not UTF-8, was not checked whole), refuses the batch on
+/// both passes alike.
+#[test]
+fn a_url_or_an_id_that_is_not_utf8_is_refused_alike() {
+    for bad in [
+        &b"{\"ops\": [{\"url\": \"/\xff\"}]}"[..],
+        b"{\"ops\": [{\"id\": \"\xc3\", \"url\": \"/a\"}]}",
+    ] {
+        let body = Bytes::from_static(bad);
+        assert!(decode(&body).is_err());
+        assert_eq!(decode(&body), explain(&body));
+    }
+}
+
 /// A `body` of `null` is no body at all, on both passes: no JSON text `null` is
 /// sent, and no content type is set for one.
 #[test]
