@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
+use crate::codec::json::scan::{HIGH_BITS, ONES};
 use crate::model::{Operation, Text};
 
 /// The ids of a batch's ops, in op order, compared ignoring case.
@@ -175,11 +176,6 @@ fn key(id: &[u8]) -> u64 {
     }
     u64::from_be_bytes(key)
 }
-
-/// Each byte's top bit, in a word of eight.
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-/// One in each byte of a word of eight.
-const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// The first eight bytes of `id`, zeros past its end, as a word read
 /// little-endian: read as one or two pieces, not copied byte by byte (most ids are

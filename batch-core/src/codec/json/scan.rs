@@ -33,9 +33,9 @@ pub(crate) enum StringAt {
 }
 
 /// Each byte's top bit, in a word of eight.
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// One in each byte of a word of eight.
-const ONES: u64 = 0x0101_0101_0101_0101;
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// Whether `byte` ends a run of a string's plain text: a quote, a backslash, or a
 /// control character, which a string may not hold as it is (a writer escapes it).
