@@ -66,17 +66,31 @@ pub(crate) type Refusal = (Field, ReferenceError);
 /// Takes the `{result=...}` references out of `op`, in a format that has them:
 /// the url and header values are left with a placeholder in each reference's place,
 /// to be validated as the rest of the op is. `None` when the op has none.
-pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found>, Refusal> {
+// Inlined, and the taking kept apart: most ops hold none, and are answered by the
+// tests alone, without the call into the large frame the taking needs. What is
+// found is boxed: the answer for most is then a word, not a `Found` moved about.
+#[inline]
+pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Box<Found>>, Refusal> {
     if !matches!(format, Format::Native | Format::Facebook) {
         return Ok(None);
     }
-    // Most ops hold none: they are answered before anything is built to hold them.
     let in_url = has_reference(op.url.as_bytes());
     let in_headers = op.headers.iter().any(|(_, value)| has_reference(value));
     let in_body = has_reference(&op.body);
     if !(in_url || in_headers || in_body) {
         return Ok(None);
     }
+    take(op, in_url, in_headers, in_body)
+}
+
+/// The references of an op that holds some, in the fields that do.
+#[inline(never)]
+fn take(
+    op: &mut Operation,
+    in_url: bool,
+    in_headers: bool,
+    in_body: bool,
+) -> Result<Option<Box<Found>>, Refusal> {
     let mut found = Found {
         links: Links {
             references: Vec::new(),
@@ -97,7 +111,7 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Found
     if in_body {
         found.body(op)?;
     }
-    Ok((!found.links.references.is_empty()).then_some(found))
+    Ok((!found.links.references.is_empty()).then(|| Box::new(found)))
 }
 
 impl Found {

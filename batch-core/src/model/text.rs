@@ -41,6 +41,15 @@ impl Text {
         Self(shared(document, text))
     }
 
+    /// The bytes `range` of `document`, sharing them. `range` is where a reader of
+    /// the document found a text: within it, and UTF-8 (bytes that are not would
+    /// read as empty).
+    #[inline]
+    pub(crate) fn within(document: &Bytes, range: std::ops::Range<usize>) -> Self {
+        debug_assert!(std::str::from_utf8(&document[range.clone()]).is_ok());
+        Self(document.slice(range))
+    }
+
     /// The part `range` of the text, sharing its bytes. `range` is the caller's own
     /// arithmetic on a text it made: within it, and on character boundaries (a part
     /// that is not UTF-8 would read as empty).

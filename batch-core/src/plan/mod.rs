@@ -92,7 +92,7 @@ pub(crate) fn plan(
 
 /// What an op refers to before the batch's ids are known: its references and its
 /// condition, by op index. Most batches have none, and allocate nothing here.
-type Pending = Vec<(usize, Option<Found>, Option<String>)>;
+type Pending = Vec<(usize, Option<Box<Found>>, Option<String>)>;
 
 /// Takes the references and conditions out of `ops`, checking their syntax.
 fn pending(ops: &mut [Operation], format: Format) -> Result<Pending, Violation> {

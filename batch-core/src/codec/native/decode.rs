@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::op::{TypedOp, at, build_op};
+use super::op::{TypedOp, at, build_op, text};
 use super::typed::{self, Options};
 use crate::codec::json::{self, OneOrMany, field, optional, parse_document};
 use crate::model::{BatchRequest, OnError, Operation};
@@ -92,7 +92,7 @@ pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
     let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
     apply(&mut batch, options)?;
     for (index, raw) in ops.into_iter().enumerate() {
-        let mut op = explain_op(index, raw)?;
+        let mut op = explain_op(index, raw, body)?;
         let mut built = Operation::default();
         build_op(index, &mut op, body, &mut built)?;
         batch.ops.push(built);
@@ -130,13 +130,17 @@ fn apply(batch: &mut BatchRequest, options: Options) -> Result<(), Problem> {
 }
 
 /// Types one op value by value, failing at the first value of the wrong type.
-fn explain_op(index: usize, raw: &RawValue) -> Result<TypedOp<'_>, Problem> {
+fn explain_op<'a>(
+    index: usize,
+    raw: &'a RawValue,
+    document: &Bytes,
+) -> Result<TypedOp<'a>, Problem> {
     let at = |name| at(index, name);
     let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
     let op_index = Some(index);
     Ok(TypedOp {
-        url: optional(op.url, op_index, at("url"), "a string")?,
-        id: optional(op.id, op_index, at("id"), "a non-empty string")?,
+        url: optional(op.url, op_index, at("url"), "a string")?.map(|url| text(url, document)),
+        id: optional(op.id, op_index, at("id"), "a non-empty string")?.map(|id| text(id, document)),
         method: optional(op.method, op_index, at("method"), "a string")?,
         headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?
             .map(json::header_list),

@@ -17,13 +17,13 @@ use crate::reference::{self, Piece};
 /// One op with every field in its type.
 #[derive(Default)]
 pub(super) struct TypedOp<'a> {
-    /// Borrowed from the document unless it has escapes (as `url`), so that the
-    /// op's id shares the document's bytes.
-    pub(super) id: Option<Cow<'a, str>>,
+    /// The document's own bytes unless it has escapes (as `url`), so that the op's
+    /// id shares them.
+    pub(super) id: Option<Text>,
     pub(super) method: Option<String>,
-    /// Borrowed from the document unless it has escapes, so that the op's request
-    /// can share the document's bytes.
-    pub(super) url: Option<Cow<'a, str>>,
+    /// The document's own bytes unless it has escapes, so that the op's request
+    /// shares them.
+    pub(super) url: Option<Text>,
     /// One entry per value, in document order.
     pub(super) headers: Option<Vec<(String, String)>>,
     /// JSON text.
@@ -48,8 +48,9 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
 
 /// Fills `operation`, a default one, from its typed fields: the checks that are not
 /// about types. It is filled where it lies, in the batch's list: an op is never
-/// moved whole once built. The fields are taken out of `op`, which is not moved
-/// either (as an argument it would be copied whole).
+/// moved whole once built. Every field is taken out of `op`, which is not moved
+/// either (as an argument it would be copied whole): built, it is a default one
+/// again, for the next op to be read into.
 pub(super) fn build_op(
     index: usize,
     op: &mut TypedOp<'_>,
@@ -65,12 +66,12 @@ pub(super) fn build_op(
         Problem::bad_request(format!("operation {index} has no `url`"))
             .at(Some(index), Some(at("url").to_string()))
     })?;
-    operation.url = text(url, document);
+    operation.url = url;
     if let Some(id) = op.id.take() {
         if id.is_empty() {
             return Err(invalid("id", "a non-empty string"));
         }
-        operation.id = Some(text(id, document));
+        operation.id = Some(id);
     }
     operation.method = op.method.take();
     if let Some(headers) = op.headers.take() {
@@ -79,9 +80,9 @@ pub(super) fn build_op(
     if let Some(ids) = op.depends_on.take() {
         operation.depends_on = ids;
     }
-    operation.silent = op.silent.unwrap_or(false);
+    operation.silent = op.silent.take().unwrap_or(false);
     operation.condition = op.condition.take();
-    if let Some(ms) = op.timeout_ms {
+    if let Some(ms) = op.timeout_ms.take() {
         if ms == 0 {
             return Err(invalid("timeout_ms", "a positive integer"));
         }
@@ -92,7 +93,7 @@ pub(super) fn build_op(
             .iter()
             .any(|q| q.eq_ignore_ascii_case(m))
     });
-    let body = match (op.body, op.body_base64.take()) {
+    let body = match (op.body.take(), op.body_base64.take()) {
         (Some(_), Some(_)) => {
             return Err(Problem::bad_request(format!(
                 "operation {index} has both `body` and `body_base64`"
@@ -112,7 +113,7 @@ pub(super) fn build_op(
         }
         _ => None,
     };
-    if let Some(raw) = op.params {
+    if let Some(raw) = op.params.take() {
         let pointer = at("params").to_string();
         let params: Entries<serde_json::Value> =
             field_text(raw, Some(index), &pointer, "an object")?;
@@ -144,7 +145,7 @@ pub(super) fn build_op(
 
 /// A string read from `document`: a view of its bytes, or the string itself if it
 /// had escapes.
-fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
+pub(super) fn text(read: Cow<'_, str>, document: &Bytes) -> Text {
     match read {
         Cow::Borrowed(text) => Text::shared(document, text),
         Cow::Owned(text) => text.into(),

@@ -141,6 +141,21 @@ fn urls_and_ids_without_escapes_share_the_batch_body() {
     );
 }
 
+/// A url or an id that is not UTF-8, read where the document's own bytes would be
+/// kept (the document, not UTF-8, was not checked whole), refuses the batch on
+/// both passes alike.
+#[test]
+fn a_url_or_an_id_that_is_not_utf8_is_refused_alike() {
+    for bad in [
+        &b"{\"ops\": [{\"url\": \"/\xff\"}]}"[..],
+        b"{\"ops\": [{\"id\": \"\xc3\", \"url\": \"/a\"}]}",
+    ] {
+        let body = Bytes::from_static(bad);
+        assert!(decode(&body).is_err());
+        assert_eq!(decode(&body), explain(&body));
+    }
+}
+
 /// A `body` of `null` is no body at all, on both passes: no JSON text `null` is
 /// sent, and no content type is set for one.
 #[test]
@@ -154,6 +169,34 @@ fn a_null_body_is_no_body() {
             batch.ops[0].headers
         );
     }
+}
+
+/// Every op is read into the same typed fields: an op that leaves a field out gets
+/// its default, never the value the op before it gave.
+#[test]
+fn an_op_has_only_the_fields_it_gives() {
+    let body = Bytes::from(
+        json!({"ops": [
+            {"id": "a", "method": "POST", "url": "/a", "headers": {"x-a": "1"},
+             "body": {"n": 1}, "depends_on": [], "silent": true, "timeout_ms": 5,
+             "if": "$b/$succeeded"},
+            {"url": "/b", "params": {"q": 1}},
+            {"url": "/c", "body_base64": "aGk="},
+            {"url": "/d"},
+        ]})
+        .to_string(),
+    );
+    let batch = decode(&body).unwrap();
+    assert_eq!(batch, explain(&body).unwrap());
+    let last = &batch.ops[3];
+    assert_eq!(
+        (last.id.as_ref(), last.method.as_ref(), &last.url),
+        (None, None, &"/d".into())
+    );
+    assert!(last.headers.is_empty() && last.body.is_empty() && last.depends_on.is_empty());
+    assert!(!last.silent && last.timeout.is_none() && last.condition.is_none());
+    assert_eq!(batch.ops[1].url, "/b?q=1");
+    assert!(batch.ops[2].body == "hi" && batch.ops[3].body.is_empty());
 }
 
 proptest! {
