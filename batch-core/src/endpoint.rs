@@ -508,7 +508,7 @@ impl BatchEndpoint {
     /// answer. Handed the plan alone, not the batch's places among the ops in flight,
     /// which its caller holds meanwhile: the future holds what it is handed for as
     /// long as it runs, beside what it takes out of it.
-    async fn run_prepared<E: Executor>(&self, executor: &E, mut plan: Plan) -> BatchResponse {
+    async fn run_prepared<E: Executor>(&self, executor: &E, mut plan: Box<Plan>) -> BatchResponse {
         let config = self.config();
         let mut collect = engine::Collect::new(&plan, config.max_batch_response());
         // The engine has no use for the layout: the answer takes it.
@@ -589,7 +589,7 @@ enum Answered {
 /// A batch that passed every check and holds its places among the ops in flight
 /// until it ends.
 struct Prepared {
-    plan: Plan,
+    plan: Box<Plan>,
     _places: Places,
 }
 

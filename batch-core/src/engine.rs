@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -48,7 +48,7 @@ pub(crate) trait Sink {
 /// others are in their results).
 pub(crate) async fn run<E: Executor>(
     executor: &E,
-    plan: Plan,
+    plan: Box<Plan>,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
@@ -146,10 +146,9 @@ pub(crate) async fn run<E: Executor>(
             let mut call = boxed(&mut spare, call.instrument(span).fuse());
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
-            let first = AssertUnwindSafe(call.as_mut()).catch_unwind();
             // The answer is taken out of the match: held by a match whose arm awaits,
             // it would be stored in the batch's future and copied there and back.
-            let answer = match poll_once(pin!(first)).await {
+            let answer = match poll_once(call.as_mut()).await {
                 Poll::Ready(answer) => answer,
                 Poll::Pending => {
                     let waiting = meter.waits();
@@ -656,9 +655,21 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
     }
 }
 
-/// Polls `future` once and says what that poll gave, without waiting.
-fn poll_once<F: Future + ?Sized>(mut future: Pin<&mut F>) -> impl Future<Output = Poll<F::Output>> {
-    std::future::poll_fn(move |cx| Poll::Ready(future.as_mut().poll(cx)))
+/// Polls `future` once and says what that poll gave, without waiting; a panic in
+/// that poll is caught and given as its `Err`, as `catch_unwind` gives it.
+// Caught here rather than by `FutureExt::catch_unwind`: its poll, left out of line
+// when the batch's future changes shape, copied each answer twice more (~45 per op).
+fn poll_once<F: Future + ?Sized>(
+    mut future: Pin<&mut F>,
+) -> impl Future<Output = Poll<std::thread::Result<F::Output>>> {
+    std::future::poll_fn(move |cx| {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        Poll::Ready(match polled {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        })
+    })
 }
 
 /// The answer to an op a hook refused: the refusal's status and headers, and
