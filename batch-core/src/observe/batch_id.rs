@@ -131,8 +131,14 @@ impl BatchId {
                 n /= 10;
             }
         }
+        let values = Bytes::from(values);
+        // Checked once here: it goes into the inherited headers and, made up, into
+        // the answer's `x-batch-id`, each a clone. Cut from the buffer even when the
+        // caller sent it: a value the op sets can never share these bytes.
+        let batch = HeaderValue::from_maybe_shared(values.slice(..id.len())).ok();
         OpIds {
-            values: Bytes::from(values),
+            values,
+            batch,
             id_len: id.len(),
             width,
         }
@@ -147,6 +153,8 @@ pub(crate) struct OpIds {
     /// The batch's id, then op `i`'s at the start of the `i`-th slot of `width`
     /// bytes (the longest op id's length; shorter ones leave the rest unused).
     values: Bytes,
+    /// The batch's own id as a value, sharing the first `id_len` bytes of `values`.
+    batch: Option<HeaderValue>,
     id_len: usize,
     width: usize,
 }
@@ -154,7 +162,7 @@ pub(crate) struct OpIds {
 impl OpIds {
     /// The batch's own id, which every op inherits unless it is given its own.
     pub(crate) fn batch(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.values.slice(..self.id_len)).ok()
+        self.batch.clone()
     }
 
     /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
