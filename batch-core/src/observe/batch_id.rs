@@ -61,14 +61,19 @@ impl BatchId {
     /// A new id, unique in this process and unlikely to repeat across processes: a
     /// random prefix drawn once, then a counter, in hex.
     pub(crate) fn generate() -> Self {
-        static PREFIX: OnceLock<u32> = OnceLock::new();
+        // The prefix's digits are written once: only the counter's change.
+        static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        // `RandomState` is seeded from the OS: random enough to tell processes apart.
-        let prefix = *PREFIX.get_or_init(|| RandomState::new().hash_one(0u8) as u32);
+        let mut digits = *PREFIX.get_or_init(|| {
+            // `RandomState` is seeded from the OS: random enough to tell processes apart.
+            let prefix = RandomState::new().hash_one(0u8) as u32;
+            let mut digits = [0; GENERATED_MAX];
+            push_hex(&mut digits, 0, u64::from(prefix));
+            digits
+        });
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let mut digits = [0; GENERATED_MAX];
-        let len = push_hex(&mut digits, 0, u64::from(prefix));
-        let len = push_hex(&mut digits, len, count);
+        // A `u32` always takes 8 digits.
+        let len = push_hex(&mut digits, 8, count);
         Self(Id::Generated { digits, len })
     }
 
