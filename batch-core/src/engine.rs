@@ -53,7 +53,8 @@ pub(crate) async fn run<E: Executor>(
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
 ) -> Vec<Text> {
-    let deadline = after(Instant::now(), config.batch_deadline());
+    let start = Instant::now();
+    let deadline = after(start, config.batch_deadline());
     let concurrency = if plan.sequential {
         1
     } else {
@@ -68,10 +69,12 @@ pub(crate) async fn run<E: Executor>(
     let mut running = None;
     // The box of the last op that answered at once (its future gone), for the next.
     let mut spare = None;
+    // The first round starts when the batch does: its clock reading is the batch's.
+    let mut first = Some(start);
     'batch: loop {
         // One clock reading per round: the ops a round starts share it, and the
         // deadline of those without a timeout of their own.
-        let now = Instant::now();
+        let now = first.take().unwrap_or_else(Instant::now);
         let round_deadline = deadline.min(after(now, config.op_timeout()));
         while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
