@@ -214,7 +214,11 @@ impl Shared {
             self.headers.clone()
         };
         // Most ops set no header: theirs is the inherited map, moved in as it is.
-        if request.headers().is_empty() {
+        if request.headers().capacity() == 0 {
+            // The map replaced never had room for a header, so owns no memory:
+            // forgotten rather than dropped, it costs no walk of its parts.
+            std::mem::forget(std::mem::replace(request.headers_mut(), inherited));
+        } else if request.headers().is_empty() {
             *request.headers_mut() = inherited;
         } else {
             headers::lay_under(request.headers_mut(), inherited);
