@@ -464,9 +464,9 @@ impl BatchEndpoint {
     /// places: what has to pass before anything runs (and before a streamed answer's
     /// `200`). The ops inherit from `outer` as [`plan::plan`] says.
     ///
-    /// For an endpoint with batch hooks: without, [`prepare_unhooked`] prepares a
-    /// batch at once, without a future, which would hold `outer` and `batch`, copied
-    /// into it and into its caller's (300 bytes each time).
+    /// Only for an endpoint with batch hooks. Without them, [`prepare_unhooked`]
+    /// prepares a batch at once: this future would hold `outer` and `batch`, copied
+    /// into it and into its caller's (300 bytes each time), for nothing to await.
     ///
     /// [`prepare_unhooked`]: Self::prepare_unhooked
     async fn prepare(

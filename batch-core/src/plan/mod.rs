@@ -46,8 +46,9 @@ pub(crate) struct Plan {
 /// The ops inherit from the `outer` request: its headers and extensions themselves
 /// when it is handed over, copies when it is only lent.
 ///
-/// The plan is boxed: it is handed on through the endpoint's futures to the engine's,
-/// where, some 300 bytes, it was copied at every step and held twice by each.
+/// The plan is boxed: it passes through the endpoint's futures to the engine's, and
+/// its 300 bytes, moved by value, would be copied at every step and held twice by
+/// each future.
 pub(crate) fn plan(
     batch: BatchRequest,
     outer: Cow<'_, Parts>,
