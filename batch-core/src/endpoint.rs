@@ -269,9 +269,9 @@ impl BatchEndpoint {
                 };
                 let prepared = match batch {
                     Ok(batch) if self.config().hooks().batch.is_empty() => {
-                        self.prepare_unhooked(Cow::Owned(parts), batch, &id)
+                        self.prepare_unhooked(Cow::Owned(parts), batch, &id, &span)
                     }
-                    Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id).await,
+                    Ok(batch) => self.prepare(Cow::Owned(parts), batch, &id, &span).await,
                     Err(problem) => Err(Refused::check(problem)),
                 };
                 let (prepared, claim) = match (prepared, claim) {
@@ -437,7 +437,7 @@ impl BatchEndpoint {
         let span = batch_span(id, transport);
         let format = batch.layout.format;
         span.record("format", format.name());
-        let batch = pin!(self.plan_and_run(executor, outer, batch, id));
+        let batch = pin!(self.plan_and_run(executor, outer, batch, id, &span));
         let outcome = in_span(&span, batch).await;
         let _entered = span.enter();
         conclude(&meter, &span, Some(format), outcome)
@@ -450,11 +450,12 @@ impl BatchEndpoint {
         outer: &Parts,
         batch: BatchRequest,
         id: &BatchId,
+        span: &Span,
     ) -> Result<BatchResponse, Refused> {
         let prepared = if self.config().hooks().batch.is_empty() {
-            self.prepare_unhooked(Cow::Borrowed(outer), batch, id)?
+            self.prepare_unhooked(Cow::Borrowed(outer), batch, id, span)?
         } else {
-            self.prepare(Cow::Borrowed(outer), batch, id).await?
+            self.prepare(Cow::Borrowed(outer), batch, id, span).await?
         };
         let Prepared { plan, _places } = prepared;
         Ok(self.run_prepared(executor, plan).await)
@@ -474,11 +475,12 @@ impl BatchEndpoint {
         outer: Cow<'_, Parts>,
         batch: BatchRequest,
         id: &BatchId,
+        span: &Span,
     ) -> Result<Prepared, Refused> {
         let hooks = &self.config().hooks().batch;
         // Batch hooks see the outer request as it came: the ops then inherit copies
         // of its headers and extensions, where without hooks they take them.
-        let mut plan = self.planned(Cow::Borrowed(&*outer), batch, id)?;
+        let mut plan = self.planned(Cow::Borrowed(&*outer), batch, id, span)?;
         run_batch_hooks(hooks, &outer, &mut plan)
             .await
             .map_err(|problem| Refused {
@@ -494,17 +496,21 @@ impl BatchEndpoint {
         outer: Cow<'_, Parts>,
         batch: BatchRequest,
         id: &BatchId,
+        span: &Span,
     ) -> Result<Prepared, Refused> {
-        let plan = self.planned(outer, batch, id)?;
+        let plan = self.planned(outer, batch, id, span)?;
         self.reserve(plan)
     }
 
-    /// Plans a decoded batch that came in `outer`, which may not be an op itself.
+    /// Plans a decoded batch that came in `outer`, which may not be an op itself, and
+    /// records its size in its `span` (named: the current one is a thread-local
+    /// lookup away).
     fn planned(
         &self,
         outer: Cow<'_, Parts>,
         batch: BatchRequest,
         id: &BatchId,
+        span: &Span,
     ) -> Result<Box<Plan>, Refused> {
         if outer.extensions.get::<BatchOp>().is_some() {
             return Err(Refused::check(Problem::unprocessable(
@@ -512,7 +518,7 @@ impl BatchEndpoint {
             )));
         }
         let plan = plan::plan(batch, outer, self.config(), id).map_err(Refused::check)?;
-        Span::current().record("ops", plan.ops.len());
+        span.record("ops", plan.ops.len());
         Ok(plan)
     }
 
