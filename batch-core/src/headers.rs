@@ -49,6 +49,30 @@ const NOT_INHERITED: &[&str] = &[
     "accept-encoding",
 ];
 
+/// The lengths of the names in [`HOP_BY_HOP`] and [`NOT_INHERITED`], as bits: most
+/// outer names (`host`, `authorization`, `user-agent`, …) have none of them, and
+/// are passed without a walk of both lists.
+const NOT_INHERITED_LENGTHS: u64 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < HOP_BY_HOP.len() {
+        mask |= 1 << HOP_BY_HOP[i].len();
+        i += 1;
+    }
+    let mut i = 0;
+    while i < NOT_INHERITED.len() {
+        mask |= 1 << NOT_INHERITED[i].len();
+        i += 1;
+    }
+    mask
+};
+
+/// Whether an outer header named `name` is hop-by-hop or in [`NOT_INHERITED`].
+fn never_inherited(name: &str) -> bool {
+    let length_listed = name.len() < 64 && NOT_INHERITED_LENGTHS & (1 << name.len()) != 0;
+    length_listed && (HOP_BY_HOP.contains(&name) || NOT_INHERITED.contains(&name))
+}
+
 /// Headers an operation may not set by default: identity, routing and framing.
 const FORBIDDEN_IN_OPS: &[&str] = &[
     "host",
@@ -162,7 +186,7 @@ impl HeaderPolicy {
         for name in inherited.keys() {
             connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
-            if HOP_BY_HOP.contains(&name.as_str()) || NOT_INHERITED.contains(&name.as_str()) {
+            if never_inherited(name.as_str()) {
                 if let Some(slot) = slots.next() {
                     *slot = Some(name.clone());
                 }
@@ -339,11 +363,18 @@ mod tests {
         }
         outer.append("x-kept", HeaderValue::from_static("1"));
         outer.append("x-gone", HeaderValue::from_static("1"));
+        // Longer than any length the lists are screened by.
+        let long = "x-".to_owned() + &"l".repeat(70);
+        outer.append(
+            HeaderName::try_from(&long).unwrap(),
+            HeaderValue::from_static("1"),
+        );
         let inherited = HeaderPolicy::default()
             .not_inherited(HeaderName::from_static("x-gone"))
             .inherited(Cow::Owned(outer));
-        let names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["x-kept"]);
+        let mut names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["x-kept", long.as_str()]);
     }
 
     #[test]

@@ -119,13 +119,14 @@ pub(crate) fn pointer(format: Format, op: usize, field: &Field) -> Option<String
 /// The shape is read from the top-level keys only, up to the first that decides
 /// (`ops` or `requests`), so the document is parsed in full once, by its codec.
 pub(crate) fn format_of(parts: &Parts, body: &[u8], config: &Config) -> Result<Format, Problem> {
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    // Nearly every batch says exactly `application/json`: no parameters to cut off,
-    // no case to fold.
+    // Nearly every batch says exactly `application/json`: compared as bytes, it
+    // needs no check that it is text, no parameters cut off, no case folded.
+    let content_type = match parts.headers.get(header::CONTENT_TYPE) {
+        Some(value) if value.as_bytes() == b"application/json" => "application/json",
+        value => value
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default(),
+    };
     let essence = match content_type {
         "application/json" => Cow::Borrowed(content_type),
         _ => spelling::essence(content_type),

@@ -61,14 +61,19 @@ impl BatchId {
     /// A new id, unique in this process and unlikely to repeat across processes: a
     /// random prefix drawn once, then a counter, in hex.
     pub(crate) fn generate() -> Self {
-        static PREFIX: OnceLock<u32> = OnceLock::new();
+        // The prefix's digits are written once: only the counter's change.
+        static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        // `RandomState` is seeded from the OS: random enough to tell processes apart.
-        let prefix = *PREFIX.get_or_init(|| RandomState::new().hash_one(0u8) as u32);
+        let mut digits = *PREFIX.get_or_init(|| {
+            // `RandomState` is seeded from the OS: random enough to tell processes apart.
+            let prefix = RandomState::new().hash_one(0u8) as u32;
+            let mut digits = [0; GENERATED_MAX];
+            push_hex(&mut digits, 0, u64::from(prefix));
+            digits
+        });
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
-        let mut digits = [0; GENERATED_MAX];
-        let len = push_hex(&mut digits, 0, u64::from(prefix));
-        let len = push_hex(&mut digits, len, count);
+        // A `u32` always takes 8 digits.
+        let len = push_hex(&mut digits, 8, count);
         Self(Id::Generated { digits, len })
     }
 
@@ -131,8 +136,14 @@ impl BatchId {
                 n /= 10;
             }
         }
+        let values = Bytes::from(values);
+        // Checked once here: it goes into the inherited headers and, made up, into
+        // the answer's `x-batch-id`, each a clone. Cut from the buffer even when the
+        // caller sent it: a value the op sets can never share these bytes.
+        let batch = HeaderValue::from_maybe_shared(values.slice(..id.len())).ok();
         OpIds {
-            values: Bytes::from(values),
+            values,
+            batch,
             id_len: id.len(),
             width,
         }
@@ -147,6 +158,8 @@ pub(crate) struct OpIds {
     /// The batch's id, then op `i`'s at the start of the `i`-th slot of `width`
     /// bytes (the longest op id's length; shorter ones leave the rest unused).
     values: Bytes,
+    /// The batch's own id as a value, sharing the first `id_len` bytes of `values`.
+    batch: Option<HeaderValue>,
     id_len: usize,
     width: usize,
 }
@@ -154,7 +167,7 @@ pub(crate) struct OpIds {
 impl OpIds {
     /// The batch's own id, which every op inherits unless it is given its own.
     pub(crate) fn batch(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.values.slice(..self.id_len)).ok()
+        self.batch.clone()
     }
 
     /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
