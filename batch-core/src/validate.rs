@@ -129,7 +129,7 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
             return Err(violation(Field::Id, ViolationKind::DuplicateId(id)));
         }
         let method =
-            parse_method(op.method.as_deref()).map_err(|kind| violation(Field::Method, kind))?;
+            parse_method(op.method.as_ref()).map_err(|kind| violation(Field::Method, kind))?;
         let uri = target::parse(std::mem::take(&mut op.url), config.path())
             .map_err(|err| violation(Field::Url, err.into()))?;
         if op.headers.len() > MAX_OP_HEADERS {
@@ -164,10 +164,30 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
     Ok(Validated { ops: checked, ids })
 }
 
-fn parse_method(method: Option<&str>) -> Result<Method, ViolationKind> {
+fn parse_method(method: Option<&Text>) -> Result<Method, ViolationKind> {
     let Some(method) = method else {
         return Ok(Method::GET);
     };
+    // Nearly every op names a standard method: matched in any case, without the
+    // upper-case copy an extension method is read from.
+    const STANDARD: [Method; 7] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    if let Some(standard) = STANDARD.into_iter().find(|standard| {
+        standard
+            .as_str()
+            .as_bytes()
+            .eq_ignore_ascii_case(method.as_bytes())
+    }) {
+        return Ok(standard);
+    }
+    let method = method.as_str();
     let upper = method.to_ascii_uppercase();
     let is_token = !upper.is_empty()
         && upper
@@ -309,9 +329,31 @@ mod tests {
 
     #[test]
     fn methods_are_case_insensitive_tokens() {
-        assert_eq!(parse_method(Some("patch")).unwrap(), Method::PATCH);
-        assert_eq!(parse_method(Some("PROPFIND")).unwrap().as_str(), "PROPFIND");
-        assert!(parse_method(Some("")).is_err());
-        assert!(parse_method(Some("GET\n")).is_err());
+        assert_eq!(
+            parse_method(Some(&Text::from("patch"))).unwrap(),
+            Method::PATCH
+        );
+        assert_eq!(parse_method(Some(&Text::from("Get"))).unwrap(), Method::GET);
+        assert_eq!(
+            parse_method(Some(&Text::from("OPTIONS"))).unwrap(),
+            Method::OPTIONS
+        );
+        assert_eq!(
+            parse_method(Some(&Text::from("trace"))).unwrap(),
+            Method::TRACE
+        );
+        assert_eq!(
+            parse_method(Some(&Text::from("connect"))).unwrap(),
+            Method::CONNECT
+        );
+        assert!(parse_method(Some(&Text::from("GE T"))).is_err());
+        assert_eq!(
+            parse_method(Some(&Text::from("PROPFIND")))
+                .unwrap()
+                .as_str(),
+            "PROPFIND"
+        );
+        assert!(parse_method(Some(&Text::from(""))).is_err());
+        assert!(parse_method(Some(&Text::from("GET\n"))).is_err());
     }
 }

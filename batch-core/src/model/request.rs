@@ -27,7 +27,7 @@ pub struct Operation {
     /// The op's id; `None` means its index as a decimal string.
     pub id: Option<Text>,
     /// The HTTP method, any case; `None` means `GET`.
-    pub method: Option<String>,
+    pub method: Option<Text>,
     /// The origin-form target: `/path?query`.
     pub url: Text,
     /// Headers the op sets, replacing inherited ones of the same name.
@@ -53,7 +53,7 @@ pub struct Operation {
 
 impl Operation {
     /// An op with `method` aimed at `url`, everything else default.
-    pub fn new(method: impl Into<String>, url: impl Into<Text>) -> Self {
+    pub fn new(method: impl Into<Text>, url: impl Into<Text>) -> Self {
         Self {
             method: Some(method.into()),
             url: url.into(),

@@ -20,7 +20,8 @@ pub(super) struct TypedOp<'a> {
     /// The document's own bytes unless it has escapes (as `url`), so that the op's
     /// id shares them.
     pub(super) id: Option<Text>,
-    pub(super) method: Option<String>,
+    /// The document's own bytes unless it has escapes (as `url`).
+    pub(super) method: Option<Text>,
     /// The document's own bytes unless it has escapes, so that the op's request
     /// shares them.
     pub(super) url: Option<Text>,
@@ -88,10 +89,10 @@ pub(super) fn build_op(
         }
         operation.timeout = Some(Duration::from_millis(ms));
     }
-    let method_has_query_params = operation.method.as_deref().is_none_or(|m| {
-        ["GET", "HEAD", "DELETE"]
+    let method_has_query_params = operation.method.as_ref().is_none_or(|m| {
+        [&b"GET"[..], b"HEAD", b"DELETE"]
             .iter()
-            .any(|q| q.eq_ignore_ascii_case(m))
+            .any(|q| q.eq_ignore_ascii_case(m.as_bytes()))
     });
     let body = match (op.body.take(), op.body_base64.take()) {
         (Some(_), Some(_)) => {

@@ -211,7 +211,7 @@ fn read_field<'a>(
 ) -> Scan<()> {
     match name {
         Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
-        Name::Method => op.method = optional(scan, owned)?,
+        Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
         Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
         Name::Headers => op.headers = optional(scan, headers)?,
         Name::Body => op.body = optional(scan, Scanner::raw)?,
