@@ -24,7 +24,7 @@ use crate::idempotency::{Admission, Claim, IDEMPOTENCY_KEY};
 use crate::in_flight::{InFlight, Places};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{
-    BatchId, BatchMeter, Reason, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
+    BatchId, BatchMeter, Reason, Tally, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
 };
 use crate::plan::{self, Plan};
 use crate::problem::{self, Problem};
@@ -291,20 +291,29 @@ impl BatchEndpoint {
                     plan,
                     _places: places,
                 } = prepared;
-                let response = self.run_prepared(&executor, plan).await;
+                // A native answer is written as the results come; the other formats
+                // are encoded from them all.
+                let (tally, answer) = if chosen == Format::Native {
+                    self.write_prepared(&executor, plan).await
+                } else {
+                    let response = self.run_prepared(&executor, plan).await;
+                    (
+                        Tally::of(&response.results),
+                        codec::encode(&response, chosen),
+                    )
+                };
                 drop(places);
-                let answer = codec::encode(&response, response.format());
                 if let Some(claim) = claim {
                     claim.keep(&answer).await;
                 }
-                Ok(Answered::Ran(response, answer))
+                Ok(Answered::Ran(chosen, tally, answer))
             };
             let outcome = in_span(&span, pin!(batch)).await;
             let mut response = {
                 let _entered = span.enter();
                 match outcome {
-                    Ok(Answered::Ran(response, answer)) => {
-                        record_answer(&meter, &span, &response);
+                    Ok(Answered::Ran(format, tally, answer)) => {
+                        record_answer(&meter, &span, format, &tally);
                         answer.map(BatchBody::full)
                     }
                     Ok(Answered::Replayed(answer)) => {
@@ -554,6 +563,20 @@ impl BatchEndpoint {
         collect.into_response(ids, include_headers, layout)
     }
 
+    /// Runs the plan of a prepared native batch and writes its answer as the results
+    /// come, as [`run_prepared`](Self::run_prepared) and [`codec::encode`] would have
+    /// it, with the tally of its results. Handed the plan alone, as `run_prepared` is.
+    async fn write_prepared<E: Executor>(
+        &self,
+        executor: &E,
+        plan: Plan,
+    ) -> (Tally, Response<Bytes>) {
+        let config = self.config();
+        let mut writing = engine::Writing::new(&plan, config.max_batch_response());
+        let ids = engine::run(executor, plan, config, self.changes(), &mut writing).await;
+        writing.into_response(ids)
+    }
+
     /// Watches a request that reaches the application directly (not as an op) for
     /// the change it makes, when sockets are on and it is a `POST`, `PATCH`, `PUT`
     /// or `DELETE`: the adapter hands the [`Watch`] what passes through, and the
@@ -614,8 +637,8 @@ impl BatchEndpoint {
 
 /// What a request to the endpoint was answered with, besides a refusal.
 enum Answered {
-    /// The batch ran: its results, and their encoding.
-    Ran(BatchResponse, Response<Bytes>),
+    /// The batch ran in a format: the tally of its results, and their encoding.
+    Ran(Format, Tally, Response<Bytes>),
     /// A retry under the key of a batch that ran: the stored answer.
     Replayed(Response<Bytes>),
     /// The batch is ready to run as its streamed answer is read, with its key.
@@ -680,7 +703,8 @@ fn conclude(
 ) -> Result<BatchResponse, Problem> {
     match outcome {
         Ok(response) => {
-            record_answer(meter, span, &response);
+            let tally = Tally::of(&response.results);
+            record_answer(meter, span, response.format(), &tally);
             Ok(response)
         }
         Err(refused) => Err(record_refusal(meter, span, format, refused)),
@@ -690,11 +714,11 @@ fn conclude(
 /// Records a batch that ran: its metrics, its `span`'s `status`, and one line (INFO
 /// for a request, DEBUG for a socket's message, which may be a single read). Runs
 /// inside `span`, which is named rather than looked up as the current one.
-fn record_answer(meter: &BatchMeter, span: &Span, response: &BatchResponse) {
+fn record_answer(meter: &BatchMeter, span: &Span, format: Format, tally: &Tally) {
     let elapsed = meter.elapsed();
-    let failed = meter.answered(response.format(), &response.results, elapsed);
+    let failed = meter.tallied(format, tally, elapsed);
     span.record("status", 200);
-    let ops = response.results.len();
+    let ops = tally.ops();
     if meter.transport() == Transport::Http {
         tracing::info!(ops, failed, ?elapsed, "batch answered");
     } else {

@@ -1,7 +1,8 @@
 //! Execution: runs a planned batch on the caller's task, concurrently where the
 //! graph allows, and answers every op exactly once: each result goes to a [`Sink`]
 //! the moment its op finishes, which collects them ([`Collect`], the buffered
-//! answer) or writes them out (a streamed answer).
+//! answer), writes them in request order ([`Writing`], the buffered native answer)
+//! or writes them out (a streamed answer).
 //!
 //! Nothing is spawned: an op's first poll runs on the batch's own task, and an op
 //! that has to wait lives on in one `FuturesUnordered` owned by the batch future, so
@@ -25,12 +26,13 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, Span};
 
 use crate::changes::{Hub, Mutation};
+use crate::codec::native;
 use crate::config::Config;
 use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, Text};
-use crate::observe::{OpMeter, Waiting, op_span};
+use crate::observe::{OpMeter, Tally, Waiting, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
 
@@ -255,11 +257,7 @@ pub(crate) struct Collect {
     results: Vec<OpResult>,
     /// Whether each op's result came.
     came: Vec<bool>,
-    /// Bytes of headers and bodies held so far.
-    held: usize,
-    cap: usize,
-    /// Whether the cap was reached: the results not in are answered 507.
-    over: bool,
+    cap: Cap,
 }
 
 impl Collect {
@@ -279,9 +277,7 @@ impl Collect {
                 })
                 .collect(),
             came,
-            held: 0,
-            cap,
-            over: false,
+            cap: Cap::new(cap),
         }
     }
 
@@ -295,11 +291,7 @@ impl Collect {
     ) -> BatchResponse {
         let missing = self.results.iter_mut().zip(self.came).zip(ids);
         for ((result, _), id) in missing.filter(|((_, came), _)| !came) {
-            if self.over {
-                *result = over_cap_result(id, result.silent);
-            } else {
-                result.id = id;
-            }
+            *result = self.cap.unanswered(id, result.silent);
         }
         BatchResponse {
             results: self.results,
@@ -310,9 +302,7 @@ impl Collect {
 
     /// Keeps op `index`'s result, unless it takes the results past the cap.
     fn keep(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
-        self.held = self.held.saturating_add(held_size(&result));
-        if self.held > self.cap {
-            self.over = true;
+        if !self.cap.admits(&result) {
             // The result may hold the op's only id: it names the op's 507.
             if let (Some(slot), Some(came)) =
                 (self.results.get_mut(index), self.came.get_mut(index))
@@ -344,6 +334,144 @@ impl Sink for Collect {
     // that puts it away when polled.
     fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
         std::future::ready(self.keep(index, result))
+    }
+}
+
+/// The buffered native answer, written as the results come rather than collected
+/// and written at the end: each result goes in (and is dropped) once the results
+/// before it are in, so the memory of one op's result is there for the next op's.
+/// A result that comes before an earlier op's waits for it. The whole-batch cap
+/// ([`Config::max_batch_response`]) weighs the results as [`Collect`] does.
+pub(crate) struct Writing {
+    answer: native::Answer,
+    /// The op whose result goes in next.
+    next: usize,
+    /// The results that came before an earlier op's, until their turn. Empty, with
+    /// no room made, until one does.
+    early: Vec<Option<OpResult>>,
+    /// How many ops the batch has.
+    ops: usize,
+    cap: Cap,
+    tally: Tally,
+}
+
+impl Writing {
+    /// An answer for the ops of `plan`, their results holding at most `cap` bytes.
+    pub(crate) fn new(plan: &Plan, cap: usize) -> Self {
+        Self {
+            answer: native::Answer::new(plan.ops.len(), plan.include_headers),
+            next: 0,
+            early: Vec::new(),
+            ops: plan.ops.len(),
+            cap: Cap::new(cap),
+            tally: Tally::default(),
+        }
+    }
+
+    /// The batch's answer, with the tally of its results: the results that never
+    /// came are answered as [`Collect::into_response`] answers them. `ids` are the
+    /// batch's op ids, as [`run`] gives them back.
+    pub(crate) fn into_response(mut self, ids: Vec<Text>) -> (Tally, Response<Bytes>) {
+        for (index, id) in ids.into_iter().enumerate().skip(self.next) {
+            match self.early.get_mut(index).and_then(Option::take) {
+                Some(result) => self.write(&result),
+                // A stand-in fails (500 or 507), and a failure is written whole
+                // whether its op is silent or not: the ops' `silent` is not kept.
+                None => self.write(&self.cap.unanswered(id, false)),
+            }
+        }
+        (self.tally, self.answer.into_response())
+    }
+
+    /// Puts op `index`'s result in the answer, or aside until its turn; past the
+    /// cap, its 507 instead.
+    fn take(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
+        if !self.cap.admits(&result) {
+            // The result may hold the op's only id: it names the op's 507.
+            self.place(index, over_cap_result(result.id, result.silent));
+            return ControlFlow::Break(());
+        }
+        self.place(index, result);
+        ControlFlow::Continue(())
+    }
+
+    /// Writes op `index`'s result, and the early ones after it, if its turn has
+    /// come; otherwise puts it aside.
+    #[inline(always)]
+    fn place(&mut self, index: usize, result: OpResult) {
+        if index == self.next {
+            // Written from where it is, then dropped: its memory goes back to the
+            // allocator before the next op's answer is made.
+            self.write(&result);
+            drop(result);
+            while let Some(result) = self.early.get_mut(self.next).and_then(Option::take) {
+                self.write(&result);
+            }
+        } else if index > self.next {
+            if self.early.is_empty() {
+                self.early.resize_with(self.ops, || None);
+            }
+            if let Some(slot) = self.early.get_mut(index) {
+                *slot = Some(result);
+            }
+        }
+    }
+
+    /// Writes the next op's result.
+    fn write(&mut self, result: &OpResult) {
+        self.tally.add(result.status);
+        self.answer.push(result);
+        self.next += 1;
+    }
+}
+
+impl Sink for Writing {
+    // Writing never waits, as collecting does not.
+    fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
+        std::future::ready(self.take(index, result))
+    }
+}
+
+/// The whole-batch cap on the bytes of the results in a buffered answer: once over,
+/// the results not in are answered 507.
+struct Cap {
+    /// Bytes of headers and bodies in so far.
+    held: usize,
+    cap: usize,
+    /// Whether the cap was reached.
+    over: bool,
+}
+
+impl Cap {
+    fn new(cap: usize) -> Self {
+        Self {
+            held: 0,
+            cap,
+            over: false,
+        }
+    }
+
+    /// Counts `result` in, unless it takes the results past the cap: then the
+    /// cap is reached.
+    fn admits(&mut self, result: &OpResult) -> bool {
+        self.held = self.held.saturating_add(held_size(result));
+        if self.held > self.cap {
+            self.over = true;
+        }
+        !self.over
+    }
+
+    /// The result of op `id`, whose result never came: 507 once the cap was
+    /// reached, otherwise a bare 500.
+    fn unanswered(&self, id: Text, silent: bool) -> OpResult {
+        if self.over {
+            over_cap_result(id, silent)
+        } else {
+            OpResult {
+                silent,
+                ..OpResult::new(id, StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
     }
 }
 

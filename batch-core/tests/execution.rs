@@ -332,6 +332,140 @@ async fn a_buffered_answer_past_the_whole_batch_cap_answers_the_rest_507_and_can
     assert!(!finished.contains(&"/big/1".to_owned()), "{finished:?}");
 }
 
+/// Runs `batch` as a request to the endpoint (its native answer written as the
+/// results come) and through `BatchEndpoint::run` (the results collected, then
+/// encoded), each with a fresh script, and asserts the two answers are the same
+/// bytes. The batch is named, so that the ops' request ids are the same in both.
+async fn written_as_collected(config: Config, batch: serde_json::Value) -> serde_json::Value {
+    let endpoint = BatchEndpoint::new(config);
+    let request = || {
+        let mut request = batch_request(&batch);
+        let name = http::HeaderValue::from_static("compared");
+        request.headers_mut().insert("x-request-id", name);
+        request
+    };
+    let written = endpoint.handle(&Script::default(), request()).await;
+    assert_eq!(written.status(), 200, "{batch}");
+    let (parts, body) = request().into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let decoded = batch_core::decode(&parts, &body, endpoint.config()).unwrap();
+    let collected = endpoint
+        .run(&Script::default(), &parts, decoded)
+        .await
+        .unwrap();
+    let encoded = batch_core::encode(&collected, batch_core::Format::Native);
+    assert_eq!(
+        written.body(),
+        encoded.body(),
+        "written and collected differ for {batch}"
+    );
+    serde_json::from_slice(written.body()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_native_answer_written_as_results_come_is_the_collected_one() {
+    let capped = || Config::builder().max_batch_response(300).build().unwrap();
+    let cases = [
+        // In request order, every kind of body.
+        (
+            Config::default(),
+            json!({"ops": [
+                {"url": "/status/201"}, {"url": "/text"}, {"url": "/binary"},
+                {"url": "/big/3"}, {"url": "/echo", "method": "POST", "body": {"a": 1}}
+            ]}),
+            vec![201, 200, 200, 200, 200],
+        ),
+        // Finishing out of order: early results wait for the ones before them.
+        (
+            Config::default(),
+            json!({"ops": [
+                {"id": "a", "url": "/sleep/50"}, {"id": "b", "url": "/sleep/10"},
+                {"id": "c", "url": "/status/404"}, {"id": "d", "url": "/sleep/30"},
+                {"id": "e", "url": "/sleep/50"}
+            ]}),
+            vec![200, 200, 404, 200, 200],
+        ),
+        // Silent ops: a success is its id and status alone, a failure is whole.
+        (
+            Config::default(),
+            json!({"ops": [
+                {"url": "/sleep/20", "silent": true}, {"url": "/status/500", "silent": true},
+                {"url": "/text", "silent": true}, {"url": "/text"}
+            ]}),
+            vec![200, 500, 200, 200],
+        ),
+        // Without headers.
+        (
+            Config::default(),
+            json!({"include_headers": false, "ops": [
+                {"url": "/sleep/10"}, {"url": "/text"}, {"url": "/status/503"}
+            ]}),
+            vec![200, 200, 503],
+        ),
+        // A failed dependency: its dependents answered 424 in the same step, one
+        // before an op still running.
+        (
+            Config::default(),
+            json!({"ops": [
+                {"id": "slow", "url": "/sleep/30"},
+                {"id": "first", "url": "/status/500"},
+                {"id": "second", "url": "/text", "depends_on": "first"},
+                {"id": "third", "url": "/text", "depends_on": "second"},
+                {"id": "fourth", "url": "/sleep/5", "depends_on": "slow"}
+            ]}),
+            vec![200, 500, 424, 424, 200],
+        ),
+        // Halted by a failure.
+        (
+            Config::default(),
+            json!({"on_error": "stop", "sequential": true, "ops": [
+                {"url": "/status/200"}, {"url": "/status/503"}, {"url": "/text"}
+            ]}),
+            vec![200, 503, 424],
+        ),
+        // Over the whole-batch cap in request order: the rest are 507, the op
+        // still running cancelled.
+        (
+            capped(),
+            json!({"ops": [
+                {"url": "/big/100"}, {"url": "/sleep/10"},
+                {"url": "/big/100", "depends_on": "1"}, {"url": "/sleep/20"},
+                {"url": "/big/100", "depends_on": "3"}, {"url": "/sleep/1000"},
+                {"url": "/big/1", "depends_on": "5"}
+            ]}),
+            vec![200, 200, 200, 200, 507, 507, 507],
+        ),
+        // Over the cap with results waiting for an earlier one that never comes:
+        // those that came before the cap was reached are answered as they came,
+        // the ops still running 507.
+        (
+            capped(),
+            json!({"ops": [
+                {"id": "never", "url": "/sleep/1000"},
+                {"id": "early", "url": "/big/100"},
+                {"id": "cut", "url": "/sleep/10"},
+                {"id": "later", "url": "/sleep/1"},
+                {"id": "past", "url": "/big/250", "depends_on": "later"},
+                {"id": "gone", "url": "/sleep/500"}
+            ]}),
+            vec![507, 200, 507, 200, 507, 507],
+        ),
+    ];
+    for (config, batch, expected) in cases {
+        let answer = written_as_collected(config, batch.clone()).await;
+        let statuses: Vec<u64> = answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(statuses, expected, "{batch}");
+    }
+}
+
 #[tokio::test]
 async fn results_past_the_whole_batch_cap_keep_their_ops_ids() {
     // The failed op's result alone is over the cap, and its dependent's 424 comes

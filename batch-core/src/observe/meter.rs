@@ -321,19 +321,10 @@ impl BatchMeter {
         self.started.elapsed()
     }
 
-    /// Records a batch whose ops ran: `results` in `format`, after `elapsed` (what
-    /// [`elapsed`](Self::elapsed) gave the caller, for its log line: the clock is
-    /// read once). Returns how many of them failed (status 400 or more).
-    pub(crate) fn answered(&self, format: Format, results: &[OpResult], elapsed: Duration) -> u64 {
-        let mut tally = Tally::default();
-        for result in results {
-            tally.add(result.status);
-        }
-        self.tallied(format, &tally, elapsed)
-    }
-
-    /// Records a batch whose ops ran, from the `tally` of their statuses, after
-    /// `elapsed`, and returns how many failed.
+    /// Records a batch whose ops ran in `format`, from the `tally` of their
+    /// statuses, after `elapsed` (what [`elapsed`](Self::elapsed) gave the caller,
+    /// for its log line: the clock is read once). Returns how many of them failed
+    /// (status 400 or more).
     pub(crate) fn tallied(&self, format: Format, tally: &Tally, elapsed: Duration) -> u64 {
         let failed = tally.failed();
         let outcome = if failed > 0 {
@@ -374,6 +365,15 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// The tally of `results`.
+    pub(crate) fn of(results: &[OpResult]) -> Self {
+        let mut tally = Self::default();
+        for result in results {
+            tally.add(result.status);
+        }
+        tally
+    }
+
     /// Counts one result of `status`.
     pub(crate) fn add(&mut self, status: http::StatusCode) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
@@ -534,7 +534,7 @@ mod tests {
         ];
         let seen = recorded(|| {
             let meter = BatchMeter::start(Transport::Socket);
-            let failed = meter.answered(Format::Graph, &results, meter.elapsed());
+            let failed = meter.tallied(Format::Graph, &Tally::of(&results), meter.elapsed());
             assert_eq!(failed, 1);
         });
         assert_eq!(
@@ -551,7 +551,11 @@ mod tests {
         );
         let ok = recorded(|| {
             let meter = BatchMeter::start(Transport::Http);
-            meter.answered(Format::Multipart, &results[..1], meter.elapsed());
+            meter.tallied(
+                Format::Multipart,
+                &Tally::of(&results[..1]),
+                meter.elapsed(),
+            );
         });
         assert!(ok.contains(&format!(
             "counter batch_requests_total{{transport=http,format=multipart,outcome=ok}} {AT}"

@@ -27,12 +27,23 @@ impl Writer {
         mut rest: impl FnMut(&mut Self, &OpResult),
     ) -> Self {
         let mut out = Self::for_results(results);
-        out.raw(b"{");
-        out.string(list);
-        out.raw(b":");
-        out.result_list(results, &mut rest);
-        out.raw(b"}");
+        out.open_list(list);
+        out.result_items(results, &mut rest);
+        out.close_list();
         out
+    }
+
+    /// `{"<list>":[`, the opening of [`Writer::results`]: its results follow, each
+    /// written by [`Writer::result_item`], then [`Writer::close_list`].
+    pub(crate) fn open_list(&mut self, list: &str) {
+        self.raw(b"{");
+        self.string(list);
+        self.raw(b":[");
+    }
+
+    /// `]}`, the end of what [`Writer::open_list`] opened.
+    pub(crate) fn close_list(&mut self) {
+        self.raw(b"]}");
     }
 
     /// `[...]`, one object per result, as [`Writer::results`] writes them.
@@ -42,16 +53,33 @@ impl Writer {
         mut rest: impl FnMut(&mut Self, &OpResult),
     ) {
         self.raw(b"[");
-        for (index, result) in results.iter().enumerate() {
-            // Each result's opening is written with the separator before it.
-            let open: &[u8] = if index > 0 {
-                br#",{"id":""#
-            } else {
-                br#"{"id":""#
-            };
-            self.opened(open, result, &mut rest);
-        }
+        self.result_items(results, &mut rest);
         self.raw(b"]");
+    }
+
+    /// The results of a list, comma-separated.
+    fn result_items(&mut self, results: &[OpResult], mut rest: impl FnMut(&mut Self, &OpResult)) {
+        for (index, result) in results.iter().enumerate() {
+            self.result_item(index, result, &mut rest);
+        }
+    }
+
+    /// The result at `index` of a list: `{"id":…,"status":…` then what `rest`
+    /// writes of it, then `}`, after a comma unless it is the first.
+    #[inline]
+    pub(crate) fn result_item(
+        &mut self,
+        index: usize,
+        result: &OpResult,
+        rest: impl FnOnce(&mut Self, &OpResult),
+    ) {
+        // Each result's opening is written with the separator before it.
+        let open: &[u8] = if index > 0 {
+            br#",{"id":""#
+        } else {
+            br#"{"id":""#
+        };
+        self.opened(open, result, rest);
     }
 
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
@@ -74,6 +102,13 @@ impl Writer {
     /// An empty document.
     pub(crate) fn new() -> Self {
         Self { out: Vec::new() }
+    }
+
+    /// An empty document with room for `bytes`.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(bytes),
+        }
     }
 
     /// A writer with room for `results` written with their headers and bodies, so

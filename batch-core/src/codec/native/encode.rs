@@ -20,6 +20,45 @@ pub(super) fn write(response: &BatchResponse) -> Writer {
     })
 }
 
+/// The native answer written one result at a time, in request order: each result
+/// can be dropped once it is in, rather than held until the batch ends.
+pub(crate) struct Answer {
+    out: Writer,
+    include_headers: bool,
+    /// How many results are in.
+    written: usize,
+}
+
+impl Answer {
+    /// An answer for a batch of `ops` ops, its results with their headers or not.
+    pub(crate) fn new(ops: usize, include_headers: bool) -> Self {
+        // Room for a small result per op (its id, status, a header or two and a
+        // short body): a batch of them is rarely copied as it grows.
+        let mut out = Writer::with_capacity(32 + 128 * ops);
+        out.open_list("results");
+        Self {
+            out,
+            include_headers,
+            written: 0,
+        }
+    }
+
+    /// Writes the next result, as [`encode`] writes it.
+    pub(crate) fn push(&mut self, result: &OpResult) {
+        let include_headers = self.include_headers;
+        self.out.result_item(self.written, result, |out, result| {
+            rest(out, result, include_headers);
+        });
+        self.written += 1;
+    }
+
+    /// The answer, every result in, as a `200 OK` `application/json` response.
+    pub(crate) fn into_response(mut self) -> Response<Bytes> {
+        self.out.close_list();
+        self.out.into_response()
+    }
+}
+
 /// The native `results` array alone, for a message that carries it.
 pub(crate) fn write_results(out: &mut Writer, response: &BatchResponse) {
     let include_headers = response.include_headers;

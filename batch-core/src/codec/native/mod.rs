@@ -12,7 +12,7 @@ mod serde_model;
 mod typed;
 
 pub(crate) use decode::decode;
-pub(crate) use encode::{encode, write_indexed, write_results};
+pub(crate) use encode::{Answer, encode, write_indexed, write_results};
 pub(crate) use op::query_text;
 
 use crate::model::Field;
