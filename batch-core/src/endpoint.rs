@@ -569,7 +569,7 @@ impl BatchEndpoint {
     async fn write_prepared<E: Executor>(
         &self,
         executor: &E,
-        plan: Plan,
+        plan: Box<Plan>,
     ) -> (Tally, Response<Bytes>) {
         let config = self.config();
         let mut writing = engine::Writing::new(&plan, config.max_batch_response());
