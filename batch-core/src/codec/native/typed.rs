@@ -91,9 +91,10 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
     // leaves it as a default one for the next (one made and dropped per op cost
     // more). Once an op could not be built, nothing more is built from it.
     let mut op = TypedOp::default();
+    let mut headers = Vec::new();
     scan.items(|scan| {
         let start = scan.offset();
-        read_op(scan, &mut op, document)?;
+        read_op(scan, &mut op, &mut headers, document)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
@@ -179,10 +180,19 @@ impl Name {
 /// One op, into `op` (a default one, filled where it lies rather than moved out):
 /// an object of its fields or, as serde's derive also reads a struct, an array of
 /// all of them in order.
-fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, document: &Bytes) -> Scan<()> {
+/// `headers` is the list every op's headers are read into first (see [`headers`]).
+fn read_op<'a>(
+    scan: &mut Scanner<'a>,
+    op: &mut TypedOp<'a>,
+    headers: &mut Vec<(String, String)>,
+    document: &Bytes,
+) -> Scan<()> {
     if scan.peek() == Some(b'[') {
         let mut names = IN_ORDER.iter();
-        scan.items(|scan| read_field(scan, op, *names.next().ok_or(Refused)?, document))?;
+        scan.items(|scan| {
+            let name = *names.next().ok_or(Refused)?;
+            read_field(scan, op, name, headers, document)
+        })?;
         return match names.next() {
             None => Ok(()),
             Some(_) => Err(Refused),
@@ -198,7 +208,7 @@ fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, document: &Bytes) -
             return Err(Refused);
         }
         seen |= bit;
-        read_field(scan, op, name, document)
+        read_field(scan, op, name, headers, document)
     })
 }
 
@@ -207,13 +217,14 @@ fn read_field<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
     name: Name,
+    headers: &mut Vec<(String, String)>,
     document: &Bytes,
 ) -> Scan<()> {
     match name {
         Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
         Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
         Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
-        Name::Headers => op.headers = optional(scan, headers)?,
+        Name::Headers => op.headers = optional(scan, |scan| read_headers(scan, headers))?,
         Name::Body => op.body = optional(scan, Scanner::raw)?,
         Name::BodyBase64 => op.body_base64 = optional(scan, owned)?,
         Name::Params => op.params = optional(scan, Scanner::raw)?,
@@ -242,14 +253,21 @@ fn text(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Text> {
 
 /// A `headers` object: each name with a string or an array of strings, one entry
 /// per value, in document order.
-fn headers(scan: &mut Scanner<'_>) -> Scan<Vec<(String, String)>> {
-    let mut list = Vec::new();
+///
+/// They are read into `read`, a list kept from op to op (empty between them), and
+/// moved from it into a list made once for as many as there are: a list grown entry
+/// by entry is reallocated, and copied, at 4, 8, 16, … entries.
+fn read_headers(
+    scan: &mut Scanner<'_>,
+    read: &mut Vec<(String, String)>,
+) -> Scan<Vec<(String, String)>> {
+    read.clear();
     scan.members(|scan, name| {
         one_or_many(scan, |value| {
-            list.push((name.clone().into_owned(), value.into_owned()));
+            read.push((name.clone().into_owned(), value.into_owned()));
         })
     })?;
-    Ok(list)
+    Ok(read.drain(..).collect())
 }
 
 /// A string or an array of strings, each given to `each`.
