@@ -211,7 +211,9 @@ fn own_headers(
         if config.header_policy().is_forbidden(&header_name) {
             return Err((name.clone(), ViolationKind::ForbiddenHeader(name)));
         }
-        let header_value = HeaderValue::from_str(&value)
+        // The value's own memory, kept rather than copied (the name's cannot be:
+        // `HeaderName` copies whatever it is made from).
+        let header_value = HeaderValue::from_maybe_shared(Bytes::from(value))
             .map_err(|_| (name.clone(), ViolationKind::HeaderValue(name.clone())))?;
         headers.append(header_name, header_value);
     }
