@@ -201,20 +201,22 @@ fn parse_method(method: Option<&Text>) -> Result<Method, ViolationKind> {
 
 /// The headers an op sets itself, checked, in the order it set them.
 fn own_headers(
-    own: Vec<(String, String)>,
+    own: Vec<(Text, Text)>,
     config: &Config,
 ) -> Result<HeaderMap, (String, ViolationKind)> {
     let mut headers = HeaderMap::with_capacity(own.len());
+    let refused =
+        |name: &Text, kind: fn(String) -> ViolationKind| (name.to_string(), kind(name.to_string()));
     for (name, value) in own {
         let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| (name.clone(), ViolationKind::HeaderName(name.clone())))?;
+            .map_err(|_| refused(&name, ViolationKind::HeaderName))?;
         if config.header_policy().is_forbidden(&header_name) {
-            return Err((name.clone(), ViolationKind::ForbiddenHeader(name)));
+            return Err(refused(&name, ViolationKind::ForbiddenHeader));
         }
-        // The value's own memory, kept rather than copied (the name's cannot be:
-        // `HeaderName` copies whatever it is made from).
-        let header_value = HeaderValue::from_maybe_shared(Bytes::from(value))
-            .map_err(|_| (name.clone(), ViolationKind::HeaderValue(name.clone())))?;
+        // The value's own bytes, most often the batch body's, kept rather than
+        // copied (the name's cannot be: `HeaderName` copies what it is made from).
+        let header_value = HeaderValue::from_maybe_shared(value.into_bytes())
+            .map_err(|_| refused(&name, ViolationKind::HeaderValue))?;
         headers.append(header_name, header_value);
     }
     Ok(headers)
@@ -272,7 +274,7 @@ mod tests {
         ));
         let mut many = Operation::new("GET", "/a");
         many.headers = (0..=MAX_OP_HEADERS)
-            .map(|i| (format!("x-{i}"), "v".into()))
+            .map(|i| (format!("x-{i}").into(), "v".into()))
             .collect();
         assert!(matches!(
             check(many).unwrap_err().kind,

@@ -184,7 +184,7 @@ impl Name {
 fn read_op<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
-    headers: &mut Vec<(String, String)>,
+    headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
     if scan.peek() == Some(b'[') {
@@ -217,14 +217,16 @@ fn read_field<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
     name: Name,
-    headers: &mut Vec<(String, String)>,
+    headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
     match name {
         Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
         Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
         Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
-        Name::Headers => op.headers = optional(scan, |scan| read_headers(scan, headers))?,
+        Name::Headers => {
+            op.headers = optional(scan, |scan| read_headers(scan, headers, document))?;
+        }
         Name::Body => op.body = optional(scan, Scanner::raw)?,
         Name::BodyBase64 => op.body_base64 = optional(scan, owned)?,
         Name::Params => op.params = optional(scan, Scanner::raw)?,
@@ -252,22 +254,34 @@ fn text(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Text> {
 }
 
 /// A `headers` object: each name with a string or an array of strings, one entry
-/// per value, in document order.
+/// per value, in document order, each the document's own bytes unless it has
+/// escapes (as `url`).
 ///
 /// They are read into `read`, a list kept from op to op (empty between them), and
 /// moved from it into a list made once for as many as there are: a list grown entry
 /// by entry is reallocated, and copied, at 4, 8, 16, … entries.
 fn read_headers(
     scan: &mut Scanner<'_>,
-    read: &mut Vec<(String, String)>,
-) -> Scan<Vec<(String, String)>> {
+    read: &mut Vec<(Text, Text)>,
+    document: &Bytes,
+) -> Scan<Vec<(Text, Text)>> {
     read.clear();
     scan.members(|scan, name| {
+        let name = shared_text(document, name);
         one_or_many(scan, |value| {
-            read.push((name.clone().into_owned(), value.into_owned()));
+            read.push((name.clone(), shared_text(document, value)));
         })
     })?;
     Ok(read.drain(..).collect())
+}
+
+/// A string `scan` read from `document`, as a text: the document's own bytes, or
+/// its text decoded if it has escapes.
+fn shared_text(document: &Bytes, string: Cow<'_, str>) -> Text {
+    match string {
+        Cow::Borrowed(plain) => Text::shared(document, plain),
+        Cow::Owned(decoded) => decoded.into(),
+    }
 }
 
 /// A string or an array of strings, each given to `each`.
