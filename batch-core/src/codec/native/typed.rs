@@ -247,10 +247,15 @@ fn read_field<'a>(
 /// A string as a text: the document's own bytes, or its text decoded if it has
 /// escapes. (`document` is the one `scan` reads.)
 fn text(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Text> {
-    Ok(match scan.string_at()? {
+    scan.string_at().map(|string| text_of(document, string))
+}
+
+/// The text of a string read from `document`.
+fn text_of(document: &Bytes, string: StringAt) -> Text {
+    match string {
         StringAt::Plain(start, end) => Text::within(document, start..end),
         StringAt::Escaped(text) => text.into(),
-    })
+    }
 }
 
 /// A `headers` object: each name with a string or an array of strings, one entry
@@ -267,21 +272,18 @@ fn read_headers(
 ) -> Scan<Vec<(Text, Text)>> {
     read.clear();
     scan.members(|scan, name| {
-        let name = shared_text(document, name);
-        one_or_many(scan, |value| {
-            read.push((name.clone(), shared_text(document, value)));
-        })
+        let name = text_of(document, name);
+        if scan.peek() == Some(b'[') {
+            scan.items(|scan| {
+                read.push((name.clone(), text(scan, document)?));
+                Ok(())
+            })
+        } else {
+            read.push((name, text(scan, document)?));
+            Ok(())
+        }
     })?;
     Ok(read.drain(..).collect())
-}
-
-/// A string `scan` read from `document`, as a text: the document's own bytes, or
-/// its text decoded if it has escapes.
-fn shared_text(document: &Bytes, string: Cow<'_, str>) -> Text {
-    match string {
-        Cow::Borrowed(plain) => Text::shared(document, plain),
-        Cow::Owned(decoded) => decoded.into(),
-    }
 }
 
 /// A string or an array of strings, each given to `each`.
