@@ -283,7 +283,9 @@ fn read_headers(
             Ok(())
         }
     })?;
-    Ok(read.drain(..).collect())
+    let mut list = Vec::with_capacity(read.len());
+    list.append(read);
+    Ok(list)
 }
 
 /// A string or an array of strings, each given to `each`.
