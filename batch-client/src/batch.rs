@@ -106,6 +106,7 @@ impl Batch {
     /// Sets `name: value` on the last op.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         if let Some(op) = self.ops.last_mut() {
+            let (name, value): (String, String) = (name.into(), value.into());
             op.headers.push((name.into(), value.into()));
         }
         self
@@ -156,7 +157,7 @@ impl Batch {
 
 fn with_json(mut op: Operation, body: &serde_json::Value) -> Operation {
     op.headers
-        .push(("content-type".to_owned(), "application/json".to_owned()));
+        .push(("content-type".into(), "application/json".into()));
     op.body = serde_json::to_vec(body).unwrap_or_default().into();
     op
 }

@@ -79,7 +79,7 @@ impl WireFormat {
 fn graph_request(op: &Operation, id: &str, depends_on: &[String]) -> Vec<u8> {
     let mut headers = serde_json::Map::new();
     for (name, value) in &op.headers {
-        headers.insert(name.clone(), value.clone().into());
+        headers.insert(name.to_string(), value.as_str().into());
     }
     let content_type = op
         .headers

@@ -49,28 +49,35 @@ const NOT_INHERITED: &[&str] = &[
     "accept-encoding",
 ];
 
-/// The lengths of the names in [`HOP_BY_HOP`] and [`NOT_INHERITED`], as bits: most
-/// outer names (`host`, `authorization`, `user-agent`, …) have none of them, and
-/// are passed without a walk of both lists.
-const NOT_INHERITED_LENGTHS: u64 = {
+/// The lengths of the names in `lists`, as bits (every name is shorter than 64).
+const fn lengths(lists: &[&[&str]]) -> u64 {
     let mut mask = 0;
-    let mut i = 0;
-    while i < HOP_BY_HOP.len() {
-        mask |= 1 << HOP_BY_HOP[i].len();
-        i += 1;
-    }
-    let mut i = 0;
-    while i < NOT_INHERITED.len() {
-        mask |= 1 << NOT_INHERITED[i].len();
-        i += 1;
+    let mut list = 0;
+    while list < lists.len() {
+        let mut i = 0;
+        while i < lists[list].len() {
+            mask |= 1 << lists[list][i].len();
+            i += 1;
+        }
+        list += 1;
     }
     mask
-};
+}
+
+/// Whether `name` has one of the lengths in `mask` (see [`lengths`]).
+fn length_in(mask: u64, name: &str) -> bool {
+    name.len() < 64 && mask & (1 << name.len()) != 0
+}
+
+/// The lengths of the names in [`HOP_BY_HOP`] and [`NOT_INHERITED`]: most outer
+/// names (`host`, `authorization`, `user-agent`, …) have none of them, and are
+/// passed without a walk of both lists.
+const NOT_INHERITED_LENGTHS: u64 = lengths(&[HOP_BY_HOP, NOT_INHERITED]);
 
 /// Whether an outer header named `name` is hop-by-hop or in [`NOT_INHERITED`].
 fn never_inherited(name: &str) -> bool {
-    let length_listed = name.len() < 64 && NOT_INHERITED_LENGTHS & (1 << name.len()) != 0;
-    length_listed && (HOP_BY_HOP.contains(&name) || NOT_INHERITED.contains(&name))
+    length_in(NOT_INHERITED_LENGTHS, name)
+        && (HOP_BY_HOP.contains(&name) || NOT_INHERITED.contains(&name))
 }
 
 /// Headers an operation may not set by default: identity, routing and framing.
@@ -87,6 +94,17 @@ const FORBIDDEN_IN_OPS: &[&str] = &[
 
 /// Every header name starting with this is forbidden in ops by default.
 const FORBIDDEN_PREFIX: &str = "x-forwarded-";
+
+/// The lengths of the names in [`HOP_BY_HOP`] and [`FORBIDDEN_IN_OPS`].
+const FORBIDDEN_LENGTHS: u64 = lengths(&[HOP_BY_HOP, FORBIDDEN_IN_OPS]);
+
+/// Whether an op may not set `name` by default: a walk of the lists only for a name
+/// of one of their lengths.
+fn forbidden_by_default(name: &str) -> bool {
+    (length_in(FORBIDDEN_LENGTHS, name)
+        && (HOP_BY_HOP.contains(&name) || FORBIDDEN_IN_OPS.contains(&name)))
+        || name.starts_with(FORBIDDEN_PREFIX)
+}
 
 /// Decides which outer headers each operation inherits and which headers an
 /// operation may set itself.
@@ -116,25 +134,16 @@ const FORBIDDEN_PREFIX: &str = "x-forwarded-";
 /// assert!(!policy.is_forbidden(&HeaderName::from_static("x-forwarded-proto")));
 /// assert!(policy.is_forbidden(&HeaderName::from_static("x-forwarded-for")));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HeaderPolicy {
     not_inherited: Vec<HeaderName>,
+    /// Forbidden beyond the defaults (`forbidden_by_default`), which stay lists of
+    /// `str`s: an op's name is screened by its length before any is compared,
+    /// rather than compared with each of some fifteen `HeaderName`s.
     forbidden: Vec<HeaderName>,
+    /// Allowed even where the defaults or an earlier [`HeaderPolicy::forbid`]
+    /// forbid them.
     allowed: Vec<HeaderName>,
-}
-
-impl Default for HeaderPolicy {
-    fn default() -> Self {
-        Self {
-            not_inherited: Vec::new(),
-            forbidden: HOP_BY_HOP
-                .iter()
-                .chain(FORBIDDEN_IN_OPS)
-                .map(|name| HeaderName::from_static(name))
-                .collect(),
-            allowed: Vec::new(),
-        }
-    }
 }
 
 impl HeaderPolicy {
@@ -166,7 +175,7 @@ impl HeaderPolicy {
         if self.allowed.contains(name) {
             return false;
         }
-        self.forbidden.contains(name) || name.as_str().starts_with(FORBIDDEN_PREFIX)
+        forbidden_by_default(name.as_str()) || self.forbidden.contains(name)
     }
 
     /// The headers every operation of a batch starts with, made once per batch from
@@ -261,21 +270,11 @@ fn without_stream_ranges(headers: &mut HeaderMap) {
 /// replaces every inherited value of its name, in the order the op set them.
 pub(crate) fn lay_under(own: &mut HeaderMap, inherited: HeaderMap) {
     let own_only = std::mem::replace(own, inherited);
-    let mut current = None;
-    // A map yields a name with its first value, then `None` for each further one.
-    for (name, value) in own_only {
-        match name {
-            Some(name) => {
-                own.insert(&name, value);
-                current = Some(name);
-            }
-            None => {
-                if let Some(name) = &current {
-                    own.append(name, value);
-                }
-            }
-        }
-    }
+    // Room for all at once (the map is rebuilt on each growth), and each name moved
+    // in rather than cloned: `extend` replaces a name's values with the first it is
+    // given and appends the rest.
+    own.reserve(own_only.len());
+    own.extend(own_only);
 }
 
 #[cfg(test)]

@@ -139,7 +139,11 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
         let headers = if op.headers.is_empty() {
             None
         } else {
-            let own = own_headers(std::mem::take(&mut op.headers), config)
+            let previous = checked
+                .last()
+                .and_then(|op: &CheckedOp| op.request.as_ref())
+                .map(Request::headers);
+            let own = own_headers(std::mem::take(&mut op.headers), previous, config)
                 .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
             Some(own)
         };
@@ -199,23 +203,68 @@ fn parse_method(method: Option<&Text>) -> Result<Method, ViolationKind> {
     Method::from_bytes(upper.as_bytes()).map_err(|_| ViolationKind::Method(method.to_owned()))
 }
 
-/// The headers an op sets itself, checked, in the order it set them.
+/// The headers an op sets itself, checked, in the order it set them. `previous`
+/// holds those of the op before it, if it set any.
 fn own_headers(
-    own: Vec<(String, String)>,
+    own: Vec<(Text, Text)>,
+    previous: Option<&HeaderMap>,
     config: &Config,
 ) -> Result<HeaderMap, (String, ViolationKind)> {
-    let mut headers = HeaderMap::with_capacity(own.len());
-    for (name, value) in own {
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| (name.clone(), ViolationKind::HeaderName(name.clone())))?;
-        if config.header_policy().is_forbidden(&header_name) {
-            return Err((name.clone(), ViolationKind::ForbiddenHeader(name)));
+    let refused =
+        |name: &Text, kind: fn(String) -> ViolationKind| (name.to_string(), kind(name.to_string()));
+    // The value's own bytes, most often the batch body's, kept rather than copied
+    // (the name's cannot be: `HeaderName` copies what it is made from).
+    let value_of = |name: &Text, value: Text| {
+        HeaderValue::from_maybe_shared(value.into_bytes())
+            .map_err(|_| refused(name, ViolationKind::HeaderValue))
+    };
+    // The ops of a batch often set the same headers in the same order. When every
+    // name is written exactly as the previous op's, in the order its map holds
+    // them, this op's map is that one with its values in their places: appended
+    // one by one they would make the same map, name by name, hash by hash.
+    if let Some(previous) = previous.filter(|previous| same_names(&own, previous)) {
+        let mut headers = previous.clone();
+        for ((name, value), (_, slot)) in own.into_iter().zip(headers.iter_mut()) {
+            *slot = value_of(&name, value)?;
         }
-        let header_value = HeaderValue::from_str(&value)
-            .map_err(|_| (name.clone(), ViolationKind::HeaderValue(name.clone())))?;
+        return Ok(headers);
+    }
+    let mut headers = HeaderMap::with_capacity(own.len());
+    // Otherwise a name written exactly as the previous op's name in its place is
+    // still that name, checked already, and shared rather than made again (a name
+    // `http` does not know is copied into memory of its own). Past a name set twice
+    // the two lists are out of step, and the rest are made: never wrong, only slower.
+    let mut previous = previous.map(HeaderMap::keys);
+    for (name, value) in own {
+        let known = previous
+            .as_mut()
+            .and_then(Iterator::next)
+            .filter(|known| known.as_str().as_bytes() == name.as_bytes());
+        let header_name = match known {
+            Some(known) => known.clone(),
+            None => {
+                let made = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| refused(&name, ViolationKind::HeaderName))?;
+                if config.header_policy().is_forbidden(&made) {
+                    return Err(refused(&name, ViolationKind::ForbiddenHeader));
+                }
+                made
+            }
+        };
+        let header_value = value_of(&name, value)?;
         headers.append(header_name, header_value);
     }
     Ok(headers)
+}
+
+/// Whether `own`'s names are, in order, exactly those `previous` yields with its
+/// values (a name once for each of its values, the values of a name together).
+fn same_names(own: &[(Text, Text)], previous: &HeaderMap) -> bool {
+    own.len() == previous.len()
+        && own
+            .iter()
+            .zip(previous.iter())
+            .all(|((name, _), (known, _))| known.as_str().as_bytes() == name.as_bytes())
 }
 
 #[cfg(test)]
@@ -239,6 +288,66 @@ mod tests {
         assert_eq!(request.uri(), "/a?x=1");
         assert_eq!(request.headers().get_all("x-many").iter().count(), 2);
         assert_eq!(request.body(), "{}");
+    }
+
+    #[test]
+    fn an_op_setting_the_names_of_the_op_before_is_checked_as_any() {
+        let with_headers = |headers: &[(&str, &str)]| {
+            let mut op = Operation::new("GET", "/a");
+            op.headers = headers
+                .iter()
+                .map(|&(name, value)| (name.into(), value.into()))
+                .collect();
+            op
+        };
+        let first = with_headers(&[("x-a", "1"), ("x-b", "2"), ("x-b", "3"), ("x-c", "4")]);
+        let validated = validate(
+            vec![
+                first.clone(),
+                with_headers(&[("X-A", "5"), ("x-b", "6"), ("x-c", "7"), ("x-b", "8")]),
+                with_headers(&[("x-a", "9"), ("x-b", "10"), ("x-b", "11"), ("x-c", "12")]),
+            ],
+            &Config::default(),
+        )
+        .unwrap();
+        let seen = |index: usize| -> Vec<(String, String)> {
+            let request = validated.ops[index].request.as_ref().unwrap();
+            request
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            seen(1),
+            pairs(&[("x-a", "5"), ("x-b", "6"), ("x-b", "8"), ("x-c", "7")])
+        );
+        assert_eq!(
+            seen(2),
+            pairs(&[("x-a", "9"), ("x-b", "10"), ("x-b", "11"), ("x-c", "12")])
+        );
+        // A name the op before did not set in its place is checked, even after
+        // names that it did.
+        let forbidden = with_headers(&[("x-a", "1"), ("cookie", "c")]);
+        let violation = validate(vec![first.clone(), forbidden], &Config::default()).unwrap_err();
+        assert_eq!(
+            (violation.op, violation.field),
+            (1, Field::Header("cookie".into()))
+        );
+        assert!(matches!(violation.kind, ViolationKind::ForbiddenHeader(_)));
+        // And every value is checked, names all known or not.
+        let bad = with_headers(&[("x-a", "1"), ("x-b", "2"), ("x-b", "a\r\nb"), ("x-c", "4")]);
+        let violation = validate(vec![first, bad], &Config::default()).unwrap_err();
+        assert_eq!(
+            (violation.op, violation.field),
+            (1, Field::Header("x-b".into()))
+        );
+        assert!(matches!(violation.kind, ViolationKind::HeaderValue(_)));
     }
 
     #[test]
@@ -270,7 +379,7 @@ mod tests {
         ));
         let mut many = Operation::new("GET", "/a");
         many.headers = (0..=MAX_OP_HEADERS)
-            .map(|i| (format!("x-{i}"), "v".into()))
+            .map(|i| (format!("x-{i}").into(), "v".into()))
             .collect();
         assert!(matches!(
             check(many).unwrap_err().kind,

@@ -75,7 +75,10 @@ pub(crate) fn extract(op: &mut Operation, format: Format) -> Result<Option<Box<F
         return Ok(None);
     }
     let in_url = has_reference(op.url.as_bytes());
-    let in_headers = op.headers.iter().any(|(_, value)| has_reference(value));
+    let in_headers = op
+        .headers
+        .iter()
+        .any(|(_, value)| has_reference(value.as_bytes()));
     let in_body = has_reference(&op.body);
     if !(in_url || in_headers || in_body) {
         return Ok(None);
@@ -179,8 +182,10 @@ impl Found {
     fn headers(&mut self, op: &mut Operation) -> Result<(), Refusal> {
         let mut names: Vec<String> = Vec::new();
         for (name, value) in &op.headers {
-            if has_reference(value) && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                names.push(name.clone());
+            if has_reference(value.as_bytes())
+                && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
+            {
+                names.push(name.to_string());
             }
         }
         for name in names {
@@ -193,7 +198,7 @@ impl Found {
             for (other, value) in &mut op.headers {
                 if other.eq_ignore_ascii_case(&name) {
                     let template = self.template(value, field.clone(), &[])?;
-                    *value = placeholder(&template);
+                    *value = placeholder(&template).into();
                     values.push(template);
                 }
             }

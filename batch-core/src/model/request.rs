@@ -17,7 +17,7 @@ use super::text::Text;
 ///
 /// let mut op = Operation::new("PATCH", "/items/7");
 /// op.id = Some("rename".into());
-/// op.headers.push(("content-type".to_owned(), "application/json".to_owned()));
+/// op.headers.push(("content-type".into(), "application/json".into()));
 /// op.body = r#"{"name": "pen"}"#.into();
 /// assert_eq!(op.url, "/items/7");
 /// ```
@@ -30,8 +30,9 @@ pub struct Operation {
     pub method: Option<Text>,
     /// The origin-form target: `/path?query`.
     pub url: Text,
-    /// Headers the op sets, replacing inherited ones of the same name.
-    pub headers: Vec<(String, String)>,
+    /// Headers the op sets, replacing inherited ones of the same name: names and
+    /// values read from the batch body share its bytes.
+    pub headers: Vec<(Text, Text)>,
     /// The request body, already in its wire bytes.
     pub body: Bytes,
     /// Ids of ops that must succeed before this one runs.

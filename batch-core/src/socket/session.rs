@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{StatusCode, header, request::Parts};
+use http::{StatusCode, request::Parts};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use super::message::{Action, ClientMessage};
@@ -16,7 +16,7 @@ use crate::changes::{Event, EventKind, Since, Subscriber, Subscribers};
 use crate::codec::native;
 use crate::endpoint::BatchEndpoint;
 use crate::executor::Executor;
-use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody};
+use crate::model::{BatchRequest, BatchResponse, OpResult, Operation, ResultBody, Text};
 use crate::observe::{BatchId, SocketMeter, Transport};
 use crate::problem::Problem;
 
@@ -590,8 +590,8 @@ impl<E: Executor> Session<E> {
         let mut op = Operation::new(method, uri.op_url());
         if let Some(body) = body {
             op.headers.push((
-                header::CONTENT_TYPE.as_str().to_owned(),
-                "application/json".to_owned(),
+                Text::from_static("content-type"),
+                Text::from_static("application/json"),
             ));
             op.body = body;
         }

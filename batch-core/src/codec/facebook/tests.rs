@@ -26,8 +26,8 @@ fn decodes_a_form_encoded_batch() {
     assert_eq!(
         ops[0].headers,
         vec![(
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded".to_owned()
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into()
         )]
     );
     assert!(ops[0].silent);

@@ -94,7 +94,7 @@ fn relative_urls_and_bodies_translate() {
     assert_eq!(batch.ops[0].body.as_ref(), br#"{"a": 1}"#);
     assert_eq!(
         batch.ops[0].headers,
-        vec![("content-type".to_owned(), "application/json".to_owned())]
+        vec![("content-type".into(), "application/json".into())]
     );
     assert_eq!(batch.ops[1].body.as_ref(), [0, 1, 2, 255]);
 }

@@ -16,7 +16,7 @@ use scan::MAX_DEPTH;
 
 pub(crate) use write::Writer;
 
-use crate::model::{Field, Format, Operation, is_json_content_type, shared};
+use crate::model::{Field, Format, Operation, Text, is_json_content_type, shared};
 use crate::problem::Problem;
 
 /// The format a JSON object names by its first top-level key that decides: `ops`
@@ -292,16 +292,17 @@ pub(crate) fn headers(
     raw: &RawValue,
     op: usize,
     pointer: impl Display,
-) -> Result<Vec<(String, String)>, Problem> {
+) -> Result<Vec<(Text, Text)>, Problem> {
     field(raw, Some(op), pointer, HEADERS).map(header_list)
 }
 
 /// A parsed `headers` object as a list, one entry per value.
-pub(crate) fn header_list(headers: Entries<OneOrMany<'_>>) -> Vec<(String, String)> {
+pub(crate) fn header_list(headers: Entries<OneOrMany<'_>>) -> Vec<(Text, Text)> {
     let mut out = Vec::with_capacity(headers.0.len());
     for (name, values) in headers.0 {
+        let name = Text::from(name);
         for value in values.into_vec() {
-            out.push((name.clone(), value));
+            out.push((name.clone(), value.into()));
         }
     }
     out
@@ -339,7 +340,7 @@ pub(crate) fn set_default_content_type(operation: &mut Operation, content_type: 
     if declared_content_type(operation).is_none() {
         operation
             .headers
-            .push(("content-type".to_owned(), content_type.to_owned()));
+            .push((Text::from_static("content-type"), content_type.into()));
     }
 }
 

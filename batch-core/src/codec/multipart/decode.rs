@@ -124,7 +124,7 @@ fn operation(request: parse::Request<'_>, host: Option<&str>) -> Result<Operatio
         if name.eq_ignore_ascii_case("host") {
             same_host(&value, host)?;
         } else if !is_connection_scoped(&name) {
-            op.headers.push((name, value));
+            op.headers.push((name.into(), value.into()));
         }
     }
     let bodiless = ["GET", "HEAD"]

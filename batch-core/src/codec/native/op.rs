@@ -26,7 +26,7 @@ pub(super) struct TypedOp<'a> {
     /// shares them.
     pub(super) url: Option<Text>,
     /// One entry per value, in document order.
-    pub(super) headers: Option<Vec<(String, String)>>,
+    pub(super) headers: Option<Vec<(Text, Text)>>,
     /// JSON text.
     pub(super) body: Option<&'a str>,
     pub(super) body_base64: Option<String>,

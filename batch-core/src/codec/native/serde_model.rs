@@ -19,7 +19,8 @@ use super::decode::decode;
 use super::encode::{rest, write};
 use crate::codec::json::{Entries, OneOrMany, Writer};
 use crate::model::{
-    BatchRequest, BatchResponse, OnError, OpResult, Operation, ResultBody, is_json_content_type,
+    BatchRequest, BatchResponse, OnError, OpResult, Operation, ResultBody, Text,
+    is_json_content_type,
 };
 
 /// Hands a written document to `serializer` as the JSON it is.
@@ -137,7 +138,7 @@ fn write_op(out: &mut Writer, op: &Operation) {
 }
 
 /// An op's headers as an object, a name set more than once as an array of its values.
-fn write_headers(out: &mut Writer, headers: &[(String, String)]) {
+fn write_headers(out: &mut Writer, headers: &[(Text, Text)]) {
     out.raw(b"{");
     let mut first = true;
     for (index, (name, _)) in headers.iter().enumerate() {

@@ -53,6 +53,8 @@ fn field_value(key: &'static str) -> impl Strategy<Value = Value> {
         "headers" => vec![
             json!({"x-a": "1", "x-b": ["2", "3"]}),
             json!({"Content-Type": "text/plain"}),
+            // Escaped names and values: decoded, not the document's bytes.
+            json!({"x-\"q\"": "a\\b", "x-\u{e9}": ["\"1\"", "2\n"]}),
         ],
         "depends_on" => vec![json!("a"), json!(["a", "b"]), json!([])],
         "silent" | "sequential" | "include_headers" => {

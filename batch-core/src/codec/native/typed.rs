@@ -91,9 +91,10 @@ fn read_ops(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Result<Vec<Operati
     // leaves it as a default one for the next (one made and dropped per op cost
     // more). Once an op could not be built, nothing more is built from it.
     let mut op = TypedOp::default();
+    let mut headers = Vec::new();
     scan.items(|scan| {
         let start = scan.offset();
-        read_op(scan, &mut op, document)?;
+        read_op(scan, &mut op, &mut headers, document)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
@@ -179,10 +180,19 @@ impl Name {
 /// One op, into `op` (a default one, filled where it lies rather than moved out):
 /// an object of its fields or, as serde's derive also reads a struct, an array of
 /// all of them in order.
-fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, document: &Bytes) -> Scan<()> {
+/// `headers` is the list every op's headers are read into first (see [`headers`]).
+fn read_op<'a>(
+    scan: &mut Scanner<'a>,
+    op: &mut TypedOp<'a>,
+    headers: &mut Vec<(Text, Text)>,
+    document: &Bytes,
+) -> Scan<()> {
     if scan.peek() == Some(b'[') {
         let mut names = IN_ORDER.iter();
-        scan.items(|scan| read_field(scan, op, *names.next().ok_or(Refused)?, document))?;
+        scan.items(|scan| {
+            let name = *names.next().ok_or(Refused)?;
+            read_field(scan, op, name, headers, document)
+        })?;
         return match names.next() {
             None => Ok(()),
             Some(_) => Err(Refused),
@@ -198,7 +208,7 @@ fn read_op<'a>(scan: &mut Scanner<'a>, op: &mut TypedOp<'a>, document: &Bytes) -
             return Err(Refused);
         }
         seen |= bit;
-        read_field(scan, op, name, document)
+        read_field(scan, op, name, headers, document)
     })
 }
 
@@ -207,13 +217,16 @@ fn read_field<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
     name: Name,
+    headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
     match name {
         Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
         Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
         Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
-        Name::Headers => op.headers = optional(scan, headers)?,
+        Name::Headers => {
+            op.headers = optional(scan, |scan| read_headers(scan, headers, document))?;
+        }
         Name::Body => op.body = optional(scan, Scanner::raw)?,
         Name::BodyBase64 => op.body_base64 = optional(scan, owned)?,
         Name::Params => op.params = optional(scan, Scanner::raw)?,
@@ -234,21 +247,44 @@ fn read_field<'a>(
 /// A string as a text: the document's own bytes, or its text decoded if it has
 /// escapes. (`document` is the one `scan` reads.)
 fn text(scan: &mut Scanner<'_>, document: &Bytes) -> Scan<Text> {
-    Ok(match scan.string_at()? {
+    scan.string_at().map(|string| text_of(document, string))
+}
+
+/// The text of a string read from `document`.
+fn text_of(document: &Bytes, string: StringAt) -> Text {
+    match string {
         StringAt::Plain(start, end) => Text::within(document, start..end),
         StringAt::Escaped(text) => text.into(),
-    })
+    }
 }
 
 /// A `headers` object: each name with a string or an array of strings, one entry
-/// per value, in document order.
-fn headers(scan: &mut Scanner<'_>) -> Scan<Vec<(String, String)>> {
-    let mut list = Vec::new();
+/// per value, in document order, each the document's own bytes unless it has
+/// escapes (as `url`).
+///
+/// They are read into `read`, a list kept from op to op (empty between them), and
+/// moved from it into a list made once for as many as there are: a list grown entry
+/// by entry is reallocated, and copied, at 4, 8, 16, … entries.
+fn read_headers(
+    scan: &mut Scanner<'_>,
+    read: &mut Vec<(Text, Text)>,
+    document: &Bytes,
+) -> Scan<Vec<(Text, Text)>> {
+    read.clear();
     scan.members(|scan, name| {
-        one_or_many(scan, |value| {
-            list.push((name.clone().into_owned(), value.into_owned()));
-        })
+        let name = text_of(document, name);
+        if scan.peek() == Some(b'[') {
+            scan.items(|scan| {
+                read.push((name.clone(), text(scan, document)?));
+                Ok(())
+            })
+        } else {
+            read.push((name, text(scan, document)?));
+            Ok(())
+        }
     })?;
+    let mut list = Vec::with_capacity(read.len());
+    list.append(read);
     Ok(list)
 }
 
