@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use batch_core::{Event, Retention, Since};
+use batch_core::{Event, Retention, Since, Subscribers};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use thiserror::Error;
@@ -254,18 +254,32 @@ impl History {
         }
     }
 
-    /// The events of `key` after `cursor` up to the last this replica delivered,
-    /// or [`Since::NotCovered`] when they may not all be there, or Redis does not
-    /// answer in time.
-    pub(crate) async fn since(&self, key: &str, cursor: Option<&str>, age: Duration) -> Since {
+    /// The events of `key` after `cursor` up to the last this replica delivered to
+    /// its `subscribers`, or [`Since::NotCovered`] when they may not all be there,
+    /// or Redis does not answer in time.
+    pub(crate) async fn since(
+        &self,
+        key: &str,
+        cursor: Option<&str>,
+        age: Duration,
+        subscribers: &Subscribers,
+    ) -> Since {
         let Some((epoch, after)) = cursor.and_then(wire::parse_cursor) else {
             return Since::NotCovered;
         };
-        let Some(up_to) = self.caught_up(epoch, after).await else {
+        let Some(read) = self.caught_up(epoch, after).await else {
             return Since::NotCovered;
         };
+        // The position moves once an event has been handed out, the subscribers'
+        // cursor before: an event handed out just before the client's subscription
+        // was made can be past the one and not the other. Answered only up to the
+        // position, it would reach the client neither way.
+        let up_to = match wire::parse_cursor(&subscribers.cursor()) {
+            Some((run, handed)) if run == epoch => read.max(handed),
+            _ => read,
+        };
         match self.query(epoch, after, up_to, key, age).await {
-            Ok(Some(missed)) => Since::Missed(missed),
+            Ok(Some(events)) => Since::Missed { after, events },
             Ok(None) => Since::NotCovered,
             Err(err) => {
                 tracing::debug!(error = %err, "Redis hub: the history did not answer a resume; sending a fresh state");

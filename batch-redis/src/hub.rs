@@ -158,7 +158,7 @@ impl Hub for RedisHub {
 
     fn since<'a>(&'a self, key: &'a str, cursor: Option<&'a str>) -> SinceFuture<'a> {
         let age = self.0.subscribers.retention().max_age;
-        Box::pin(self.0.history.since(key, cursor, age))
+        Box::pin(self.0.history.since(key, cursor, age, &self.0.subscribers))
     }
 }
 

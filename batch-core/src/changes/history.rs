@@ -49,7 +49,14 @@ pub enum Since {
     /// with its seq ([`Event::with_seq`]), none delivered by this replica later than
     /// the [`Subscribers::cursor`](super::Subscribers::cursor) read after the
     /// subscription was made.
-    Missed(Vec<Event>),
+    Missed {
+        /// The seq the cursor names. A replica behind the one the client left may
+        /// deliver events up to it after the subscription was made; the client has
+        /// them, and they are not sent again.
+        after: u64,
+        /// The events after it.
+        events: Vec<Event>,
+    },
     /// The cursor is malformed, of another run, or older than what is kept: the
     /// client gets a fresh state.
     NotCovered,
@@ -184,13 +191,14 @@ impl History {
         if after < floor {
             return Since::NotCovered;
         }
-        Since::Missed(kept.map_or_else(Vec::new, |kept| {
+        let events = kept.map_or_else(Vec::new, |kept| {
             kept.events
                 .iter()
                 .filter(|event| event.seq() > after)
                 .cloned()
                 .collect()
-        }))
+        });
+        Since::Missed { after, events }
     }
 }
 
@@ -200,7 +208,7 @@ mod tests {
 
     fn seqs(since: Since) -> Option<Vec<u64>> {
         match since {
-            Since::Missed(events) => Some(events.iter().map(Event::seq).collect()),
+            Since::Missed { events, .. } => Some(events.iter().map(Event::seq).collect()),
             Since::NotCovered => None,
         }
     }

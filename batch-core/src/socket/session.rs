@@ -400,11 +400,12 @@ impl<E: Executor> Session<E> {
         // Read after every GET, so the missed events and the held ones overlap
         // rather than leave a gap; the overlap is sent once.
         let (hub, since_ref) = (self.endpoint.hub(), &since);
-        let missed: Vec<Option<Vec<Event>>> =
+        // Each covered resume's events, with the seq its cursor names.
+        let missed: Vec<Option<(u64, Vec<Event>)>> =
             futures::future::join_all(uris.iter().zip(&states).map(|(uri, state)| async move {
                 match (state, since_ref) {
                     (Ok(_), Some(since)) => match hub.since(uri.key(), since.as_deref()).await {
-                        Since::Missed(events) => Some(events),
+                        Since::Missed { after, events } => Some((after, events)),
                         Since::NotCovered => None,
                     },
                     _ => None,
@@ -446,8 +447,18 @@ impl<E: Executor> Session<E> {
         for answer in &answers {
             self.subscriptions.outbox.send(Outgoing::Answer(answer));
         }
-        let mut events: Vec<Event> = missed.into_iter().flatten().flatten().collect();
-        for (uri, _) in uris.iter().zip(made).filter(|(_, made)| *made) {
+        let afters: Vec<Option<u64>> = (missed.iter())
+            .map(|missed| missed.as_ref().map(|(after, _)| *after))
+            .collect();
+        let mut events: Vec<Event> = (missed.into_iter().flatten())
+            .flat_map(|(_, events)| events)
+            .collect();
+        for ((uri, _), after) in uris
+            .iter()
+            .zip(made)
+            .zip(afters)
+            .filter(|((_, made), _)| *made)
+        {
             let checked = Checked {
                 uri: uri.clone(),
                 at: started,
@@ -456,7 +467,12 @@ impl<E: Executor> Session<E> {
                 .by_key
                 .insert(uri.key().to_owned(), Subscription::Active(checked))
             {
-                events.extend(held);
+                // A replica behind the one the client left delivers, after the
+                // subscription was made, events the client had before its cursor.
+                events.extend(
+                    held.into_iter()
+                        .filter(|event| after.is_none_or(|after| event.seq() > after)),
+                );
             }
         }
         events.sort_by_key(Event::seq);
