@@ -447,18 +447,13 @@ impl<E: Executor> Session<E> {
         for answer in &answers {
             self.subscriptions.outbox.send(Outgoing::Answer(answer));
         }
-        let afters: Vec<Option<u64>> = (missed.iter())
-            .map(|missed| missed.as_ref().map(|(after, _)| *after))
-            .collect();
-        let mut events: Vec<Event> = (missed.into_iter().flatten())
-            .flat_map(|(_, events)| events)
-            .collect();
-        for ((uri, _), after) in uris
-            .iter()
-            .zip(made)
-            .zip(afters)
-            .filter(|((_, made), _)| *made)
-        {
+        let mut events: Vec<Event> = Vec::new();
+        for ((uri, made), missed) in uris.iter().zip(made).zip(missed) {
+            let after = missed.as_ref().map(|(after, _)| *after);
+            events.extend(missed.into_iter().flat_map(|(_, events)| events));
+            if !made {
+                continue;
+            }
             let checked = Checked {
                 uri: uri.clone(),
                 at: started,
