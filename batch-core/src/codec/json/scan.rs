@@ -170,6 +170,11 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Whether the whole document is UTF-8, the values a reader skips included.
+    pub(crate) fn is_text(&self) -> bool {
+        self.text.is_some()
+    }
+
     /// How far into the document the reader is.
     pub(crate) fn offset(&self) -> usize {
         self.at

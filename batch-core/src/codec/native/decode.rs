@@ -73,6 +73,9 @@ pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
 /// Decodes a batch the typed pass refused, value by value, so the error names the
 /// first value that is wrong and its JSON pointer.
 pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
+    if let Err(err) = std::str::from_utf8(body) {
+        return Err(not_utf8(body, err.valid_up_to()));
+    }
     let envelope: Envelope<'_> = parse_document(body)?;
     let ops = optional::<Vec<&RawValue>>(envelope.ops, None, "/ops", "an array of operations")?;
     let options = Options {
@@ -101,6 +104,22 @@ pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
 }
 
 const ON_ERROR: &str = r#""continue" or "stop""#;
+
+/// The refusal of a batch whose byte at `at` is not UTF-8, placed as serde_json
+/// places its faults (line, and column in bytes, from 1), so that the refusal reads
+/// the same whether the byte is in a value the server reads or one it skips.
+fn not_utf8(body: &[u8], at: usize) -> Problem {
+    let before = &body[..at];
+    let line = 1 + before.iter().filter(|&&byte| byte == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let column = at - line_start + 1;
+    Problem::bad_request(format!(
+        "the batch is not valid JSON: invalid unicode code point at line {line} column {column}"
+    ))
+}
 
 fn no_ops() -> Problem {
     Problem::bad_request("the batch has no `ops` array")

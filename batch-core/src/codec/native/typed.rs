@@ -35,6 +35,11 @@ pub(super) struct Typed {
 /// Reads `document`, a native batch.
 pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
     let mut scan = Scanner::new(document);
+    // A batch is UTF-8 throughout, in the values it skips too (serde_json skips
+    // them unread): `explain` names the first byte that is not.
+    if !scan.is_text() {
+        return Err(Refused);
+    }
     let mut ops = None;
     let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
     scan.fields(|scan, key| match key {
