@@ -13,6 +13,13 @@ use super::scan::{needs_care, special};
 use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody, Text};
 
+/// Whether a header is exactly `content-type: application/json`, which nearly every
+/// JSON answer carries and is written as a literal.
+#[inline(always)]
+fn is_json_type(name: &HeaderName, value: &HeaderValue) -> bool {
+    name == header::CONTENT_TYPE && value.as_bytes() == b"application/json"
+}
+
 /// A JSON document being written.
 pub(crate) struct Writer {
     out: Vec<u8>,
@@ -151,12 +158,21 @@ impl Writer {
 
     /// Appends `text`, which is UTF-8, as the inside of a JSON string, escaped,
     /// without its quotes.
+    // Always inlined: nearly every id and key needs no escape, which a check of
+    // whole words says, and is then one copy; a call around it cost more.
+    #[inline(always)]
     fn inside(&mut self, text: &[u8]) {
-        // Nearly every id and key needs no escape: a check of whole words says so.
-        if !needs_care(text, false) {
+        if needs_care(text, false) {
+            self.escaped(text);
+        } else {
             self.out.extend_from_slice(text);
-            return;
         }
+    }
+
+    /// Appends `text`, which is UTF-8 and needs some escape, as the inside of a
+    /// JSON string.
+    #[inline(never)]
+    fn escaped(&mut self, text: &[u8]) {
         let mut rest = text;
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
@@ -192,7 +208,27 @@ impl Writer {
     /// Appends a header map as an object, repeated headers as arrays of their values
     /// in order; names lower-case, or in canonical case (Graph's SDK looks up
     /// `Content-Type` spelled so).
+    // Always inlined: the map of most JSON answers, their content type alone, is
+    // one literal written in place, without a call.
+    #[inline(always)]
     pub(crate) fn headers(&mut self, headers: &HeaderMap, canonical: bool) {
+        if headers.len() == 1
+            && let Some((name, value)) = headers.iter().next()
+            && is_json_type(name, value)
+        {
+            self.raw(if canonical {
+                br#"{"Content-Type":"application/json"}"#
+            } else {
+                br#"{"content-type":"application/json"}"#
+            });
+        } else {
+            self.members(headers, canonical);
+        }
+    }
+
+    /// Appends a header map as [`Writer::headers`] does, whatever it holds.
+    #[inline(never)]
+    fn members(&mut self, headers: &HeaderMap, canonical: bool) {
         self.out.push(b'{');
         if headers.len() == headers.keys_len() {
             // Every name once, as in nearly every map: each entry is a member, with
@@ -203,7 +239,7 @@ impl Writer {
                 }
                 // The header nearly every JSON answer carries is one literal: no
                 // check of its value, and a copy of known length, made in place.
-                if name == header::CONTENT_TYPE && value.as_bytes() == b"application/json" {
+                if is_json_type(name, value) {
                     self.raw(if canonical {
                         br#""Content-Type":"application/json""#
                     } else {
