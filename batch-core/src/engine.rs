@@ -648,6 +648,7 @@ impl State {
     /// Records that op `index` finished with `status`, and releases its dependents
     /// or adds their 424s to `cascade`. Its result is made apart, by
     /// [`State::result`].
+    #[inline(always)]
     fn settle(&mut self, index: usize, status: StatusCode) {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
@@ -689,6 +690,7 @@ impl State {
 
     /// Makes op `index`'s outcome its result, in place: the op's id and `silent`. A
     /// copy is kept if some op refers to it.
+    #[inline(always)]
     fn result(&mut self, index: usize, result: &mut OpResult) {
         // An op's id is named again only by a dependent it failed: without
         // dependents, the result takes the id itself rather than a copy.
