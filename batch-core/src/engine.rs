@@ -385,8 +385,31 @@ impl Writing {
 
     /// Puts op `index`'s result in the answer, or aside until its turn; past the
     /// cap, its 507 instead.
+    #[inline(always)]
     fn take(&mut self, index: usize, result: OpResult) -> ControlFlow<()> {
-        if !self.cap.admits(&result) {
+        let admitted = self.cap.admits(&result);
+        if admitted && index == self.next {
+            // Written from where the engine made it, then dropped: its memory goes
+            // back to the allocator before the next op's answer is made. (Handed to
+            // `place`, it would be copied there first: 176 bytes.)
+            self.write(&result);
+            drop(result);
+            self.write_early();
+            return ControlFlow::Continue(());
+        }
+        self.place_otherwise(index, result, admitted)
+    }
+
+    /// Puts op `index`'s result aside until its turn, or, unless it was
+    /// `admitted`, its 507 in the answer (or aside) in its place.
+    #[inline(never)]
+    fn place_otherwise(
+        &mut self,
+        index: usize,
+        result: OpResult,
+        admitted: bool,
+    ) -> ControlFlow<()> {
+        if !admitted {
             // The result may hold the op's only id: it names the op's 507.
             self.place(index, over_cap_result(result.id, result.silent));
             return ControlFlow::Break(());
@@ -397,16 +420,11 @@ impl Writing {
 
     /// Writes op `index`'s result, and the early ones after it, if its turn has
     /// come; otherwise puts it aside.
-    #[inline(always)]
     fn place(&mut self, index: usize, result: OpResult) {
         if index == self.next {
-            // Written from where it is, then dropped: its memory goes back to the
-            // allocator before the next op's answer is made.
             self.write(&result);
             drop(result);
-            while let Some(result) = self.early.get_mut(self.next).and_then(Option::take) {
-                self.write(&result);
-            }
+            self.write_early();
         } else if index > self.next {
             if self.early.is_empty() {
                 self.early.resize_with(self.ops, || None);
@@ -414,6 +432,14 @@ impl Writing {
             if let Some(slot) = self.early.get_mut(index) {
                 *slot = Some(result);
             }
+        }
+    }
+
+    /// Writes the results that came early and whose turn has come.
+    #[inline(always)]
+    fn write_early(&mut self) {
+        while let Some(result) = self.early.get_mut(self.next).and_then(Option::take) {
+            self.write(&result);
         }
     }
 
@@ -622,6 +648,7 @@ impl State {
     /// Records that op `index` finished with `status`, and releases its dependents
     /// or adds their 424s to `cascade`. Its result is made apart, by
     /// [`State::result`].
+    #[inline(always)]
     fn settle(&mut self, index: usize, status: StatusCode) {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
@@ -663,6 +690,7 @@ impl State {
 
     /// Makes op `index`'s outcome its result, in place: the op's id and `silent`. A
     /// copy is kept if some op refers to it.
+    #[inline(always)]
     fn result(&mut self, index: usize, result: &mut OpResult) {
         // An op's id is named again only by a dependent it failed: without
         // dependents, the result takes the id itself rather than a copy.

@@ -115,7 +115,6 @@ impl Answer {
                 out.string(uri);
                 out.raw(br#","status":"#);
                 out.status(result.status);
-                out.raw(br#","headers":"#);
                 out.headers(&result.headers, false);
                 out.body(&result.body);
             }

@@ -11,7 +11,6 @@ use crate::model::{BatchResponse, ResultBody};
 /// 204 or 304 (the Graph SDK refuses one there).
 pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
     Writer::results("responses", &response.results, |out, result| {
-        out.raw(br#","headers":"#);
         out.headers(&result.headers, true);
         if [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
             return;

@@ -13,6 +13,13 @@ use super::scan::{needs_care, special};
 use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody, Text};
 
+/// Whether a header is exactly `content-type: application/json`, which nearly every
+/// JSON answer carries and is written as a literal.
+#[inline(always)]
+fn is_json_type(name: &HeaderName, value: &HeaderValue) -> bool {
+    name == header::CONTENT_TYPE && value.as_bytes() == b"application/json"
+}
+
 /// A JSON document being written.
 pub(crate) struct Writer {
     out: Vec<u8>,
@@ -73,13 +80,11 @@ impl Writer {
         result: &OpResult,
         rest: impl FnOnce(&mut Self, &OpResult),
     ) {
-        // Each result's opening is written with the separator before it.
-        let open: &[u8] = if index > 0 {
-            br#",{"id":""#
-        } else {
-            br#"{"id":""#
-        };
-        self.opened(open, result, rest);
+        // The separator apart: the opening is then of known length, copied in place.
+        if index > 0 {
+            self.out.push(b',');
+        }
+        self.opened(br#"{"id":""#, result, rest);
     }
 
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
@@ -92,9 +97,7 @@ impl Writer {
     fn opened(&mut self, open: &[u8], result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
         // The id's quotes are written with the keys around them.
         self.raw(open);
-        self.inside(result.id.as_bytes());
-        self.raw(br#"","status":"#);
-        self.status(result.status);
+        self.id_and_status(&result.id, result.status);
         rest(self, result);
         self.raw(b"}");
     }
@@ -151,12 +154,21 @@ impl Writer {
 
     /// Appends `text`, which is UTF-8, as the inside of a JSON string, escaped,
     /// without its quotes.
+    // Always inlined: nearly every id and key needs no escape, which a check of
+    // whole words says, and is then one copy; a call around it cost more.
+    #[inline(always)]
     fn inside(&mut self, text: &[u8]) {
-        // Nearly every id and key needs no escape: a check of whole words says so.
-        if !needs_care(text, false) {
+        if needs_care(text, false) {
+            self.escaped(text);
+        } else {
             self.out.extend_from_slice(text);
-            return;
         }
+    }
+
+    /// Appends `text`, which is UTF-8 and needs some escape, as the inside of a
+    /// JSON string.
+    #[inline(never)]
+    fn escaped(&mut self, text: &[u8]) {
         let mut rest = text;
         // Runs that need no escape are found with a tight scan and copied whole.
         while let Some(at) = rest.iter().position(|&b| special(b)) {
@@ -189,10 +201,46 @@ impl Writer {
         self.out.extend_from_slice(status.as_str().as_bytes());
     }
 
-    /// Appends a header map as an object, repeated headers as arrays of their values
-    /// in order; names lower-case, or in canonical case (Graph's SDK looks up
-    /// `Content-Type` spelled so).
+    /// Appends the inside of a result's `id` string (its opening quote written
+    /// already), its closing quote, then `,"status":` and `status`.
+    #[inline(always)]
+    pub(crate) fn id_and_status(&mut self, id: &Text, status: http::StatusCode) {
+        self.inside(id.as_bytes());
+        // A status has three digits: with the key before it, one copy of known
+        // length.
+        let mut piece = *br#"","status":000"#;
+        if let Some(digits) = piece.last_chunk_mut::<3>() {
+            digits.copy_from_slice(status.as_str().as_bytes());
+        }
+        self.raw(&piece);
+    }
+
+    /// Appends `,"headers":` and a header map as an object, repeated headers as
+    /// arrays of their values in order; names lower-case, or in canonical case
+    /// (Graph's SDK looks up `Content-Type` spelled so).
+    // Always inlined: the map of most JSON answers, their content type alone, is
+    // one literal with its key, written in place without a call.
+    #[inline(always)]
     pub(crate) fn headers(&mut self, headers: &HeaderMap, canonical: bool) {
+        if headers.len() == 1
+            && let Some((name, value)) = headers.iter().next()
+            && is_json_type(name, value)
+        {
+            self.raw(if canonical {
+                br#","headers":{"Content-Type":"application/json"}"#
+            } else {
+                br#","headers":{"content-type":"application/json"}"#
+            });
+        } else {
+            self.raw(br#","headers":"#);
+            self.members(headers, canonical);
+        }
+    }
+
+    /// Appends a header map as an object, as [`Writer::headers`] does, whatever it
+    /// holds.
+    #[inline(never)]
+    fn members(&mut self, headers: &HeaderMap, canonical: bool) {
         self.out.push(b'{');
         if headers.len() == headers.keys_len() {
             // Every name once, as in nearly every map: each entry is a member, with
@@ -203,7 +251,7 @@ impl Writer {
                 }
                 // The header nearly every JSON answer carries is one literal: no
                 // check of its value, and a copy of known length, made in place.
-                if name == header::CONTENT_TYPE && value.as_bytes() == b"application/json" {
+                if is_json_type(name, value) {
                     self.raw(if canonical {
                         br#""Content-Type":"application/json""#
                     } else {
@@ -358,6 +406,15 @@ mod tests {
         serde_json::from_slice(&writer.out).unwrap()
     }
 
+    /// The header map `headers` writes, without its key.
+    fn header_map(headers: &HeaderMap, canonical: bool) -> String {
+        let mut writer = Writer::new();
+        writer.headers(headers, canonical);
+        let written = String::from_utf8(writer.into_bytes()).unwrap();
+        let map = written.strip_prefix(r#","headers":"#).unwrap();
+        map.to_owned()
+    }
+
     #[test]
     fn strings_escape_what_json_requires() {
         let text = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h\u{e9}</";
@@ -388,15 +445,18 @@ mod tests {
         headers.append("content-type", "text/plain".parse().unwrap());
         headers.append("set-cookie", "b=2".parse().unwrap());
         headers.append("x-bytes", HeaderValue::from_bytes(&[b'a', 0xff]).unwrap());
+        let map = |headers: &HeaderMap, canonical| -> Value {
+            serde_json::from_str(&header_map(headers, canonical)).unwrap()
+        };
         assert_eq!(
-            written(|w| w.headers(&headers, false)),
+            map(&headers, false),
             json!({"set-cookie": ["a=1", "b=2"], "content-type": "text/plain", "x-bytes": "a\u{fffd}"})
         );
         assert_eq!(
-            written(|w| w.headers(&headers, true)),
+            map(&headers, true),
             json!({"Set-Cookie": ["a=1", "b=2"], "Content-Type": "text/plain", "X-Bytes": "a\u{fffd}"})
         );
-        assert_eq!(written(|w| w.headers(&HeaderMap::new(), true)), json!({}));
+        assert_eq!(map(&HeaderMap::new(), true), json!({}));
     }
 
     #[test]
@@ -405,17 +465,13 @@ mod tests {
         headers.append("content-type", "application/json".parse().unwrap());
         headers.append("x-custom", "a \"b\"".parse().unwrap());
         headers.append("x-bytes", HeaderValue::from_bytes(&[b'a', 0xff]).unwrap());
-        let mut writer = Writer::new();
-        writer.headers(&headers, false);
         assert_eq!(
-            String::from_utf8(writer.into_bytes()).unwrap(),
+            header_map(&headers, false),
             "{\"content-type\":\"application/json\",\"x-custom\":\"a \\\"b\\\"\",\"x-bytes\":\"a\u{fffd}\"}",
             "names in map order, each value once, escaped where it needs it"
         );
-        let mut writer = Writer::new();
-        writer.headers(&headers, true);
         assert_eq!(
-            String::from_utf8(writer.into_bytes()).unwrap(),
+            header_map(&headers, true),
             "{\"Content-Type\":\"application/json\",\"X-Custom\":\"a \\\"b\\\"\",\"X-Bytes\":\"a\u{fffd}\"}",
             "the same in canonical case"
         );
@@ -423,28 +479,45 @@ mod tests {
 
     #[test]
     fn a_json_content_type_is_written_as_any_other_header() {
-        for (value, written) in [
-            ("application/json", r#"{"content-type":"application/json"}"#),
-            ("Application/JSON", r#"{"content-type":"Application/JSON"}"#),
+        for (value, canonical, written) in [
+            (
+                "application/json",
+                false,
+                r#"{"content-type":"application/json"}"#,
+            ),
+            (
+                "application/json",
+                true,
+                r#"{"Content-Type":"application/json"}"#,
+            ),
+            (
+                "Application/JSON",
+                false,
+                r#"{"content-type":"Application/JSON"}"#,
+            ),
             (
                 "application/json; charset=utf-8",
+                false,
                 r#"{"content-type":"application/json; charset=utf-8"}"#,
             ),
         ] {
             let mut headers = HeaderMap::new();
             headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
-            let mut writer = Writer::new();
-            writer.headers(&headers, false);
-            assert_eq!(String::from_utf8(writer.into_bytes()).unwrap(), written);
+            assert_eq!(header_map(&headers, canonical), written);
         }
         let mut headers = HeaderMap::new();
         headers.insert("x-other", "application/json".parse().unwrap());
         headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-        let mut writer = Writer::new();
-        writer.headers(&headers, true);
         assert_eq!(
-            String::from_utf8(writer.into_bytes()).unwrap(),
+            header_map(&headers, true),
             r#"{"X-Other":"application/json","Content-Type":"application/json"}"#
+        );
+        headers.remove("x-other");
+        headers.append(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(
+            header_map(&headers, false),
+            r#"{"content-type":["application/json","text/plain"]}"#,
+            "a content type with a second value is no literal"
         );
     }
 
