@@ -50,7 +50,7 @@ pub(crate) trait Sink {
 /// others are in their results).
 pub(crate) async fn run<E: Executor>(
     executor: &E,
-    plan: Box<Plan>,
+    mut plan: Box<Plan>,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
@@ -62,9 +62,10 @@ pub(crate) async fn run<E: Executor>(
     } else {
         config.max_concurrency()
     };
-    let (mut shared, complete) = (plan.shared, plan.complete);
     let hooks = &config.hooks().op[..];
     let limit = config.max_response_body();
+    // The plan's other parts move out into the state; what the ops share stays in
+    // its box, not copied into this future (192 bytes).
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
@@ -118,9 +119,10 @@ pub(crate) async fn run<E: Executor>(
                 }
                 continue;
             }
-            if !complete {
+            if !plan.complete {
                 // The last op to start takes what they all share.
-                shared.complete(index, &mut request, state.unstarted == 0);
+                plan.shared
+                    .complete(index, &mut request, state.unstarted == 0);
             }
             // What a change event needs of the request, kept only when it may be one.
             let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
