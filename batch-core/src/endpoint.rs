@@ -246,8 +246,12 @@ impl BatchEndpoint {
                 let body = read_body(read.declared_length, body, self.config().max_body())
                     .await
                     .map_err(Refused::check)?;
-                let chosen =
-                    codec::format_of(&parts, &body, self.config()).map_err(Refused::check)?;
+                let chosen = if read.json {
+                    codec::json_format(&body, self.config())
+                } else {
+                    codec::format_of(&parts, &body, self.config())
+                }
+                .map_err(Refused::check)?;
                 format = Some(chosen);
                 span.record("format", chosen.name());
                 let deadline = self.config().batch_deadline();
@@ -762,6 +766,9 @@ fn is_discovery<B>(request: &Request<B>) -> bool {
 /// of them rather than a lookup each: every batch asks for them all, and most
 /// carry few of them.
 struct Read {
+    /// Whether the first `content-type` is exactly `application/json`, as nearly
+    /// every batch's is: its format is then the body's shape alone.
+    json: bool,
     /// The batch's id, from the first `x-request-id`.
     id: BatchId,
     /// The length the first `content-length` declares, which may refuse the body
@@ -775,11 +782,13 @@ struct Read {
 
 impl Read {
     fn of(headers: &HeaderMap) -> Self {
-        let (mut request_id, mut content_length) = (None, None);
+        let (mut request_id, mut content_length, mut content_type) = (None, None, None);
         let (mut idempotency_key, mut accept) = (false, false);
         // Each name comes first with its first value: `get_or_insert` keeps that one.
         for (name, value) in headers {
-            if name == header::CONTENT_LENGTH {
+            if name == header::CONTENT_TYPE {
+                content_type.get_or_insert(value);
+            } else if name == header::CONTENT_LENGTH {
                 content_length.get_or_insert(value);
             } else if name == header::ACCEPT {
                 accept = true;
@@ -790,6 +799,7 @@ impl Read {
             }
         }
         Self {
+            json: content_type.is_some_and(codec::is_exactly_json),
             id: BatchId::named(request_id),
             declared_length: content_length
                 .and_then(|value| value.to_str().ok())

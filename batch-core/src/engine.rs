@@ -50,7 +50,7 @@ pub(crate) trait Sink {
 /// others are in their results).
 pub(crate) async fn run<E: Executor>(
     executor: &E,
-    plan: Box<Plan>,
+    mut plan: Box<Plan>,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
@@ -62,9 +62,10 @@ pub(crate) async fn run<E: Executor>(
     } else {
         config.max_concurrency()
     };
-    let (mut shared, complete) = (plan.shared, plan.complete);
     let hooks = &config.hooks().op[..];
     let limit = config.max_response_body();
+    // The plan's other parts move out into the state; what the ops share stays in
+    // its box, not copied into this future (192 bytes).
     let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
@@ -78,80 +79,95 @@ pub(crate) async fn run<E: Executor>(
         // deadline of those without a timeout of their own.
         let now = first.take().unwrap_or_else(Instant::now);
         let round_deadline = deadline.min(after(now, config.op_timeout()));
-        while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
+        'start: while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
                 break;
             };
-            // An op is ready once, when its last dependency finishes: its request is
-            // taken here (moved out, nothing left in its place) and never looked for
-            // again, so it is always there. (Were it not, an engine bug, the op would
-            // be skipped rather than the server panic.)
-            let op = &mut state.ops[index];
-            let Some(mut request) = op.request.take() else {
-                continue;
-            };
-            let (timeout, links) = (op.timeout, op.links.take());
-            // An op that cannot start is answered here: the batch halted, its time is
-            // up, or what it takes from results cannot be filled in (which is done
-            // now, its dependencies finished).
-            let refused = if state.halted {
-                Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
-            } else if now >= deadline {
-                Some(timed_out())
-            } else {
-                links
-                    .and_then(|links| links.apply(&mut request, &state.kept, config.path()).err())
-                    .map(|failure| {
-                        let (status, headers, body) = failure.outcome();
-                        outcome(status, headers, body)
-                    })
-            };
-            if let Some(mut result) = refused {
-                state.finish(index, &mut result);
-                let flow = sink.put(index, result).await;
-                if flushes(flow, &state.done)
-                    && flush(flow, &mut state.done, &mut state.ids, sink)
-                        .await
-                        .is_break()
-                {
-                    break 'batch;
+            // The op is readied in a block, its request gone by the block's end: the
+            // request, borrowed on the way, would otherwise keep a place in the
+            // batch's future through every await after it, moved out or not.
+            let ready = 'ready: {
+                // An op is ready once, when its last dependency finishes: its request
+                // is taken here (moved out, nothing left in its place) and never
+                // looked for again, so it is always there. (Were it not, an engine
+                // bug, the op would be skipped rather than the server panic.)
+                let op = &mut state.ops[index];
+                let Some(mut request) = op.request.take() else {
+                    continue 'start;
+                };
+                let (timeout, links) = (op.timeout, op.links.take());
+                // An op that cannot start is answered here: the batch halted, its time
+                // is up, or what it takes from results cannot be filled in (which is
+                // done now, its dependencies finished).
+                let refused = if state.halted {
+                    Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
+                } else if now >= deadline {
+                    Some(timed_out())
+                } else {
+                    links
+                        .and_then(|links| {
+                            links.apply(&mut request, &state.kept, config.path()).err()
+                        })
+                        .map(|failure| {
+                            let (status, headers, body) = failure.outcome();
+                            outcome(status, headers, body)
+                        })
+                };
+                if let Some(result) = refused {
+                    break 'ready Err(result);
                 }
-                continue;
-            }
-            if !complete {
-                // The last op to start takes what they all share.
-                shared.complete(index, &mut request, state.unstarted == 0);
-            }
-            // What a change event needs of the request, kept only when it may be one.
-            let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
-            let span = op_span(
-                index,
-                &state.ids[index],
-                request.method(),
-                request.uri().path(),
-            );
-            let started = Started {
-                index,
-                is_head: request.method() == Method::HEAD,
-                began: now,
-                // An op's own timeout may only bring its deadline nearer.
-                deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
-                mutation,
-                span: span.clone(),
+                if !plan.complete {
+                    // The last op to start takes what they all share.
+                    plan.shared
+                        .complete(index, &mut request, state.unstarted == 0);
+                }
+                // What a change event needs of the request, kept only when it may be
+                // one.
+                let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
+                let span = op_span(
+                    index,
+                    &state.ids[index],
+                    request.method(),
+                    request.uri().path(),
+                );
+                let started = Started {
+                    index,
+                    is_head: request.method() == Method::HEAD,
+                    began: now,
+                    // An op's own timeout may only bring its deadline nearer.
+                    deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
+                    mutation,
+                    span: span.clone(),
+                };
+                // Without hooks the op is the executor's call alone; with them, a
+                // future that runs them first (and owns a copy of the id they see).
+                let call = if hooks.is_empty() {
+                    Either::Left(executor.execute(request, limit))
+                } else {
+                    let id = state.ids[index].clone();
+                    Either::Right(Box::pin(checked(
+                        executor, hooks, index, id, request, limit,
+                    )))
+                };
+                // Entered at every poll: what the application logs for the op is the
+                // op's. Fused, it drops the op's future (and span) as soon as it
+                // answers.
+                Ok((started, boxed(&mut spare, call.instrument(span).fuse())))
             };
-            // Without hooks the op is the executor's call alone; with them, a future
-            // that runs them first (and owns a copy of the id they see).
-            let call = if hooks.is_empty() {
-                Either::Left(executor.execute(request, limit))
-            } else {
-                let id = state.ids[index].clone();
-                Either::Right(Box::pin(checked(
-                    executor, hooks, index, id, request, limit,
-                )))
+            let (started, mut call) = match ready {
+                Ok(ready) => ready,
+                Err(result) => {
+                    let flow = sink.put(index, state.finished(index, result)).await;
+                    if flushes(flow, &state.done)
+                        && flush(flow, &mut state.done, &mut state.ids, sink)
+                            .await
+                            .is_break()
+                    {
+                        break 'batch;
+                    }
+                    continue;
+                }
             };
-            // Entered at every poll: what the application logs for the op is the op's.
-            // Fused, it drops the op's future (and span) as soon as it answers.
-            let mut call = boxed(&mut spare, call.instrument(span).fuse());
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             // The answer is taken out of the match: held by a match whose arm awaits,
@@ -643,6 +659,13 @@ impl State {
             self.done.push((index, settled));
         }
         self.result(index, result);
+    }
+
+    /// [`State::finish`] for a result held by value: it goes on, made the op's
+    /// result, without a place of its own in the batch's future.
+    fn finished(&mut self, index: usize, mut result: OpResult) -> OpResult {
+        self.finish(index, &mut result);
+        result
     }
 
     /// Records that op `index` finished with `status`, and releases its dependents

@@ -21,10 +21,8 @@ pub(crate) mod multipart;
 pub(crate) mod native;
 pub(crate) mod spelling;
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
-use http::{Response, StatusCode, header, request::Parts};
+use http::{HeaderValue, Response, StatusCode, header, request::Parts};
 
 use crate::config::Config;
 use crate::model::{BatchRequest, BatchResponse, Field, Format};
@@ -119,24 +117,41 @@ pub(crate) fn pointer(format: Format, op: usize, field: &Field) -> Option<String
 /// The shape is read from the top-level keys only, up to the first that decides
 /// (`ops` or `requests`), so the document is parsed in full once, by its codec.
 pub(crate) fn format_of(parts: &Parts, body: &[u8], config: &Config) -> Result<Format, Problem> {
-    // Nearly every batch says exactly `application/json`: compared as bytes, it
-    // needs no check that it is text, no parameters cut off, no case folded.
-    let content_type = match parts.headers.get(header::CONTENT_TYPE) {
-        Some(value) if value.as_bytes() == b"application/json" => "application/json",
-        value => value
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default(),
-    };
-    let essence = match content_type {
-        "application/json" => Cow::Borrowed(content_type),
-        _ => spelling::essence(content_type),
-    };
-    let format = match essence.as_ref() {
+    let content_type = parts.headers.get(header::CONTENT_TYPE);
+    if content_type.is_some_and(is_exactly_json) {
+        return json_format(body, config);
+    }
+    let content_type = content_type
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let format = match spelling::essence(content_type).as_ref() {
         "application/json" => json_shape(body, config),
         "multipart/mixed" => Some(Format::Multipart),
         "application/x-www-form-urlencoded" => Some(Format::Facebook),
         _ => None,
     };
+    accepted(format, content_type, config)
+}
+
+/// Whether a content type says exactly `application/json`, as nearly every batch's
+/// does: compared as bytes, it needs no check that it is text, no parameters cut
+/// off, no case folded.
+pub(crate) fn is_exactly_json(content_type: &HeaderValue) -> bool {
+    content_type.as_bytes() == b"application/json"
+}
+
+/// [`format_of`] for a batch whose content type is JSON: the format its `body`'s
+/// shape names. Asked directly by a caller that saw the content type itself.
+pub(crate) fn json_format(body: &[u8], config: &Config) -> Result<Format, Problem> {
+    accepted(json_shape(body, config), "application/json", config)
+}
+
+/// `format` if the `config` accepts it; otherwise the 415 for `content_type`.
+fn accepted(
+    format: Option<Format>,
+    content_type: &str,
+    config: &Config,
+) -> Result<Format, Problem> {
     format
         .filter(|&f| config.accepts(f))
         .ok_or_else(|| unsupported(content_type, format, config))

@@ -193,10 +193,25 @@ impl OpIds {
 /// `x-request-id` makes one, and `fmt` would cost more than the rest of the id.
 fn push_hex(out: &mut [u8; GENERATED_MAX], at: usize, n: u64) -> usize {
     let digits = (16 - n.leading_zeros() as usize / 4).max(8);
-    for (slot, shift) in out[at..at + digits].iter_mut().zip((0..digits).rev()) {
-        *slot = b"0123456789abcdef"[(n >> (shift * 4)) as usize & 0xf];
-    }
+    let mut all = [0; 16];
+    all[..8].copy_from_slice(&hex8((n >> 32) as u32));
+    all[8..].copy_from_slice(&hex8(n as u32));
+    out[at..at + digits].copy_from_slice(&all[16 - digits..]);
     at + digits
+}
+
+/// `n`'s 8 hex digits, each nibble spread into a byte of one word and made its digit
+/// there, all eight at once, rather than looked up one at a time.
+fn hex8(n: u32) -> [u8; 8] {
+    let mut x = u64::from(n);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    // Byte `i` (from the lowest) now holds nibble `i`.
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more: those are letters, 39 past the
+    // digits in ASCII. No byte carries into the next: none exceeds 0x66.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 /// How many decimal digits `n` has.
@@ -288,6 +303,10 @@ mod tests {
         for n in [
             0,
             9,
+            0xa,
+            0xf,
+            0x1234_5678,
+            0x9abc_def0,
             0xabc,
             0xffff_ffff,
             0x1_0000_0000,

@@ -3,14 +3,14 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-use crate::codec::json::Writer;
+use crate::codec::json::{RESPONSES, Writer};
 use crate::model::{BatchResponse, ResultBody};
 
 /// `{"responses": [...]}`, each `{"id", "status", "headers", "body"}`: headers in
 /// canonical case, JSON bodies embedded, any other body in base64, and no body on a
 /// 204 or 304 (the Graph SDK refuses one there).
 pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
-    Writer::results("responses", &response.results, |out, result| {
+    Writer::results(RESPONSES, &response.results, |out, result| {
         out.headers(&result.headers, true);
         if [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
             return;

@@ -13,6 +13,13 @@ use super::scan::{needs_care, special};
 use crate::codec::spelling::canonical_name;
 use crate::model::{OpResult, ResultBody, Text};
 
+/// The opening of the native answer's list of results. Each list's key is one of
+/// ours, needing no escape: the opening is written as one literal.
+pub(crate) const RESULTS: &[u8] = br#"{"results":["#;
+
+/// The opening of the Graph answer's list of responses, as [`RESULTS`].
+pub(crate) const RESPONSES: &[u8] = br#"{"responses":["#;
+
 /// Whether a header is exactly `content-type: application/json`, which nearly every
 /// JSON answer carries and is written as a literal.
 #[inline(always)]
@@ -26,26 +33,26 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// `{"<list>":[...]}`, one object per result: `{"id":…,"status":…` then what
-    /// `rest` writes of the result, then `}`.
+    /// `{"<list>":[...]}`, opened by `opening` ([`RESULTS`] or [`RESPONSES`]), one
+    /// object per result: `{"id":…,"status":…` then what `rest` writes of the
+    /// result, then `}`.
     pub(crate) fn results(
-        list: &str,
+        opening: &[u8],
         results: &[OpResult],
         mut rest: impl FnMut(&mut Self, &OpResult),
     ) -> Self {
         let mut out = Self::for_results(results);
-        out.open_list(list);
+        out.open_list(opening);
         out.result_items(results, &mut rest);
         out.close_list();
         out
     }
 
-    /// `{"<list>":[`, the opening of [`Writer::results`]: its results follow, each
-    /// written by [`Writer::result_item`], then [`Writer::close_list`].
-    pub(crate) fn open_list(&mut self, list: &str) {
-        self.raw(b"{");
-        self.string(list);
-        self.raw(b":[");
+    /// `{"<list>":[`, the `opening` of [`Writer::results`] ([`RESULTS`] or
+    /// [`RESPONSES`]): its results follow, each written by [`Writer::result_item`],
+    /// then [`Writer::close_list`].
+    pub(crate) fn open_list(&mut self, opening: &[u8]) {
+        self.raw(opening);
     }
 
     /// `]}`, the end of what [`Writer::open_list`] opened.
@@ -428,7 +435,7 @@ mod tests {
             OpResult::new("op1", http::StatusCode::OK),
             OpResult::new("a\"b\\c\u{1}d\u{e9}", http::StatusCode::NOT_FOUND),
         ];
-        let document = Writer::results("results", &results, |_, _| {}).into_bytes();
+        let document = Writer::results(RESULTS, &results, |_, _| {}).into_bytes();
         assert_eq!(
             serde_json::from_slice::<Value>(&document).unwrap(),
             json!({"results": [

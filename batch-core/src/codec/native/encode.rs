@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::Response;
 
-use crate::codec::json::Writer;
+use crate::codec::json::{RESULTS, Writer};
 use crate::model::{BatchResponse, OpResult};
 
 /// The native answer as a `200 OK` `application/json` response.
@@ -15,7 +15,7 @@ pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
 /// only when the batch asked for them and only id and status for a silent success.
 pub(super) fn write(response: &BatchResponse) -> Writer {
     let include_headers = response.include_headers;
-    Writer::results("results", &response.results, |out, result| {
+    Writer::results(RESULTS, &response.results, |out, result| {
         rest(out, result, include_headers);
     })
 }
@@ -35,7 +35,7 @@ impl Answer {
         // Room for a small result per op (its id, status, a header or two and a
         // short body): a batch of them is rarely copied as it grows.
         let mut out = Writer::with_capacity(32 + 128 * ops);
-        out.open_list("results");
+        out.open_list(RESULTS);
         Self {
             out,
             include_headers,
