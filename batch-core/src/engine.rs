@@ -82,76 +82,95 @@ pub(crate) async fn run<E: Executor>(
             let Some(index) = state.next_ready() else {
                 break;
             };
-            // An op is ready once, when its last dependency finishes: its request is
-            // taken here (moved out, nothing left in its place) and never looked for
-            // again, so it is always there. (Were it not, an engine bug, the op would
-            // be skipped rather than the server panic.)
-            let op = &mut state.ops[index];
-            let Some(mut request) = op.request.take() else {
-                continue;
-            };
-            let (timeout, links) = (op.timeout, op.links.take());
-            // An op that cannot start is answered here: the batch halted, its time is
-            // up, or what it takes from results cannot be filled in (which is done
-            // now, its dependencies finished).
-            let refused = if state.halted {
-                Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
-            } else if now >= deadline {
-                Some(timed_out())
-            } else {
-                links
-                    .and_then(|links| links.apply(&mut request, &state.kept, config.path()).err())
-                    .map(|failure| {
-                        let (status, headers, body) = failure.outcome();
-                        outcome(status, headers, body)
-                    })
-            };
-            if let Some(mut result) = refused {
-                state.finish(index, &mut result);
-                let flow = sink.put(index, result).await;
-                if flushes(flow, &state.done)
-                    && flush(flow, &mut state.done, &mut state.ids, sink)
-                        .await
-                        .is_break()
-                {
-                    break 'batch;
+            // Started in a block without an await: the request, borrowed here, would
+            // otherwise have a place in the batch's future, and be copied into it
+            // and out again on its way to the executor's.
+            let begun = {
+                // An op is ready once, when its last dependency finishes: its request
+                // is taken here (moved out, nothing left in its place) and never
+                // looked for again, so it is always there. (Were it not, an engine
+                // bug, the op would be skipped rather than the server panic.)
+                let op = &mut state.ops[index];
+                let Some(mut request) = op.request.take() else {
+                    continue;
+                };
+                let (timeout, links) = (op.timeout, op.links.take());
+                // An op that cannot start is answered here: the batch halted, its
+                // time is up, or what it takes from results cannot be filled in
+                // (which is done now, its dependencies finished).
+                let refused = if state.halted {
+                    Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
+                } else if now >= deadline {
+                    Some(timed_out())
+                } else {
+                    links
+                        .and_then(|links| {
+                            links.apply(&mut request, &state.kept, config.path()).err()
+                        })
+                        .map(|failure| {
+                            let (status, headers, body) = failure.outcome();
+                            outcome(status, headers, body)
+                        })
+                };
+                match refused {
+                    Some(result) => Err(result),
+                    None => {
+                        if !complete {
+                            // The last op to start takes what they all share.
+                            shared.complete(index, &mut request, state.unstarted == 0);
+                        }
+                        // What a change event needs of the request, kept only when it
+                        // may be one.
+                        let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
+                        let span = op_span(
+                            index,
+                            &state.ids[index],
+                            request.method(),
+                            request.uri().path(),
+                        );
+                        let started = Started {
+                            index,
+                            is_head: request.method() == Method::HEAD,
+                            began: now,
+                            // An op's own timeout may only bring its deadline nearer.
+                            deadline: timeout
+                                .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
+                            mutation,
+                            span: span.clone(),
+                        };
+                        // Without hooks the op is the executor's call alone; with them,
+                        // a future that runs them first (and owns a copy of the id they
+                        // see).
+                        let call = if hooks.is_empty() {
+                            Either::Left(executor.execute(request, limit))
+                        } else {
+                            let id = state.ids[index].clone();
+                            Either::Right(Box::pin(checked(
+                                executor, hooks, index, id, request, limit,
+                            )))
+                        };
+                        // Entered at every poll: what the application logs for the op
+                        // is the op's. Fused, it drops the op's future (and span) as
+                        // soon as it answers.
+                        Ok((boxed(&mut spare, call.instrument(span).fuse()), started))
+                    }
                 }
-                continue;
-            }
-            if !complete {
-                // The last op to start takes what they all share.
-                shared.complete(index, &mut request, state.unstarted == 0);
-            }
-            // What a change event needs of the request, kept only when it may be one.
-            let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
-            let span = op_span(
-                index,
-                &state.ids[index],
-                request.method(),
-                request.uri().path(),
-            );
-            let started = Started {
-                index,
-                is_head: request.method() == Method::HEAD,
-                began: now,
-                // An op's own timeout may only bring its deadline nearer.
-                deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
-                mutation,
-                span: span.clone(),
             };
-            // Without hooks the op is the executor's call alone; with them, a future
-            // that runs them first (and owns a copy of the id they see).
-            let call = if hooks.is_empty() {
-                Either::Left(executor.execute(request, limit))
-            } else {
-                let id = state.ids[index].clone();
-                Either::Right(Box::pin(checked(
-                    executor, hooks, index, id, request, limit,
-                )))
+            let (mut call, started) = match begun {
+                Ok(begun) => begun,
+                Err(mut result) => {
+                    state.finish(index, &mut result);
+                    let flow = sink.put(index, result).await;
+                    if flushes(flow, &state.done)
+                        && flush(flow, &mut state.done, &mut state.ids, sink)
+                            .await
+                            .is_break()
+                    {
+                        break 'batch;
+                    }
+                    continue;
+                }
             };
-            // Entered at every poll: what the application logs for the op is the op's.
-            // Fused, it drops the op's future (and span) as soon as it answers.
-            let mut call = boxed(&mut spare, call.instrument(span).fuse());
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
             // The answer is taken out of the match: held by a match whose arm awaits,
