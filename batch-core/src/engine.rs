@@ -87,11 +87,12 @@ pub(crate) async fn run<E: Executor>(
             // and out again on its way to the executor's.
             let begun = {
                 // An op is ready once, when its last dependency finishes: its request
-                // is taken here (moved out, nothing left in its place) and never
-                // looked for again, so it is always there. (Were it not, an engine
-                // bug, the op would be skipped rather than the server panic.)
+                // is completed where it lies, moved out (nothing left in its place)
+                // only into the executor's call, and never looked for again, so it
+                // is always there. (Were it not, an engine bug, the op would be
+                // skipped rather than the server panic.)
                 let op = &mut state.ops[index];
-                let Some(mut request) = op.request.take() else {
+                let Some(request) = &mut op.request else {
                     continue;
                 };
                 let (timeout, links) = (op.timeout, op.links.take());
@@ -104,24 +105,25 @@ pub(crate) async fn run<E: Executor>(
                     Some(timed_out())
                 } else {
                     links
-                        .and_then(|links| {
-                            links.apply(&mut request, &state.kept, config.path()).err()
-                        })
+                        .and_then(|links| links.apply(request, &state.kept, config.path()).err())
                         .map(|failure| {
                             let (status, headers, body) = failure.outcome();
                             outcome(status, headers, body)
                         })
                 };
                 match refused {
-                    Some(result) => Err(result),
+                    Some(result) => {
+                        op.request = None;
+                        Err(result)
+                    }
                     None => {
                         if !complete {
                             // The last op to start takes what they all share.
-                            shared.complete(index, &mut request, state.unstarted == 0);
+                            shared.complete(index, request, state.unstarted == 0);
                         }
                         // What a change event needs of the request, kept only when it
                         // may be one.
-                        let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
+                        let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
                         let span = op_span(
                             index,
                             &state.ids[index],
@@ -140,7 +142,11 @@ pub(crate) async fn run<E: Executor>(
                         };
                         // Without hooks the op is the executor's call alone; with them,
                         // a future that runs them first (and owns a copy of the id they
-                        // see).
+                        // see). The request is moved only now, from the op into the
+                        // call: taken earlier, it was copied once more on the way.
+                        let Some(request) = op.request.take() else {
+                            continue;
+                        };
                         let call = if hooks.is_empty() {
                             Either::Left(executor.execute(request, limit))
                         } else {
