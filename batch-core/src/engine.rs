@@ -143,17 +143,19 @@ pub(crate) async fn run<E: Executor>(
                         // Without hooks the op is the executor's call alone; with them,
                         // a future that runs them first (and owns a copy of the id they
                         // see). The request is moved only now, from the op into the
-                        // call: taken earlier, it was copied once more on the way.
-                        let Some(request) = op.request.take() else {
-                            continue;
-                        };
-                        let call = if hooks.is_empty() {
-                            Either::Left(executor.execute(request, limit))
-                        } else {
-                            let id = state.ids[index].clone();
-                            Either::Right(Box::pin(checked(
-                                executor, hooks, index, id, request, limit,
-                            )))
+                        // call: taken earlier, or before the arm is chosen, it is
+                        // copied once more on the way.
+                        let call = match op.request.take() {
+                            Some(request) if hooks.is_empty() => {
+                                Either::Left(executor.execute(request, limit))
+                            }
+                            Some(request) => {
+                                let id = state.ids[index].clone();
+                                Either::Right(Box::pin(checked(
+                                    executor, hooks, index, id, request, limit,
+                                )))
+                            }
+                            None => continue,
                         };
                         // Entered at every poll: what the application logs for the op
                         // is the op's. Fused, it drops the op's future (and span) as
