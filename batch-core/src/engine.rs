@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
-use futures::future::{Either, Fuse, FusedFuture};
+use futures::future::Either;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
@@ -138,7 +138,7 @@ pub(crate) async fn run<E: Executor>(
                             deadline: timeout
                                 .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
                             mutation,
-                            span: span.clone(),
+                            span,
                         };
                         // Without hooks the op is the executor's call alone; with them,
                         // a future that runs them first (and owns a copy of the id they
@@ -157,10 +157,7 @@ pub(crate) async fn run<E: Executor>(
                             }
                             None => continue,
                         };
-                        // Entered at every poll: what the application logs for the op
-                        // is the op's. Fused, it drops the op's future (and span) as
-                        // soon as it answers.
-                        Ok((boxed(&mut spare, call.instrument(span).fuse()), started))
+                        Ok((boxed(&mut spare, call), started))
                     }
                 }
             };
@@ -183,7 +180,7 @@ pub(crate) async fn run<E: Executor>(
             // wait are queued (and timed), then polled with their own waker.
             // The answer is taken out of the match: held by a match whose arm awaits,
             // it would be stored in the batch's future and copied there and back.
-            let answer = match poll_once(call.as_mut()).await {
+            let answer = match poll_once(call.as_mut(), &started.span).await {
                 Poll::Ready(answer) => answer,
                 Poll::Pending => {
                     let waiting = meter.waits();
@@ -193,9 +190,11 @@ pub(crate) async fn run<E: Executor>(
                     continue;
                 }
             };
-            if call.is_terminated() {
-                spare = Some(call);
-            }
+            // The future answered (or panicked) and is left in its box, dropped when
+            // the next op's is put there or with the batch: an answered async fn's
+            // future owns nothing, and dropping it at once (as `Fuse` did) cost
+            // about 35 instructions an op.
+            spare = Some(call);
             // Made in a block: borrowed in the loop's own scope, the result would
             // have a place in the batch's future, written there and copied out of
             // it to the sink; here it is made on the stack.
@@ -760,20 +759,25 @@ impl Started {
     /// Waits for an op that did not answer on its first poll, until its deadline.
     /// `waiting` counts it in flight until it answers, or until this future is
     /// dropped unanswered.
-    async fn wait<F>(
+    fn wait<F>(
         self,
         call: Pin<Box<F>>,
         waiting: Waiting,
         meter: &OpMeter,
-    ) -> (usize, OpResult, Option<Box<Mutation>>)
+    ) -> impl Future<Output = (usize, OpResult, Option<Box<Mutation>>)>
     where
         F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
     {
-        let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
-        drop(waiting);
-        let outcome = self.outcome(answer);
-        self.answered(outcome.status, meter);
-        (self.index, outcome, self.mutation)
+        // Entered at every poll, and when it is dropped: what the application logs
+        // for the op is the op's, as in its first poll.
+        let call = call.instrument(self.span.clone());
+        async move {
+            let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
+            drop(waiting);
+            let outcome = self.outcome(answer);
+            self.answered(outcome.status, meter);
+            (self.index, outcome, self.mutation)
+        }
     }
 
     /// Tells the op's span and `meter` that it ended with `status`. Kept apart from
@@ -814,12 +818,12 @@ impl Started {
     }
 }
 
-/// `future` in the box of `spare`, the future of an op that answered at once (and is
-/// gone), or in a new box: a batch of ops that answer at once allocates one box.
+/// `future` in the box of `spare`, the future of an op that answered at once (dropped
+/// here), or in a new box: a batch of ops that answer at once allocates one box.
 // Inlined, the future is moved into its box without a copy on the way, which would
 // cost about what reusing the box saves.
 #[inline(always)]
-fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> Pin<Box<Fuse<F>>> {
+fn boxed<F: Future>(spare: &mut Option<Pin<Box<F>>>, future: F) -> Pin<Box<F>> {
     match spare.take() {
         Some(mut slot) => {
             slot.set(future);
@@ -829,14 +833,17 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
     }
 }
 
-/// Polls `future` once and says what that poll gave, without waiting; a panic in
-/// that poll is caught and given as its `Err`, as `catch_unwind` gives it.
+/// Polls `future` once, in `span`, and says what that poll gave, without waiting; a
+/// panic in that poll is caught and given as its `Err`, as `catch_unwind` gives it.
 // Caught here rather than by `FutureExt::catch_unwind`: its poll, left out of line
 // when the batch's future changes shape, copied each answer twice more (~45 per op).
-fn poll_once<F: Future + ?Sized>(
-    mut future: Pin<&mut F>,
-) -> impl Future<Output = Poll<std::thread::Result<F::Output>>> {
+fn poll_once<'a, F: Future + ?Sized>(
+    mut future: Pin<&'a mut F>,
+    span: &'a Span,
+) -> impl Future<Output = Poll<std::thread::Result<F::Output>>> + 'a {
     std::future::poll_fn(move |cx| {
+        // What the application logs for the op is the op's.
+        let _entered = span.enter();
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
         Poll::Ready(match polled {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
