@@ -132,7 +132,10 @@ impl BatchId {
             }
             write_decimal(&mut slot[id.len() + 1..][..digits], index);
         }
-        let values = Bytes::from(values);
+        // Shared from the start: `Bytes::from` of a full `Vec` makes a buffer that
+        // the first clone (the batch's value, just below) converts to a shared one,
+        // and every op's clone and drop then pays for checking which of the two it is.
+        let values = Bytes::from_owner(values);
         // Checked once here: it goes into the inherited headers and, made up, into
         // the answer's `x-batch-id`, each a clone. Cut from the buffer even when the
         // caller sent it: a value the op sets can never share these bytes.
