@@ -124,12 +124,7 @@ pub(crate) async fn run<E: Executor>(
                         // What a change event needs of the request, kept only when it
                         // may be one.
                         let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
-                        let span = op_span(
-                            index,
-                            &state.ids[index],
-                            request.method(),
-                            request.uri().path(),
-                        );
+                        let span = op_span(index, &state.ids[index], request);
                         let started = Started {
                             index,
                             is_head: request.method() == Method::HEAD,
