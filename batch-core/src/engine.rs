@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
-use futures::future::{Either, Fuse, FusedFuture};
+use futures::future::Either;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
@@ -79,83 +79,86 @@ pub(crate) async fn run<E: Executor>(
         // deadline of those without a timeout of their own.
         let now = first.take().unwrap_or_else(Instant::now);
         let round_deadline = deadline.min(after(now, config.op_timeout()));
-        'start: while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
+        while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
                 break;
             };
-            // The op is readied in a block, its request gone by the block's end: the
-            // request, borrowed on the way, would otherwise keep a place in the
-            // batch's future through every await after it, moved out or not.
-            let ready = 'ready: {
+            // Started in a block without an await: the request, borrowed here, would
+            // otherwise have a place in the batch's future, and be copied into it
+            // and out again on its way to the executor's.
+            let begun = {
                 // An op is ready once, when its last dependency finishes: its request
-                // is taken here (moved out, nothing left in its place) and never
-                // looked for again, so it is always there. (Were it not, an engine
-                // bug, the op would be skipped rather than the server panic.)
+                // is completed where it lies, moved out (nothing left in its place)
+                // only into the executor's call, and never looked for again, so it
+                // is always there. (Were it not, an engine bug, the op would be
+                // skipped rather than the server panic.)
                 let op = &mut state.ops[index];
-                let Some(mut request) = op.request.take() else {
-                    continue 'start;
+                let Some(request) = &mut op.request else {
+                    continue;
                 };
                 let (timeout, links) = (op.timeout, op.links.take());
-                // An op that cannot start is answered here: the batch halted, its time
-                // is up, or what it takes from results cannot be filled in (which is
-                // done now, its dependencies finished).
+                // An op that cannot start is answered here: the batch halted, its
+                // time is up, or what it takes from results cannot be filled in
+                // (which is done now, its dependencies finished).
                 let refused = if state.halted {
                     Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
                 } else if now >= deadline {
                     Some(timed_out())
                 } else {
                     links
-                        .and_then(|links| {
-                            links.apply(&mut request, &state.kept, config.path()).err()
-                        })
+                        .and_then(|links| links.apply(request, &state.kept, config.path()).err())
                         .map(|failure| {
                             let (status, headers, body) = failure.outcome();
                             outcome(status, headers, body)
                         })
                 };
-                if let Some(result) = refused {
-                    break 'ready Err(result);
+                match refused {
+                    Some(result) => {
+                        op.request = None;
+                        Err(result)
+                    }
+                    None => {
+                        if !plan.complete {
+                            // The last op to start takes what they all share.
+                            plan.shared.complete(index, request, state.unstarted == 0);
+                        }
+                        // What a change event needs of the request, kept only when it
+                        // may be one.
+                        let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
+                        let span = op_span(index, &state.ids[index], request);
+                        let started = Started {
+                            index,
+                            is_head: request.method() == Method::HEAD,
+                            began: now,
+                            // An op's own timeout may only bring its deadline nearer.
+                            deadline: timeout
+                                .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
+                            mutation,
+                            span,
+                        };
+                        // Without hooks the op is the executor's call alone; with them,
+                        // a future that runs them first (and owns a copy of the id they
+                        // see). The request is moved only now, from the op into the
+                        // call: taken earlier, or before the arm is chosen, it is
+                        // copied once more on the way.
+                        let call = match op.request.take() {
+                            Some(request) if hooks.is_empty() => {
+                                Either::Left(executor.execute(request, limit))
+                            }
+                            Some(request) => {
+                                let id = state.ids[index].clone();
+                                Either::Right(Box::pin(checked(
+                                    executor, hooks, index, id, request, limit,
+                                )))
+                            }
+                            None => continue,
+                        };
+                        Ok((boxed(&mut spare, call), started))
+                    }
                 }
-                if !plan.complete {
-                    // The last op to start takes what they all share.
-                    plan.shared
-                        .complete(index, &mut request, state.unstarted == 0);
-                }
-                // What a change event needs of the request, kept only when it may be
-                // one.
-                let mutation = hub.and_then(|_| Mutation::of(&request)).map(Box::new);
-                let span = op_span(
-                    index,
-                    &state.ids[index],
-                    request.method(),
-                    request.uri().path(),
-                );
-                let started = Started {
-                    index,
-                    is_head: request.method() == Method::HEAD,
-                    began: now,
-                    // An op's own timeout may only bring its deadline nearer.
-                    deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
-                    mutation,
-                    span: span.clone(),
-                };
-                // Without hooks the op is the executor's call alone; with them, a
-                // future that runs them first (and owns a copy of the id they see).
-                let call = if hooks.is_empty() {
-                    Either::Left(executor.execute(request, limit))
-                } else {
-                    let id = state.ids[index].clone();
-                    Either::Right(Box::pin(checked(
-                        executor, hooks, index, id, request, limit,
-                    )))
-                };
-                // Entered at every poll: what the application logs for the op is the
-                // op's. Fused, it drops the op's future (and span) as soon as it
-                // answers.
-                Ok((started, boxed(&mut spare, call.instrument(span).fuse())))
             };
-            let (started, mut call) = match ready {
-                Ok(ready) => ready,
+            let (mut call, started) = match begun {
+                Ok(begun) => begun,
                 Err(result) => {
                     let flow = sink.put(index, state.finished(index, result)).await;
                     if flushes(flow, &state.done)
@@ -172,7 +175,7 @@ pub(crate) async fn run<E: Executor>(
             // wait are queued (and timed), then polled with their own waker.
             // The answer is taken out of the match: held by a match whose arm awaits,
             // it would be stored in the batch's future and copied there and back.
-            let answer = match poll_once(call.as_mut()).await {
+            let answer = match poll_once(call.as_mut(), &started.span).await {
                 Poll::Ready(answer) => answer,
                 Poll::Pending => {
                     let waiting = meter.waits();
@@ -182,9 +185,11 @@ pub(crate) async fn run<E: Executor>(
                     continue;
                 }
             };
-            if call.is_terminated() {
-                spare = Some(call);
-            }
+            // The future answered (or panicked) and is left in its box, dropped when
+            // the next op's is put there or with the batch: an answered async fn's
+            // future owns nothing, and dropping it at once (as `Fuse` did) cost
+            // about 35 instructions an op.
+            spare = Some(call);
             // Made in a block: borrowed in the loop's own scope, the result would
             // have a place in the batch's future, written there and copied out of
             // it to the sink; here it is made on the stack.
@@ -784,20 +789,25 @@ impl Started {
     /// Waits for an op that did not answer on its first poll, until its deadline.
     /// `waiting` counts it in flight until it answers, or until this future is
     /// dropped unanswered.
-    async fn wait<F>(
+    fn wait<F>(
         self,
         call: Pin<Box<F>>,
         waiting: Waiting,
         meter: &OpMeter,
-    ) -> (usize, OpResult, Option<Box<Mutation>>)
+    ) -> impl Future<Output = (usize, OpResult, Option<Box<Mutation>>)>
     where
         F: Future<Output = Result<Response<Bytes>, ExecuteError>> + ?Sized,
     {
-        let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
-        drop(waiting);
-        let outcome = self.outcome(answer);
-        self.answered(outcome.status, meter);
-        (self.index, outcome, self.mutation)
+        // Entered at every poll, and when it is dropped: what the application logs
+        // for the op is the op's, as in its first poll.
+        let call = call.instrument(self.span.clone());
+        async move {
+            let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
+            drop(waiting);
+            let outcome = self.outcome(answer);
+            self.answered(outcome.status, meter);
+            (self.index, outcome, self.mutation)
+        }
     }
 
     /// Tells the op's span and `meter` that it ended with `status`. Kept apart from
@@ -838,12 +848,12 @@ impl Started {
     }
 }
 
-/// `future` in the box of `spare`, the future of an op that answered at once (and is
-/// gone), or in a new box: a batch of ops that answer at once allocates one box.
+/// `future` in the box of `spare`, the future of an op that answered at once (dropped
+/// here), or in a new box: a batch of ops that answer at once allocates one box.
 // Inlined, the future is moved into its box without a copy on the way, which would
 // cost about what reusing the box saves.
 #[inline(always)]
-fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> Pin<Box<Fuse<F>>> {
+fn boxed<F: Future>(spare: &mut Option<Pin<Box<F>>>, future: F) -> Pin<Box<F>> {
     match spare.take() {
         Some(mut slot) => {
             slot.set(future);
@@ -853,20 +863,22 @@ fn boxed<F: Future>(spare: &mut Option<Pin<Box<Fuse<F>>>>, future: Fuse<F>) -> P
     }
 }
 
-/// Polls `future` once and says what that poll gave, without waiting; a panic in
-/// that poll is caught and given as its `Err`, as `catch_unwind` gives it.
+/// Polls `future` once, in `span`, and says what that poll gave, without waiting; a
+/// panic in that poll is caught and given as its `Err`, as `catch_unwind` gives it.
 // Caught here rather than by `FutureExt::catch_unwind`: its poll, left out of line
 // when the batch's future changes shape, copied each answer twice more (~45 per op).
-fn poll_once<F: Future + ?Sized>(
-    mut future: Pin<&mut F>,
-) -> impl Future<Output = Poll<std::thread::Result<F::Output>>> {
+fn poll_once<'a, F: Future + ?Sized>(
+    mut future: Pin<&'a mut F>,
+    span: &'a Span,
+) -> impl Future<Output = Poll<std::thread::Result<F::Output>>> + 'a {
     std::future::poll_fn(move |cx| {
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
-        Poll::Ready(match polled {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic)),
-        })
+        // What the application logs for the op is the op's.
+        let _entered = span.enter();
+        // The answer is made its `Ok` inside, not taken out and put back: two copies
+        // of it fewer.
+        let polled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx).map(Ok)));
+        Poll::Ready(polled.unwrap_or_else(|panic| Poll::Ready(Err(panic))))
     })
 }
 

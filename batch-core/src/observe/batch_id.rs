@@ -130,13 +130,12 @@ impl BatchId {
                 digits += 1;
                 longer_from = longer_from.saturating_mul(10);
             }
-            let mut n = index;
-            for digit in slot[id.len() + 1..][..digits].iter_mut().rev() {
-                *digit = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
+            write_decimal(&mut slot[id.len() + 1..][..digits], index);
         }
-        let values = Bytes::from(values);
+        // Shared from the start: `Bytes::from` of a full `Vec` makes a buffer that
+        // the first clone (the batch's value, just below) converts to a shared one,
+        // and every op's clone and drop then pays for checking which of the two it is.
+        let values = Bytes::from_owner(values);
         // Checked once here: it goes into the inherited headers and, made up, into
         // the answer's `x-batch-id`, each a clone. Cut from the buffer even when the
         // caller sent it: a value the op sets can never share these bytes.
@@ -214,6 +213,31 @@ fn hex8(n: u32) -> [u8; 8] {
     (x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
+/// The decimal digits of 0 to 99, two by two.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
+
+/// Writes `n` in decimal into `out`, which is as long as its digits: two digits at a
+/// time, since every op's index is written (most take one step, not two).
+fn write_decimal(out: &mut [u8], mut n: usize) {
+    let mut end = out.len();
+    while end >= 2 {
+        out[end - 2..end].copy_from_slice(&PAIRS[n % 100]);
+        n /= 100;
+        end -= 2;
+    }
+    if let Some(first) = out.first_mut().filter(|_| end == 1) {
+        *first = b'0' + (n % 10) as u8;
+    }
+}
+
 /// How many decimal digits `n` has.
 fn decimal_len(n: usize) -> usize {
     // Counted up: an op's index has few digits, found in as many compares, fewer
@@ -278,6 +302,15 @@ mod tests {
             }
             assert!(values.op(ops).is_none());
             assert_eq!(values.batch().unwrap(), id.as_str());
+        }
+    }
+
+    #[test]
+    fn decimal_digits_are_what_fmt_writes() {
+        for n in [0, 7, 10, 42, 99, 100, 101, 999, 1000, 12_345, usize::MAX] {
+            let mut out = vec![0; decimal_len(n)];
+            write_decimal(&mut out, n);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), n.to_string(), "{n}");
         }
     }
 

@@ -5,7 +5,8 @@
 //! and is entered whenever the op's future is polled, so whatever the application
 //! logs while serving an op carries the op and its batch.
 
-use http::Method;
+use bytes::Bytes;
+use http::Request;
 use tracing::Span;
 use tracing::field::Empty;
 
@@ -27,20 +28,21 @@ pub(crate) fn batch_span(id: &BatchId, transport: Transport) -> Span {
     )
 }
 
-/// The span of op `index`: its `id`, `method` and `path` (never the query, where
-/// clients put tokens) now; its `status` and `duration_ms` when it ends.
+/// The span of op `index`, whose request is `request`: its `id`, `method` and `path`
+/// (never the query, where clients put tokens) now; its `status` and `duration_ms`
+/// when it ends.
 ///
 /// At DEBUG: a span per op costs next to nothing while no subscriber wants it, and a
 /// production log at INFO keeps one line per batch.
-pub(crate) fn op_span(index: usize, id: &Text, method: &Method, path: &str) -> Span {
+pub(crate) fn op_span(index: usize, id: &Text, request: &Request<Bytes>) -> Span {
     tracing::debug_span!(
         target: "batch_core::op",
         "op",
         index,
-        // Read as text only when the span is recorded: most runs record none.
+        // Read only when the span is recorded: most runs record none.
         id = id.as_str(),
-        method = method.as_str(),
-        path,
+        method = request.method().as_str(),
+        path = request.uri().path(),
         status = Empty,
         duration_ms = Empty,
     )
