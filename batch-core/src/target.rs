@@ -5,6 +5,7 @@
 //! executor is byte for byte the string that every check saw.
 
 use http::Uri;
+use http::uri::PathAndQuery;
 use thiserror::Error;
 
 use crate::model::Text;
@@ -56,7 +57,11 @@ pub(crate) enum TargetError {
 /// `batch_path` is the batch endpoint's path, which no op may target.
 pub(crate) fn parse(url: Text, batch_path: &str) -> Result<Uri, TargetError> {
     check_bytes(url.as_bytes(), batch_path)?;
-    Uri::from_maybe_shared(url.into_bytes()).map_err(|_| TargetError::Invalid)
+    // The url starts with `/` (checked above): it is a path and query, and the
+    // `Uri` is that alone, without the parse of every form a `Uri` may take.
+    let path_and_query =
+        PathAndQuery::from_maybe_shared(url.into_bytes()).map_err(|_| TargetError::Invalid)?;
+    Ok(Uri::from(path_and_query))
 }
 
 /// Every rule but the URI grammar's own, which [`Uri`] checks. One scan of the bytes
