@@ -67,9 +67,9 @@ pub(crate) fn parse(url: Text, batch_path: &str) -> Result<Uri, TargetError> {
 }
 
 /// Every rule but the URI grammar's own, which [`Uri`] checks. One scan of the bytes
-/// finds the query, whether anything is percent-encoded, and the path's empty and
-/// dot segments as written; only a url with a `%` has its segments decoded and
-/// looked at again.
+/// finds the query, whether anything is percent-encoded, the path's empty segments,
+/// and whether its path has a `.`; only a path with a `.` is looked at again for
+/// dot segments, and only a url with a `%` has its segments decoded.
 pub(crate) fn check(url: &str, batch_path: &str) -> Result<(), TargetError> {
     check_bytes(url.as_bytes(), batch_path)
 }
@@ -85,12 +85,11 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
     let is_dot = |segment: &[u8]| segment == b"." || segment == b"..";
     let mut query_at = None;
     let mut encoded = false;
-    // The path's segments as written, read in the same scan: where the current one
-    // starts, whether one was empty before another (a `//`), and whether one was a
-    // dot segment (which only decoding can change, when there is a `%`).
-    let mut segment = 1;
+    // Of the path's segments as written, the scan notes only whether one was empty
+    // before another (a `//`) and whether any `.` was seen: only then are they
+    // looked at for dot segments, which most paths cannot have.
     let mut empty = false;
-    let mut dot = false;
+    let mut dotted = false;
     for (at, &b) in url.iter().enumerate().skip(1) {
         if PLAIN[usize::from(b)] {
             continue;
@@ -104,10 +103,9 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
                 return Err(TargetError::Invalid);
             }
             b'/' if query_at.is_none() => {
-                empty |= at == segment;
-                dot |= is_dot(&url[segment..at]);
-                segment = at + 1;
+                empty |= url[at - 1] == b'/';
             }
+            b'.' => dotted |= query_at.is_none(),
             b'?' if query_at.is_none() => query_at = Some(at),
             b'%' => encoded = true,
             _ => {}
@@ -119,12 +117,11 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
         Some(at) => (&url[..at], Some(&url[at + 1..])),
         None => (url, None),
     };
-    dot |= is_dot(&path[segment..]);
     if empty {
         return Err(TargetError::EmptySegment);
     }
     if !encoded {
-        if dot {
+        if dotted && path[1..].split(|&b| b == b'/').any(is_dot) {
             return Err(TargetError::DotSegment);
         }
         if trim_slash(path).eq_ignore_ascii_case(trim_slash(batch_path.as_bytes())) {
@@ -171,6 +168,7 @@ static PLAIN: [bool; 256] = {
                 | b'/'
                 | b'?'
                 | b'%'
+                | b'.'
         );
         b += 1;
     }
@@ -276,6 +274,7 @@ mod tests {
             "/items?redirect=%2Fhome",
             "/caf%C3%A9",
             "/a.b/..c/.d",
+            "/files/a.txt?at=./..&back=/../",
             "/batches",
             "/api/batch",
         ] {
@@ -299,6 +298,10 @@ mod tests {
             ("/a/../b", TargetError::DotSegment),
             ("/a/./b", TargetError::DotSegment),
             ("/a/..", TargetError::DotSegment),
+            ("/./a", TargetError::DotSegment),
+            ("/.", TargetError::DotSegment),
+            ("/a.b/.?x=1", TargetError::DotSegment),
+            ("/a.b/..//c", TargetError::EmptySegment),
             ("/a/%2e%2e/b", TargetError::DotSegment),
             ("/a/.%2E/b", TargetError::DotSegment),
             ("/a/%2e/b", TargetError::DotSegment),
