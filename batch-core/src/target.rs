@@ -90,7 +90,10 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
     // looked at for dot segments, which most paths cannot have.
     let mut empty = false;
     let mut dotted = false;
-    for (at, &b) in url.iter().enumerate().skip(1) {
+    // Indexed from 1, past the `/`: an iterator that skips it kept a state the
+    // loop tested at every byte that is not plain (~30 instructions a url).
+    for at in 1..url.len() {
+        let b = url[at];
         if PLAIN[usize::from(b)] {
             continue;
         }
