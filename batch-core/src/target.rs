@@ -127,7 +127,12 @@ fn check_bytes(url: &[u8], batch_path: &str) -> Result<(), TargetError> {
         if dotted && path[1..].split(|&b| b == b'/').any(is_dot) {
             return Err(TargetError::DotSegment);
         }
-        if trim_slash(path).eq_ignore_ascii_case(trim_slash(batch_path.as_bytes())) {
+        // Most paths differ from the batch path in length by more than its
+        // trailing slash: told apart without trimming them.
+        let batch_path = batch_path.as_bytes();
+        if path.len().abs_diff(batch_path.len()) <= 1
+            && trim_slash(path).eq_ignore_ascii_case(trim_slash(batch_path))
+        {
             return Err(TargetError::NestedBatch);
         }
         return Ok(());
@@ -378,6 +383,18 @@ mod tests {
             parse("/v1/Batch/".into(), "/v1/batch").err(),
             Some(TargetError::NestedBatch)
         );
+        // A batch path with its trailing slash, or the root, against urls a byte
+        // longer or shorter.
+        for (url, batch_path, nested) in [
+            ("/v1/batch", "/v1/batch/", true),
+            ("/v1/batch/", "/v1/batch/", true),
+            ("/v1/batchx", "/v1/batch/", false),
+            ("/", "/", true),
+            ("/a", "/", false),
+        ] {
+            let refused = parse(url.into(), batch_path).err() == Some(TargetError::NestedBatch);
+            assert_eq!(refused, nested, "{url} {batch_path}");
+        }
     }
 
     #[test]
