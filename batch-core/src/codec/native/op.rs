@@ -36,6 +36,9 @@ pub(super) struct TypedOp<'a> {
     pub(super) silent: Option<bool>,
     pub(super) timeout_ms: Option<u64>,
     pub(super) condition: Option<String>,
+    /// Whether a field other than the url, id and method may be set: most ops have
+    /// none, and are built without a look at each.
+    pub(super) others: bool,
 }
 
 /// Where field `name` of op `index` sits.
@@ -75,6 +78,9 @@ pub(super) fn build_op(
         operation.id = Some(id);
     }
     operation.method = op.method.take();
+    if !std::mem::take(&mut op.others) {
+        return Ok(());
+    }
     if let Some(headers) = op.headers.take() {
         operation.headers = headers;
     }

@@ -223,6 +223,8 @@ fn read_field<'a>(
     headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
+    // Noted without a branch: most fields read are the url and id.
+    op.others |= !matches!(name, Name::Id | Name::Method | Name::Url);
     match name {
         Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
         Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
