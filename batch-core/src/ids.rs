@@ -17,9 +17,18 @@ use crate::model::{Operation, Text};
 #[derive(Debug)]
 pub(crate) struct Ids {
     ids: Vec<Text>,
-    /// Each op's key (high half) and index (low half), in the order of their ids
-    /// folded, equal ids in op order; empty for a batch of one op.
-    sorted: Vec<u128>,
+    /// Each op's entry: its key's high bits, and its index in the bits of
+    /// `index_bits`; in the order of their ids folded, equal ids in op order; empty
+    /// for a batch of one op.
+    ///
+    /// One word, not a key and an index side by side: words sort in half the
+    /// instructions pairs of them do. The bits an index takes from the key (6 of 64
+    /// for a batch of 50) only make more keys tie, which the ids then settle.
+    sorted: Vec<u64>,
+    /// The low bits of an entry, which hold the op's index.
+    index_bits: u64,
+    /// The first op, in op order, whose id an earlier op has already.
+    duplicate: Option<usize>,
 }
 
 impl Ids {
@@ -32,41 +41,54 @@ impl Ids {
     /// Indexes the ops' ids, given in op order.
     pub(crate) fn new(ids: Vec<Text>) -> Self {
         // A batch of one op has nothing to sort, and only its own id to find.
-        if ids.len() < 2 {
+        let Some(last) = ids.len().checked_sub(1).filter(|&last| last > 0) else {
             return Self {
                 ids,
                 sorted: Vec::new(),
+                index_bits: 0,
+                duplicate: None,
             };
-        }
-        let mut sorted: Vec<u128> = (ids.iter().map(|id| key(id.as_bytes())).zip(0..))
-            .map(|(key, index)| u128::from(key) << 64 | index)
+        };
+        // As many bits as the last index has: below the first that is set, all.
+        let index_bits = u64::MAX >> (last as u64).leading_zeros();
+        let mut sorted: Vec<u64> = (ids.iter().map(|id| key(id.as_bytes())).zip(0..))
+            .map(|(key, index)| key & !index_bits | index)
             .collect();
-        // Numbers sort fast; only ops whose keys tie need their ids compared.
+        // Numbers sort fast; only ops whose keys tie need their ids compared, and
+        // only ids whose keys tie can be the same.
         sorted.sort_unstable();
+        let mut duplicate = None;
         let mut run = 0;
         for end in 1..=sorted.len() {
-            if sorted.get(end).map(|&entry| key_of(entry)) != Some(key_of(sorted[run])) {
-                if end - run > 1 {
-                    sorted[run..end].sort_by(|&a, &b| {
-                        folded_cmp(ids[index_of(a)].as_bytes(), ids[index_of(b)].as_bytes())
-                            .then(a.cmp(&b))
-                    });
+            let key_at = |at: usize| sorted.get(at).map(|&entry| entry & !index_bits);
+            if key_at(end) != key_at(run) {
+                let tied = &mut sorted[run..end];
+                if tied.len() > 1 {
+                    let id = |entry: u64| ids[index_of(entry, index_bits)].as_bytes();
+                    tied.sort_by(|&a, &b| folded_cmp(id(a), id(b)).then(a.cmp(&b)));
+                    // Equal ids are next to each other, the earliest op first.
+                    let later = (tied.windows(2))
+                        .filter(|pair| folded_cmp(id(pair[0]), id(pair[1])).is_eq())
+                        .map(|pair| index_of(pair[1], index_bits))
+                        .min();
+                    if let Some(later) = later {
+                        duplicate = Some(duplicate.map_or(later, |first: usize| first.min(later)));
+                    }
                 }
                 run = end;
             }
         }
-        Self { ids, sorted }
+        Self {
+            ids,
+            sorted,
+            index_bits,
+            duplicate,
+        }
     }
 
     /// The first op, in op order, whose id an earlier op has already.
     pub(crate) fn first_duplicate(&self) -> Option<usize> {
-        self.sorted
-            .windows(2)
-            .filter(|pair| key_of(pair[0]) == key_of(pair[1]))
-            .map(|pair| (index_of(pair[0]), index_of(pair[1])))
-            .filter(|&(a, b)| folded_cmp(self.ids[a].as_bytes(), self.ids[b].as_bytes()).is_eq())
-            .map(|(_, later)| later)
-            .min()
+        self.duplicate
     }
 
     /// The index of the op with `id`, ignoring case (the first, were two the same).
@@ -78,14 +100,16 @@ impl Ids {
                 .iter()
                 .position(|own| folded_cmp(own.as_bytes(), id).is_eq());
         }
-        let key = key(id);
-        let order = |entry: u128| {
-            let own = self.ids[index_of(entry)].as_bytes();
-            (key_of(entry).cmp(&key)).then_with(|| folded_cmp(own, id))
+        let key = key(id) & !self.index_bits;
+        let order = |entry: u64| {
+            let own = self.ids[index_of(entry, self.index_bits)].as_bytes();
+            ((entry & !self.index_bits).cmp(&key)).then_with(|| folded_cmp(own, id))
         };
         let at = self.sorted.partition_point(|&entry| order(entry).is_lt());
         let entry = *self.sorted.get(at)?;
-        order(entry).is_eq().then_some(index_of(entry))
+        order(entry)
+            .is_eq()
+            .then_some(index_of(entry, self.index_bits))
     }
 
     /// The ids, in op order.
@@ -145,14 +169,9 @@ fn taken(ops: &mut [Operation]) -> Vec<Text> {
         .collect()
 }
 
-/// The key an entry of the index was sorted by.
-fn key_of(entry: u128) -> u64 {
-    (entry >> 64) as u64
-}
-
-/// The op an entry of the index stands for.
-fn index_of(entry: u128) -> usize {
-    entry as u64 as usize
+/// The op an entry of the index stands for, its index in the bits `index_bits`.
+fn index_of(entry: u64, index_bits: u64) -> usize {
+    (entry & index_bits) as usize
 }
 
 /// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
@@ -322,6 +341,39 @@ mod tests {
         let index = ids(&["a", "a\0"]);
         assert_eq!(index.first_duplicate(), None);
         assert_eq!((index.get("A"), index.get("A\0")), (Some(0), Some(1)));
+    }
+
+    /// An entry's index takes the low bits of its key, more as a batch grows: ids
+    /// that differ only there tie, and are told apart (and found) by their bytes.
+    #[test]
+    fn ids_that_differ_where_the_index_lies_stay_apart() {
+        for count in [2, 3, 50, 300, 70_000] {
+            // Ids of eight bytes (more past 4,096 ops) that differ in their last two,
+            // each of 64 bytes that are no letters: the eighth byte, and the seventh
+            // past 256 ops, are where the index lies.
+            let byte = |bits: u32| char::from(b'\x01' + (bits & 63) as u8);
+            let made: Vec<String> = (0..count)
+                .map(|i: u32| {
+                    let more = if i >> 12 > 0 {
+                        (i >> 12).to_string()
+                    } else {
+                        String::new()
+                    };
+                    format!("id-xyz{}{}{more}", byte(i >> 6), byte(i))
+                })
+                .collect();
+            let index = Ids::new(made.iter().map(|id| Text::from(id.as_str())).collect());
+            assert_eq!(index.first_duplicate(), None, "{count}");
+            for at in [0, count / 2, count - 1] {
+                let at = at as usize;
+                assert_eq!(index.get(&made[at].to_uppercase()), Some(at), "{count}");
+            }
+            let mut twice = made.clone();
+            twice.push(made[made.len() / 2].to_uppercase());
+            twice.push(made[0].clone());
+            let index = Ids::new(twice.into_iter().map(Text::from).collect());
+            assert_eq!(index.first_duplicate(), Some(made.len()), "{count}");
+        }
     }
 
     #[test]

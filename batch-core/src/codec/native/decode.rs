@@ -186,5 +186,6 @@ fn explain_op<'a>(
         condition: optional(op.condition, op_index, at("if"), "a condition string")?,
         body: op.body.map(RawValue::get),
         params: op.params.map(RawValue::get),
+        others: true,
     })
 }

@@ -36,6 +36,9 @@ pub(super) struct TypedOp<'a> {
     pub(super) silent: Option<bool>,
     pub(super) timeout_ms: Option<u64>,
     pub(super) condition: Option<String>,
+    /// Whether a field other than the url, id and method may be set: most ops have
+    /// none, and are built without a look at each.
+    pub(super) others: bool,
 }
 
 /// Where field `name` of op `index` sits.
@@ -52,29 +55,50 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
 /// moved whole once built. Every field is taken out of `op`, which is not moved
 /// either (as an argument it would be copied whole): built, it is a default one
 /// again, for the next op to be read into.
+// Inlined into the reading of each op, with the fields most ops give; the others
+// are built out of line.
+#[inline]
 pub(super) fn build_op(
     index: usize,
     op: &mut TypedOp<'_>,
     document: &Bytes,
     operation: &mut Operation,
 ) -> Result<(), Problem> {
-    let at = |name| at(index, name);
-    let invalid = |name, must: &str| {
-        Problem::bad_request(format!("{} must be {must}", at(name)))
-            .at(Some(index), Some(at(name).to_string()))
+    let Some(url) = op.url.take() else {
+        return Err(
+            Problem::bad_request(format!("operation {index} has no `url`"))
+                .at(Some(index), Some(at(index, "url").to_string())),
+        );
     };
-    let url = op.url.take().ok_or_else(|| {
-        Problem::bad_request(format!("operation {index} has no `url`"))
-            .at(Some(index), Some(at("url").to_string()))
-    })?;
     operation.url = url;
     if let Some(id) = op.id.take() {
         if id.is_empty() {
-            return Err(invalid("id", "a non-empty string"));
+            return Err(invalid(index, "id", "a non-empty string"));
         }
         operation.id = Some(id);
     }
     operation.method = op.method.take();
+    if std::mem::take(&mut op.others) {
+        build_others(index, op, document, operation)?;
+    }
+    Ok(())
+}
+
+/// Field `name` of op `index` is not what it `must` be.
+#[cold]
+fn invalid(index: usize, name: &'static str, must: &str) -> Problem {
+    Problem::bad_request(format!("{} must be {must}", at(index, name)))
+        .at(Some(index), Some(at(index, name).to_string()))
+}
+
+/// [`build_op`] for the fields other than the url, id and method.
+fn build_others(
+    index: usize,
+    op: &mut TypedOp<'_>,
+    document: &Bytes,
+    operation: &mut Operation,
+) -> Result<(), Problem> {
+    let at = |name| at(index, name);
     if let Some(headers) = op.headers.take() {
         operation.headers = headers;
     }
@@ -85,7 +109,7 @@ pub(super) fn build_op(
     operation.condition = op.condition.take();
     if let Some(ms) = op.timeout_ms.take() {
         if ms == 0 {
-            return Err(invalid("timeout_ms", "a positive integer"));
+            return Err(invalid(index, "timeout_ms", "a positive integer"));
         }
         operation.timeout = Some(Duration::from_millis(ms));
     }
