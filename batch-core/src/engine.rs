@@ -19,7 +19,7 @@ use std::task::Poll;
 use bytes::Bytes;
 use futures::future::Either;
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
@@ -524,11 +524,14 @@ impl Cap {
 
 /// What a result weighs against the whole-batch cap: its body and headers.
 fn held_size(result: &OpResult) -> usize {
-    let headers: usize = result
-        .headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
+    let weight = |(name, value): (&HeaderName, &HeaderValue)| name.as_str().len() + value.len();
+    // Most answers carry one header: taken as the first, without the iterator's
+    // loop (~20 instructions per op).
+    let headers: usize = if result.headers.len() == 1 {
+        result.headers.iter().next().map_or(0, weight)
+    } else {
+        result.headers.iter().map(weight).sum()
+    };
     result.body.as_bytes().len() + headers
 }
 
