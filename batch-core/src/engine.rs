@@ -554,6 +554,8 @@ struct State {
     /// may name it.
     ids: Vec<Text>,
     /// Where each op stands, in one list: a batch makes one allocation for them all.
+    /// Empty, with no room made, when no op waits for or refers to another (most
+    /// batches): nothing reads an op's progress then.
     progress: Vec<Progress>,
     /// The results other ops refer to, kept until the batch ends (the sink takes
     /// every result as it comes; these are copies). Empty, with no room made, when
@@ -593,13 +595,21 @@ struct Progress {
 
 impl State {
     fn new(ids: Vec<Text>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
-        let mut progress: Vec<Progress> = (0..ops.len())
-            .map(|op| Progress {
-                waiting_for: graph.deps(op).len(),
-                status: None,
-                referred: false,
-            })
-            .collect();
+        // An op's progress is read only for the ops that wait for it, and to keep
+        // its result for the ops that refer to it (which wait for it too): a batch
+        // without either makes no record.
+        let linked = || ops.iter().any(|op| op.links.is_some());
+        let mut progress: Vec<Progress> = if graph.is_empty() && !linked() {
+            Vec::new()
+        } else {
+            (0..ops.len())
+                .map(|op| Progress {
+                    waiting_for: graph.deps(op).len(),
+                    status: None,
+                    referred: false,
+                })
+                .collect()
+        };
         for op in ops
             .iter()
             .filter_map(|op| op.links.as_ref())
@@ -617,7 +627,7 @@ impl State {
             Vec::new()
         };
         Self {
-            unstarted: progress.len(),
+            unstarted: ops.len(),
             progress,
             kept,
             ids,
@@ -684,7 +694,9 @@ impl State {
         if status.as_u16() >= 400 && self.on_error == OnError::Stop {
             self.halted = true;
         }
-        self.progress[index].status = Some(status);
+        if let Some(op) = self.progress.get_mut(index) {
+            op.status = Some(status);
+        }
         for &dependent in self.graph.dependents(index) {
             self.progress[dependent].waiting_for -= 1;
             if self.progress[dependent].waiting_for > 0 {
@@ -731,7 +743,7 @@ impl State {
             self.ids[index].clone()
         };
         result.silent = self.ops[index].silent;
-        if self.progress[index].referred {
+        if self.progress.get(index).is_some_and(|op| op.referred) {
             self.kept[index] = Some(result.clone());
         }
     }

@@ -119,6 +119,11 @@ impl Graph {
         self.dependents_end = end;
     }
 
+    /// Whether no op waits for another.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.deps.is_empty()
+    }
+
     /// The ops `op` waits for, in the order its `depends_on` named them.
     pub(crate) fn deps(&self, op: usize) -> &[usize] {
         part(&self.deps, &self.deps_end, op)
