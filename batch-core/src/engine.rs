@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
+use crate::links::Links;
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, Text};
 use crate::observe::{OpMeter, Tally, Waiting, op_span};
 use crate::plan::{Graph, Plan};
@@ -66,7 +67,7 @@ pub(crate) async fn run<E: Executor>(
     let limit = config.max_response_body();
     // The plan's other parts move out into the state; what the ops share stays in
     // its box, not copied into this future (192 bytes).
-    let mut state = State::new(plan.ids, plan.ops, plan.graph, plan.on_error);
+    let mut state = State::new(plan.ids, plan.ops, plan.links, plan.graph, plan.on_error);
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
@@ -96,7 +97,10 @@ pub(crate) async fn run<E: Executor>(
                 let Some(request) = &mut op.request else {
                     continue;
                 };
-                let (timeout, links) = (op.timeout, op.links.take());
+                let (timeout, links) = (
+                    op.timeout,
+                    state.links.get_mut(index).and_then(Option::take),
+                );
                 // An op that cannot start is answered here: the batch halted, its
                 // time is up, or what it takes from results cannot be filled in
                 // (which is done now, its dependencies finished).
@@ -575,6 +579,9 @@ struct State {
     cascade: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
+    /// What of each op's request comes from other ops' results, by op index,
+    /// taken when it starts; empty when no op has any.
+    links: Vec<Option<Box<Links>>>,
     graph: Graph,
     /// Where to look for the next op that waits for none, ready from the start:
     /// those are taken in order, with no heap to build (most batches have no other).
@@ -600,12 +607,17 @@ struct Progress {
 }
 
 impl State {
-    fn new(ids: Vec<Text>, ops: Vec<CheckedOp>, graph: Graph, on_error: OnError) -> Self {
+    fn new(
+        ids: Vec<Text>,
+        ops: Vec<CheckedOp>,
+        links: Vec<Option<Box<Links>>>,
+        graph: Graph,
+        on_error: OnError,
+    ) -> Self {
         // An op's progress is read only for the ops that wait for it, and to keep
         // its result for the ops that refer to it (which wait for it too): a batch
         // without either makes no record.
-        let linked = || ops.iter().any(|op| op.links.is_some());
-        let mut progress: Vec<Progress> = if graph.is_empty() && !linked() {
+        let mut progress: Vec<Progress> = if graph.is_empty() && links.is_empty() {
             Vec::new()
         } else {
             (0..ops.len())
@@ -616,11 +628,7 @@ impl State {
                 })
                 .collect()
         };
-        for op in ops
-            .iter()
-            .filter_map(|op| op.links.as_ref())
-            .flat_map(|links| links.ops())
-        {
+        for op in links.iter().flatten().flat_map(|links| links.ops()) {
             if let Some(op) = progress.get_mut(op) {
                 op.referred = true;
             }
@@ -640,6 +648,7 @@ impl State {
             done: Vec::new(),
             cascade: Vec::new(),
             ops,
+            links,
             graph,
             unwaiting: 0,
             released: BinaryHeap::new(),

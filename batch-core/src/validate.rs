@@ -15,7 +15,7 @@ use crate::codec;
 use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::ids::Ids;
-use crate::links::{Links, ReferenceError};
+use crate::links::ReferenceError;
 use crate::model::{Field, Format, Operation, Text};
 use crate::problem::Problem;
 use crate::target::{self, TargetError};
@@ -82,8 +82,6 @@ pub(crate) struct CheckedOp {
     pub(crate) depends_on: Vec<String>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) silent: bool,
-    /// What of the request comes from other ops' results, filled in as it starts.
-    pub(crate) links: Option<Box<Links>>,
     /// When set, the op runs when it holds, instead of when its dependencies
     /// succeeded.
     pub(crate) condition: Option<Condition>,
@@ -154,7 +152,6 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
             depends_on: std::mem::take(&mut op.depends_on),
             timeout: op.timeout,
             silent: op.silent,
-            links: None,
             condition: None,
         });
         if let Some(request) = checked.last_mut().and_then(|op| op.request.as_mut()) {

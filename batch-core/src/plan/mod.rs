@@ -12,7 +12,7 @@ use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::headers;
 use crate::ids::Ids;
-use crate::links::{self, Found};
+use crate::links::{self, Found, Links};
 use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation, Text};
 use crate::observe::{BatchId, OpIds, X_REQUEST_ID};
 use crate::problem::Problem;
@@ -27,6 +27,10 @@ pub(crate) struct Plan {
     pub(crate) ids: Vec<Text>,
     /// The ops; each one's request is completed by [`Shared::complete`].
     pub(crate) ops: Vec<CheckedOp>,
+    /// What of each op's request comes from other ops' results, filled in as it
+    /// starts, by op index. Empty, with no room made, when no op has any (most
+    /// batches): kept apart from the ops, whose drop then has no box to look at.
+    pub(crate) links: Vec<Option<Box<Links>>>,
     /// What every op's request takes from the outer request.
     pub(crate) shared: Shared,
     /// Whether every op's request is complete already.
@@ -80,13 +84,14 @@ pub(crate) fn plan(
     let mut ops = batch.ops;
     let pending = pending(&mut ops, format).map_err(refuse)?;
     let Validated { mut ops, ids } = validate::validate(ops, config).map_err(refuse)?;
-    link(&mut ops, pending, &ids, format, batch.sequential).map_err(refuse)?;
+    let links = link(&mut ops, pending, &ids, format, batch.sequential).map_err(refuse)?;
     let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
     let graph = Graph::build(&ids, depends_on, batch.sequential)
         .map_err(|error| refuse(violation(error)))?;
     Ok(Box::new(Plan {
         ids: ids.into_vec(),
         ops,
+        links,
         shared,
         complete: false,
         graph,
@@ -142,14 +147,22 @@ fn pending(ops: &mut [Operation], format: Format) -> Result<Pending, Violation> 
 
 /// Resolves the pending references and conditions, and the OData references of a
 /// Graph or multipart batch, against the batch's ids: each op they name becomes a
-/// dependency.
+/// dependency. Gives back each op's links, by index: none (and no room made) when
+/// no op has any.
 fn link(
     ops: &mut [CheckedOp],
     pending: Pending,
     ids: &Ids,
     format: Format,
     sequential: bool,
-) -> Result<(), Violation> {
+) -> Result<Vec<Option<Box<Links>>>, Violation> {
+    let (mut all, count) = (Vec::new(), ops.len());
+    let mut put = |index: usize, links: Links| {
+        if all.is_empty() {
+            all.resize_with(count, || None);
+        }
+        all[index] = Some(Box::new(links));
+    };
     for (index, found, condition) in pending {
         let op = &mut ops[index];
         let violation = |field, kind| Violation {
@@ -162,7 +175,7 @@ fn link(
                 .resolve(ids, index, sequential)
                 .map_err(|(field, error)| violation(field, error.into()))?;
             op.depends_on.extend(links.ids().map(str::to_owned));
-            op.links = Some(Box::new(links));
+            put(index, links);
         }
         if let Some(text) = condition {
             let condition = Condition::parse(&text, |id| ids.get(id))
@@ -189,11 +202,11 @@ fn link(
                 let names = ids.as_slice();
                 op.depends_on
                     .extend(links.ops().map(|dep| names[dep].as_str().to_owned()));
-                op.links = Some(Box::new(links));
+                put(index, links);
             }
         }
     }
-    Ok(())
+    Ok(all)
 }
 
 /// A dependency fault as the op field it lies in.
