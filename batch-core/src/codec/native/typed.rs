@@ -73,6 +73,8 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Scan<()> {
 }
 
 /// A value that may be `null`, which reads as `None`.
+// Always inlined: as a call, each field's value is moved out of it once more.
+#[inline(always)]
 fn optional<'a, T>(
     scan: &mut Scanner<'a>,
     read: impl FnOnce(&mut Scanner<'a>) -> Scan<T>,
