@@ -253,15 +253,21 @@ impl BatchEndpoint {
                 .map_err(Refused::check)?;
                 format = Some(chosen);
                 span.record("format", chosen.name());
-                let deadline = self.config().batch_deadline();
-                let claim = match idempotency
-                    .admit(key, &parts, chosen, &body, deadline)
-                    .await
-                    .map_err(Refused::idempotency)?
-                {
-                    Admission::Unkeyed => None,
-                    Admission::Claimed(claim) => Some(claim),
-                    Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+                // An unkeyed batch runs unprotected, without the admission's
+                // future (made, polled and its answer moved out: ~70 instructions).
+                let claim = match key {
+                    None => None,
+                    Some(key) => {
+                        let deadline = self.config().batch_deadline();
+                        match idempotency
+                            .admit(key, &parts, chosen, &body, deadline)
+                            .await
+                            .map_err(Refused::idempotency)?
+                        {
+                            Admission::Claimed(claim) => Some(claim),
+                            Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+                        }
+                    }
                 };
                 // Read before the outer request goes to the batch's ops.
                 let streaming = if read.accept {
@@ -313,16 +319,17 @@ impl BatchEndpoint {
                 if let Some(claim) = claim {
                     claim.keep(&answer).await;
                 }
-                Ok(Answered::Ran(chosen, tally, answer))
+                // Recorded here, in the batch's span as it is polled, so that the
+                // answer is carried out alone: with its tally and format it was
+                // moved once more on its way out.
+                record_answer(&meter, &span, chosen, &tally);
+                Ok(Answered::Ran(answer))
             };
             let outcome = in_span(&span, pin!(batch)).await;
             let mut response = {
                 let _entered = span.enter();
                 match outcome {
-                    Ok(Answered::Ran(format, tally, answer)) => {
-                        record_answer(&meter, &span, format, &tally);
-                        answer.map(BatchBody::full)
-                    }
+                    Ok(Answered::Ran(answer)) => answer.map(BatchBody::full),
                     Ok(Answered::Replayed(answer)) => {
                         let elapsed = meter.elapsed();
                         tracing::info!(?elapsed, "batch answered again from its idempotency key");
@@ -645,8 +652,8 @@ impl BatchEndpoint {
 
 /// What a request to the endpoint was answered with, besides a refusal.
 enum Answered {
-    /// The batch ran in a format: the tally of its results, and their encoding.
-    Ran(Format, Tally, Response<Bytes>),
+    /// The batch ran, and how it ended is recorded: the encoding of its results.
+    Ran(Response<Bytes>),
     /// A retry under the key of a batch that ran: the stored answer.
     Replayed(Response<Bytes>),
     /// The batch is ready to run as its streamed answer is read, with its key.

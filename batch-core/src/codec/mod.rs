@@ -62,7 +62,9 @@ pub(crate) fn decode_as(
     config: &Config,
 ) -> Result<BatchRequest, Problem> {
     let mut batch = match format {
-        Format::Native => native::decode(body),
+        // Native already, as `BatchRequest::new` makes a batch: handed back as its
+        // decoder gives it rather than moved once more to be marked so.
+        Format::Native => return native::decode(body),
         Format::Graph => graph::decode(body),
         Format::Facebook => facebook::decode(body),
         Format::Aggregate => aggregate::decode(body),

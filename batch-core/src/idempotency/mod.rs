@@ -88,8 +88,6 @@ impl std::fmt::Debug for Settings {
 
 /// What becomes of a request to the batch endpoint, as far as its key goes.
 pub(crate) enum Admission {
-    /// No key: the batch runs unprotected.
-    Unkeyed,
     /// The key is this request's: run the batch, then keep or release the claim.
     Claimed(Claim),
     /// A retry: the stored answer, to send as it is.
@@ -111,15 +109,12 @@ impl Settings {
     /// batch that was interrupted.
     pub(crate) async fn admit(
         &self,
-        key: Option<IdempotencyKey>,
+        key: IdempotencyKey,
         parts: &Parts,
         format: Format,
         body: &[u8],
         deadline: Duration,
     ) -> Result<Admission, Problem> {
-        let Some(key) = key else {
-            return Ok(Admission::Unkeyed);
-        };
         let key = key.for_caller(&(self.identity)(parts));
         let fingerprint = Fingerprint::of(format.name(), body);
         let now = now_ms();

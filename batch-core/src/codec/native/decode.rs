@@ -66,7 +66,7 @@ pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
     }
     let mut batch = BatchRequest::new(Vec::new());
     apply(&mut batch, typed.options)?;
-    batch.ops = ops?;
+    batch.ops = ops.map_err(|problem| *problem)?;
     Ok(batch)
 }
 

@@ -530,6 +530,7 @@ fn corners_answer_as_before() {
         ("headers null value", r##"Err(("/ops/0/headers must be an object of strings or arrays of strings", Some("/ops/0/headers")))"##, br#"{"ops": [{"url": "/a", "headers": {"x": null}}]}"#.to_vec()),
         ("depends_on mixed", r##"Err(("/ops/0/depends_on must be an id or an array of ids", Some("/ops/0/depends_on")))"##, br#"{"ops": [{"url": "/a", "depends_on": ["a", 1]}]}"#.to_vec()),
         ("bom", r##"Err(("the batch is not valid JSON: expected value at line 1 column 1", None))"##, b"\xef\xbb\xbf{\"ops\": [{\"url\": \"/a\"}]}".to_vec()),
+        ("no url", r##"Err(("operation 0 has no `url`", Some("/ops/0/url")))"##, br#"{"ops": [{"id": "a"}, {"url": "/b"}]}"#.to_vec()),
         ("no url then type", r##"Err(("operation 0 has no `url`", Some("/ops/0/url")))"##, br#"{"ops": [{"id": "a"}, {"url": 1}]}"#.to_vec()),
         ("on_error bad", r##"Err(("/on_error must be \"continue\" or \"stop\"", Some("/on_error")))"##, br#"{"ops": [{"url": "/a"}], "on_error": "x"}"#.to_vec()),
         ("empty id", r##"Err(("/ops/0/id must be a non-empty string", Some("/ops/0/id")))"##, br#"{"ops": [{"url": "/a", "id": ""}]}"#.to_vec()),
