@@ -365,14 +365,7 @@ impl<'a> Scanner<'a> {
                         continue;
                     }
                 }
-                b'"' => {
-                    self.at += 1;
-                    self.skip_string()?;
-                }
-                b't' => self.word(b"true")?,
-                b'f' => self.word(b"false")?,
-                b'n' => self.word(b"null")?,
-                _ => self.skip_number()?,
+                first => self.scalar(first)?,
             }
             // A value ended: its containers close, or a comma leads to the next.
             loop {
@@ -399,6 +392,22 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// A value that is not a container, checked for syntax only: the reader at its
+    /// first byte, `first`.
+    #[inline(always)]
+    fn scalar(&mut self, first: u8) -> Scan<()> {
+        match first {
+            b'"' => {
+                self.at += 1;
+                self.skip_string()
+            }
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => self.skip_number(),
+        }
+    }
+
     /// The document's value (the reader at its start), checked for syntax only, as
     /// [`Scanner::skip`] checks it; an object's members are read by a loop of their
     /// own, which leaves only the containers in it to `skip`. Most answers are an
@@ -418,15 +427,8 @@ impl<'a> Scanner<'a> {
         loop {
             self.key()?;
             match self.peek().ok_or(Refused)? {
-                b'"' => {
-                    self.at += 1;
-                    self.skip_string()?;
-                }
-                b't' => self.word(b"true")?,
-                b'f' => self.word(b"false")?,
-                b'n' => self.word(b"null")?,
                 b'{' | b'[' => self.skip()?,
-                _ => self.skip_number()?,
+                first => self.scalar(first)?,
             }
             match self.peek() {
                 Some(b',') => self.at += 1,
