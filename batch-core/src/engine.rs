@@ -33,7 +33,7 @@ use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
 use crate::links::Links;
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, Text};
-use crate::observe::{OpMeter, Tally, Waiting, op_span};
+use crate::observe::{OpMeter, Since, Tally, Waiting, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
 
@@ -844,6 +844,14 @@ impl Started {
     /// [`Started::outcome`], so that the outcome goes straight to the caller rather
     /// than through here (a copy of it fewer).
     fn answered(&self, status: StatusCode, meter: &OpMeter) {
+        // The clock is read only for what records the time. A span that is none
+        // (no subscriber wants it, and no `log` either) records nothing, and the
+        // histogram reads `Since` only if a recorder is installed: most runs read
+        // no clock here (~110 instructions per op).
+        if self.span.is_none() {
+            meter.answered(Since(self.began));
+            return;
+        }
         let elapsed = self.began.elapsed();
         meter.answered(elapsed);
         self.span.record("status", status.as_u16());

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata};
+use metrics::{Counter, Gauge, Histogram, IntoF64, Key, Label, Level, Metadata};
 
 use crate::model::{Format, OpResult};
 
@@ -418,9 +418,19 @@ impl OpMeter {
         Waiting(self.in_flight.clone())
     }
 
-    /// An op answered after `elapsed`.
-    pub(crate) fn answered(&self, elapsed: Duration) {
-        self.duration.record(elapsed.as_secs_f64());
+    /// An op answered after `elapsed` (a [`Duration`], or [`Since`] its start).
+    pub(crate) fn answered(&self, elapsed: impl IntoF64) {
+        self.duration.record(elapsed);
+    }
+}
+
+/// The seconds since an op started, read from the clock only when a histogram
+/// records them: with no recorder installed, an op's answer reads no clock.
+pub(crate) struct Since(pub(crate) tokio::time::Instant);
+
+impl IntoF64 for Since {
+    fn into_f64(self) -> f64 {
+        self.0.elapsed().as_secs_f64()
     }
 }
 
@@ -524,6 +534,52 @@ mod tests {
     }
 
     const AT: &str = "batch_core::observe::meter Level(Info) Some(\"batch_core::observe::meter\")";
+
+    /// A recorder whose op-duration histogram keeps what it is given.
+    #[derive(Default)]
+    struct Durations(Arc<Mutex<Vec<f64>>>);
+
+    impl metrics::HistogramFn for Durations {
+        fn record(&self, value: f64) {
+            self.0.lock().unwrap().push(value);
+        }
+    }
+
+    impl Recorder for Durations {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Durations(Arc::clone(&self.0))))
+        }
+    }
+
+    #[test]
+    fn an_ops_time_since_its_start_is_read_when_a_recorder_records_it() {
+        let durations = Durations::default();
+        let seen = Arc::clone(&durations.0);
+        let start = tokio::time::Instant::now() - Duration::from_secs(2);
+        metrics::with_local_recorder(&durations, || {
+            let meter = OpMeter::new();
+            meter.answered(Since(start));
+            meter.answered(Duration::from_millis(1));
+        });
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!((2.0..60.0).contains(&seen[0]), "{seen:?}");
+        assert_eq!(seen[1], 0.001);
+        // With no recorder, nothing reads it, and nothing fails.
+        OpMeter::new().answered(Since(start));
+    }
 
     #[test]
     fn a_batch_records_its_outcome_size_and_ops_by_status_class() {

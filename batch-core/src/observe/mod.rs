@@ -11,5 +11,7 @@ mod spans;
 
 pub(crate) use batch_id::{BatchId, OpIds, X_BATCH_ID, X_REQUEST_ID};
 pub use meter::describe as describe_metrics;
-pub(crate) use meter::{BatchMeter, OpMeter, Reason, SocketMeter, Tally, Transport, Waiting};
+pub(crate) use meter::{
+    BatchMeter, OpMeter, Reason, Since, SocketMeter, Tally, Transport, Waiting,
+};
 pub(crate) use spans::{batch_span, op_span};
