@@ -84,10 +84,13 @@ pub(crate) async fn run<E: Executor>(
             let Some(index) = state.next_ready() else {
                 break;
             };
-            // Started in a block without an await: the request, borrowed here, would
-            // otherwise have a place in the batch's future, and be copied into it
-            // and out again on its way to the executor's.
-            let begun = {
+            // Started in a block whose only await is a refused op's: the request,
+            // borrowed here, would otherwise have a place in the batch's future, and
+            // be copied into it and out again on its way to the executor's. The op's
+            // `Started` is the block's value, made where the batch's future holds it
+            // rather than handed out in a `Result` and moved there (96 bytes).
+            let mut call;
+            let started = {
                 // An op is ready once, when its last dependency finishes: its request
                 // is completed where it lies, moved out (nothing left in its place)
                 // only into the executor's call, and never looked for again, so it
@@ -116,54 +119,8 @@ pub(crate) async fn run<E: Executor>(
                             outcome(status, headers, body)
                         })
                 };
-                match refused {
-                    Some(result) => {
-                        op.request = None;
-                        Err(result)
-                    }
-                    None => {
-                        if !plan.complete {
-                            // The last op to start takes what they all share.
-                            plan.shared.complete(index, request, state.unstarted == 0);
-                        }
-                        // What a change event needs of the request, kept only when it
-                        // may be one.
-                        let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
-                        let span = op_span(index, &state.ids[index], request);
-                        let started = Started {
-                            index,
-                            is_head: request.method() == Method::HEAD,
-                            began: now,
-                            // An op's own timeout may only bring its deadline nearer.
-                            deadline: timeout
-                                .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
-                            mutation,
-                            span,
-                        };
-                        // Without hooks the op is the executor's call alone; with them,
-                        // a future that runs them first (and owns a copy of the id they
-                        // see). The request is moved only now, from the op into the
-                        // call: taken earlier, or before the arm is chosen, it is
-                        // copied once more on the way.
-                        let call = match op.request.take() {
-                            Some(request) if hooks.is_empty() => {
-                                Either::Left(executor.execute(request, limit))
-                            }
-                            Some(request) => {
-                                let id = state.ids[index].clone();
-                                Either::Right(Box::pin(checked(
-                                    executor, hooks, index, id, request, limit,
-                                )))
-                            }
-                            None => continue,
-                        };
-                        Ok((boxed(&mut spare, call), started))
-                    }
-                }
-            };
-            let (mut call, started) = match begun {
-                Ok(begun) => begun,
-                Err(result) => {
+                if let Some(result) = refused {
+                    op.request = None;
                     let flow = sink.put(index, state.finished(index, result)).await;
                     if flushes(flow, &state.done)
                         && flush(flow, &mut state.done, &mut state.ids, sink)
@@ -173,6 +130,44 @@ pub(crate) async fn run<E: Executor>(
                         break 'batch;
                     }
                     continue;
+                }
+                if !plan.complete {
+                    // The last op to start takes what they all share.
+                    plan.shared.complete(index, request, state.unstarted == 0);
+                }
+                // What a change event needs of the request, kept only when it may be
+                // one.
+                let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
+                let span = op_span(index, &state.ids[index], request);
+                let is_head = request.method() == Method::HEAD;
+                // Without hooks the op is the executor's call alone; with them, a
+                // future that runs them first (and owns a copy of the id they see).
+                // The request is moved only now, from the op into the call: taken
+                // earlier, or before the arm is chosen, it is copied once more on the
+                // way.
+                call = boxed(
+                    &mut spare,
+                    match op.request.take() {
+                        Some(request) if hooks.is_empty() => {
+                            Either::Left(executor.execute(request, limit))
+                        }
+                        Some(request) => {
+                            let id = state.ids[index].clone();
+                            Either::Right(Box::pin(checked(
+                                executor, hooks, index, id, request, limit,
+                            )))
+                        }
+                        None => continue,
+                    },
+                );
+                Started {
+                    index,
+                    is_head,
+                    began: now,
+                    // An op's own timeout may only bring its deadline nearer.
+                    deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
+                    mutation,
+                    span,
                 }
             };
             // Most ops answer on their first poll: it runs here, and only the ops that
