@@ -418,6 +418,20 @@ async fn a_native_answer_written_as_results_come_is_the_collected_one() {
             ]}),
             vec![200, 500, 424, 424, 200],
         ),
+        // A HEAD (no body whatever the handler sent), a result another op refers
+        // to, a panic and a body over the op's limit.
+        (
+            Config::builder().max_response_body(50).build().unwrap(),
+            json!({"ops": [
+                {"id": "h", "url": "/status/200", "method": "HEAD"},
+                {"id": "r", "url": "/status/201"},
+                {"url": "/x/{result=r:$.missing}"},
+                {"id": "u", "url": "/sleep/5"},
+                {"url": "/big/{result=u:$.slept}"},
+                {"url": "/panic"}, {"url": "/big/51"}, {"url": "/big/50"}
+            ]}),
+            vec![200, 201, 424, 200, 200, 500, 502, 200],
+        ),
         // Halted by a failure.
         (
             Config::default(),
