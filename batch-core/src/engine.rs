@@ -184,10 +184,11 @@ pub(crate) async fn run<E: Executor>(
             };
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
-            // The answer is taken out of the match: held by a match whose arm awaits,
-            // it would be stored in the batch's future and copied there and back.
-            let answer = match poll_once(call.as_mut(), &started.span).await {
-                Poll::Ready(answer) => answer,
+            // The answer is read in the match of the poll, whose arms do not await:
+            // held by a match whose arm awaits, it would be stored in the batch's
+            // future and copied there and back. Its result, when one is made, is
+            // made on the stack likewise and handed to the sink after.
+            let result = match poll_once(call.as_mut(), &started.span).await {
                 Poll::Pending => {
                     let waiting = meter.waits();
                     running
@@ -195,21 +196,11 @@ pub(crate) async fn run<E: Executor>(
                         .push(started.wait(call, waiting, &meter));
                     continue;
                 }
-            };
-            // The future answered (or panicked) and is left in its box, dropped when
-            // the next op's is put there or with the batch: an answered async fn's
-            // future owns nothing, and dropping it at once (as `Fuse` did) cost
-            // about 35 instructions an op.
-            spare = Some(call);
-            // Made in a block: borrowed in the loop's own scope, the result would
-            // have a place in the batch's future, written there and copied out of
-            // it to the sink; here it is made on the stack.
-            let result = match answer {
                 // A response whose result no op refers to (nearly every one) goes to
                 // the sink as its parts, where they lie: a sink that writes it at
                 // once does so without the moves of those parts into an `OpResult`
                 // and on into the sink (~80 instructions an op).
-                Ok(Ok(response)) if !state.keeps(index) => {
+                Poll::Ready(Ok(Ok(response))) if !state.keeps(index) => {
                     let (parts, body) = response.into_parts();
                     let body = body_of(&parts.headers, body, started.is_head);
                     started.answered(parts.status, &meter);
@@ -231,7 +222,7 @@ pub(crate) async fn run<E: Executor>(
                         }
                     }
                 }
-                answer => {
+                Poll::Ready(answer) => {
                     let mut result = started.answer(answer);
                     started.answered(result.status, &meter);
                     publish(
@@ -245,6 +236,11 @@ pub(crate) async fn run<E: Executor>(
                     Err(result)
                 }
             };
+            // The future answered (or panicked) and is left in its box, dropped when
+            // the next op's is put there or with the batch: an answered async fn's
+            // future owns nothing, and dropping it at once (as `Fuse` did) cost
+            // about 35 instructions an op.
+            spare = Some(call);
             let flow = match result {
                 Ok(flow) => flow,
                 Err(result) => sink.put(index, result).await,
