@@ -50,6 +50,11 @@ pub(crate) trait Sink {
     fn written(&mut self, _index: usize, _result: ResultParts<'_>) -> Option<ControlFlow<()>> {
         None
     }
+
+    /// Takes the header map of the last result written from its parts: a sink
+    /// that answers with a header map of its own may make it of this one, which
+    /// has room already (where a map made anew allocates two blocks).
+    fn recycle(&mut self, _headers: HeaderMap) {}
 }
 
 /// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
@@ -214,7 +219,16 @@ pub(crate) async fn run<E: Executor>(
                         silent: state.ops[index].silent,
                     };
                     match sink.written(index, result) {
-                        Some(flow) => Ok(flow),
+                        Some(flow) => {
+                            // The batch's last result: its map is not dropped, but
+                            // handed on, for the answer's headers.
+                            if state.unstarted == 0
+                                && running.as_ref().is_none_or(FuturesUnordered::is_empty)
+                            {
+                                sink.recycle(parts.headers);
+                            }
+                            Ok(flow)
+                        }
                         None => {
                             let mut result = outcome(parts.status, parts.headers, body);
                             state.result(index, &mut result);
@@ -424,6 +438,8 @@ pub(crate) struct Writing {
     ops: usize,
     cap: Cap,
     tally: Tally,
+    /// A result's header map, emptied for the answer's own: see [`Sink::recycle`].
+    headers: Option<HeaderMap>,
 }
 
 impl Writing {
@@ -436,6 +452,7 @@ impl Writing {
             ops: plan.ops.len(),
             cap: Cap::new(cap),
             tally: Tally::default(),
+            headers: None,
         }
     }
 
@@ -451,7 +468,8 @@ impl Writing {
                 None => self.write(self.cap.unanswered(id, false).parts()),
             }
         }
-        (self.tally, self.answer.into_response())
+        let headers = self.headers.unwrap_or_default();
+        (self.tally, self.answer.into_response(headers))
     }
 
     /// Puts op `index`'s result in the answer, or aside until its turn; past the
@@ -537,6 +555,11 @@ impl Sink for Writing {
         self.write(result);
         self.write_early();
         Some(ControlFlow::Continue(()))
+    }
+
+    #[inline(always)]
+    fn recycle(&mut self, headers: HeaderMap) {
+        self.headers = Some(headers);
     }
 }
 

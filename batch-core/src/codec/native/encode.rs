@@ -1,7 +1,7 @@
 //! Writing the native answer, `{"results": [...]}`.
 
 use bytes::Bytes;
-use http::Response;
+use http::{HeaderMap, Response};
 
 use crate::codec::json::{RESULTS, Writer};
 use crate::model::{BatchResponse, ResultParts};
@@ -55,10 +55,11 @@ impl Answer {
         self.written += 1;
     }
 
-    /// The answer, every result in, as a `200 OK` `application/json` response.
-    pub(crate) fn into_response(mut self) -> Response<Bytes> {
+    /// The answer, every result in, as a `200 OK` `application/json` response,
+    /// its header map made of `headers` (emptied first).
+    pub(crate) fn into_response(mut self, headers: HeaderMap) -> Response<Bytes> {
         self.out.close_list();
-        self.out.into_response()
+        self.out.into_response_in(headers)
     }
 }
 
