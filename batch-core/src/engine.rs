@@ -32,7 +32,7 @@ use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
 use crate::links::Links;
-use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, Text};
+use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, ResultParts, Text};
 use crate::observe::{OpMeter, Since, Tally, Waiting, op_span};
 use crate::plan::{Graph, Plan};
 use crate::validate::CheckedOp;
@@ -43,6 +43,18 @@ pub(crate) trait Sink {
     /// Takes op `index`'s result. [`ControlFlow::Break`] ends the batch there: the
     /// ops still running are dropped (cancelled) and no other op starts.
     fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>>;
+
+    /// Takes op `index`'s result as its parts, where they lie, if it can at once
+    /// and without owning them. `None` if not, with nothing done: the result is
+    /// then made and handed to [`Sink::put`].
+    fn written(&mut self, _index: usize, _result: ResultParts<'_>) -> Option<ControlFlow<()>> {
+        None
+    }
+
+    /// Takes the header map of the last result written from its parts: a sink
+    /// that answers with a header map of its own may make it of this one, which
+    /// has room already (where a map made anew allocates two blocks).
+    fn recycle(&mut self, _headers: HeaderMap) {}
 }
 
 /// Runs every op of `plan`, handing each result to `sink` as its op finishes; each
@@ -172,10 +184,11 @@ pub(crate) async fn run<E: Executor>(
             };
             // Most ops answer on their first poll: it runs here, and only the ops that
             // wait are queued (and timed), then polled with their own waker.
-            // The answer is taken out of the match: held by a match whose arm awaits,
-            // it would be stored in the batch's future and copied there and back.
-            let answer = match poll_once(call.as_mut(), &started.span).await {
-                Poll::Ready(answer) => answer,
+            // The answer is read in the match of the poll, whose arms do not await:
+            // held by a match whose arm awaits, it would be stored in the batch's
+            // future and copied there and back. Its result, when one is made, is
+            // made on the stack likewise and handed to the sink after.
+            let result = match poll_once(call.as_mut(), &started.span).await {
                 Poll::Pending => {
                     let waiting = meter.waits();
                     running
@@ -183,23 +196,64 @@ pub(crate) async fn run<E: Executor>(
                         .push(started.wait(call, waiting, &meter));
                     continue;
                 }
+                // A response whose result no op refers to (nearly every one) goes to
+                // the sink as its parts, where they lie: a sink that writes it at
+                // once does so without the moves of those parts into an `OpResult`
+                // and on into the sink (~80 instructions an op).
+                Poll::Ready(Ok(Ok(response))) if !state.keeps(index) => {
+                    let (parts, body) = response.into_parts();
+                    let body = body_of(&parts.headers, body, started.is_head);
+                    started.answered(parts.status, &meter);
+                    publish(started.mutation, hub, parts.status, &parts.headers, &body);
+                    state.settle_all(index, parts.status);
+                    let result = ResultParts {
+                        id: &state.ids[index],
+                        status: parts.status,
+                        headers: &parts.headers,
+                        body: &body,
+                        silent: state.ops[index].silent,
+                    };
+                    match sink.written(index, result) {
+                        Some(flow) => {
+                            // The batch's last result: its map is not dropped, but
+                            // handed on, for the answer's headers.
+                            if state.unstarted == 0
+                                && running.as_ref().is_none_or(FuturesUnordered::is_empty)
+                            {
+                                sink.recycle(parts.headers);
+                            }
+                            Ok(flow)
+                        }
+                        None => {
+                            let mut result = outcome(parts.status, parts.headers, body);
+                            state.result(index, &mut result);
+                            Err(result)
+                        }
+                    }
+                }
+                Poll::Ready(answer) => {
+                    let mut result = started.answer(answer);
+                    started.answered(result.status, &meter);
+                    publish(
+                        started.mutation,
+                        hub,
+                        result.status,
+                        &result.headers,
+                        &result.body,
+                    );
+                    state.finish(index, &mut result);
+                    Err(result)
+                }
             };
             // The future answered (or panicked) and is left in its box, dropped when
             // the next op's is put there or with the batch: an answered async fn's
             // future owns nothing, and dropping it at once (as `Fuse` did) cost
             // about 35 instructions an op.
             spare = Some(call);
-            // Made in a block: borrowed in the loop's own scope, the result would
-            // have a place in the batch's future, written there and copied out of
-            // it to the sink; here it is made on the stack.
-            let result = {
-                let mut result = started.answer(answer);
-                started.answered(result.status, &meter);
-                publish(started.mutation, hub, &result);
-                state.finish(index, &mut result);
-                result
+            let flow = match result {
+                Ok(flow) => flow,
+                Err(result) => sink.put(index, result).await,
             };
-            let flow = sink.put(index, result).await;
             if flushes(flow, &state.done)
                 && flush(flow, &mut state.done, &mut state.ids, sink)
                     .await
@@ -223,7 +277,7 @@ pub(crate) async fn run<E: Executor>(
         let Some((index, mut result, mutation)) = running.next().await else {
             break;
         };
-        publish(mutation, hub, &result);
+        publish(mutation, hub, result.status, &result.headers, &result.body);
         state.finish(index, &mut result);
         let flow = sink.put(index, result).await;
         if flushes(flow, &state.done)
@@ -379,6 +433,8 @@ pub(crate) struct Writing {
     ops: usize,
     cap: Cap,
     tally: Tally,
+    /// A result's header map, emptied for the answer's own: see [`Sink::recycle`].
+    headers: Option<HeaderMap>,
 }
 
 impl Writing {
@@ -391,6 +447,7 @@ impl Writing {
             ops: plan.ops.len(),
             cap: Cap::new(cap),
             tally: Tally::default(),
+            headers: None,
         }
     }
 
@@ -400,13 +457,14 @@ impl Writing {
     pub(crate) fn into_response(mut self, ids: Vec<Text>) -> (Tally, Response<Bytes>) {
         for (index, id) in ids.into_iter().enumerate().skip(self.next) {
             match self.early.get_mut(index).and_then(Option::take) {
-                Some(result) => self.write(&result),
+                Some(result) => self.write(result.parts()),
                 // A stand-in fails (500 or 507), and a failure is written whole
                 // whether its op is silent or not: the ops' `silent` is not kept.
-                None => self.write(&self.cap.unanswered(id, false)),
+                None => self.write(self.cap.unanswered(id, false).parts()),
             }
         }
-        (self.tally, self.answer.into_response())
+        let headers = self.headers.unwrap_or_default();
+        (self.tally, self.answer.into_response(headers))
     }
 
     /// Puts op `index`'s result in the answer, or aside until its turn; past the
@@ -418,7 +476,7 @@ impl Writing {
             // Written from where the engine made it, then dropped: its memory goes
             // back to the allocator before the next op's answer is made. (Handed to
             // `place`, it would be copied there first: 176 bytes.)
-            self.write(&result);
+            self.write(result.parts());
             drop(result);
             self.write_early();
             return ControlFlow::Continue(());
@@ -448,7 +506,7 @@ impl Writing {
     /// come; otherwise puts it aside.
     fn place(&mut self, index: usize, result: OpResult) {
         if index == self.next {
-            self.write(&result);
+            self.write(result.parts());
             drop(result);
             self.write_early();
         } else if index > self.next {
@@ -465,12 +523,12 @@ impl Writing {
     #[inline(always)]
     fn write_early(&mut self) {
         while let Some(result) = self.early.get_mut(self.next).and_then(Option::take) {
-            self.write(&result);
+            self.write(result.parts());
         }
     }
 
     /// Writes the next op's result.
-    fn write(&mut self, result: &OpResult) {
+    fn write(&mut self, result: ResultParts<'_>) {
         self.tally.add(result.status);
         self.answer.push(result);
         self.next += 1;
@@ -481,6 +539,22 @@ impl Sink for Writing {
     // Writing never waits, as collecting does not.
     fn put(&mut self, index: usize, result: OpResult) -> impl Future<Output = ControlFlow<()>> {
         std::future::ready(self.take(index, result))
+    }
+
+    // The result whose turn has come, under the cap, is written from where its
+    // parts lie; any other is made and put (put aside, or answered 507).
+    fn written(&mut self, index: usize, result: ResultParts<'_>) -> Option<ControlFlow<()>> {
+        if index != self.next || !self.cap.admits_parts(result.headers, result.body) {
+            return None;
+        }
+        self.write(result);
+        self.write_early();
+        Some(ControlFlow::Continue(()))
+    }
+
+    #[inline(always)]
+    fn recycle(&mut self, headers: HeaderMap) {
+        self.headers = Some(headers);
     }
 }
 
@@ -506,11 +580,24 @@ impl Cap {
     /// Counts `result` in, unless it takes the results past the cap: then the
     /// cap is reached.
     fn admits(&mut self, result: &OpResult) -> bool {
-        self.held = self.held.saturating_add(held_size(result));
+        self.held = self
+            .held
+            .saturating_add(held_size(&result.headers, &result.body));
         if self.held > self.cap {
             self.over = true;
         }
         !self.over
+    }
+
+    /// Counts a result of `headers` and `body` in if it stays under the cap;
+    /// otherwise counts nothing.
+    fn admits_parts(&mut self, headers: &HeaderMap, body: &ResultBody) -> bool {
+        let held = self.held.saturating_add(held_size(headers, body));
+        if self.over || held > self.cap {
+            return false;
+        }
+        self.held = held;
+        true
     }
 
     /// The result of op `id`, whose result never came: 507 once the cap was
@@ -528,16 +615,17 @@ impl Cap {
 }
 
 /// What a result weighs against the whole-batch cap: its body and headers.
-fn held_size(result: &OpResult) -> usize {
+#[inline]
+fn held_size(headers: &HeaderMap, body: &ResultBody) -> usize {
     let weight = |(name, value): (&HeaderName, &HeaderValue)| name.as_str().len() + value.len();
     // Most answers carry one header: taken as the first, without the iterator's
     // loop (~20 instructions per op).
-    let headers: usize = if result.headers.len() == 1 {
-        result.headers.iter().next().map_or(0, weight)
+    let headers: usize = if headers.len() == 1 {
+        headers.iter().next().map_or(0, weight)
     } else {
-        result.headers.iter().map(weight).sum()
+        headers.iter().map(weight).sum()
     };
-    result.body.as_bytes().len() + headers
+    body.as_bytes().len() + headers
 }
 
 /// An op's result as its answer gives it (status, headers, body), before
@@ -556,7 +644,7 @@ fn outcome(status: StatusCode, headers: HeaderMap, body: ResultBody) -> OpResult
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
     /// Each op's id; taken by the op's result once it finished, unless a dependent
-    /// may name it.
+    /// may name it. (A result written from its parts reads it here.)
     ids: Vec<Text>,
     /// Where each op stands, in one list: a batch makes one allocation for them all.
     /// Empty, with no room made, when no op waits for or refers to another (most
@@ -674,11 +762,26 @@ impl State {
         Some(next)
     }
 
-    /// Records the outcome of op `index` (`result`, made its result here), then
-    /// releases its dependents whose every dependency succeeded and answers 424 for
-    /// the others, transitively; the results of the 424s are in `done`.
+    /// Records the outcome of op `index` (`result`, made its result here), as
+    /// [`State::settle_all`] does.
     fn finish(&mut self, index: usize, result: &mut OpResult) {
-        self.settle(index, result.status);
+        self.settle_all(index, result.status);
+        self.result(index, result);
+    }
+
+    /// Whether op `index`'s result is kept for the ops that refer to it.
+    #[inline(always)]
+    fn keeps(&self, index: usize) -> bool {
+        self.progress.get(index).is_some_and(|op| op.referred)
+    }
+
+    /// Records that op `index` finished with `status`, then releases its dependents
+    /// whose every dependency succeeded and answers 424 for the others,
+    /// transitively; the results of the 424s are in `done`. Its own result is made
+    /// apart, by [`State::result`], or written from its parts.
+    #[inline(always)]
+    fn settle_all(&mut self, index: usize, status: StatusCode) {
+        self.settle(index, status);
         while let Some((index, mut settled)) = self.cascade.pop() {
             // Answered here, it will never start.
             self.unstarted -= 1;
@@ -686,7 +789,6 @@ impl State {
             self.result(index, &mut settled);
             self.done.push((index, settled));
         }
-        self.result(index, result);
     }
 
     /// [`State::finish`] for a result held by value: it goes on, made the op's
@@ -753,7 +855,7 @@ impl State {
             self.ids[index].clone()
         };
         result.silent = self.ops[index].silent;
-        if self.progress.get(index).is_some_and(|op| op.referred) {
+        if self.keeps(index) {
             self.kept[index] = Some(result.clone());
         }
     }
@@ -764,9 +866,15 @@ impl State {
 // Always inlined: most batches have no hub, and a call to learn that costs ~14
 // instructions per op.
 #[inline(always)]
-fn publish(mutation: Option<Box<Mutation>>, hub: Option<&dyn Hub>, outcome: &OpResult) {
+fn publish(
+    mutation: Option<Box<Mutation>>,
+    hub: Option<&dyn Hub>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &ResultBody,
+) {
     if let (Some(mutation), Some(hub)) = (mutation, hub)
-        && let Some(event) = mutation.event(outcome.status, &outcome.headers, &outcome.body)
+        && let Some(event) = mutation.event(status, headers, body)
     {
         hub.publish(event);
     }
@@ -938,12 +1046,19 @@ fn refused(refusal: Refusal) -> Response<Bytes> {
 
 fn completed(response: Response<Bytes>, is_head: bool) -> OpResult {
     let (parts, body) = response.into_parts();
-    let body = if is_head {
+    let body = body_of(&parts.headers, body, is_head);
+    outcome(parts.status, parts.headers, body)
+}
+
+/// A response's `body` as its op's result carries it: none for a HEAD (whatever the
+/// application sent), otherwise classified by its `headers`.
+#[inline(always)]
+fn body_of(headers: &HeaderMap, body: Bytes, is_head: bool) -> ResultBody {
+    if is_head {
         ResultBody::Empty
     } else {
-        ResultBody::classify(&parts.headers, body)
-    };
-    outcome(parts.status, parts.headers, body)
+        ResultBody::classify(headers, body)
+    }
 }
 
 /// The body of an op the engine answered itself, fields in the documented order.

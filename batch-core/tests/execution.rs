@@ -418,6 +418,20 @@ async fn a_native_answer_written_as_results_come_is_the_collected_one() {
             ]}),
             vec![200, 500, 424, 424, 200],
         ),
+        // A HEAD (no body whatever the handler sent), a result another op refers
+        // to, a panic and a body over the op's limit.
+        (
+            Config::builder().max_response_body(50).build().unwrap(),
+            json!({"ops": [
+                {"id": "h", "url": "/status/200", "method": "HEAD"},
+                {"id": "r", "url": "/status/201"},
+                {"url": "/x/{result=r:$.missing}"},
+                {"id": "u", "url": "/sleep/5"},
+                {"url": "/big/{result=u:$.slept}"},
+                {"url": "/panic"}, {"url": "/big/51"}, {"url": "/big/50"}
+            ]}),
+            vec![200, 201, 424, 200, 200, 500, 502, 200],
+        ),
         // Halted by a failure.
         (
             Config::default(),
@@ -605,4 +619,43 @@ async fn timeouts_past_what_a_clock_holds_are_deadlines_that_never_come() {
     let (status, body) = run(config, &Script::default(), json!({"ops": ops})).await;
     assert_eq!(status, 200);
     assert_eq!(statuses(&body), [200, 200]);
+}
+
+/// Answers every op with a JSON body and headers of its own.
+struct Tagged;
+
+impl Executor for Tagged {
+    async fn execute(
+        &self,
+        _request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
+        Ok(Response::builder()
+            .header("content-type", "text/x-other+json")
+            .header("x-op", "mine")
+            .header("set-cookie", "a=1")
+            .body(Bytes::from_static(b"[1]"))
+            .unwrap())
+    }
+}
+
+#[tokio::test]
+async fn the_answer_has_its_own_headers_whatever_the_ops_answered() {
+    for ops in [1, 3] {
+        let batch = json!({"ops": sleeps(ops, 0)});
+        let response = BatchEndpoint::new(Config::default())
+            .handle(&Tagged, batch_request(&batch))
+            .await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        let content_types: Vec<_> = headers.get_all("content-type").iter().collect();
+        assert_eq!(content_types, ["application/json"], "{ops} ops");
+        assert!(!headers.contains_key("x-op"), "{ops} ops: {headers:?}");
+        assert!(
+            !headers.contains_key("set-cookie"),
+            "{ops} ops: {headers:?}"
+        );
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["results"][ops - 1]["headers"]["x-op"], "mine");
+    }
 }

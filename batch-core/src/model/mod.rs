@@ -18,7 +18,7 @@ pub use response::{BatchResponse, OpResult, ResultBody};
 pub use text::Text;
 
 pub(crate) use request::{Field, Layout};
-pub(crate) use response::is_json_content_type;
+pub(crate) use response::{ResultParts, is_json_content_type};
 pub(crate) use text::shared;
 
 /// Marks a request as an operation of a batch; every op request carries it in its

@@ -151,6 +151,36 @@ impl OpResult {
     }
 }
 
+/// An op's result as its parts, borrowed where they lie: what writing it reads. The
+/// engine writes most results from the op's response this way, without moving its
+/// parts into an [`OpResult`] first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResultParts<'a> {
+    /// The op's id.
+    pub(crate) id: &'a Text,
+    /// The response status, or the status the engine answered for the op.
+    pub(crate) status: StatusCode,
+    /// The response headers.
+    pub(crate) headers: &'a HeaderMap,
+    /// The response body.
+    pub(crate) body: &'a ResultBody,
+    /// The client asked for only id and status when the op succeeds.
+    pub(crate) silent: bool,
+}
+
+impl OpResult {
+    /// The result's parts, borrowed.
+    pub(crate) fn parts(&self) -> ResultParts<'_> {
+        ResultParts {
+            id: &self.id,
+            status: self.status,
+            headers: &self.headers,
+            body: &self.body,
+            silent: self.silent,
+        }
+    }
+}
+
 /// The results of a batch, in request order, with the options encoders need.
 ///
 /// [`BatchEndpoint::run`](crate::BatchEndpoint::run) answers one; [`encode`](crate::encode)

@@ -122,7 +122,7 @@ impl Streamer {
         match &mut self.encoding {
             Encoding::Lines(kind) => {
                 let mut out = Writer::new();
-                native::write_indexed(&mut out, index, &result, self.include_headers);
+                native::write_indexed(&mut out, index, result.parts(), self.include_headers);
                 Some(line(*kind, "result", &out.into_bytes()))
             }
             Encoding::Multipart {

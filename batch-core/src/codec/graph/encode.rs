@@ -11,11 +11,11 @@ use crate::model::{BatchResponse, ResultBody};
 /// 204 or 304 (the Graph SDK refuses one there).
 pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
     Writer::results(RESPONSES, &response.results, |out, result| {
-        out.headers(&result.headers, true);
+        out.headers(result.headers, true);
         if [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&result.status) {
             return;
         }
-        match &result.body {
+        match result.body {
             ResultBody::Empty => {}
             ResultBody::Json(json) => {
                 out.raw(br#","body":"#);

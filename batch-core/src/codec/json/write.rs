@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, header};
 
 use super::scan::{needs_care, special};
 use crate::codec::spelling::canonical_name;
-use crate::model::{OpResult, ResultBody, Text};
+use crate::model::{OpResult, ResultBody, ResultParts, Text};
 
 /// The opening of the native answer's list of results. Each list's key is one of
 /// ours, needing no escape: the opening is written as one literal.
@@ -39,7 +39,7 @@ impl Writer {
     pub(crate) fn results(
         opening: &[u8],
         results: &[OpResult],
-        mut rest: impl FnMut(&mut Self, &OpResult),
+        mut rest: impl FnMut(&mut Self, ResultParts<'_>),
     ) -> Self {
         let mut out = Self::for_results(results);
         out.open_list(opening);
@@ -64,7 +64,7 @@ impl Writer {
     pub(crate) fn result_list(
         &mut self,
         results: &[OpResult],
-        mut rest: impl FnMut(&mut Self, &OpResult),
+        mut rest: impl FnMut(&mut Self, ResultParts<'_>),
     ) {
         self.raw(b"[");
         self.result_items(results, &mut rest);
@@ -72,9 +72,13 @@ impl Writer {
     }
 
     /// The results of a list, comma-separated.
-    fn result_items(&mut self, results: &[OpResult], mut rest: impl FnMut(&mut Self, &OpResult)) {
+    fn result_items(
+        &mut self,
+        results: &[OpResult],
+        mut rest: impl FnMut(&mut Self, ResultParts<'_>),
+    ) {
         for (index, result) in results.iter().enumerate() {
-            self.result_item(index, result, &mut rest);
+            self.result_item(index, result.parts(), &mut rest);
         }
     }
 
@@ -84,8 +88,8 @@ impl Writer {
     pub(crate) fn result_item(
         &mut self,
         index: usize,
-        result: &OpResult,
-        rest: impl FnOnce(&mut Self, &OpResult),
+        result: ResultParts<'_>,
+        rest: impl FnOnce(&mut Self, ResultParts<'_>),
     ) {
         // The separator apart: the opening is then of known length, copied in place.
         if index > 0 {
@@ -95,16 +99,25 @@ impl Writer {
     }
 
     /// One result: `{"id":…,"status":…` then what `rest` writes of it, then `}`.
-    pub(crate) fn result(&mut self, result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
+    pub(crate) fn result(
+        &mut self,
+        result: ResultParts<'_>,
+        rest: impl FnOnce(&mut Self, ResultParts<'_>),
+    ) {
         self.opened(br#"{"id":""#, result, rest);
     }
 
     /// One result after `open`, which ends in `{"id":"`.
     #[inline]
-    fn opened(&mut self, open: &[u8], result: &OpResult, rest: impl FnOnce(&mut Self, &OpResult)) {
+    fn opened(
+        &mut self,
+        open: &[u8],
+        result: ResultParts<'_>,
+        rest: impl FnOnce(&mut Self, ResultParts<'_>),
+    ) {
         // The id's quotes are written with the keys around them.
         self.raw(open);
-        self.id_and_status(&result.id, result.status);
+        self.id_and_status(result.id, result.status);
         rest(self, result);
         self.raw(b"}");
     }
@@ -137,6 +150,7 @@ impl Writer {
     }
 
     /// Appends bytes that are JSON already: punctuation, keys, validated bodies.
+    #[inline]
     pub(crate) fn raw(&mut self, json: &[u8]) {
         self.out.extend_from_slice(json);
     }
@@ -393,11 +407,25 @@ impl Writer {
 
     /// The document as a `200 OK` `application/json` response.
     pub(crate) fn into_response(self) -> Response<Bytes> {
-        let mut response = Response::new(Bytes::from(self.out));
-        response.headers_mut().insert(
+        self.into_response_in(HeaderMap::new())
+    }
+
+    /// [`Writer::into_response`], its header map made of `headers`, emptied first:
+    /// a map that has room already, which a map made anew allocates (two blocks).
+    pub(crate) fn into_response_in(self, mut headers: HeaderMap) -> Response<Bytes> {
+        headers.clear();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let mut response = Response::new(Bytes::from(self.out));
+        if response.headers().capacity() == 0 {
+            // The map replaced never had room for a header, so owns no memory:
+            // forgotten rather than dropped, it costs no walk of its parts.
+            std::mem::forget(std::mem::replace(response.headers_mut(), headers));
+        } else {
+            *response.headers_mut() = headers;
+        }
         response
     }
 }

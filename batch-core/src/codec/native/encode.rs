@@ -1,10 +1,10 @@
 //! Writing the native answer, `{"results": [...]}`.
 
 use bytes::Bytes;
-use http::Response;
+use http::{HeaderMap, Response};
 
 use crate::codec::json::{RESULTS, Writer};
-use crate::model::{BatchResponse, OpResult};
+use crate::model::{BatchResponse, ResultParts};
 
 /// The native answer as a `200 OK` `application/json` response.
 pub(crate) fn encode(response: &BatchResponse) -> Response<Bytes> {
@@ -44,7 +44,10 @@ impl Answer {
     }
 
     /// Writes the next result, as [`encode`] writes it.
-    pub(crate) fn push(&mut self, result: &OpResult) {
+    // Always inlined: the engine writes nearly every result here, from where the
+    // op's response lies.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, result: ResultParts<'_>) {
         let include_headers = self.include_headers;
         self.out.result_item(self.written, result, |out, result| {
             rest(out, result, include_headers);
@@ -52,10 +55,11 @@ impl Answer {
         self.written += 1;
     }
 
-    /// The answer, every result in, as a `200 OK` `application/json` response.
-    pub(crate) fn into_response(mut self) -> Response<Bytes> {
+    /// The answer, every result in, as a `200 OK` `application/json` response,
+    /// its header map made of `headers` (emptied first).
+    pub(crate) fn into_response(mut self, headers: HeaderMap) -> Response<Bytes> {
         self.out.close_list();
-        self.out.into_response()
+        self.out.into_response_in(headers)
     }
 }
 
@@ -72,13 +76,13 @@ pub(crate) fn write_results(out: &mut Writer, response: &BatchResponse) {
 pub(crate) fn write_indexed(
     out: &mut Writer,
     index: usize,
-    result: &OpResult,
+    result: ResultParts<'_>,
     include_headers: bool,
 ) {
     out.raw(br#"{"index":"#);
     out.raw(index.to_string().as_bytes());
     out.raw(br#","id":""#);
-    out.id_and_status(&result.id, result.status);
+    out.id_and_status(result.id, result.status);
     rest(out, result, include_headers);
     out.raw(b"}");
 }
@@ -87,12 +91,12 @@ pub(crate) fn write_indexed(
 // Always inlined: it writes every result, and called it costs a call's saves and
 // restores.
 #[inline(always)]
-pub(super) fn rest(out: &mut Writer, result: &OpResult, include_headers: bool) {
+pub(super) fn rest(out: &mut Writer, result: ResultParts<'_>, include_headers: bool) {
     if result.silent && result.status.is_success() {
         return;
     }
     if include_headers {
-        out.headers(&result.headers, false);
+        out.headers(result.headers, false);
     }
-    out.body(&result.body);
+    out.body(result.body);
 }

@@ -219,7 +219,7 @@ impl<'de> Deserialize<'de> for BatchResponse {
 impl Serialize for OpResult {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut out = Writer::new();
-        out.result(self, |out, result| rest(out, result, true));
+        out.result(self.parts(), |out, result| rest(out, result, true));
         emit(out.into_bytes(), serializer)
     }
 }
