@@ -264,12 +264,36 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     pub(crate) fn string_at(&mut self) -> Scan<StringAt> {
         let read = self.plain_or_escaped()?;
-        if let StringAt::Plain(start, end) = read
+        self.check_plain(&read)?;
+        Ok(read)
+    }
+
+    /// Refuses a string without escapes that is not UTF-8, in a document that was not
+    /// found UTF-8 up front.
+    #[inline(always)]
+    fn check_plain(&self, read: &StringAt) -> Scan<()> {
+        if let StringAt::Plain(start, end) = *read
             && self.text.is_none()
         {
             std::str::from_utf8(&self.bytes[start..end]).map_err(|_| Refused)?;
         }
-        Ok(read)
+        Ok(())
+    }
+
+    /// A string, as [`Scanner::string_at`] reads it, or `null`, which reads as `None`:
+    /// with one look at the byte they start with.
+    #[inline(always)]
+    pub(crate) fn string_or_null(&mut self) -> Scan<Option<StringAt>> {
+        match self.peek() {
+            Some(b'"') => {
+                self.at += 1;
+                let read = self.opened_string()?;
+                self.check_plain(&read)?;
+                Ok(Some(read))
+            }
+            Some(b'n') => self.word(b"null").map(|()| None),
+            _ => Err(Refused),
+        }
     }
 
     /// A string: where its text lies in the document when it has no escapes, as most
@@ -282,6 +306,12 @@ impl<'a> Scanner<'a> {
             return Err(Refused);
         }
         self.at += 1;
+        self.opened_string()
+    }
+
+    /// [`Scanner::plain_or_escaped`] past the opening quote.
+    #[inline(always)]
+    fn opened_string(&mut self) -> Scan<StringAt> {
         let start = self.at;
         if self.next_special()? == b'"' {
             let end = self.at;

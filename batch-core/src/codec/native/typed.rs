@@ -225,8 +225,9 @@ fn read_op<'a>(
 }
 
 /// The value of field `name` of `op`.
-// Always inlined, with `text`: an op's url and id then cost no call of their own
-// (as calls, ~20 instructions an op more).
+// Always inlined: an op's url and id then cost no call of their own. The three
+// texts share one reading; the other fields, which most ops do not give, are read
+// out of line.
 #[inline(always)]
 fn read_field<'a>(
     scan: &mut Scanner<'a>,
@@ -235,12 +236,28 @@ fn read_field<'a>(
     headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
-    // Noted without a branch: most fields read are the url and id.
-    op.others |= !matches!(name, Name::Id | Name::Method | Name::Url);
+    let slot = match name {
+        Name::Id => &mut op.id,
+        Name::Method => &mut op.method,
+        Name::Url => &mut op.url,
+        _ => return read_other(scan, op, name, headers, document),
+    };
+    *slot = (scan.string_or_null()?).map(|string| text_of(document, string));
+    Ok(())
+}
+
+/// [`read_field`] for a field other than the url, id and method.
+fn read_other<'a>(
+    scan: &mut Scanner<'a>,
+    op: &mut TypedOp<'a>,
+    name: Name,
+    headers: &mut Vec<(Text, Text)>,
+    document: &Bytes,
+) -> Scan<()> {
+    op.others = true;
     match name {
-        Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
-        Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
-        Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
+        // Read by `read_field`.
+        Name::Id | Name::Method | Name::Url => {}
         Name::Headers => {
             op.headers = optional(scan, |scan| read_headers(scan, headers, document))?;
         }
