@@ -32,6 +32,24 @@ pub(crate) enum StringAt {
     Escaped(String),
 }
 
+/// An object's key read by [`Scanner::field`].
+pub(crate) enum Key<'a> {
+    /// Without escapes: the document's own bytes.
+    Plain(&'a [u8]),
+    /// With escapes, decoded.
+    Escaped(String),
+}
+
+impl Key<'_> {
+    /// The key's text, as bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Plain(bytes) => bytes,
+            Self::Escaped(text) => text.as_bytes(),
+        }
+    }
+}
+
 /// Each byte's top bit, in a word of eight.
 pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// One in each byte of a word of eight.
@@ -505,26 +523,40 @@ impl<'a> Scanner<'a> {
         &mut self,
         mut each: impl FnMut(&mut Self, &[u8]) -> Scan<()>,
     ) -> Scan<()> {
-        self.container(b'{', b'}', |scan| {
-            // Most keys are short: found without the call a string's scan costs.
-            let key = match scan.short_plain() {
-                Some((start, end)) => StringAt::Plain(start, end),
-                None => scan.plain_or_escaped()?,
-            };
-            scan.expect(b':')?;
-            match key {
-                StringAt::Plain(start, end) => {
-                    // Between two quotes, a key of a document that is UTF-8 is too;
-                    // of one that is not, it is checked as `slice` would.
-                    let bytes = scan.bytes;
-                    let key = &bytes[start..end];
-                    if scan.text.is_none() && std::str::from_utf8(key).is_err() {
-                        return Err(Refused);
-                    }
-                    each(scan, key)
+        if self.open(b'{', b'}')? {
+            loop {
+                let key = self.field()?;
+                each(self, key.as_bytes())?;
+                if !self.next(b'}')? {
+                    break;
                 }
-                StringAt::Escaped(text) => each(scan, text.as_bytes()),
             }
+        }
+        Ok(())
+    }
+
+    /// A member's key, its escapes decoded, and the `:` after it: the reader is then
+    /// at its value. For a caller that reads an object's members in a loop of its
+    /// own, between [`Scanner::open`] and [`Scanner::next`].
+    #[inline(always)]
+    pub(crate) fn field(&mut self) -> Scan<Key<'a>> {
+        // Most keys are short: found without the call a string's scan costs.
+        let key = match self.short_plain() {
+            Some((start, end)) => StringAt::Plain(start, end),
+            None => self.plain_or_escaped()?,
+        };
+        self.expect(b':')?;
+        Ok(match key {
+            StringAt::Plain(start, end) => {
+                // Between two quotes, a key of a document that is UTF-8 is too;
+                // of one that is not, it is checked as `slice` would.
+                let key = &self.bytes[start..end];
+                if self.text.is_none() && std::str::from_utf8(key).is_err() {
+                    return Err(Refused);
+                }
+                Key::Plain(key)
+            }
+            StringAt::Escaped(text) => Key::Escaped(text),
         })
     }
 
@@ -543,6 +575,22 @@ impl<'a> Scanner<'a> {
         close: u8,
         mut each: impl FnMut(&mut Self) -> Scan<()>,
     ) -> Scan<()> {
+        if self.open(open, close)? {
+            loop {
+                each(self)?;
+                if !self.next(close)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens an object (`{`, `}`) or an array (`[`, `]`), nested no deeper than
+    /// [`MAX_DEPTH`], for a caller that reads its entries in a loop of its own:
+    /// whether it has any (an empty one is read whole).
+    #[inline(always)]
+    pub(crate) fn open(&mut self, open: u8, close: u8) -> Scan<bool> {
         if self.peek() != Some(open) {
             return Err(Refused);
         }
@@ -553,21 +601,28 @@ impl<'a> Scanner<'a> {
         }
         if self.peek() == Some(close) {
             self.at += 1;
-        } else {
-            loop {
-                each(self)?;
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b) if b == close => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return Err(Refused),
-                }
-            }
+            self.depth -= 1;
+            return Ok(false);
         }
-        self.depth -= 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// After an entry of a container that [`Scanner::open`] opened: whether another
+    /// follows (its comma read), or the container ends (its `close` read).
+    #[inline(always)]
+    pub(crate) fn next(&mut self, close: u8) -> Scan<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(byte) if byte == close => {
+                self.at += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(Refused),
+        }
     }
 
     /// Consumes `byte`, after any whitespace.

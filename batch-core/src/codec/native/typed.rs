@@ -210,18 +210,29 @@ fn read_op<'a>(
             Some(_) => Err(Refused),
         };
     }
+    // The object's members read in a loop here, not through `Scanner::fields`,
+    // whose closure was left a call per field.
+    if !scan.open(b'{', b'}')? {
+        return Ok(());
+    }
     let mut seen = 0u16;
-    scan.fields(|scan, key| {
-        let Some(name) = Name::of(key) else {
-            return scan.skip();
-        };
-        let bit = 1 << name as u16;
-        if seen & bit != 0 {
-            return Err(Refused);
+    loop {
+        let key = scan.field()?;
+        match Name::of(key.as_bytes()) {
+            Some(name) => {
+                let bit = 1 << name as u16;
+                if seen & bit != 0 {
+                    return Err(Refused);
+                }
+                seen |= bit;
+                read_field(scan, op, name, headers, document)?;
+            }
+            None => scan.skip()?,
         }
-        seen |= bit;
-        read_field(scan, op, name, headers, document)
-    })
+        if !scan.next(b'}')? {
+            return Ok(());
+        }
+    }
 }
 
 /// The value of field `name` of `op`.
