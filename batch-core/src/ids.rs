@@ -58,24 +58,17 @@ impl Ids {
         // only ids whose keys tie can be the same.
         sorted.sort_unstable();
         let mut duplicate = None;
-        let mut run = 0;
-        for end in 1..=sorted.len() {
-            let key_at = |at: usize| sorted.get(at).map(|&entry| entry & !index_bits);
-            if key_at(end) != key_at(run) {
-                let tied = &mut sorted[run..end];
-                if tied.len() > 1 {
-                    let id = |entry: u64| ids[index_of(entry, index_bits)].as_bytes();
-                    tied.sort_by(|&a, &b| folded_cmp(id(a), id(b)).then(a.cmp(&b)));
-                    // Equal ids are next to each other, the earliest op first.
-                    let later = (tied.windows(2))
-                        .filter(|pair| folded_cmp(id(pair[0]), id(pair[1])).is_eq())
-                        .map(|pair| index_of(pair[1], index_bits))
-                        .min();
-                    if let Some(later) = later {
-                        duplicate = Some(duplicate.map_or(later, |first: usize| first.min(later)));
-                    }
-                }
-                run = end;
+        let same_key = |a: &u64, b: &u64| (a ^ b) & !index_bits == 0;
+        for tied in sorted.chunk_by_mut(same_key).filter(|tied| tied.len() > 1) {
+            let id = |entry: u64| ids[index_of(entry, index_bits)].as_bytes();
+            tied.sort_by(|&a, &b| folded_cmp(id(a), id(b)).then(a.cmp(&b)));
+            // Equal ids are next to each other, the earliest op first.
+            let later = (tied.windows(2))
+                .filter(|pair| folded_cmp(id(pair[0]), id(pair[1])).is_eq())
+                .map(|pair| index_of(pair[1], index_bits))
+                .min();
+            if let Some(later) = later {
+                duplicate = Some(duplicate.map_or(later, |first: usize| first.min(later)));
             }
         }
         Self {
