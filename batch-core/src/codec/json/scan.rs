@@ -343,20 +343,21 @@ impl<'a> Scanner<'a> {
     /// opening quote, as most keys do: where its text lies, found with one word's
     /// test and no call. Otherwise nothing is consumed.
     #[inline(always)]
-    fn short_plain(&mut self) -> Option<(usize, usize)> {
+    fn short_plain(&mut self) -> Option<&'a [u8]> {
         if self.peek() != Some(b'"') {
             return None;
         }
         let start = self.at + 1;
-        let word = self.bytes.get(start..)?.first_chunk()?;
+        let bytes: &'a [u8] = self.bytes;
+        let word: &'a [u8; 8] = bytes.get(start..)?.first_chunk()?;
         let found = special_bytes(u64::from_le_bytes(*word));
-        let end = start + (found.trailing_zeros() / 8) as usize;
+        let len = (found.trailing_zeros() / 8) as usize;
         // No special byte at all reads as an end past the word.
-        if self.bytes.get(end) != Some(&b'"') {
+        if bytes.get(start + len) != Some(&b'"') {
             return None;
         }
-        self.at = end + 1;
-        Some((start, end))
+        self.at = start + len + 1;
+        word.get(..len)
     }
 
     /// The rest of a string that starts at `start` and has an escape where the
@@ -542,22 +543,22 @@ impl<'a> Scanner<'a> {
     pub(crate) fn field(&mut self) -> Scan<Key<'a>> {
         // Most keys are short: found without the call a string's scan costs.
         let key = match self.short_plain() {
-            Some((start, end)) => StringAt::Plain(start, end),
-            None => self.plain_or_escaped()?,
+            Some(key) => key,
+            None => match self.plain_or_escaped()? {
+                StringAt::Plain(start, end) => &self.bytes[start..end],
+                StringAt::Escaped(text) => {
+                    self.expect(b':')?;
+                    return Ok(Key::Escaped(text));
+                }
+            },
         };
         self.expect(b':')?;
-        Ok(match key {
-            StringAt::Plain(start, end) => {
-                // Between two quotes, a key of a document that is UTF-8 is too;
-                // of one that is not, it is checked as `slice` would.
-                let key = &self.bytes[start..end];
-                if self.text.is_none() && std::str::from_utf8(key).is_err() {
-                    return Err(Refused);
-                }
-                Key::Plain(key)
-            }
-            StringAt::Escaped(text) => Key::Escaped(text),
-        })
+        // Between two quotes, a key of a document that is UTF-8 is too; of one that
+        // is not, it is checked as `slice` would.
+        if self.text.is_none() && std::str::from_utf8(key).is_err() {
+            return Err(Refused);
+        }
+        Ok(Key::Plain(key))
     }
 
     /// An array, `each` reading every item in turn.
