@@ -132,7 +132,7 @@ fn read_ops(
                 // Until then it holds the first op alone, which is moved into the
                 // list made for them all (the one op a batch of one has stays).
                 let size = (scan.offset() - start).max(SMALLEST_OP.len());
-                let more = (scan.remaining() / size).min(MOST_RESERVED);
+                let more = (scan.remaining() / size).min(MOST_RESERVED - 1);
                 if more > 0 {
                     let mut list = Vec::with_capacity(1 + more);
                     list.append(built);
