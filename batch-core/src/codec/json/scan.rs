@@ -340,8 +340,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string that ends, without an escape, within the eight bytes after its
-    /// opening quote, as most keys do: where its text lies, found with one word's
-    /// test and no call. Otherwise nothing is consumed.
+    /// opening quote, as most keys do: its text, the document's own bytes, found with
+    /// one word's test and no call. Otherwise nothing is consumed.
     #[inline(always)]
     fn short_plain(&mut self) -> Option<&'a [u8]> {
         if self.peek() != Some(b'"') {
