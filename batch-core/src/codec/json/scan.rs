@@ -32,6 +32,24 @@ pub(crate) enum StringAt {
     Escaped(String),
 }
 
+/// An object's key read by [`Scanner::field`].
+pub(crate) enum Key<'a> {
+    /// Without escapes: the document's own bytes.
+    Plain(&'a [u8]),
+    /// With escapes, decoded.
+    Escaped(String),
+}
+
+impl Key<'_> {
+    /// The key's text, as bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Plain(bytes) => bytes,
+            Self::Escaped(text) => text.as_bytes(),
+        }
+    }
+}
+
 /// Each byte's top bit, in a word of eight.
 pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// One in each byte of a word of eight.
@@ -264,12 +282,36 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     pub(crate) fn string_at(&mut self) -> Scan<StringAt> {
         let read = self.plain_or_escaped()?;
-        if let StringAt::Plain(start, end) = read
+        self.check_plain(&read)?;
+        Ok(read)
+    }
+
+    /// Refuses a string without escapes that is not UTF-8, in a document that was not
+    /// found UTF-8 up front.
+    #[inline(always)]
+    fn check_plain(&self, read: &StringAt) -> Scan<()> {
+        if let StringAt::Plain(start, end) = *read
             && self.text.is_none()
         {
             std::str::from_utf8(&self.bytes[start..end]).map_err(|_| Refused)?;
         }
-        Ok(read)
+        Ok(())
+    }
+
+    /// A string, as [`Scanner::string_at`] reads it, or `null`, which reads as `None`:
+    /// with one look at the byte they start with.
+    #[inline(always)]
+    pub(crate) fn string_or_null(&mut self) -> Scan<Option<StringAt>> {
+        match self.peek() {
+            Some(b'"') => {
+                self.at += 1;
+                let read = self.opened_string()?;
+                self.check_plain(&read)?;
+                Ok(Some(read))
+            }
+            Some(b'n') => self.word(b"null").map(|()| None),
+            _ => Err(Refused),
+        }
     }
 
     /// A string: where its text lies in the document when it has no escapes, as most
@@ -282,6 +324,12 @@ impl<'a> Scanner<'a> {
             return Err(Refused);
         }
         self.at += 1;
+        self.opened_string()
+    }
+
+    /// [`Scanner::plain_or_escaped`] past the opening quote.
+    #[inline(always)]
+    fn opened_string(&mut self) -> Scan<StringAt> {
         let start = self.at;
         if self.next_special()? == b'"' {
             let end = self.at;
@@ -292,23 +340,24 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string that ends, without an escape, within the eight bytes after its
-    /// opening quote, as most keys do: where its text lies, found with one word's
-    /// test and no call. Otherwise nothing is consumed.
+    /// opening quote, as most keys do: its text, the document's own bytes, found with
+    /// one word's test and no call. Otherwise nothing is consumed.
     #[inline(always)]
-    fn short_plain(&mut self) -> Option<(usize, usize)> {
+    fn short_plain(&mut self) -> Option<&'a [u8]> {
         if self.peek() != Some(b'"') {
             return None;
         }
         let start = self.at + 1;
-        let word = self.bytes.get(start..)?.first_chunk()?;
+        let bytes: &'a [u8] = self.bytes;
+        let word: &'a [u8; 8] = bytes.get(start..)?.first_chunk()?;
         let found = special_bytes(u64::from_le_bytes(*word));
-        let end = start + (found.trailing_zeros() / 8) as usize;
+        let len = (found.trailing_zeros() / 8) as usize;
         // No special byte at all reads as an end past the word.
-        if self.bytes.get(end) != Some(&b'"') {
+        if bytes.get(start + len) != Some(&b'"') {
             return None;
         }
-        self.at = end + 1;
-        Some((start, end))
+        self.at = start + len + 1;
+        word.get(..len)
     }
 
     /// The rest of a string that starts at `start` and has an escape where the
@@ -475,27 +524,41 @@ impl<'a> Scanner<'a> {
         &mut self,
         mut each: impl FnMut(&mut Self, &[u8]) -> Scan<()>,
     ) -> Scan<()> {
-        self.container(b'{', b'}', |scan| {
-            // Most keys are short: found without the call a string's scan costs.
-            let key = match scan.short_plain() {
-                Some((start, end)) => StringAt::Plain(start, end),
-                None => scan.plain_or_escaped()?,
-            };
-            scan.expect(b':')?;
-            match key {
-                StringAt::Plain(start, end) => {
-                    // Between two quotes, a key of a document that is UTF-8 is too;
-                    // of one that is not, it is checked as `slice` would.
-                    let bytes = scan.bytes;
-                    let key = &bytes[start..end];
-                    if scan.text.is_none() && std::str::from_utf8(key).is_err() {
-                        return Err(Refused);
-                    }
-                    each(scan, key)
+        if self.open(b'{', b'}')? {
+            loop {
+                let key = self.field()?;
+                each(self, key.as_bytes())?;
+                if !self.next(b'}')? {
+                    break;
                 }
-                StringAt::Escaped(text) => each(scan, text.as_bytes()),
             }
-        })
+        }
+        Ok(())
+    }
+
+    /// A member's key, its escapes decoded, and the `:` after it: the reader is then
+    /// at its value. For a caller that reads an object's members in a loop of its
+    /// own, between [`Scanner::open`] and [`Scanner::next`].
+    #[inline(always)]
+    pub(crate) fn field(&mut self) -> Scan<Key<'a>> {
+        // Most keys are short: found without the call a string's scan costs.
+        let key = match self.short_plain() {
+            Some(key) => key,
+            None => match self.plain_or_escaped()? {
+                StringAt::Plain(start, end) => &self.bytes[start..end],
+                StringAt::Escaped(text) => {
+                    self.expect(b':')?;
+                    return Ok(Key::Escaped(text));
+                }
+            },
+        };
+        self.expect(b':')?;
+        // Between two quotes, a key of a document that is UTF-8 is too; of one that
+        // is not, it is checked as `slice` would.
+        if self.text.is_none() && std::str::from_utf8(key).is_err() {
+            return Err(Refused);
+        }
+        Ok(Key::Plain(key))
     }
 
     /// An array, `each` reading every item in turn.
@@ -513,6 +576,22 @@ impl<'a> Scanner<'a> {
         close: u8,
         mut each: impl FnMut(&mut Self) -> Scan<()>,
     ) -> Scan<()> {
+        if self.open(open, close)? {
+            loop {
+                each(self)?;
+                if !self.next(close)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens an object (`{`, `}`) or an array (`[`, `]`), nested no deeper than
+    /// [`MAX_DEPTH`], for a caller that reads its entries in a loop of its own:
+    /// whether it has any (an empty one is read whole).
+    #[inline(always)]
+    pub(crate) fn open(&mut self, open: u8, close: u8) -> Scan<bool> {
         if self.peek() != Some(open) {
             return Err(Refused);
         }
@@ -523,21 +602,28 @@ impl<'a> Scanner<'a> {
         }
         if self.peek() == Some(close) {
             self.at += 1;
-        } else {
-            loop {
-                each(self)?;
-                match self.peek() {
-                    Some(b',') => self.at += 1,
-                    Some(b) if b == close => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return Err(Refused),
-                }
-            }
+            self.depth -= 1;
+            return Ok(false);
         }
-        self.depth -= 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// After an entry of a container that [`Scanner::open`] opened: whether another
+    /// follows (its comma read), or the container ends (its `close` read).
+    #[inline(always)]
+    pub(crate) fn next(&mut self, close: u8) -> Scan<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(byte) if byte == close => {
+                self.at += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(Refused),
+        }
     }
 
     /// Consumes `byte`, after any whitespace.

@@ -95,8 +95,8 @@ pub(super) fn explain(body: &Bytes) -> Result<BatchRequest, Problem> {
     let mut batch = BatchRequest::new(Vec::with_capacity(ops.len()));
     apply(&mut batch, options)?;
     for (index, raw) in ops.into_iter().enumerate() {
-        let mut op = explain_op(index, raw, body)?;
         let mut built = Operation::default();
+        let mut op = explain_op(index, raw, body, &mut built)?;
         build_op(index, &mut op, body, &mut built)?;
         batch.ops.push(built);
     }
@@ -148,19 +148,23 @@ fn apply(batch: &mut BatchRequest, options: Options) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Types one op value by value, failing at the first value of the wrong type.
+/// Types one op value by value, failing at the first value of the wrong type; its
+/// url, id and method go into `built`, as the typed pass reads them.
 fn explain_op<'a>(
     index: usize,
     raw: &'a RawValue,
     document: &Bytes,
+    built: &mut Operation,
 ) -> Result<TypedOp<'a>, Problem> {
     let at = |name| at(index, name);
     let op: RawOp<'_> = field(raw, Some(index), at(""), "an object with a `url`")?;
     let op_index = Some(index);
-    Ok(TypedOp {
-        url: optional(op.url, op_index, at("url"), "a string")?.map(|url| text(url, document)),
-        id: optional(op.id, op_index, at("id"), "a non-empty string")?.map(|id| text(id, document)),
-        method: optional(op.method, op_index, at("method"), "a string")?,
+    let url = optional(op.url, op_index, at("url"), "a string")?.map(|url| text(url, document));
+    built.id =
+        optional(op.id, op_index, at("id"), "a non-empty string")?.map(|id| text(id, document));
+    built.method = optional(op.method, op_index, at("method"), "a string")?;
+    let typed = TypedOp {
+        url: url.is_some(),
         headers: optional(op.headers, op_index, at("headers"), json::HEADERS)?
             .map(json::header_list),
         depends_on: optional(
@@ -187,5 +191,9 @@ fn explain_op<'a>(
         body: op.body.map(RawValue::get),
         params: op.params.map(RawValue::get),
         others: true,
-    })
+    };
+    if let Some(url) = url {
+        built.url = url;
+    }
+    Ok(typed)
 }

@@ -14,17 +14,13 @@ use crate::model::{Operation, Text, shared};
 use crate::problem::Problem;
 use crate::reference::{self, Piece};
 
-/// One op with every field in its type.
+/// One op's fields in their types, but for its url, id and method, which are read
+/// straight into the [`Operation`] the op is built in (as the document's own bytes
+/// unless they have escapes, so that the op's request and result share them).
 #[derive(Default)]
 pub(super) struct TypedOp<'a> {
-    /// The document's own bytes unless it has escapes (as `url`), so that the op's
-    /// id shares them.
-    pub(super) id: Option<Text>,
-    /// The document's own bytes unless it has escapes (as `url`).
-    pub(super) method: Option<Text>,
-    /// The document's own bytes unless it has escapes, so that the op's request
-    /// shares them.
-    pub(super) url: Option<Text>,
+    /// Whether the op gave a url (not `null`), which its operation then holds.
+    pub(super) url: bool,
     /// One entry per value, in document order.
     pub(super) headers: Option<Vec<(Text, Text)>>,
     /// JSON text.
@@ -50,11 +46,11 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
     }
 }
 
-/// Fills `operation`, a default one, from its typed fields: the checks that are not
-/// about types. It is filled where it lies, in the batch's list: an op is never
-/// moved whole once built. Every field is taken out of `op`, which is not moved
-/// either (as an argument it would be copied whole): built, it is a default one
-/// again, for the next op to be read into.
+/// Builds `operation`, which holds the url, id and method its op gave, from the
+/// op's other typed fields: the checks that are not about types. It is built where
+/// it lies, in the batch's list: an op is never moved whole once built. Every field
+/// is taken out of `op`, which is not moved either (as an argument it would be
+/// copied whole): built, it is a default one again, for the next op to be read into.
 // Inlined into the reading of each op, with the fields most ops give; the others
 // are built out of line.
 #[inline]
@@ -64,20 +60,15 @@ pub(super) fn build_op(
     document: &Bytes,
     operation: &mut Operation,
 ) -> Result<(), Problem> {
-    let Some(url) = op.url.take() else {
+    if !std::mem::take(&mut op.url) {
         return Err(
             Problem::bad_request(format!("operation {index} has no `url`"))
                 .at(Some(index), Some(at(index, "url").to_string())),
         );
-    };
-    operation.url = url;
-    if let Some(id) = op.id.take() {
-        if id.is_empty() {
-            return Err(invalid(index, "id", "a non-empty string"));
-        }
-        operation.id = Some(id);
     }
-    operation.method = op.method.take();
+    if operation.id.as_ref().is_some_and(Text::is_empty) {
+        return Err(invalid(index, "id", "a non-empty string"));
+    }
     if std::mem::take(&mut op.others) {
         build_others(index, op, document, operation)?;
     }

@@ -97,16 +97,31 @@ fn read_ops(
     scan: &mut Scanner<'_>,
     document: &Bytes,
 ) -> Scan<Result<Vec<Operation>, Box<Problem>>> {
-    let mut ops = Ok(Vec::new());
+    let mut ops = Ok(Vec::with_capacity(1));
     let mut index = 0;
     // One typed op for them all: building an op takes every field out of it, which
     // leaves it as a default one for the next (one made and dropped per op cost
     // more). Once an op could not be built, nothing more is built from it.
     let mut op = TypedOp::default();
+    // Where an op is read once one could not be built.
+    let mut aside = None;
     let mut headers = Vec::new();
     scan.items(|scan| {
         let start = scan.offset();
-        read_op(scan, &mut op, &mut headers, document)?;
+        // Made in its place in the list and read into there: a pushed op is made
+        // aside and copied in (248 bytes).
+        let slot = match &mut ops {
+            Ok(built) => {
+                built.extend(std::iter::once_with(Operation::default));
+                built.last_mut()
+            }
+            Err(_) => None,
+        };
+        let into = match slot {
+            Some(slot) => slot,
+            None => aside.insert(Operation::default()),
+        };
+        read_op(scan, &mut op, into, &mut headers, document)?;
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
@@ -114,12 +129,16 @@ fn read_ops(
                 // every op built so far), never for more than it could hold, and
                 // never for more than `MOST_RESERVED`: a tiny first op before a long
                 // string would otherwise reserve an `Operation` per 11 bytes of it.
+                // Until then it holds the first op alone, which is moved into the
+                // list made for them all (the one op a batch of one has stays).
                 let size = (scan.offset() - start).max(SMALLEST_OP.len());
-                built.reserve((1 + scan.remaining() / size).min(MOST_RESERVED));
+                let more = (scan.remaining() / size).min(MOST_RESERVED - 1);
+                if more > 0 {
+                    let mut list = Vec::with_capacity(1 + more);
+                    list.append(built);
+                    *built = list;
+                }
             }
-            // Made in its place in the list: a pushed op is made aside and copied in
-            // (240 bytes).
-            built.extend(std::iter::once_with(Operation::default));
             if let Some(slot) = built.last_mut()
                 && let Err(problem) = build_op(index, &mut op, document, slot)
             {
@@ -189,13 +208,14 @@ impl Name {
     }
 }
 
-/// One op, into `op` (a default one, filled where it lies rather than moved out):
-/// an object of its fields or, as serde's derive also reads a struct, an array of
-/// all of them in order.
+/// One op, into `op` (a default one, filled where it lies rather than moved out)
+/// and, its url, id and method, into `built`: an object of its fields or, as serde's
+/// derive also reads a struct, an array of all of them in order.
 /// `headers` is the list every op's headers are read into first (see [`headers`]).
 fn read_op<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
+    built: &mut Operation,
     headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
@@ -203,44 +223,79 @@ fn read_op<'a>(
         let mut names = IN_ORDER.iter();
         scan.items(|scan| {
             let name = *names.next().ok_or(Refused)?;
-            read_field(scan, op, name, headers, document)
+            read_field(scan, op, built, name, headers, document)
         })?;
         return match names.next() {
             None => Ok(()),
             Some(_) => Err(Refused),
         };
     }
+    // The object's members read in a loop here, not through `Scanner::fields`,
+    // whose closure was left a call per field.
+    if !scan.open(b'{', b'}')? {
+        return Ok(());
+    }
     let mut seen = 0u16;
-    scan.fields(|scan, key| {
-        let Some(name) = Name::of(key) else {
-            return scan.skip();
-        };
-        let bit = 1 << name as u16;
-        if seen & bit != 0 {
-            return Err(Refused);
+    loop {
+        let key = scan.field()?;
+        match Name::of(key.as_bytes()) {
+            Some(name) => {
+                let bit = 1 << name as u16;
+                if seen & bit != 0 {
+                    return Err(Refused);
+                }
+                seen |= bit;
+                read_field(scan, op, built, name, headers, document)?;
+            }
+            None => scan.skip()?,
         }
-        seen |= bit;
-        read_field(scan, op, name, headers, document)
-    })
+        if !scan.next(b'}')? {
+            return Ok(());
+        }
+    }
 }
 
 /// The value of field `name` of `op`.
-// Always inlined, with `text`: an op's url and id then cost no call of their own
-// (as calls, ~20 instructions an op more).
+// Always inlined: an op's url and id then cost no call of their own. The three
+// texts share one reading; the other fields, which most ops do not give, are read
+// out of line.
 #[inline(always)]
 fn read_field<'a>(
+    scan: &mut Scanner<'a>,
+    op: &mut TypedOp<'a>,
+    built: &mut Operation,
+    name: Name,
+    headers: &mut Vec<(Text, Text)>,
+    document: &Bytes,
+) -> Scan<()> {
+    let slot = match name {
+        Name::Id => &mut built.id,
+        Name::Method => &mut built.method,
+        Name::Url => {
+            if let Some(string) = scan.string_or_null()? {
+                built.url = text_of(document, string);
+                op.url = true;
+            }
+            return Ok(());
+        }
+        _ => return read_other(scan, op, name, headers, document),
+    };
+    *slot = (scan.string_or_null()?).map(|string| text_of(document, string));
+    Ok(())
+}
+
+/// [`read_field`] for a field other than the url, id and method.
+fn read_other<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
     name: Name,
     headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
-    // Noted without a branch: most fields read are the url and id.
-    op.others |= !matches!(name, Name::Id | Name::Method | Name::Url);
+    op.others = true;
     match name {
-        Name::Id => op.id = optional(scan, |scan| text(scan, document))?,
-        Name::Method => op.method = optional(scan, |scan| text(scan, document))?,
-        Name::Url => op.url = optional(scan, |scan| text(scan, document))?,
+        // Read by `read_field`.
+        Name::Id | Name::Method | Name::Url => {}
         Name::Headers => {
             op.headers = optional(scan, |scan| read_headers(scan, headers, document))?;
         }
