@@ -307,7 +307,13 @@ impl BatchEndpoint {
                 // A native answer is written as the results come; the other formats
                 // are encoded from them all.
                 let (tally, answer) = if chosen == Format::Native {
-                    self.write_prepared(&executor, plan).await
+                    // Written here, not in a function's future of its own: the answer
+                    // would be moved out of it once more, with its tally.
+                    let config = self.config();
+                    let mut writing = engine::Writing::new(&plan, config.max_batch_response());
+                    let ids =
+                        engine::run(&executor, plan, config, self.changes(), &mut writing).await;
+                    writing.into_response(ids)
                 } else {
                     let response = self.run_prepared(&executor, plan).await;
                     (
@@ -576,20 +582,6 @@ impl BatchEndpoint {
         let include_headers = plan.include_headers;
         let ids = engine::run(executor, plan, config, self.changes(), &mut collect).await;
         collect.into_response(ids, include_headers, layout)
-    }
-
-    /// Runs the plan of a prepared native batch and writes its answer as the results
-    /// come, as [`run_prepared`](Self::run_prepared) and [`codec::encode`] would have
-    /// it, with the tally of its results. Handed the plan alone, as `run_prepared` is.
-    async fn write_prepared<E: Executor>(
-        &self,
-        executor: &E,
-        plan: Box<Plan>,
-    ) -> (Tally, Response<Bytes>) {
-        let config = self.config();
-        let mut writing = engine::Writing::new(&plan, config.max_batch_response());
-        let ids = engine::run(executor, plan, config, self.changes(), &mut writing).await;
-        writing.into_response(ids)
     }
 
     /// Watches a request that reaches the application directly (not as an op) for
