@@ -105,6 +105,8 @@ impl BatchEndpoint {
     /// An endpoint with `config` whose changes go through `hub`, to the sockets of
     /// every replica the hub links.
     pub fn with_hub(config: Config, hub: impl Hub) -> Self {
+        // Drawn now, once per process, rather than by the first batch without an id.
+        BatchId::draw_prefix();
         if let Some(sockets) = config.sockets() {
             hub.subscribers().retain(crate::changes::Retention {
                 max_events: sockets.history_events(),

@@ -61,20 +61,18 @@ impl BatchId {
     /// A new id, unique in this process and unlikely to repeat across processes: a
     /// random prefix drawn once, then a counter, in hex.
     pub(crate) fn generate() -> Self {
-        // The prefix's digits are written once: only the counter's change.
-        static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        let mut digits = *PREFIX.get_or_init(|| {
-            // `RandomState` is seeded from the OS: random enough to tell processes apart.
-            let prefix = RandomState::new().hash_one(0u8) as u32;
-            let mut digits = [0; GENERATED_MAX];
-            push_hex(&mut digits, 0, u64::from(prefix));
-            digits
-        });
+        let mut digits = *prefix();
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
         // A `u32` always takes 8 digits.
         let len = push_hex(&mut digits, 8, count);
         Self(Id::Generated { digits, len })
+    }
+
+    /// Draws the random prefix of the ids this process makes up, if it has not been
+    /// drawn yet: an endpoint does it when it is made, so that no batch pays for it.
+    pub(crate) fn draw_prefix() {
+        prefix();
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -147,6 +145,20 @@ impl BatchId {
             width,
         }
     }
+}
+
+/// The digits of the random prefix of every id this process makes up, drawn by the
+/// first call (see [`BatchId::draw_prefix`]); written once, and only the counter's
+/// digits change.
+fn prefix() -> &'static [u8; GENERATED_MAX] {
+    static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        // `RandomState` is seeded from the OS: random enough to tell processes apart.
+        let prefix = RandomState::new().hash_one(0u8) as u32;
+        let mut digits = [0; GENERATED_MAX];
+        push_hex(&mut digits, 0, u64::from(prefix));
+        digits
+    })
 }
 
 /// A batch's `x-request-id`s, written once per batch into one buffer that every
