@@ -203,6 +203,12 @@ impl OpIds {
 /// digits (`{n:08x}`), and gives back where the digits end: every batch without an
 /// `x-request-id` makes one, and `fmt` would cost more than the rest of the id.
 fn push_hex(out: &mut [u8; GENERATED_MAX], at: usize, n: u64) -> usize {
+    // Every count but those past four billion: its low word's 8 digits, copied as
+    // one word rather than cut from all 16 at a length worked out.
+    if let Ok(low) = u32::try_from(n) {
+        out[at..at + 8].copy_from_slice(&hex8(low));
+        return at + 8;
+    }
     let digits = (16 - n.leading_zeros() as usize / 4).max(8);
     let mut all = [0; 16];
     all[..8].copy_from_slice(&hex8((n >> 32) as u32));
