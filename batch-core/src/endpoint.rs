@@ -105,6 +105,8 @@ impl BatchEndpoint {
     /// An endpoint with `config` whose changes go through `hub`, to the sockets of
     /// every replica the hub links.
     pub fn with_hub(config: Config, hub: impl Hub) -> Self {
+        // Drawn now, once per process, rather than by the first batch without an id.
+        BatchId::draw_prefix();
         if let Some(sockets) = config.sockets() {
             hub.subscribers().retain(crate::changes::Retention {
                 max_events: sockets.history_events(),
@@ -287,14 +289,17 @@ impl BatchEndpoint {
                     Ok(batch) => self.prepare(&parts, batch, &id, &span).await,
                     Err(problem) => Err(Refused::check(problem)),
                 };
-                let (prepared, claim) = match (prepared, claim) {
-                    (Ok(prepared), claim) => (prepared, claim),
-                    // Refused: nothing ran, so the key may run the batch again.
-                    (Err(refused), Some(claim)) => {
-                        claim.release().await;
+                // Matched alone, not paired with the claim: the pair was moved twice
+                // (200 bytes) on its way to its parts.
+                let prepared = match prepared {
+                    Ok(prepared) => prepared,
+                    Err(refused) => {
+                        // Nothing ran, so the key may run the batch again.
+                        if let Some(claim) = claim {
+                            claim.release().await;
+                        }
                         return Err(refused);
                     }
-                    (Err(refused), None) => return Err(refused),
                 };
                 batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {

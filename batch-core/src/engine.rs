@@ -455,12 +455,16 @@ impl Writing {
     /// came are answered as [`Collect::into_response`] answers them. `ids` are the
     /// batch's op ids, as [`run`] gives them back.
     pub(crate) fn into_response(mut self, ids: Vec<Text>) -> (Tally, Response<Bytes>) {
-        for (index, id) in ids.into_iter().enumerate().skip(self.next) {
-            match self.early.get_mut(index).and_then(Option::take) {
-                Some(result) => self.write(result.parts()),
-                // A stand-in fails (500 or 507), and a failure is written whole
-                // whether its op is silent or not: the ops' `silent` is not kept.
-                None => self.write(self.cap.unanswered(id, false).parts()),
+        // Nearly always every result is in: the ids are then dropped as a list, not
+        // walked past one by one.
+        if self.next < ids.len() {
+            for (index, id) in ids.into_iter().enumerate().skip(self.next) {
+                match self.early.get_mut(index).and_then(Option::take) {
+                    Some(result) => self.write(result.parts()),
+                    // A stand-in fails (500 or 507), and a failure is written whole
+                    // whether its op is silent or not: the ops' `silent` is not kept.
+                    None => self.write(self.cap.unanswered(id, false).parts()),
+                }
             }
         }
         let headers = self.headers.unwrap_or_default();

@@ -163,6 +163,11 @@ fn accepted(
 /// object with `ops` native, one with `requests` (and no `ops`) Graph. Anything else
 /// goes to the first enabled object format, whose decoder says what is wrong.
 fn json_shape(body: &[u8], config: &Config) -> Option<Format> {
+    // A native batch written compactly, `ops` first (as clients write it), is named
+    // by its first six bytes, without the walk to its first key.
+    if body.starts_with(b"{\"ops\"") {
+        return Some(Format::Native);
+    }
     let fallback = || {
         [Format::Native, Format::Graph]
             .into_iter()
@@ -233,6 +238,12 @@ mod tests {
         let config = Config::default();
         let json = "application/json; charset=utf-8";
         assert_eq!(chosen(json, r#"{"ops": []}"#, &config), Ok("native"));
+        assert_eq!(chosen(json, r#"{"ops":[]}"#, &config), Ok("native"));
+        assert_eq!(
+            chosen(json, r#"{"opsx":[],"requests":[]}"#, &config),
+            Ok("graph"),
+            "a key that starts with `ops` is not `ops`"
+        );
         assert_eq!(
             chosen(json, r#" {"requests": [{"id": "1"}]}"#, &config),
             Ok("graph")

@@ -61,20 +61,18 @@ impl BatchId {
     /// A new id, unique in this process and unlikely to repeat across processes: a
     /// random prefix drawn once, then a counter, in hex.
     pub(crate) fn generate() -> Self {
-        // The prefix's digits are written once: only the counter's change.
-        static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        let mut digits = *PREFIX.get_or_init(|| {
-            // `RandomState` is seeded from the OS: random enough to tell processes apart.
-            let prefix = RandomState::new().hash_one(0u8) as u32;
-            let mut digits = [0; GENERATED_MAX];
-            push_hex(&mut digits, 0, u64::from(prefix));
-            digits
-        });
+        let mut digits = *prefix();
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
         // A `u32` always takes 8 digits.
         let len = push_hex(&mut digits, 8, count);
         Self(Id::Generated { digits, len })
+    }
+
+    /// Draws the random prefix of the ids this process makes up, if it has not been
+    /// drawn yet: an endpoint does it when it is made, so that no batch pays for it.
+    pub(crate) fn draw_prefix() {
+        prefix();
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -149,6 +147,20 @@ impl BatchId {
     }
 }
 
+/// The digits of the random prefix of every id this process makes up, drawn by the
+/// first call (see [`BatchId::draw_prefix`]); written once, and only the counter's
+/// digits change.
+fn prefix() -> &'static [u8; GENERATED_MAX] {
+    static PREFIX: OnceLock<[u8; GENERATED_MAX]> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        // `RandomState` is seeded from the OS: random enough to tell processes apart.
+        let prefix = RandomState::new().hash_one(0u8) as u32;
+        let mut digits = [0; GENERATED_MAX];
+        push_hex(&mut digits, 0, u64::from(prefix));
+        digits
+    })
+}
+
 /// A batch's `x-request-id`s, written once per batch into one buffer that every
 /// value shares: an op's id then costs it no allocation of its own, nor a free when
 /// its request is dropped.
@@ -195,6 +207,12 @@ impl OpIds {
 /// digits (`{n:08x}`), and gives back where the digits end: every batch without an
 /// `x-request-id` makes one, and `fmt` would cost more than the rest of the id.
 fn push_hex(out: &mut [u8; GENERATED_MAX], at: usize, n: u64) -> usize {
+    // Every count but those past four billion: its low word's 8 digits, copied as
+    // one word rather than cut from all 16 at a length worked out.
+    if let Ok(low) = u32::try_from(n) {
+        out[at..at + 8].copy_from_slice(&hex8(low));
+        return at + 8;
+    }
     let digits = (16 - n.leading_zeros() as usize / 4).max(8);
     let mut all = [0; 16];
     all[..8].copy_from_slice(&hex8((n >> 32) as u32));

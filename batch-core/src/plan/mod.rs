@@ -82,12 +82,25 @@ pub(crate) fn plan(
         op_ids,
     };
     let mut ops = batch.ops;
-    let pending = pending(&mut ops, format).map_err(refuse)?;
-    let Validated { mut ops, ids } = validate::validate(ops, config).map_err(refuse)?;
-    let links = link(&mut ops, pending, &ids, format, batch.sequential).map_err(refuse)?;
+    // Each step's answer matched where it comes, not mapped into another `Result`
+    // first: the mapped one (a graph, a list) was moved once more on its way out.
+    let pending = match pending(&mut ops, format) {
+        Ok(pending) => pending,
+        Err(violation) => return Err(refuse(violation)),
+    };
+    let Validated { mut ops, ids } = match validate::validate(ops, config) {
+        Ok(validated) => validated,
+        Err(violation) => return Err(refuse(violation)),
+    };
+    let links = match link(&mut ops, pending, &ids, format, batch.sequential) {
+        Ok(links) => links,
+        Err(violation) => return Err(refuse(violation)),
+    };
     let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
-    let graph = Graph::build(&ids, depends_on, batch.sequential)
-        .map_err(|error| refuse(violation(error)))?;
+    let graph = match Graph::build(&ids, depends_on, batch.sequential) {
+        Ok(graph) => graph,
+        Err(error) => return Err(refuse(violation(error))),
+    };
     Ok(Box::new(Plan {
         ids: ids.into_vec(),
         ops,
