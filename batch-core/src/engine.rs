@@ -35,7 +35,7 @@ use crate::links::Links;
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, ResultParts, Text};
 use crate::observe::{OpMeter, Since, Tally, Waiting, op_span};
 use crate::plan::{Graph, Plan};
-use crate::validate::CheckedOp;
+use crate::validate::{CheckedOp, OpTerms};
 
 /// Where the engine puts each op's result as the op finishes, in the order they
 /// finish.
@@ -79,7 +79,14 @@ pub(crate) async fn run<E: Executor>(
     let limit = config.max_response_body();
     // The plan's other parts move out into the state; what the ops share stays in
     // its box, not copied into this future (192 bytes).
-    let mut state = State::new(plan.ids, plan.ops, plan.links, plan.graph, plan.on_error);
+    let mut state = State::new(
+        plan.ids,
+        plan.ops,
+        plan.terms,
+        plan.links,
+        plan.graph,
+        plan.on_error,
+    );
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
@@ -113,7 +120,7 @@ pub(crate) async fn run<E: Executor>(
                     continue;
                 };
                 let (timeout, links) = (
-                    op.timeout,
+                    state.terms.get(index).and_then(|terms| terms.timeout),
                     state.links.get_mut(index).and_then(Option::take),
                 );
                 // An op that cannot start is answered here: the batch halted, its
@@ -211,7 +218,7 @@ pub(crate) async fn run<E: Executor>(
                         status: parts.status,
                         headers: &parts.headers,
                         body: &body,
-                        silent: state.ops[index].silent,
+                        silent: state.terms.silent(index),
                     };
                     match sink.written(index, result) {
                         Some(flow) => {
@@ -348,11 +355,9 @@ impl Collect {
         let mut came = Vec::with_capacity(plan.ops.len());
         came.resize(plan.ops.len(), false);
         Self {
-            results: plan
-                .ops
-                .iter()
-                .map(|op| OpResult {
-                    silent: op.silent,
+            results: (0..plan.ops.len())
+                .map(|index| OpResult {
+                    silent: plan.terms.silent(index),
                     ..OpResult::new(Text::default(), StatusCode::INTERNAL_SERVER_ERROR)
                 })
                 .collect(),
@@ -666,6 +671,8 @@ struct State {
     cascade: Vec<(usize, OpResult)>,
     /// The ops; each one's request is taken when it starts.
     ops: Vec<CheckedOp>,
+    /// How each op runs, beyond its request.
+    terms: OpTerms,
     /// What of each op's request comes from other ops' results, by op index,
     /// taken when it starts; empty when no op has any.
     links: Vec<Option<Box<Links>>>,
@@ -697,6 +704,7 @@ impl State {
     fn new(
         ids: Vec<Text>,
         ops: Vec<CheckedOp>,
+        terms: OpTerms,
         links: Vec<Option<Box<Links>>>,
         graph: Graph,
         on_error: OnError,
@@ -735,6 +743,7 @@ impl State {
             done: Vec::new(),
             cascade: Vec::new(),
             ops,
+            terms,
             links,
             graph,
             unwaiting: 0,
@@ -820,7 +829,11 @@ impl State {
             }
             // Every dependency has finished: its result is in. An op with a
             // condition runs on it instead of on its dependencies' success.
-            let blocked = match &self.ops[dependent].condition {
+            let condition = self
+                .terms
+                .get(dependent)
+                .and_then(|terms| terms.condition.as_ref());
+            let blocked = match condition {
                 Some(condition) => {
                     let succeeded =
                         |dep: usize| self.progress[dep].status.is_some_and(|s| s.is_success());
@@ -858,7 +871,7 @@ impl State {
         } else {
             self.ids[index].clone()
         };
-        result.silent = self.ops[index].silent;
+        result.silent = self.terms.silent(index);
         if self.keeps(index) {
             self.kept[index] = Some(result.clone());
         }

@@ -43,7 +43,8 @@ pub(crate) enum GraphErrorKind {
 
 impl Graph {
     /// Resolves every `depends_on` id against `ids` and refuses unknown ids, forward
-    /// references in a sequential batch, and cycles.
+    /// references in a sequential batch, and cycles. `depends_on` has each op's ids
+    /// in op order, or no entry at all when no op names another.
     pub(crate) fn build<'a>(
         ids: &Ids,
         depends_on: impl ExactSizeIterator<Item = &'a [String]>,

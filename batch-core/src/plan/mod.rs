@@ -16,7 +16,7 @@ use crate::links::{self, Found, Links};
 use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation, Text};
 use crate::observe::{BatchId, OpIds, X_REQUEST_ID};
 use crate::problem::Problem;
-use crate::validate::{self, CheckedOp, Validated, Violation, ViolationKind};
+use crate::validate::{self, CheckedOp, OpTerms, Validated, Violation, ViolationKind};
 pub(crate) use graph::Graph;
 use graph::{GraphError, GraphErrorKind};
 
@@ -27,6 +27,8 @@ pub(crate) struct Plan {
     pub(crate) ids: Vec<Text>,
     /// The ops; each one's request is completed by [`Shared::complete`].
     pub(crate) ops: Vec<CheckedOp>,
+    /// How each op runs, beyond its request.
+    pub(crate) terms: OpTerms,
     /// What of each op's request comes from other ops' results, filled in as it
     /// starts, by op index. Empty, with no room made, when no op has any (most
     /// batches): kept apart from the ops, whose drop then has no box to look at.
@@ -88,22 +90,26 @@ pub(crate) fn plan(
         Ok(pending) => pending,
         Err(violation) => return Err(refuse(violation)),
     };
-    let Validated { mut ops, ids } = match validate::validate(ops, config) {
+    let Validated {
+        ops,
+        mut terms,
+        ids,
+    } = match validate::validate(ops, config) {
         Ok(validated) => validated,
         Err(violation) => return Err(refuse(violation)),
     };
-    let links = match link(&mut ops, pending, &ids, format, batch.sequential) {
+    let links = match link(&ops, &mut terms, pending, &ids, format, batch.sequential) {
         Ok(links) => links,
         Err(violation) => return Err(refuse(violation)),
     };
-    let depends_on = ops.iter().map(|op: &CheckedOp| &op.depends_on[..]);
-    let graph = match Graph::build(&ids, depends_on, batch.sequential) {
+    let graph = match Graph::build(&ids, terms.depends_on(), batch.sequential) {
         Ok(graph) => graph,
         Err(error) => return Err(refuse(violation(error))),
     };
     Ok(Box::new(Plan {
         ids: ids.into_vec(),
         ops,
+        terms,
         links,
         shared,
         complete: false,
@@ -163,7 +169,8 @@ fn pending(ops: &mut [Operation], format: Format) -> Result<Pending, Violation> 
 /// dependency. Gives back each op's links, by index: none (and no room made) when
 /// no op has any.
 fn link(
-    ops: &mut [CheckedOp],
+    ops: &[CheckedOp],
+    terms: &mut OpTerms,
     pending: Pending,
     ids: &Ids,
     format: Format,
@@ -177,7 +184,6 @@ fn link(
         all[index] = Some(Box::new(links));
     };
     for (index, found, condition) in pending {
-        let op = &mut ops[index];
         let violation = |field, kind| Violation {
             op: index,
             field,
@@ -187,7 +193,8 @@ fn link(
             let links = found
                 .resolve(ids, index, sequential)
                 .map_err(|(field, error)| violation(field, error.into()))?;
-            op.depends_on.extend(links.ids().map(str::to_owned));
+            let own = terms.make(index, count);
+            own.depends_on.extend(links.ids().map(str::to_owned));
             put(index, links);
         }
         if let Some(text) = condition {
@@ -200,20 +207,23 @@ fn link(
                 return Err(violation(Field::Condition, kind));
             }
             let names = ids.as_slice();
-            op.depends_on
+            let own = terms.make(index, count);
+            own.depends_on
                 .extend(named.iter().map(|&dep| names[dep].as_str().to_owned()));
-            op.condition = Some(condition);
+            own.condition = Some(condition);
         }
     }
     if matches!(format, Format::Graph | Format::Multipart) {
-        for (index, op) in ops.iter_mut().enumerate() {
+        for (index, op) in ops.iter().enumerate() {
             let found = op
                 .request
                 .as_ref()
                 .and_then(|request| links::odata(request, ids, index));
             if let Some(links) = found {
                 let names = ids.as_slice();
-                op.depends_on
+                terms
+                    .make(index, count)
+                    .depends_on
                     .extend(links.ops().map(|dep| names[dep].as_str().to_owned()));
                 put(index, links);
             }
@@ -363,6 +373,31 @@ mod tests {
         assert_eq!(second.extensions().get::<u32>(), Some(&7));
         let marker = second.extensions().get::<BatchOp>();
         assert_eq!(marker.map(BatchOp::index), Some(1));
+    }
+
+    #[test]
+    fn each_op_keeps_its_own_terms_by_index() {
+        let plain = planned(vec![
+            Operation::new("get", "/a"),
+            Operation::new("get", "/b"),
+        ]);
+        assert!(plain.unwrap().terms.get(0).is_none());
+        let mut quiet = Operation::new("get", "/b");
+        quiet.silent = true;
+        let mut waits = Operation::new("get", "/c");
+        waits.timeout = Some(std::time::Duration::from_millis(5));
+        waits.depends_on = vec!["0".into()];
+        waits.condition = Some("$0/$succeeded".into());
+        let plan = planned(vec![Operation::new("get", "/a"), quiet, waits]).unwrap();
+        let terms = |index| plan.terms.get(index).unwrap();
+        assert!(!terms(0).silent && terms(0).timeout.is_none());
+        assert!(terms(0).depends_on.is_empty() && terms(0).condition.is_none());
+        assert!(terms(1).silent && terms(1).timeout.is_none());
+        assert!(!terms(2).silent);
+        assert_eq!(terms(2).timeout, Some(std::time::Duration::from_millis(5)));
+        assert!(terms(2).depends_on.iter().all(|id| id == "0"));
+        assert!(terms(2).condition.is_some());
+        assert_eq!(plan.graph.deps(2), [0]);
     }
 
     #[test]
