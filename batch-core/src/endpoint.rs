@@ -24,6 +24,7 @@ use crate::in_flight::{InFlight, Places};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{
     BatchId, BatchMeter, Reason, Tally, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
+    record_field,
 };
 use crate::plan::{self, Outer, Plan};
 use crate::problem::{self, Problem};
@@ -254,7 +255,7 @@ impl BatchEndpoint {
                 }
                 .map_err(Refused::check)?;
                 format = Some(chosen);
-                span.record("format", chosen.name());
+                record_field(&span, "format", chosen.name());
                 // An unkeyed batch runs unprotected, without the admission's
                 // future (made, polled and its answer moved out: ~70 instructions).
                 let claim = match key {
@@ -556,7 +557,7 @@ impl BatchEndpoint {
             )));
         }
         let plan = plan::plan(batch, outer, self.config(), id).map_err(Refused::check)?;
-        span.record("ops", plan.ops.len());
+        record_field(span, "ops", plan.ops.len());
         Ok(plan)
     }
 
@@ -733,7 +734,7 @@ fn conclude(
 /// if a recorder records them (each its own reading, then).
 fn record_answer(meter: &BatchMeter, span: &Span, format: Format, tally: &Tally) {
     let failed = meter.tallied(format, tally);
-    span.record("status", 200);
+    record_field(span, "status", 200);
     let ops = tally.ops();
     if meter.transport() == Transport::Http {
         tracing::info!(ops, failed, elapsed = ?meter.elapsed(), "batch answered");
