@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
-use crate::codec::is_exactly_json;
 use crate::codec::json::{RESULTS, Writer};
 use crate::model::{BatchResponse, ResultParts};
 
@@ -126,6 +125,8 @@ pub(super) fn rest(out: &mut Writer, result: ResultParts<'_>, include_headers: b
 fn is_json_alone(headers: &HeaderMap) -> bool {
     headers.len() == 1
         && headers.iter().next().is_some_and(|(name, value)| {
-            name == header::CONTENT_TYPE && is_exactly_json(value) && !value.is_sensitive()
+            name == header::CONTENT_TYPE
+                && value.as_bytes() == b"application/json"
+                && !value.is_sensitive()
         })
 }
