@@ -24,6 +24,7 @@ use crate::in_flight::{InFlight, Places};
 use crate::model::{BatchOp, BatchRequest, BatchResponse, Format};
 use crate::observe::{
     BatchId, BatchMeter, Reason, Tally, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
+    record_field,
 };
 use crate::plan::{self, Outer, Plan};
 use crate::problem::{self, Problem};
@@ -254,7 +255,7 @@ impl BatchEndpoint {
                 }
                 .map_err(Refused::check)?;
                 format = Some(chosen);
-                span.record("format", chosen.name());
+                record_field(&span, "format", chosen.name());
                 // An unkeyed batch runs unprotected, without the admission's
                 // future (made, polled and its answer moved out: ~70 instructions).
                 let claim = match key {
@@ -342,8 +343,10 @@ impl BatchEndpoint {
                 match outcome {
                     Ok(Answered::Ran(answer)) => answer.map(BatchBody::full),
                     Ok(Answered::Replayed(answer)) => {
-                        let elapsed = meter.elapsed();
-                        tracing::info!(?elapsed, "batch answered again from its idempotency key");
+                        tracing::info!(
+                            elapsed = ?meter.elapsed(),
+                            "batch answered again from its idempotency key"
+                        );
                         answer.map(BatchBody::full)
                     }
                     Ok(Answered::Streaming(ready, kind)) => {
@@ -397,10 +400,10 @@ impl BatchEndpoint {
             if let (Some(claim), Some(answer)) = (claim, kept) {
                 claim.keep(&answer).await;
             }
-            let elapsed = meter.elapsed();
-            let failed = meter.tallied(format, &tally, elapsed);
+            let failed = meter.tallied(format, &tally);
             Span::current().record("status", 200);
-            tracing::info!(ops = tally.ops(), failed, ?elapsed, "batch streamed");
+            let ops = tally.ops();
+            tracing::info!(ops, failed, elapsed = ?meter.elapsed(), "batch streamed");
         }
         .instrument(span);
         let mut response = Response::new(BatchBody::streamed(driver, taken));
@@ -554,7 +557,7 @@ impl BatchEndpoint {
             )));
         }
         let plan = plan::plan(batch, outer, self.config(), id).map_err(Refused::check)?;
-        span.record("ops", plan.ops.len());
+        record_field(span, "ops", plan.ops.len());
         Ok(plan)
     }
 
@@ -726,15 +729,17 @@ fn conclude(
 /// Records a batch that ran: its metrics, its `span`'s `status`, and one line (INFO
 /// for a request, DEBUG for a socket's message, which may be a single read). Runs
 /// inside `span`, which is named rather than looked up as the current one.
+///
+/// The clock is read for the line only if it is written, and for the metrics only
+/// if a recorder records them (each its own reading, then).
 fn record_answer(meter: &BatchMeter, span: &Span, format: Format, tally: &Tally) {
-    let elapsed = meter.elapsed();
-    let failed = meter.tallied(format, tally, elapsed);
-    span.record("status", 200);
+    let failed = meter.tallied(format, tally);
+    record_field(span, "status", 200);
     let ops = tally.ops();
     if meter.transport() == Transport::Http {
-        tracing::info!(ops, failed, ?elapsed, "batch answered");
+        tracing::info!(ops, failed, elapsed = ?meter.elapsed(), "batch answered");
     } else {
-        tracing::debug!(ops, failed, ?elapsed, "batch answered");
+        tracing::debug!(ops, failed, elapsed = ?meter.elapsed(), "batch answered");
     }
 }
 
@@ -747,15 +752,14 @@ fn record_refusal(
     refused: Refused,
 ) -> Problem {
     let Refused { reason, problem } = refused;
-    let elapsed = meter.elapsed();
-    meter.refused(format, reason, elapsed);
+    meter.refused(format, reason);
     let status = problem.status().as_u16();
     span.record("status", status);
     let detail = problem.detail();
     if meter.transport() == Transport::Http {
-        tracing::info!(status, detail, ?elapsed, "batch refused");
+        tracing::info!(status, detail, elapsed = ?meter.elapsed(), "batch refused");
     } else {
-        tracing::debug!(status, detail, ?elapsed, "batch refused");
+        tracing::debug!(status, detail, elapsed = ?meter.elapsed(), "batch refused");
     }
     problem
 }

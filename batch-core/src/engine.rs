@@ -99,167 +99,174 @@ pub(crate) async fn run<E: Executor>(
         // deadline of those without a timeout of their own.
         let now = first.take().unwrap_or_else(Instant::now);
         let round_deadline = deadline.min(after(now, config.op_timeout()));
-        while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
+        'ops: while running.as_ref().map_or(0, FuturesUnordered::len) < concurrency {
             let Some(index) = state.next_ready() else {
                 break;
             };
-            // Started in a block whose only await is a refused op's: the request,
-            // borrowed here, would otherwise have a place in the batch's future, and
-            // be copied into it and out again on its way to the executor's. The op's
-            // `Started` is the block's value, made where the batch's future holds it
-            // rather than handed out in a `Result` and moved there (96 bytes).
-            let mut call;
-            let started = {
-                // An op is ready once, when its last dependency finishes: its request
-                // is completed where it lies, moved out (nothing left in its place)
-                // only into the executor's call, and never looked for again, so it
-                // is always there. (Were it not, an engine bug, the op would be
-                // skipped rather than the server panic.)
-                let op = &mut state.ops[index];
-                let Some(request) = &mut op.request else {
-                    continue;
-                };
-                let (timeout, links) = (
-                    state.terms.get(index).and_then(|terms| terms.timeout),
-                    state.links.get_mut(index).and_then(Option::take),
-                );
-                // An op that cannot start is answered here: the batch halted, its
-                // time is up, or what it takes from results cannot be filled in
-                // (which is done now, its dependencies finished).
-                let refused = if state.halted {
-                    Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
-                } else if now >= deadline {
-                    Some(timed_out())
-                } else {
-                    links
-                        .and_then(|links| links.apply(request, &state.kept, config.path()).err())
-                        .map(|failure| {
-                            let (status, headers, body) = failure.outcome();
-                            outcome(status, headers, body)
-                        })
-                };
-                if let Some(result) = refused {
-                    op.request = None;
-                    let flow = sink.put(index, state.finished(index, result)).await;
-                    if flushes(flow, &state.done)
-                        && flush(flow, &mut state.done, &mut state.ids, sink)
-                            .await
-                            .is_break()
-                    {
-                        break 'batch;
-                    }
-                    continue;
-                }
-                if !plan.complete {
-                    // The last op to start takes what they all share.
-                    plan.shared.complete(index, request, state.unstarted == 0);
-                }
-                // What a change event needs of the request, kept only when it may be
-                // one.
-                let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
-                let span = op_span(index, &state.ids[index], request);
-                let is_head = request.method() == Method::HEAD;
-                // Without hooks the op is the executor's call alone; with them, a
-                // future that runs them first (and owns a copy of the id they see).
-                // The request is moved only now, from the op into the call: taken
-                // earlier, or before the arm is chosen, it is copied once more on the
-                // way.
-                call = boxed(
-                    &mut spare,
-                    match op.request.take() {
-                        Some(request) if hooks.is_empty() => {
-                            Either::Left(executor.execute(request, limit))
+            // Started in a block without an await: the request, borrowed here, would
+            // otherwise have a place in the batch's future, and be copied into it and
+            // out again on its way to the executor's. The op's `Started` is the
+            // block's value, made where the batch's future holds it rather than
+            // handed out in a `Result` and moved there (96 bytes). Started, polled
+            // and answered in blocks whose values are all that outlives them: what
+            // the op is read with and its result (176 bytes) are then not each kept
+            // apart in the batch's future for the awaits after theirs, but share its
+            // room (the future of a batch of the bench's ops 1,336 → 880 bytes).
+            let flow = {
+                let mut call;
+                let result = 'op: {
+                    let started = {
+                        // An op is ready once, when its last dependency finishes: its request
+                        // is completed where it lies, moved out (nothing left in its place)
+                        // only into the executor's call, and never looked for again, so it
+                        // is always there. (Were it not, an engine bug, the op would be
+                        // skipped rather than the server panic.)
+                        let op = &mut state.ops[index];
+                        let Some(request) = &mut op.request else {
+                            continue 'ops;
+                        };
+                        let (timeout, links) = (
+                            state.terms.get(index).and_then(|terms| terms.timeout),
+                            state.links.get_mut(index).and_then(Option::take),
+                        );
+                        // An op that cannot start is answered here: the batch halted, its
+                        // time is up, or what it takes from results cannot be filled in
+                        // (which is done now, its dependencies finished).
+                        // Its result goes to the sink as an answered op's does, after the
+                        // block: awaited here, it would have a place of its own in the
+                        // batch's future (176 bytes), apart from theirs.
+                        let refused = if state.halted {
+                            Some(not_run(StatusCode::FAILED_DEPENDENCY, "batch_halted", None))
+                        } else if now >= deadline {
+                            Some(timed_out())
+                        } else {
+                            links
+                                .and_then(|links| {
+                                    links.apply(request, &state.kept, config.path()).err()
+                                })
+                                .map(|failure| {
+                                    let (status, headers, body) = failure.outcome();
+                                    outcome(status, headers, body)
+                                })
+                        };
+                        if let Some(result) = refused {
+                            op.request = None;
+                            break 'op Err(state.finished(index, result));
                         }
-                        Some(request) => {
-                            let id = state.ids[index].clone();
-                            Either::Right(Box::pin(checked(
-                                executor, hooks, index, id, request, limit,
-                            )))
+                        if !plan.complete {
+                            // The last op to start takes what they all share.
+                            plan.shared.complete(index, request, state.unstarted == 0);
                         }
-                        None => continue,
-                    },
-                );
-                Started {
-                    index,
-                    is_head,
-                    began: now,
-                    // An op's own timeout may only bring its deadline nearer.
-                    deadline: timeout.map_or(round_deadline, |t| round_deadline.min(after(now, t))),
-                    mutation,
-                    span,
-                }
-            };
-            // Most ops answer on their first poll: it runs here, and only the ops that
-            // wait are queued (and timed), then polled with their own waker.
-            // The answer is read in the match of the poll, whose arms do not await:
-            // held by a match whose arm awaits, it would be stored in the batch's
-            // future and copied there and back. Its result, when one is made, is
-            // made on the stack likewise and handed to the sink after.
-            let result = match poll_once(call.as_mut(), &started.span).await {
-                Poll::Pending => {
-                    let waiting = meter.waits();
-                    running
-                        .get_or_insert_with(FuturesUnordered::new)
-                        .push(started.wait(call, waiting, &meter));
-                    continue;
-                }
-                // A response whose result no op refers to (nearly every one) goes to
-                // the sink as its parts, where they lie: a sink that writes it at
-                // once does so without the moves of those parts into an `OpResult`
-                // and on into the sink (~80 instructions an op).
-                Poll::Ready(Ok(Ok(response))) if !state.keeps(index) => {
-                    let (parts, body) = response.into_parts();
-                    let body = body_of(&parts.headers, body, started.is_head);
-                    started.answered(parts.status, &meter);
-                    publish(started.mutation, hub, parts.status, &parts.headers, &body);
-                    state.settle_all(index, parts.status);
-                    let result = ResultParts {
-                        id: &state.ids[index],
-                        status: parts.status,
-                        headers: &parts.headers,
-                        body: &body,
-                        silent: state.terms.silent(index),
+                        // What a change event needs of the request, kept only when it may be
+                        // one.
+                        let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
+                        let span = op_span(index, &state.ids[index], request);
+                        let is_head = request.method() == Method::HEAD;
+                        // Without hooks the op is the executor's call alone; with them, a
+                        // future that runs them first (and owns a copy of the id they see).
+                        // The request is moved only now, from the op into the call: taken
+                        // earlier, or before the arm is chosen, it is copied once more on the
+                        // way.
+                        call = boxed(
+                            &mut spare,
+                            match op.request.take() {
+                                Some(request) if hooks.is_empty() => {
+                                    Either::Left(executor.execute(request, limit))
+                                }
+                                Some(request) => {
+                                    let id = state.ids[index].clone();
+                                    Either::Right(Box::pin(checked(
+                                        executor, hooks, index, id, request, limit,
+                                    )))
+                                }
+                                None => continue 'ops,
+                            },
+                        );
+                        Started {
+                            index,
+                            is_head,
+                            began: now,
+                            // An op's own timeout may only bring its deadline nearer.
+                            deadline: timeout
+                                .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
+                            mutation,
+                            span,
+                        }
                     };
-                    match sink.written(index, result) {
-                        Some(flow) => {
-                            // The batch's last result: its map is not dropped, but
-                            // handed on, for the answer's headers.
-                            if state.unstarted == 0
-                                && running.as_ref().is_none_or(FuturesUnordered::is_empty)
-                            {
-                                sink.recycle(parts.headers);
-                            }
-                            Ok(flow)
+                    // Most ops answer on their first poll: it runs here, and only the ops that
+                    // wait are queued (and timed), then polled with their own waker.
+                    // The answer is read in the match of the poll, whose arms do not await:
+                    // held by a match whose arm awaits, it would be stored in the batch's
+                    // future and copied there and back. Its result, when one is made, is
+                    // made on the stack likewise and handed to the sink after.
+                    // A future that answered (or panicked) is left in its box, dropped
+                    // when the next op's is put there or with the batch: an answered
+                    // async fn's future owns nothing, and dropping it at once (as `Fuse`
+                    // did) cost about 35 instructions an op.
+                    match poll_once(call.as_mut(), &started.span).await {
+                        Poll::Pending => {
+                            let waiting = meter.waits();
+                            running
+                                .get_or_insert_with(FuturesUnordered::new)
+                                .push(started.wait(call, waiting, &meter));
+                            continue 'ops;
                         }
-                        None => {
-                            let mut result = outcome(parts.status, parts.headers, body);
-                            state.result(index, &mut result);
+                        // A response whose result no op refers to (nearly every one) goes to
+                        // the sink as its parts, where they lie: a sink that writes it at
+                        // once does so without the moves of those parts into an `OpResult`
+                        // and on into the sink (~80 instructions an op).
+                        Poll::Ready(Ok(Ok(response))) if !state.keeps(index) => {
+                            spare = Some(call);
+                            let (parts, body) = response.into_parts();
+                            let body = body_of(&parts.headers, body, started.is_head);
+                            started.answered(parts.status, &meter);
+                            publish(started.mutation, hub, parts.status, &parts.headers, &body);
+                            state.settle_all(index, parts.status);
+                            let result = ResultParts {
+                                id: &state.ids[index],
+                                status: parts.status,
+                                headers: &parts.headers,
+                                body: &body,
+                                silent: state.terms.silent(index),
+                            };
+                            match sink.written(index, result) {
+                                Some(flow) => {
+                                    // The batch's last result: its map is not dropped, but
+                                    // handed on, for the answer's headers.
+                                    if state.unstarted == 0
+                                        && running.as_ref().is_none_or(FuturesUnordered::is_empty)
+                                    {
+                                        sink.recycle(parts.headers);
+                                    }
+                                    Ok(flow)
+                                }
+                                None => {
+                                    let mut result = outcome(parts.status, parts.headers, body);
+                                    state.result(index, &mut result);
+                                    Err(result)
+                                }
+                            }
+                        }
+                        Poll::Ready(answer) => {
+                            spare = Some(call);
+                            let mut result = started.answer(answer);
+                            started.answered(result.status, &meter);
+                            publish(
+                                started.mutation,
+                                hub,
+                                result.status,
+                                &result.headers,
+                                &result.body,
+                            );
+                            state.finish(index, &mut result);
                             Err(result)
                         }
                     }
+                };
+                match result {
+                    Ok(flow) => flow,
+                    Err(result) => sink.put(index, result).await,
                 }
-                Poll::Ready(answer) => {
-                    let mut result = started.answer(answer);
-                    started.answered(result.status, &meter);
-                    publish(
-                        started.mutation,
-                        hub,
-                        result.status,
-                        &result.headers,
-                        &result.body,
-                    );
-                    state.finish(index, &mut result);
-                    Err(result)
-                }
-            };
-            // The future answered (or panicked) and is left in its box, dropped when
-            // the next op's is put there or with the batch: an answered async fn's
-            // future owns nothing, and dropping it at once (as `Fuse` did) cost
-            // about 35 instructions an op.
-            spare = Some(call);
-            let flow = match result {
-                Ok(flow) => flow,
-                Err(result) => sink.put(index, result).await,
             };
             if flushes(flow, &state.done)
                 && flush(flow, &mut state.done, &mut state.ids, sink)
@@ -281,12 +288,16 @@ pub(crate) async fn run<E: Executor>(
         let Some(running) = &mut running else {
             break;
         };
-        let Some((index, mut result, mutation)) = running.next().await else {
-            break;
+        // In a block, as the ops started above are: the result outlives only its
+        // own await.
+        let flow = {
+            let Some((index, mut result, mutation)) = running.next().await else {
+                break;
+            };
+            publish(mutation, hub, result.status, &result.headers, &result.body);
+            state.finish(index, &mut result);
+            sink.put(index, result).await
         };
-        publish(mutation, hub, result.status, &result.headers, &result.body);
-        state.finish(index, &mut result);
-        let flow = sink.put(index, result).await;
         if flushes(flow, &state.done)
             && flush(flow, &mut state.done, &mut state.ids, sink)
                 .await

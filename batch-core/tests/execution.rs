@@ -659,3 +659,46 @@ async fn the_answer_has_its_own_headers_whatever_the_ops_answered() {
         assert_eq!(body["results"][ops - 1]["headers"]["x-op"], "mine");
     }
 }
+
+/// Answers every op with JSON and no header but its content type, which may be
+/// marked sensitive.
+struct JsonAlone {
+    sensitive: bool,
+}
+
+impl Executor for JsonAlone {
+    async fn execute(
+        &self,
+        _request: Request<Bytes>,
+        _max_response_body: usize,
+    ) -> Result<Response<Bytes>, ExecuteError> {
+        let mut content_type = http::HeaderValue::from_static("application/json");
+        content_type.set_sensitive(self.sensitive);
+        let mut response = Response::new(Bytes::from_static(b"[1]"));
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, content_type);
+        Ok(response)
+    }
+}
+
+#[tokio::test]
+async fn an_answer_after_ops_that_answered_its_own_content_type_alone_has_just_its_own() {
+    for (ops, sensitive) in [(1, false), (3, false), (1, true)] {
+        let batch = json!({"ops": sleeps(ops, 0)});
+        let response = BatchEndpoint::new(Config::default())
+            .handle(&JsonAlone { sensitive }, batch_request(&batch))
+            .await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        let names: Vec<_> = headers.keys().map(http::HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "x-batch-id"], "{ops} ops");
+        let content_type = &headers["content-type"];
+        assert_eq!(content_type, "application/json");
+        assert!(
+            !content_type.is_sensitive(),
+            "{ops} ops, sensitive {sensitive}"
+        );
+        assert_eq!(headers.len(), 2, "{headers:?}");
+    }
+}

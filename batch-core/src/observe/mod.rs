@@ -14,4 +14,4 @@ pub use meter::describe as describe_metrics;
 pub(crate) use meter::{
     BatchMeter, OpMeter, Reason, Since, SocketMeter, Tally, Transport, Waiting,
 };
-pub(crate) use spans::{batch_span, op_span};
+pub(crate) use spans::{batch_span, op_span, record_field};

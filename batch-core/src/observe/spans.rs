@@ -28,6 +28,16 @@ pub(crate) fn batch_span(id: &BatchId, transport: Transport) -> Span {
     )
 }
 
+/// Records `value` as `span`'s `field`, unless the span is none (no subscriber wants
+/// it, and no `log` either): it records nothing then, but a record on it is still a
+/// call to learn that (~20 instructions, three times a batch).
+#[inline(always)]
+pub(crate) fn record_field(span: &Span, field: &str, value: impl tracing::Value) {
+    if !span.is_none() {
+        span.record(field, value);
+    }
+}
+
 /// The span of op `index`, whose request is `request`: its `id`, `method` and `path`
 /// (never the query, where clients put tokens) now; its `status` and `duration_ms`
 /// when it ends.

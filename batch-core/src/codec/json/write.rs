@@ -407,25 +407,11 @@ impl Writer {
 
     /// The document as a `200 OK` `application/json` response.
     pub(crate) fn into_response(self) -> Response<Bytes> {
-        self.into_response_in(HeaderMap::new())
-    }
-
-    /// [`Writer::into_response`], its header map made of `headers`, emptied first:
-    /// a map that has room already, which a map made anew allocates (two blocks).
-    pub(crate) fn into_response_in(self, mut headers: HeaderMap) -> Response<Bytes> {
-        headers.clear();
-        headers.insert(
+        let mut response = Response::new(Bytes::from(self.out));
+        response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let mut response = Response::new(Bytes::from(self.out));
-        if response.headers().capacity() == 0 {
-            // The map replaced never had room for a header, so owns no memory:
-            // forgotten rather than dropped, it costs no walk of its parts.
-            std::mem::forget(std::mem::replace(response.headers_mut(), headers));
-        } else {
-            *response.headers_mut() = headers;
-        }
         response
     }
 }
