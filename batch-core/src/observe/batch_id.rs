@@ -119,7 +119,10 @@ impl BatchId {
             write_op_ids(&mut short.bytes[..total], id, width);
             Bytes::from_owner(short)
         } else {
+            // Filled rather than zeroed by the allocator: glibc's `calloc`, which
+            // `vec![0; n]` calls, passes its per-thread cache by.
             let mut values = Vec::with_capacity(total);
+            values.extend_from_slice(id);
             values.resize(total, 0);
             write_op_ids(&mut values, id, width);
             Bytes::from_owner(values)
