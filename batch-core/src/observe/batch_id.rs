@@ -106,34 +106,27 @@ impl BatchId {
         let id = self.as_bytes();
         let width = id.len() + 1 + decimal_len(ops.saturating_sub(1));
         let total = id.len() + ops * width;
-        let mut values = Vec::with_capacity(total);
-        values.extend_from_slice(id);
-        // Every slot starts `{batch}-`: the first is written, then the slots written so
-        // far are copied after themselves, doubling, in a few large copies rather
-        // than one small copy per op.
-        if ops > 0 {
-            values.extend_from_slice(id);
-            values.push(b'-');
-            values.resize(id.len() + width, 0);
-        }
-        while values.len() < total {
-            let copied = (values.len() - id.len()).min(total - values.len());
-            values.extend_from_within(id.len()..id.len() + copied);
-        }
-        // Then each op's index after its prefix, in place, its length counted up
-        // rather than worked out per op.
-        let (mut digits, mut longer_from) = (1, 10);
-        for (index, slot) in values[id.len()..].chunks_exact_mut(width).enumerate() {
-            if index == longer_from {
-                digits += 1;
-                longer_from = longer_from.saturating_mul(10);
-            }
-            write_decimal(&mut slot[id.len() + 1..][..digits], index);
-        }
         // Shared from the start: `Bytes::from` of a full `Vec` makes a buffer that
         // the first clone (the batch's value, just below) converts to a shared one,
         // and every op's clone and drop then pays for checking which of the two it is.
-        let values = Bytes::from_owner(values);
+        // The ids of a small batch are held in that shared box itself, not in a
+        // buffer of their own: one allocation (and free) fewer.
+        let values = if total <= SHORT {
+            let mut short = Short {
+                len: total,
+                bytes: [0; SHORT],
+            };
+            write_op_ids(&mut short.bytes[..total], id, width);
+            Bytes::from_owner(short)
+        } else {
+            // Filled rather than zeroed by the allocator: glibc's `calloc`, which
+            // `vec![0; n]` calls, passes its per-thread cache by.
+            let mut values = Vec::with_capacity(total);
+            values.extend_from_slice(id);
+            values.resize(total, 0);
+            write_op_ids(&mut values, id, width);
+            Bytes::from_owner(values)
+        };
         // Checked once here: it goes into the inherited headers and, made up, into
         // the answer's `x-batch-id`, each a clone. Cut from the buffer even when the
         // caller sent it: a value the op sets can never share these bytes.
@@ -144,6 +137,54 @@ impl BatchId {
             id_len: id.len(),
             width,
         }
+    }
+}
+
+/// The most bytes of op ids held in the box of their shared `Bytes` (see
+/// [`BatchId::op_ids`]): a batch of one or two ops with an id the engine made up.
+const SHORT: usize = 56;
+
+/// The op ids of a small batch, in place.
+struct Short {
+    len: usize,
+    bytes: [u8; SHORT],
+}
+
+impl AsRef<[u8]> for Short {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Writes the batch's `id` into `out`, then after it a slot of `width` bytes per op
+/// (as many as `out` has room for), each op's id at its start: `{id}-{index}`.
+fn write_op_ids(out: &mut [u8], id: &[u8], width: usize) {
+    let Some((batch, slots)) = out.split_at_mut_checked(id.len()) else {
+        return;
+    };
+    batch.copy_from_slice(id);
+    // Every slot starts `{batch}-`: the first is written, then the slots written so
+    // far are copied after themselves, doubling, in a few large copies rather than
+    // one small copy per op.
+    if let Some(first) = slots.get_mut(..id.len() + 1) {
+        first[..id.len()].copy_from_slice(id);
+        first[id.len()] = b'-';
+    }
+    let mut written = width.min(slots.len());
+    while written < slots.len() {
+        let copied = written.min(slots.len() - written);
+        slots.copy_within(..copied, written);
+        written += copied;
+    }
+    // Then each op's index after its prefix, in place, its length counted up
+    // rather than worked out per op.
+    let (mut digits, mut longer_from) = (1, 10);
+    for (index, slot) in slots.chunks_exact_mut(width).enumerate() {
+        if index == longer_from {
+            digits += 1;
+            longer_from = longer_from.saturating_mul(10);
+        }
+        write_decimal(&mut slot[id.len() + 1..][..digits], index);
     }
 }
 
@@ -324,6 +365,24 @@ mod tests {
             }
             assert!(values.op(ops).is_none());
             assert_eq!(values.batch().unwrap(), id.as_str());
+        }
+    }
+
+    #[test]
+    fn op_ids_are_whole_on_both_sides_of_the_short_buffer() {
+        // One op: the id, then a slot of the id, `-` and a digit: 2 × len + 2 bytes.
+        for len in [SHORT / 2 - 2, SHORT / 2 - 1, SHORT / 2] {
+            let given = HeaderValue::from_str(&"r".repeat(len)).unwrap();
+            let id = BatchId::named(Some(&given));
+            for ops in [1, 2, 3] {
+                let values = id.op_ids(ops);
+                assert_eq!(values.batch().unwrap(), given);
+                for index in 0..ops {
+                    let expected = format!("{}-{index}", given.to_str().unwrap());
+                    assert_eq!(values.op(index).unwrap(), expected.as_str());
+                }
+                assert!(values.op(ops).is_none());
+            }
         }
     }
 

@@ -331,13 +331,24 @@ impl BatchMeter {
         } else {
             Outcome::Ok
         };
-        self.batch(Some(format), outcome);
-        histogram(&BATCH_SIZE_KEY).record(tally.ops() as f64);
-        for (key, count) in OPS_KEYS.iter().zip(tally.by_class) {
-            if count > 0 {
-                counter(key).increment(count);
+        let set = request_set(self.transport as usize, format.index(), outcome as usize);
+        // Every handle from one look-up of the recorder in force.
+        metrics::with_recorder(|recorder| {
+            recorder
+                .register_counter(&REQUEST_KEYS[set], &METADATA)
+                .increment(1);
+            recorder
+                .register_histogram(&BATCH_DURATION_KEY, &METADATA)
+                .record(Lasted(self.started));
+            recorder
+                .register_histogram(&BATCH_SIZE_KEY, &METADATA)
+                .record(tally.ops() as f64);
+            for (key, count) in OPS_KEYS.iter().zip(tally.by_class) {
+                if count > 0 {
+                    recorder.register_counter(key, &METADATA).increment(count);
+                }
             }
-        }
+        });
         failed
     }
 

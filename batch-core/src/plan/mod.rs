@@ -75,7 +75,14 @@ pub(crate) fn plan(
     // The outer request's id names the batch; each op gets its own, in the place the
     // batch's holds in the inherited headers (so that adding it grows no op's map).
     let op_ids = id.op_ids(batch.ops.len());
-    if let Some(id) = op_ids.batch() {
+    // A batch of one op hands it these very headers: its id goes in at once, not
+    // the batch's to be replaced by it when the op starts.
+    let inherited_id = if batch.ops.len() == 1 {
+        op_ids.op(0)
+    } else {
+        op_ids.batch()
+    };
+    if let Some(id) = inherited_id {
         headers.insert(X_REQUEST_ID, id);
     }
     let shared = Shared {
@@ -448,6 +455,30 @@ mod tests {
                 vec!["outer-7"]
             ]
         );
+    }
+
+    #[test]
+    fn a_lone_op_gets_the_batch_id_and_its_index_unless_it_set_one() {
+        let mut outer = outer();
+        outer
+            .headers
+            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        let mut own = Operation::new("get", "/b");
+        own.headers = vec![("x-request-id".into(), "mine".into())];
+        for (op, expected) in [(Operation::new("get", "/a"), "outer-7-0"), (own, "mine")] {
+            let id = BatchId::of(&outer.headers);
+            let mut plan = plan(
+                BatchRequest::new(vec![op]),
+                Outer::Lent(&outer),
+                &Config::default(),
+                &id,
+            )
+            .unwrap();
+            plan.complete_all();
+            let request = plan.ops[0].request.as_ref().unwrap();
+            let ids: Vec<_> = request.headers().get_all(X_REQUEST_ID).iter().collect();
+            assert_eq!(ids, [expected]);
+        }
     }
 
     #[test]
