@@ -339,6 +339,15 @@ mod tests {
         parts
     }
 
+    /// The outer request with an `x-request-id` of `outer-7`, the batch's id.
+    fn outer_with_id() -> Parts {
+        let mut outer = outer();
+        outer
+            .headers
+            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        outer
+    }
+
     fn planned(ops: Vec<Operation>) -> Result<Box<Plan>, Problem> {
         let mut outer = outer();
         let id = BatchId::of(&outer.headers);
@@ -409,10 +418,7 @@ mod tests {
 
     #[test]
     fn each_op_gets_a_request_id_of_its_own_unless_it_set_one() {
-        let mut outer = outer();
-        outer
-            .headers
-            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        let outer = outer_with_id();
         let mut own = Operation::new("get", "/b");
         own.headers = vec![("X-Request-Id".into(), "mine".into())];
         // An op may even send the batch's own id as its own: it is kept.
@@ -459,10 +465,7 @@ mod tests {
 
     #[test]
     fn a_lone_op_gets_the_batch_id_and_its_index_unless_it_set_one() {
-        let mut outer = outer();
-        outer
-            .headers
-            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        let outer = outer_with_id();
         let mut own = Operation::new("get", "/b");
         own.headers = vec![("x-request-id".into(), "mine".into())];
         for (op, expected) in [(Operation::new("get", "/a"), "outer-7-0"), (own, "mine")] {
