@@ -502,9 +502,19 @@ mod tests {
 
     use super::*;
 
-    /// Every handle asked of it, as `kind name{label=value,...} target level`.
+    /// Every handle asked of it, as `kind name{label=value,...} target level`, and
+    /// every value its histograms were given, in order.
     #[derive(Default)]
-    struct Keys(Arc<Mutex<Vec<String>>>);
+    struct Keys(Arc<Mutex<Vec<String>>>, Arc<Samples>);
+
+    #[derive(Default)]
+    struct Samples(Mutex<Vec<f64>>);
+
+    impl metrics::HistogramFn for Samples {
+        fn record(&self, value: f64) {
+            self.0.lock().unwrap().push(value);
+        }
+    }
 
     impl Keys {
         fn note(&self, kind: &str, key: &Key, metadata: &Metadata<'_>) {
@@ -540,7 +550,7 @@ mod tests {
 
         fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
             self.note("histogram", key, metadata);
-            Histogram::noop()
+            Histogram::from_arc(Arc::clone(&self.1))
         }
     }
 
@@ -555,45 +565,17 @@ mod tests {
 
     const AT: &str = "batch_core::observe::meter Level(Info) Some(\"batch_core::observe::meter\")";
 
-    /// A recorder whose op-duration histogram keeps what it is given.
-    #[derive(Default)]
-    struct Durations(Arc<Mutex<Vec<f64>>>);
-
-    impl metrics::HistogramFn for Durations {
-        fn record(&self, value: f64) {
-            self.0.lock().unwrap().push(value);
-        }
-    }
-
-    impl Recorder for Durations {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
-            Counter::noop()
-        }
-
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
-        }
-
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::from_arc(Arc::new(Durations(Arc::clone(&self.0))))
-        }
-    }
-
     #[test]
     fn an_ops_time_since_its_start_is_read_when_a_recorder_records_it() {
-        let durations = Durations::default();
-        let seen = Arc::clone(&durations.0);
+        let durations = Keys::default();
+        let seen = Arc::clone(&durations.1);
         let start = tokio::time::Instant::now() - Duration::from_secs(2);
         metrics::with_local_recorder(&durations, || {
             let meter = OpMeter::new();
             meter.answered(Since(start));
             meter.answered(Duration::from_millis(1));
         });
-        let seen = seen.lock().unwrap().clone();
+        let seen = seen.0.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert!((2.0..60.0).contains(&seen[0]), "{seen:?}");
         assert_eq!(seen[1], 0.001);
@@ -603,8 +585,8 @@ mod tests {
 
     #[test]
     fn a_batchs_time_since_its_arrival_is_read_when_a_recorder_records_it() {
-        let durations = Durations::default();
-        let seen = Arc::clone(&durations.0);
+        let durations = Keys::default();
+        let seen = Arc::clone(&durations.1);
         let meter = BatchMeter {
             started: Instant::now() - Duration::from_secs(2),
             transport: Transport::Http,
@@ -613,7 +595,7 @@ mod tests {
         let tally = Tally::of(&results);
         metrics::with_local_recorder(&durations, || meter.tallied(Format::Native, &tally));
         metrics::with_local_recorder(&durations, || meter.refused(None, Reason::Limit));
-        let seen = seen.lock().unwrap().clone();
+        let seen = seen.0.lock().unwrap().clone();
         // Its duration and its size; a refused one's duration.
         assert_eq!(seen.len(), 3, "{seen:?}");
         assert!((2.0..60.0).contains(&seen[0]), "{seen:?}");
