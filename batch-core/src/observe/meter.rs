@@ -321,6 +321,13 @@ impl BatchMeter {
         self.started.elapsed()
     }
 
+    /// The batch's duration as a histogram records it: read from the clock only
+    /// then, so that with no recorder installed (and no log line written) a batch's
+    /// end reads no clock (~90 instructions).
+    fn since(&self) -> Since {
+        Since(tokio::time::Instant::from_std(self.started))
+    }
+
     /// Records a batch whose ops ran in `format`, from the `tally` of their
     /// statuses, and its duration. Returns how many of them failed (status 400 or
     /// more).
@@ -339,7 +346,7 @@ impl BatchMeter {
                 .increment(1);
             recorder
                 .register_histogram(&BATCH_DURATION_KEY, &METADATA)
-                .record(Lasted(self.started));
+                .record(self.since());
             recorder
                 .register_histogram(&BATCH_SIZE_KEY, &METADATA)
                 .record(tally.ops() as f64);
@@ -363,18 +370,7 @@ impl BatchMeter {
         let format = format.map_or(Format::ALL.len(), Format::index);
         let set = request_set(self.transport as usize, format, outcome as usize);
         counter(&REQUEST_KEYS[set]).increment(1);
-        histogram(&BATCH_DURATION_KEY).record(Lasted(self.started));
-    }
-}
-
-/// How long a batch has taken, read from the clock only when a histogram records
-/// it, as [`Since`] is for an op: with no recorder installed (and no log line
-/// written), a batch's end reads no clock (~90 instructions).
-struct Lasted(Instant);
-
-impl IntoF64 for Lasted {
-    fn into_f64(self) -> f64 {
-        self.0.elapsed().as_secs_f64()
+        histogram(&BATCH_DURATION_KEY).record(self.since());
     }
 }
 
@@ -444,8 +440,9 @@ impl OpMeter {
     }
 }
 
-/// The seconds since an op started, read from the clock only when a histogram
-/// records them: with no recorder installed, an op's answer reads no clock.
+/// The seconds since an op or a batch started, read from the clock only when a
+/// histogram records them: with no recorder installed, an op's answer reads no
+/// clock.
 pub(crate) struct Since(pub(crate) tokio::time::Instant);
 
 impl IntoF64 for Since {
