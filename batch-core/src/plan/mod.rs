@@ -86,7 +86,8 @@ pub(crate) fn plan(
         headers.insert(X_REQUEST_ID, id);
     }
     // Where the batch's value lies among the inherited values, for the ops that set
-    // no header: their map is a copy of these, and the value is found there at once.
+    // no header: their map is a copy of these, and the value is taken from there
+    // without a walk that compares names.
     let batch_id_at = if batch.ops.len() > 1 {
         headers.values().position(|value| op_ids.is_batch(value))
     } else {
@@ -274,7 +275,8 @@ pub(crate) struct Shared {
     pub(crate) extensions: Extensions,
     pub(crate) op_ids: OpIds,
     /// The position of the batch's `x-request-id` among the values of `headers`
-    /// (in their order), when ops are to replace it with their own.
+    /// (in their order), which each op replaces with its own; `None` in a batch of
+    /// one op, whose inherited headers hold its own already.
     batch_id_at: Option<usize>,
 }
 
