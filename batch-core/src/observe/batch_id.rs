@@ -182,8 +182,9 @@ fn write_op_ids(out: &mut [u8], id: &[u8], width: usize) {
     }
     // Then each later op's index over the first's, in place, its length counted up
     // rather than worked out per op.
-    let (mut digits, mut longer_from) = (1, 10);
-    for (index, slot) in slots.chunks_exact_mut(width).enumerate().skip(1) {
+    let (mut digits, mut longer_from) = (1, 10_usize);
+    let later = slots.get_mut(width..).unwrap_or_default();
+    for (index, slot) in (1..).zip(later.chunks_exact_mut(width)) {
         if index == longer_from {
             digits += 1;
             longer_from = longer_from.saturating_mul(10);
