@@ -163,23 +163,28 @@ fn write_op_ids(out: &mut [u8], id: &[u8], width: usize) {
         return;
     };
     batch.copy_from_slice(id);
-    // Every slot starts `{batch}-`: the first is written, then the slots written so
-    // far are copied after themselves, doubling, in a few large copies rather than
-    // one small copy per op.
-    if let Some(first) = slots.get_mut(..id.len() + 1) {
+    // The first op's id is written whole: a batch of one op needs no more.
+    if let Some(first) = slots.get_mut(..id.len() + 2) {
         first[..id.len()].copy_from_slice(id);
-        first[id.len()] = b'-';
+        first[id.len()..].copy_from_slice(b"-0");
     }
-    let mut written = width.min(slots.len());
+    if slots.len() <= width {
+        return;
+    }
+    // Every other slot starts `{batch}-` too: the slots written so far are copied
+    // after themselves, doubling, in a few large copies rather than one small copy
+    // per op.
+    let mut written = width;
     while written < slots.len() {
         let copied = written.min(slots.len() - written);
         slots.copy_within(..copied, written);
         written += copied;
     }
-    // Then each op's index after its prefix, in place, its length counted up
+    // Then each later op's index over the first's, in place, its length counted up
     // rather than worked out per op.
-    let (mut digits, mut longer_from) = (1, 10);
-    for (index, slot) in slots.chunks_exact_mut(width).enumerate() {
+    let (mut digits, mut longer_from) = (1, 10_usize);
+    let later = slots.get_mut(width..).unwrap_or_default();
+    for (index, slot) in (1..).zip(later.chunks_exact_mut(width)) {
         if index == longer_from {
             digits += 1;
             longer_from = longer_from.saturating_mul(10);

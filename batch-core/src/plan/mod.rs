@@ -6,7 +6,7 @@ mod graph;
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::{Extensions, HeaderMap, Request, request::Parts};
+use http::{Extensions, HeaderMap, HeaderValue, Request, request::Parts};
 
 use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
@@ -85,10 +85,19 @@ pub(crate) fn plan(
     if let Some(id) = inherited_id {
         headers.insert(X_REQUEST_ID, id);
     }
+    // Where the batch's value lies among the inherited values, for the ops that set
+    // no header: their map is a copy of these, and the value is taken from there
+    // without a walk that compares names.
+    let batch_id_at = if batch.ops.len() > 1 {
+        headers.values().position(|value| op_ids.is_batch(value))
+    } else {
+        None
+    };
     let shared = Shared {
         headers,
         extensions,
         op_ids,
+        batch_id_at,
     };
     let mut ops = batch.ops;
     // Each step's answer matched where it comes, not mapped into another `Result`
@@ -265,6 +274,10 @@ pub(crate) struct Shared {
     pub(crate) headers: HeaderMap,
     pub(crate) extensions: Extensions,
     pub(crate) op_ids: OpIds,
+    /// The position of the batch's `x-request-id` among the values of `headers`
+    /// (in their order), which each op replaces with its own; `None` in a batch of
+    /// one op, whose inherited headers hold its own already.
+    batch_id_at: Option<usize>,
 }
 
 impl Shared {
@@ -282,28 +295,40 @@ impl Shared {
             *request.extensions_mut() = self.extensions.clone();
             self.headers.clone()
         };
-        // Most ops set no header: theirs is the inherited map, moved in as it is.
-        if request.headers().capacity() == 0 {
+        // Most ops set no header: theirs is the inherited map, moved in as it is,
+        // and the batch's id lies where it lies there.
+        let inherited_id = if request.headers().capacity() == 0 {
             // The map replaced never had room for a header, so owns no memory:
             // forgotten rather than dropped, it costs no walk of its parts.
             std::mem::forget(std::mem::replace(request.headers_mut(), inherited));
+            self.at_place(request.headers_mut())
         } else if request.headers().is_empty() {
             *request.headers_mut() = inherited;
+            self.at_place(request.headers_mut())
         } else {
             headers::lay_under(request.headers_mut(), inherited);
-        }
-        // Still the batch's own value (its very bytes), so the op set none. Found by
-        // those bytes' address in a walk of the few entries, not by hashing the name.
-        let inherited_id = request
-            .headers_mut()
-            .iter_mut()
-            .find(|(name, value)| self.op_ids.is_batch(value) && *name == X_REQUEST_ID);
-        if let Some((_, value)) = inherited_id {
+            // Still the batch's own value (its very bytes), so the op set none.
+            // Found by those bytes' address in a walk of the few entries, not by
+            // hashing the name.
+            request
+                .headers_mut()
+                .iter_mut()
+                .find(|(name, value)| self.op_ids.is_batch(value) && *name == X_REQUEST_ID)
+                .map(|(_, value)| value)
+        };
+        if let Some(value) = inherited_id {
             if let Some(id) = self.op_ids.op(index) {
                 *value = id;
             }
         }
         request.extensions_mut().insert(BatchOp { index });
+    }
+
+    /// The batch's `x-request-id` in `headers`, a map of the inherited values as
+    /// they are.
+    fn at_place<'a>(&self, headers: &'a mut HeaderMap) -> Option<&'a mut HeaderValue> {
+        let value = headers.values_mut().nth(self.batch_id_at?)?;
+        self.op_ids.is_batch(value).then_some(value)
     }
 }
 
@@ -461,6 +486,50 @@ mod tests {
                 vec!["outer-7"]
             ]
         );
+    }
+
+    #[test]
+    fn an_op_gets_its_request_id_among_inherited_headers_of_many_values() {
+        // Values of one name before the batch's id and after it: each op's id still
+        // replaces the batch's, and no other value.
+        let mut outer = outer();
+        outer
+            .headers
+            .append("accept-language", http::HeaderValue::from_static("fr"));
+        outer
+            .headers
+            .insert(X_REQUEST_ID, http::HeaderValue::from_static("outer-7"));
+        outer
+            .headers
+            .append("x-after", http::HeaderValue::from_static("1"));
+        outer
+            .headers
+            .append("x-after", http::HeaderValue::from_static("2"));
+        let mut own = Operation::new("get", "/c");
+        own.headers = vec![("x-after".into(), "3".into())];
+        let ops = vec![
+            Operation::new("get", "/a"),
+            Operation::new("get", "/b"),
+            own,
+        ];
+        let id = BatchId::of(&outer.headers);
+        let mut plan = plan(
+            BatchRequest::new(ops),
+            Outer::Lent(&outer),
+            &Config::default(),
+            &id,
+        )
+        .unwrap();
+        plan.complete_all();
+        for (index, op) in plan.ops.iter().enumerate() {
+            let headers = op.request.as_ref().unwrap().headers();
+            let values = |name| headers.get_all(name).iter().collect::<Vec<_>>();
+            let own_id = format!("outer-7-{index}");
+            assert_eq!(values("x-request-id"), [own_id.as_str()]);
+            assert_eq!(values("accept-language"), ["de", "fr"]);
+            let after: &[&str] = if index == 2 { &["3"] } else { &["1", "2"] };
+            assert_eq!(values("x-after"), after);
+        }
     }
 
     #[test]
