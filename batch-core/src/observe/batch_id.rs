@@ -170,6 +170,14 @@ fn write_op_ids(out: &mut [u8], id: &[u8], width: usize) {
         first[..id.len()].copy_from_slice(id);
         first[id.len()] = b'-';
     }
+    // A batch of one op, the commonest small one: its slot wants only its index, 0,
+    // not the copies and the loop over slots below.
+    if slots.len() == width {
+        if let Some(digit) = slots.get_mut(id.len() + 1) {
+            *digit = b'0';
+            return;
+        }
+    }
     let mut written = width.min(slots.len());
     while written < slots.len() {
         let copied = written.min(slots.len() - written);
