@@ -292,7 +292,7 @@ impl BatchEndpoint {
                 };
                 // Matched alone, not paired with the claim: the pair was moved twice
                 // (200 bytes) on its way to its parts.
-                let prepared = match prepared {
+                let mut prepared = match prepared {
                     Ok(prepared) => prepared,
                     Err(refused) => {
                         // Nothing ran, so the key may run the batch again.
@@ -302,7 +302,7 @@ impl BatchEndpoint {
                         return Err(refused);
                     }
                 };
-                batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
+                batch_header = id.generated_header(Some(&mut prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming(Box::new((prepared, claim)), kind));
                 }
