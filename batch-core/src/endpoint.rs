@@ -521,10 +521,7 @@ impl BatchEndpoint {
         let mut plan = self.planned(Outer::Lent(outer), batch, id, span)?;
         run_batch_hooks(hooks, outer, &mut plan)
             .await
-            .map_err(|problem| Refused {
-                reason: Reason::Hook,
-                problem,
-            })?;
+            .map_err(|problem| Refused::new(Reason::Hook, problem))?;
         self.reserve(plan)
     }
 
@@ -568,10 +565,7 @@ impl BatchEndpoint {
             .inner
             .in_flight
             .try_take(reserve)
-            .ok_or_else(|| Refused {
-                reason: Reason::Overload,
-                problem: overloaded(),
-            })?;
+            .ok_or_else(|| Refused::new(Reason::Overload, overloaded()))?;
         Ok(Prepared {
             plan,
             _places: places,
@@ -670,26 +664,32 @@ struct Prepared {
 }
 
 /// A batch refused before any op ran, and why.
+///
+/// Its problem is boxed: a batch's preparing steps hand their answers on as
+/// `Result`s, which a problem held in place made as large as itself (120 bytes),
+/// and moved as such, for a batch that passes.
 struct Refused {
     reason: Reason,
-    problem: Problem,
+    problem: Box<Problem>,
 }
 
 impl Refused {
+    /// A refusal for `reason`.
+    fn new(reason: Reason, problem: Problem) -> Self {
+        Self {
+            reason,
+            problem: Box::new(problem),
+        }
+    }
+
     /// A refusal by the endpoint's own checks (of size, syntax, fields).
     fn check(problem: Problem) -> Self {
-        Self {
-            reason: Reason::of_check(problem.status()),
-            problem,
-        }
+        Self::new(Reason::of_check(problem.status()), problem)
     }
 
     /// A refusal for the batch's idempotency key.
     fn idempotency(problem: Problem) -> Self {
-        Self {
-            reason: Reason::Idempotency,
-            problem,
-        }
+        Self::new(Reason::Idempotency, problem)
     }
 }
 
@@ -761,7 +761,7 @@ fn record_refusal(
     } else {
         tracing::debug!(status, detail, elapsed = ?meter.elapsed(), "batch refused");
     }
-    problem
+    *problem
 }
 
 /// Whether `request` asks what the endpoint can do: an `OPTIONS` that is not a CORS
