@@ -245,9 +245,7 @@ impl BatchEndpoint {
                 } else {
                     None
                 };
-                let body = read_body(read.declared_length, body, self.config().max_body())
-                    .await
-                    .map_err(Refused::check)?;
+                let body = read_body(read.declared_length, body, self.config().max_body()).await?;
                 let chosen = if read.json {
                     codec::json_format(&body, self.config())
                 } else {
@@ -824,8 +822,9 @@ impl Read {
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering
 /// more than the limit (a `declared` length over it is refused before reading at
-/// all).
-async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Problem>
+/// all). Refused as a [`Refused`], whose problem is boxed: the answer of a body
+/// read whole is then moved as 40 bytes, not as large as a problem.
+async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Refused>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -836,14 +835,18 @@ where
             Ok(bytes) => return Ok(bytes),
             Err(ExecuteError::ResponseTooLarge { .. }) => {}
             Err(ExecuteError::Failed(_)) => {
-                return Err(Problem::unreadable_body().closing_connection());
+                return Err(Refused::check(
+                    Problem::unreadable_body().closing_connection(),
+                ));
             }
         }
     }
     if declared.is_none_or(|len| len <= (limit as u64).saturating_add(DRAIN_BYTES)) {
         drain(body).await;
     }
-    Err(Problem::payload_too_large(limit).closing_connection())
+    Err(Refused::check(
+        Problem::payload_too_large(limit).closing_connection(),
+    ))
 }
 
 /// How much of a refused body past the limit is read and thrown away, and for how

@@ -369,7 +369,10 @@ mod tests {
         assert!(ops.is_batch(&shared));
         // Taken from them: the ops inherit it already.
         assert!(ops.batch().is_none());
-        assert!(ops.is_batch(&shared), "an op's copy is still known by its bytes");
+        assert!(
+            ops.is_batch(&shared),
+            "an op's copy is still known by its bytes"
+        );
     }
 
     #[test]
