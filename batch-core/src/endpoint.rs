@@ -245,9 +245,7 @@ impl BatchEndpoint {
                 } else {
                     None
                 };
-                let body = read_body(read.declared_length, body, self.config().max_body())
-                    .await
-                    .map_err(Refused::check)?;
+                let body = read_body(read.declared_length, body, self.config().max_body()).await?;
                 let chosen = if read.json {
                     codec::json_format(&body, self.config())
                 } else {
@@ -292,7 +290,7 @@ impl BatchEndpoint {
                 };
                 // Matched alone, not paired with the claim: the pair was moved twice
                 // (200 bytes) on its way to its parts.
-                let prepared = match prepared {
+                let mut prepared = match prepared {
                     Ok(prepared) => prepared,
                     Err(refused) => {
                         // Nothing ran, so the key may run the batch again.
@@ -302,7 +300,7 @@ impl BatchEndpoint {
                         return Err(refused);
                     }
                 };
-                batch_header = id.generated_header(Some(&prepared.plan.shared.op_ids));
+                batch_header = id.generated_header(Some(&mut prepared.plan.shared.op_ids));
                 if let Some(kind) = streaming {
                     return Ok(Answered::Streaming(Box::new((prepared, claim)), kind));
                 }
@@ -521,10 +519,7 @@ impl BatchEndpoint {
         let mut plan = self.planned(Outer::Lent(outer), batch, id, span)?;
         run_batch_hooks(hooks, outer, &mut plan)
             .await
-            .map_err(|problem| Refused {
-                reason: Reason::Hook,
-                problem,
-            })?;
+            .map_err(|problem| Refused::new(Reason::Hook, problem))?;
         self.reserve(plan)
     }
 
@@ -568,10 +563,7 @@ impl BatchEndpoint {
             .inner
             .in_flight
             .try_take(reserve)
-            .ok_or_else(|| Refused {
-                reason: Reason::Overload,
-                problem: overloaded(),
-            })?;
+            .ok_or_else(|| Refused::new(Reason::Overload, overloaded()))?;
         Ok(Prepared {
             plan,
             _places: places,
@@ -670,26 +662,32 @@ struct Prepared {
 }
 
 /// A batch refused before any op ran, and why.
+///
+/// Its problem is boxed: a batch's preparing steps hand their answers on as
+/// `Result`s, which a problem held in place made as large as itself (120 bytes),
+/// and moved as such, for a batch that passes.
 struct Refused {
     reason: Reason,
-    problem: Problem,
+    problem: Box<Problem>,
 }
 
 impl Refused {
+    /// A refusal for `reason`.
+    fn new(reason: Reason, problem: Problem) -> Self {
+        Self {
+            reason,
+            problem: Box::new(problem),
+        }
+    }
+
     /// A refusal by the endpoint's own checks (of size, syntax, fields).
     fn check(problem: Problem) -> Self {
-        Self {
-            reason: Reason::of_check(problem.status()),
-            problem,
-        }
+        Self::new(Reason::of_check(problem.status()), problem)
     }
 
     /// A refusal for the batch's idempotency key.
     fn idempotency(problem: Problem) -> Self {
-        Self {
-            reason: Reason::Idempotency,
-            problem,
-        }
+        Self::new(Reason::Idempotency, problem)
     }
 }
 
@@ -761,7 +759,7 @@ fn record_refusal(
     } else {
         tracing::debug!(status, detail, elapsed = ?meter.elapsed(), "batch refused");
     }
-    problem
+    *problem
 }
 
 /// Whether `request` asks what the endpoint can do: an `OPTIONS` that is not a CORS
@@ -824,8 +822,9 @@ impl Read {
 
 /// Reads a batch body, refusing one larger than `limit` with 413 before buffering
 /// more than the limit (a `declared` length over it is refused before reading at
-/// all).
-async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Problem>
+/// all). Refused as a [`Refused`], whose problem is boxed: the answer of a body
+/// read whole is then moved as 40 bytes, not as large as a problem.
+async fn read_body<B>(declared: Option<u64>, body: B, limit: usize) -> Result<Bytes, Refused>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -836,14 +835,18 @@ where
             Ok(bytes) => return Ok(bytes),
             Err(ExecuteError::ResponseTooLarge { .. }) => {}
             Err(ExecuteError::Failed(_)) => {
-                return Err(Problem::unreadable_body().closing_connection());
+                return Err(Refused::check(
+                    Problem::unreadable_body().closing_connection(),
+                ));
             }
         }
     }
     if declared.is_none_or(|len| len <= (limit as u64).saturating_add(DRAIN_BYTES)) {
         drain(body).await;
     }
-    Err(Problem::payload_too_large(limit).closing_connection())
+    Err(Refused::check(
+        Problem::payload_too_large(limit).closing_connection(),
+    ))
 }
 
 /// How much of a refused body past the limit is read and thrown away, and for how

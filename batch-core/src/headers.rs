@@ -74,10 +74,45 @@ fn length_in(mask: u64, name: &str) -> bool {
 /// passed without a walk of both lists.
 const NOT_INHERITED_LENGTHS: u64 = lengths(&[HOP_BY_HOP, NOT_INHERITED]);
 
-/// Whether an outer header named `name` is hop-by-hop or in [`NOT_INHERITED`].
-fn never_inherited(name: &str) -> bool {
-    length_in(NOT_INHERITED_LENGTHS, name)
-        && (HOP_BY_HOP.contains(&name) || NOT_INHERITED.contains(&name))
+/// How many names an op never inherits by default: [`HOP_BY_HOP`] and
+/// [`NOT_INHERITED`].
+const NEVER_INHERITED_LEN: usize = HOP_BY_HOP.len() + NOT_INHERITED.len();
+
+/// The names of [`HOP_BY_HOP`] then [`NOT_INHERITED`], made once: an outer header
+/// that goes is noted by its place here and removed by this name, not by a copy of
+/// the outer one kept on the side.
+static NEVER_INHERITED: [HeaderName; NEVER_INHERITED_LEN] = {
+    let mut names = [const { HeaderName::from_static("x") }; NEVER_INHERITED_LEN];
+    let mut at = 0;
+    while at < NEVER_INHERITED_LEN {
+        let name = if at < HOP_BY_HOP.len() {
+            HOP_BY_HOP[at]
+        } else {
+            NOT_INHERITED[at - HOP_BY_HOP.len()]
+        };
+        // What it replaces, a static name, owns nothing.
+        std::mem::forget(std::mem::replace(
+            &mut names[at],
+            HeaderName::from_static(name),
+        ));
+        at += 1;
+    }
+    names
+};
+
+/// Where an outer header named `name` is in [`NEVER_INHERITED`], if it is hop-by-hop
+/// or in [`NOT_INHERITED`].
+fn never_inherited(name: &str) -> Option<usize> {
+    if !length_in(NOT_INHERITED_LENGTHS, name) {
+        return None;
+    }
+    match HOP_BY_HOP.iter().position(|listed| *listed == name) {
+        Some(at) => Some(at),
+        None => NOT_INHERITED
+            .iter()
+            .position(|listed| *listed == name)
+            .map(|at| HOP_BY_HOP.len() + at),
+    }
 }
 
 /// Headers an operation may not set by default: identity, routing and framing.
@@ -184,20 +219,20 @@ impl HeaderPolicy {
     pub(crate) fn inherited(&self, outer: Cow<'_, HeaderMap>) -> HeaderMap {
         // Most outer headers are inherited: keeping the map and removing the few that
         // are not is cheaper than adding the rest one by one. A map cannot lose names
-        // while it is walked, so the one walk notes those of the lists that go (each
-        // at most once: room for all on the stack), and whether `connection` and
-        // `accept` are there (rather than a lookup each).
+        // while it is walked, so the one walk notes those of the lists that go, by
+        // their place in the lists (each at most once: room for all on the stack),
+        // and whether `connection` and `accept` are there (rather than a lookup each).
         let mut inherited = outer.into_owned();
         let (mut connection, mut accept) = (false, false);
-        let mut gone: [Option<HeaderName>; HOP_BY_HOP.len() + NOT_INHERITED.len()] =
-            Default::default();
-        let mut slots = gone.iter_mut();
+        let mut gone = [0; NEVER_INHERITED_LEN];
+        let mut noted = 0;
         for name in inherited.keys() {
             connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
-            if never_inherited(name.as_str()) {
-                if let Some(slot) = slots.next() {
-                    *slot = Some(name.clone());
+            if let Some(at) = never_inherited(name.as_str()) {
+                if let Some(slot) = gone.get_mut(noted) {
+                    *slot = at;
+                    noted += 1;
                 }
             }
         }
@@ -218,8 +253,10 @@ impl HeaderPolicy {
                 inherited.remove(name);
             }
         }
-        for name in gone.iter().map_while(Option::as_ref) {
-            inherited.remove(name);
+        for &at in gone.iter().take(noted) {
+            if let Some(name) = NEVER_INHERITED.get(at) {
+                inherited.remove(name);
+            }
         }
         // The configured names are looked up, not compared with every outer name.
         for name in &self.not_inherited {

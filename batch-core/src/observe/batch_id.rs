@@ -90,12 +90,13 @@ impl BatchId {
     /// The id as an `x-batch-id` value when the engine made it up (the caller cannot
     /// know it); `None` for the caller's own `x-request-id`. Made from `ops`, the
     /// batch's op ids, when it was planned: the value shares their bytes rather than
-    /// copying the id once more.
-    pub(crate) fn generated_header(&self, ops: Option<&OpIds>) -> Option<HeaderValue> {
+    /// copying the id once more, and is taken from them: nothing needs it there once
+    /// the ops inherit it.
+    pub(crate) fn generated_header(&self, ops: Option<&mut OpIds>) -> Option<HeaderValue> {
         match &self.0 {
             Id::Given(_) => None,
             Id::Generated { .. } => ops
-                .and_then(OpIds::batch)
+                .and_then(OpIds::take_batch)
                 .or_else(|| HeaderValue::from_bytes(self.as_bytes()).ok()),
         }
     }
@@ -227,6 +228,12 @@ impl OpIds {
         self.batch.clone()
     }
 
+    /// The batch's own id, taken: once the batch is planned, its ops inherit it
+    /// (or their own) already, and only the answer's `x-batch-id` wants it.
+    fn take_batch(&mut self) -> Option<HeaderValue> {
+        self.batch.take()
+    }
+
     /// Whether `value` was made by [`batch`](Self::batch): shares its bytes, not
     /// merely equals them (an op may send the batch's id as its own).
     pub(crate) fn is_batch(&self, value: &HeaderValue) -> bool {
@@ -330,9 +337,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("req-42"));
         let id = BatchId::of(&headers);
-        let ops = id.op_ids(1235);
+        let mut ops = id.op_ids(1235);
         assert_eq!((id.as_str(), id.generated_header(None)), ("req-42", None));
-        assert_eq!(id.generated_header(Some(&ops)), None);
+        assert_eq!(id.generated_header(Some(&mut ops)), None);
         assert_eq!(ops.batch().unwrap(), "req-42");
         assert!(ops.is_batch(&ops.batch().unwrap()));
         assert!(!ops.is_batch(&HeaderValue::from_static("req-42")));
@@ -353,10 +360,16 @@ mod tests {
         assert_ne!(a.as_str(), b.as_str());
         assert_eq!(a.generated_header(None).unwrap(), a.as_str());
         // Made from the batch's op ids, it shares their bytes and says the same.
-        let ops = a.op_ids(3);
-        let shared = a.generated_header(Some(&ops)).unwrap();
+        let mut ops = a.op_ids(3);
+        let shared = a.generated_header(Some(&mut ops)).unwrap();
         assert_eq!(shared, a.as_str());
         assert!(ops.is_batch(&shared));
+        // Taken from them: the ops inherit it already.
+        assert!(ops.batch().is_none());
+        assert!(
+            ops.is_batch(&shared),
+            "an op's copy is still known by its bytes"
+        );
     }
 
     #[test]
