@@ -131,6 +131,7 @@ impl Graph {
     }
 
     /// The ops waiting for `op`, lowest first.
+    #[inline]
     pub(crate) fn dependents(&self, op: usize) -> &[usize] {
         part(&self.dependents, &self.dependents_end, op)
     }
