@@ -417,10 +417,11 @@ pub(crate) struct OpMeter {
 
 impl OpMeter {
     pub(crate) fn new() -> Self {
-        Self {
-            in_flight: gauge(&OPS_IN_FLIGHT_KEY),
-            duration: histogram(&OP_DURATION_KEY),
-        }
+        // Both handles from one look-up of the recorder in force, as a batch's are.
+        metrics::with_recorder(|recorder| Self {
+            in_flight: recorder.register_gauge(&OPS_IN_FLIGHT_KEY, &METADATA),
+            duration: recorder.register_histogram(&OP_DURATION_KEY, &METADATA),
+        })
     }
 
     /// An op did not answer on its first poll: it waits, and counts as in flight
