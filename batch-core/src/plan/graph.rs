@@ -126,6 +126,7 @@ impl Graph {
     }
 
     /// The ops `op` waits for, in the order its `depends_on` named them.
+    #[inline]
     pub(crate) fn deps(&self, op: usize) -> &[usize] {
         part(&self.deps, &self.deps_end, op)
     }
