@@ -126,11 +126,13 @@ impl Graph {
     }
 
     /// The ops `op` waits for, in the order its `depends_on` named them.
+    #[inline]
     pub(crate) fn deps(&self, op: usize) -> &[usize] {
         part(&self.deps, &self.deps_end, op)
     }
 
     /// The ops waiting for `op`, lowest first.
+    #[inline]
     pub(crate) fn dependents(&self, op: usize) -> &[usize] {
         part(&self.dependents, &self.dependents_end, op)
     }

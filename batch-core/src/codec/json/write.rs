@@ -84,7 +84,8 @@ impl Writer {
 
     /// The result at `index` of a list: `{"id":…,"status":…` then what `rest`
     /// writes of it, then `}`, after a comma unless it is the first.
-    #[inline]
+    // Always inlined, as `opened` is: see `native::Answer::push`.
+    #[inline(always)]
     pub(crate) fn result_item(
         &mut self,
         index: usize,
@@ -108,7 +109,7 @@ impl Writer {
     }
 
     /// One result after `open`, which ends in `{"id":"`.
-    #[inline]
+    #[inline(always)]
     fn opened(
         &mut self,
         open: &[u8],
