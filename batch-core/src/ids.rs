@@ -146,11 +146,7 @@ fn taken(ops: &mut [Operation]) -> Vec<Text> {
     let mut at = 0;
     let mut made_up = |index: usize| {
         if index < IN_TABLE {
-            let start = if index < 10 { index } else { 2 * index - 10 };
-            let end = if index < 10 { index + 1 } else { start + 2 };
-            return TABLE
-                .get(start..end)
-                .map_or_else(Text::default, Text::from_static);
+            return in_table(index);
         }
         let end = at + index.ilog10() as usize + 1;
         let id = digits.slice(at..end);
@@ -164,6 +160,27 @@ fn taken(ops: &mut [Operation]) -> Vec<Text> {
         ids.push(op.id.take().unwrap_or_else(|| made_up(index)));
     }
     ids
+}
+
+/// The id of op `index`, its own or, without one, its index as a decimal string:
+/// for one op at a time, where [`Ids::take`] has every op's at once (past the
+/// table, a string of its own for each).
+#[inline]
+pub(crate) fn own_or_made_up(id: Option<Text>, index: usize) -> Text {
+    match id {
+        Some(id) => id,
+        None if index < IN_TABLE => in_table(index),
+        None => index.to_string().into(),
+    }
+}
+
+/// The made-up id of op `index`, below [`IN_TABLE`]: a slice of the table.
+fn in_table(index: usize) -> Text {
+    let start = if index < 10 { index } else { 2 * index - 10 };
+    let end = if index < 10 { index + 1 } else { start + 2 };
+    TABLE
+        .get(start..end)
+        .map_or_else(Text::default, Text::from_static)
 }
 
 /// The op an entry of the index stands for, its index in the bits `index_bits`.
