@@ -191,6 +191,8 @@ fn index_of(entry: u64, index_bits: u64) -> usize {
 /// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
 /// ids whose keys differ compare as their keys do, so most comparisons look at
 /// nothing else.
+// Inlined into the loop over the ids, as an ASCII one's key alone is.
+#[inline]
 fn key(id: &[u8]) -> u64 {
     let word = first_word(id);
     // ASCII folds byte for byte, whatever comes after: all eight at once. (The
@@ -198,6 +200,12 @@ fn key(id: &[u8]) -> u64 {
     if word & HIGH_BITS == 0 {
         return ascii_lowercase(word).swap_bytes();
     }
+    unicode_key(id)
+}
+
+/// [`key`] for an id whose first eight bytes are not all ASCII.
+#[inline(never)]
+fn unicode_key(id: &[u8]) -> u64 {
     let mut bytes = text(id).chars().flat_map(char::to_lowercase).flat_map(|c| {
         let mut utf8 = [0; 4];
         let len = c.encode_utf8(&mut utf8).len();
