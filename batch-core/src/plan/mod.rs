@@ -287,9 +287,11 @@ struct Checking<'a> {
 
 impl codec::native::Each for Checking<'_> {
     fn reserve(&mut self, ops: usize) {
+        // Made, not grown: the lists are empty still, and a list made is made
+        // without the reallocation's steps.
         self.reserved = ops.min(self.config.max_ops());
-        self.ops.reserve_exact(self.reserved);
-        self.ids.reserve_exact(self.reserved);
+        self.ops = Vec::with_capacity(self.reserved);
+        self.ids = Vec::with_capacity(self.reserved);
     }
 
     // A call of its own per op: inlined into the reading of the ops, it made
