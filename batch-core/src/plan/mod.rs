@@ -46,8 +46,9 @@ pub(crate) struct Plan {
     pub(crate) layout: Layout,
 }
 
-/// Checks every op of `batch` and resolves its dependencies, refusing the batch (413,
-/// 422) at the first fault, in op order. `id` is the batch's, which each op's
+/// Checks every op of the `decoded` batch (unless they were checked as it was read)
+/// and resolves its dependencies, refusing the batch (413, 422) at the first fault,
+/// in op order. `id` is the batch's, which each op's
 /// `x-request-id` is derived from.
 ///
 /// The ops inherit from the `outer` request: its headers and extensions themselves

@@ -71,8 +71,8 @@ pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
 }
 
 /// Decodes a native batch op by op, handing each to `each` as it is built: the
-/// batch comes back without its ops. `None` for a batch [`decode`] would refuse or
-/// whose ops `each` does not all take, which `decode` is then to read again.
+/// batch comes back without its ops. `None` for a batch [`decode`] refuses, and
+/// for one whose ops `each` does not all take: `decode` is then to read it again.
 pub(crate) fn decode_each(body: &Bytes, each: &mut impl Each) -> Option<BatchRequest> {
     let options = typed::parse_each(body, each).ok()?;
     let mut batch = BatchRequest::new(Vec::new());

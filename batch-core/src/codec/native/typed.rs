@@ -54,9 +54,10 @@ pub(crate) trait Each {
 }
 
 /// Reads `document`, a native batch, handing each op to `each` as soon as it is
-/// built rather than making a list of them. Refuses any batch [`parse`] would not
-/// read into at least one op, or whose ops `each` does not all take; what `each`
-/// took of it is then to be dropped, and the batch read again by [`parse`].
+/// built rather than making a list of them. Refuses every batch that [`parse`]
+/// refuses or does not read into at least one op, and one whose ops `each` does
+/// not all take: what `each` took of it is then to be dropped, and the batch read
+/// again by [`parse`].
 pub(super) fn parse_each(document: &Bytes, each: &mut impl Each) -> Scan<Options> {
     match envelope(document, |scan| read_each(scan, document, each))? {
         (Some(Some(())), options) => Ok(options),
