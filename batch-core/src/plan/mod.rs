@@ -476,6 +476,7 @@ impl Plan {
 mod tests {
     use super::*;
     use http::{Method, StatusCode};
+    use proptest::prelude::*;
 
     fn outer() -> Parts {
         let (mut parts, ()) = Request::post("/batch")
@@ -541,23 +542,119 @@ mod tests {
             &many(51),
         ];
         for body in bodies {
-            let body = Bytes::from(body.to_owned());
-            let parts = outer_with_id();
-            let id = BatchId::of(&parts.headers);
-            let config = Config::default();
-            let plan_as = |decoded: Result<Decoded, Problem>| {
-                let mut outer = outer_with_id();
-                let planned = decoded
-                    .and_then(|decoded| plan(decoded, Outer::Taken(&mut outer), &config, &id));
-                format!("{planned:?}")
-            };
-            let read = decode(Format::Native, &parts, &body, &config);
-            let checked_as_read = matches!(read, Ok(Decoded::Checked(_)));
-            let decoded_first = codec::decode_as(Format::Native, &parts, &body, &config);
-            let planned = plan_as(decoded_first.map(Decoded::Batch));
-            assert_eq!(plan_as(read), planned, "{body:?}");
+            let (read, decoded_first, checked_as_read) = both_ways(body);
+            assert_eq!(read, decoded_first, "{body:?}");
             // Every batch that plans is checked as it is read.
-            assert!(checked_as_read || planned.starts_with("Err"), "{body:?}");
+            assert!(checked_as_read || read.starts_with("Err"), "{body:?}");
+        }
+    }
+
+    /// A native `body` planned as [`decode`] reads it and as it is decoded first and
+    /// checked after (each plan, or its refusal, as its `Debug` text), and whether
+    /// it was checked as it was read.
+    fn both_ways(body: &str) -> (String, String, bool) {
+        let body = Bytes::from(body.to_owned());
+        let parts = outer_with_id();
+        let id = BatchId::of(&parts.headers);
+        let config = Config::default();
+        let plan_as = |decoded: Result<Decoded, Problem>| {
+            let mut outer = outer_with_id();
+            let planned =
+                decoded.and_then(|decoded| plan(decoded, Outer::Taken(&mut outer), &config, &id));
+            format!("{planned:?}")
+        };
+        let read = decode(Format::Native, &parts, &body, &config);
+        let checked_as_read = matches!(read, Ok(Decoded::Checked(_)));
+        let decoded_first = codec::decode_as(Format::Native, &parts, &body, &config);
+        (
+            plan_as(read),
+            plan_as(decoded_first.map(Decoded::Batch)),
+            checked_as_read,
+        )
+    }
+
+    /// An op of a native batch: each field (but its id and url) absent or one of a
+    /// few values that plan, or now and then one that is a fault of its own or that
+    /// faults with another op's.
+    fn native_op() -> impl Strategy<Value = String> {
+        let field = |optional: bool, good: &[&'static str], bad: &[&'static str]| {
+            let good: Vec<Option<&'static str>> = good.iter().copied().map(Some).collect();
+            let bad: Vec<Option<&'static str>> = bad.iter().copied().map(Some).collect();
+            let absent = if optional { 60 } else { 0 };
+            prop_oneof![
+                absent => Just(None),
+                40 => prop::sample::select(good),
+                1 => prop::sample::select(bad),
+            ]
+        };
+        (
+            // `ID` is the op's own letter (`a` for the first, `b` for the second) and
+            // `BEFORE` the letter before it (`` ` `` for the first: no op's).
+            field(false, &[r#""ID""#], &[r#""A""#, r#""1""#, r#""""#]),
+            field(
+                false,
+                &[r#""/a""#, r#""/b?x={result=BEFORE:$.x}""#, r#""/c/d""#],
+                &[r#""//c""#, r#""/batch""#, r#""/d/{result=""#, "7"],
+            ),
+            field(true, &[r#""post""#, "null"], &[r#""GE T""#]),
+            field(
+                true,
+                &[r#"{"x-a":"1"}"#, r#"{"x-a":["1","2"],"x-b":"3"}"#],
+                &[r#"{"cookie":"c"}"#],
+            ),
+            field(true, &[r#""BEFORE""#, r#"["a","BEFORE"]"#], &[r#""z""#]),
+            field(true, &[r#""$BEFORE/$succeeded""#], &[r#""$nope/$done""#]),
+            field(true, &["true", "5"], &["0"]),
+            field(
+                true,
+                &[r#"{"n":1}"#, r#"{"q":"{result=BEFORE:$.q}"}"#],
+                &[r#"{"q":{}}"#],
+            ),
+        )
+            .prop_map(
+                |(id, url, method, headers, depends_on, condition, number, params)| {
+                    let fields = [
+                        ("id", id),
+                        ("url", url),
+                        ("method", method),
+                        ("headers", headers),
+                        ("depends_on", depends_on),
+                        ("if", condition),
+                        ("timeout_ms", number.filter(|&n| n != "true")),
+                        ("silent", number.filter(|&n| n == "true")),
+                        ("params", params),
+                    ];
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            value.map(|value| format!(r#""{name}":{value}"#))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// The same for batches of ops that plan and of ops that fault in every
+        /// way, alone or with another's: the first fault is the same one.
+        #[test]
+        fn any_native_batch_checked_as_read_is_planned_as_any(
+            ops in prop::collection::vec(native_op(), 1..5),
+            sequential in any::<bool>(),
+        ) {
+            let ops: Vec<String> = (ops.iter().zip('a'..))
+                .map(|(op, letter)| {
+                    let before = char::from_u32(u32::from(letter) - 1).unwrap_or('a');
+                    (op.replace("ID", &letter.to_string())).replace("BEFORE", &before.to_string())
+                })
+                .collect();
+            let body = format!(r#"{{"ops":[{}],"sequential":{sequential}}}"#, ops.join(","));
+            let (read, decoded_first, checked_as_read) = both_ways(&body);
+            prop_assert_eq!(&read, &decoded_first, "{}", body);
+            prop_assert!(checked_as_read || read.starts_with("Err"), "{}", body);
         }
     }
 
