@@ -26,7 +26,7 @@ use crate::observe::{
     BatchId, BatchMeter, Reason, Tally, Transport, X_BATCH_ID, X_REQUEST_ID, batch_span,
     record_field,
 };
-use crate::plan::{self, Outer, Plan};
+use crate::plan::{self, Decoded, Outer, Plan};
 use crate::problem::{self, Problem};
 use crate::stream::{self, BatchBody, Streamer, Streaming};
 
@@ -281,7 +281,7 @@ impl BatchEndpoint {
                 // is matched as it comes, not named: a local whose parts the arms
                 // move out keeps its place (112 bytes) in the batch's future until
                 // the batch ends.
-                let prepared = match codec::decode_as(chosen, &parts, &body, self.config()) {
+                let prepared = match plan::decode(chosen, &parts, &body, self.config()) {
                     Ok(batch) if self.config().hooks().batch.is_empty() => {
                         self.prepare_unhooked(Outer::Taken(&mut parts), batch, &id, &span)
                     }
@@ -489,9 +489,9 @@ impl BatchEndpoint {
         span: &Span,
     ) -> Result<BatchResponse, Refused> {
         let prepared = if self.config().hooks().batch.is_empty() {
-            self.prepare_unhooked(Outer::Lent(outer), batch, id, span)?
+            self.prepare_unhooked(Outer::Lent(outer), batch.into(), id, span)?
         } else {
-            self.prepare(outer, batch, id, span).await?
+            self.prepare(outer, batch.into(), id, span).await?
         };
         let Prepared { plan, _places } = prepared;
         Ok(self.run_prepared(executor, plan).await)
@@ -509,7 +509,7 @@ impl BatchEndpoint {
     async fn prepare(
         &self,
         outer: &Parts,
-        batch: BatchRequest,
+        batch: Decoded,
         id: &BatchId,
         span: &Span,
     ) -> Result<Prepared, Refused> {
@@ -528,7 +528,7 @@ impl BatchEndpoint {
     fn prepare_unhooked(
         &self,
         outer: Outer<'_>,
-        batch: BatchRequest,
+        batch: Decoded,
         id: &BatchId,
         span: &Span,
     ) -> Result<Prepared, Refused> {
@@ -542,7 +542,7 @@ impl BatchEndpoint {
     fn planned(
         &self,
         outer: Outer<'_>,
-        batch: BatchRequest,
+        batch: Decoded,
         id: &BatchId,
         span: &Span,
     ) -> Result<Box<Plan>, Refused> {

@@ -146,11 +146,7 @@ fn taken(ops: &mut [Operation]) -> Vec<Text> {
     let mut at = 0;
     let mut made_up = |index: usize| {
         if index < IN_TABLE {
-            let start = if index < 10 { index } else { 2 * index - 10 };
-            let end = if index < 10 { index + 1 } else { start + 2 };
-            return TABLE
-                .get(start..end)
-                .map_or_else(Text::default, Text::from_static);
+            return in_table(index);
         }
         let end = at + index.ilog10() as usize + 1;
         let id = digits.slice(at..end);
@@ -166,6 +162,27 @@ fn taken(ops: &mut [Operation]) -> Vec<Text> {
     ids
 }
 
+/// The id of op `index`, its own or, without one, its index as a decimal string:
+/// for one op at a time, where [`Ids::take`] has every op's at once (past the
+/// table, a string of its own for each).
+#[inline]
+pub(crate) fn own_or_made_up(id: Option<Text>, index: usize) -> Text {
+    match id {
+        Some(id) => id,
+        None if index < IN_TABLE => in_table(index),
+        None => index.to_string().into(),
+    }
+}
+
+/// The made-up id of op `index`, below [`IN_TABLE`]: a slice of the table.
+fn in_table(index: usize) -> Text {
+    let start = if index < 10 { index } else { 2 * index - 10 };
+    let end = if index < 10 { index + 1 } else { start + 2 };
+    TABLE
+        .get(start..end)
+        .map_or_else(Text::default, Text::from_static)
+}
+
 /// The op an entry of the index stands for, its index in the bits `index_bits`.
 fn index_of(entry: u64, index_bits: u64) -> usize {
     (entry & index_bits) as usize
@@ -174,6 +191,8 @@ fn index_of(entry: u64, index_bits: u64) -> usize {
 /// The first eight bytes of `id` folded (UTF-8, zeros past its end), as a number:
 /// ids whose keys differ compare as their keys do, so most comparisons look at
 /// nothing else.
+// Inlined into the loop over the ids, as an ASCII one's key alone is.
+#[inline]
 fn key(id: &[u8]) -> u64 {
     let word = first_word(id);
     // ASCII folds byte for byte, whatever comes after: all eight at once. (The
@@ -181,6 +200,12 @@ fn key(id: &[u8]) -> u64 {
     if word & HIGH_BITS == 0 {
         return ascii_lowercase(word).swap_bytes();
     }
+    unicode_key(id)
+}
+
+/// [`key`] for an id whose first eight bytes are not all ASCII.
+#[inline(never)]
+fn unicode_key(id: &[u8]) -> u64 {
     let mut bytes = text(id).chars().flat_map(char::to_lowercase).flat_map(|c| {
         let mut utf8 = [0; 4];
         let len = c.encode_utf8(&mut utf8).len();

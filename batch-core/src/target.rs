@@ -55,8 +55,9 @@ pub(crate) enum TargetError {
 /// bytes.
 ///
 /// `batch_path` is the batch endpoint's path, which no op may target.
-// Inlined into `validate`: a call of its own moved the `Uri` once more.
-#[inline]
+// Always inlined into `validate::check`: a call of its own moved the `Uri` once
+// more.
+#[inline(always)]
 pub(crate) fn parse(url: Text, batch_path: &str) -> Result<Uri, TargetError> {
     check_bytes(url.as_bytes(), batch_path)?;
     // The url starts with `/` (checked above): it is a path and query, and the

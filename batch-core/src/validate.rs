@@ -103,12 +103,20 @@ pub(crate) struct Terms {
 pub(crate) struct OpTerms(Vec<Terms>);
 
 impl OpTerms {
-    /// Op `index`'s terms, to set, in a batch of `ops` ops.
+    /// Op `index`'s terms, to set, in a batch of `ops` ops (or about as many, for
+    /// a batch read op by op, which [`fit`](Self::fit) then sizes).
     pub(crate) fn make(&mut self, index: usize, ops: usize) -> &mut Terms {
-        if self.0.is_empty() {
-            self.0.resize_with(ops, Terms::default);
+        if self.0.len() <= index {
+            self.0.resize_with(ops.max(index + 1), Terms::default);
         }
         &mut self.0[index]
+    }
+
+    /// Sizes the terms, if any op has some of its own, for a batch of `ops` ops.
+    pub(crate) fn fit(&mut self, ops: usize) {
+        if !self.0.is_empty() {
+            self.0.resize_with(ops, Terms::default);
+        }
     }
 
     /// Op `index`'s terms, if some op has terms of its own.
@@ -160,52 +168,15 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
     let (mut checked, mut terms) = (Vec::with_capacity(count), OpTerms::default());
     // Each op is read where it lies, its parts taken out, rather than moved out whole.
     for (index, op) in ops.iter_mut().enumerate() {
-        let violation = |field, kind| Violation {
-            op: index,
-            field,
-            kind,
-        };
         if duplicate == Some(index) {
             let id = ids.as_slice()[index].clone();
-            return Err(violation(Field::Id, ViolationKind::DuplicateId(id)));
+            return Err(Violation {
+                op: index,
+                field: Field::Id,
+                kind: ViolationKind::DuplicateId(id),
+            });
         }
-        let method =
-            parse_method(op.method.as_ref()).map_err(|kind| violation(Field::Method, kind))?;
-        let uri = target::parse(std::mem::take(&mut op.url), config.path())
-            .map_err(|err| violation(Field::Url, err.into()))?;
-        if op.headers.len() > MAX_OP_HEADERS {
-            return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
-        }
-        // Most ops set no header: their request keeps the empty map it is made with.
-        let headers = if op.headers.is_empty() {
-            None
-        } else {
-            let previous = checked
-                .last()
-                .and_then(|op: &CheckedOp| op.request.as_ref())
-                .map(Request::headers);
-            let own = own_headers(std::mem::take(&mut op.headers), previous, config)
-                .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
-            Some(own)
-        };
-        if op.silent || op.timeout.is_some() || !op.depends_on.is_empty() {
-            let own = terms.make(index, count);
-            own.depends_on = std::mem::take(&mut op.depends_on);
-            own.timeout = op.timeout;
-            own.silent = op.silent;
-        }
-        // The request is made where it stays, in its checked op, and completed
-        // there, rather than made, completed and moved in.
-        checked.push(CheckedOp {
-            request: Some(Request::new(std::mem::take(&mut op.body))),
-        });
-        if let Some(request) = checked.last_mut().and_then(|op| op.request.as_mut()) {
-            *request.method_mut() = method;
-            *request.uri_mut() = uri;
-            if let Some(headers) = headers {
-                *request.headers_mut() = headers;
-            }
-        }
+        check(index, op, &mut checked, &mut terms, count, config)?;
     }
     Ok(Validated {
         ops: checked,
@@ -214,6 +185,65 @@ pub(crate) fn validate(mut ops: Vec<Operation>, config: &Config) -> Result<Valid
     })
 }
 
+/// Checks op `index` of a batch of about `count` ops (but for its id, which the
+/// batch's [`Ids`] check) and builds its request at the end of `checked`, its
+/// parts taken out of `op`; its terms, if it has any of its own, go into `terms`.
+// Always inlined into the loops over ops: the request is made where it stays.
+#[inline(always)]
+pub(crate) fn check(
+    index: usize,
+    op: &mut Operation,
+    checked: &mut Vec<CheckedOp>,
+    terms: &mut OpTerms,
+    count: usize,
+    config: &Config,
+) -> Result<(), Violation> {
+    let violation = |field, kind| Violation {
+        op: index,
+        field,
+        kind,
+    };
+    let method = parse_method(op.method.as_ref()).map_err(|kind| violation(Field::Method, kind))?;
+    let uri = target::parse(std::mem::take(&mut op.url), config.path())
+        .map_err(|err| violation(Field::Url, err.into()))?;
+    if op.headers.len() > MAX_OP_HEADERS {
+        return Err(violation(Field::Headers, ViolationKind::TooManyHeaders));
+    }
+    // Most ops set no header: their request keeps the empty map it is made with.
+    let headers = if op.headers.is_empty() {
+        None
+    } else {
+        let previous = checked
+            .last()
+            .and_then(|op: &CheckedOp| op.request.as_ref())
+            .map(Request::headers);
+        let own = own_headers(std::mem::take(&mut op.headers), previous, config)
+            .map_err(|(name, kind)| violation(Field::Header(name), kind))?;
+        Some(own)
+    };
+    if op.silent || op.timeout.is_some() || !op.depends_on.is_empty() {
+        let own = terms.make(index, count);
+        own.depends_on = std::mem::take(&mut op.depends_on);
+        own.timeout = op.timeout;
+        own.silent = op.silent;
+    }
+    // The request is made where it stays, in its checked op, and completed
+    // there, rather than made, completed and moved in.
+    checked.push(CheckedOp {
+        request: Some(Request::new(std::mem::take(&mut op.body))),
+    });
+    if let Some(request) = checked.last_mut().and_then(|op| op.request.as_mut()) {
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        if let Some(headers) = headers {
+            *request.headers_mut() = headers;
+        }
+    }
+    Ok(())
+}
+
+// Always inlined into `check`, which is inlined into two loops.
+#[inline(always)]
 fn parse_method(method: Option<&Text>) -> Result<Method, ViolationKind> {
     let Some(method) = method else {
         return Ok(Method::GET);

@@ -8,10 +8,11 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, HeaderValue, Request, request::Parts};
 
+use crate::codec;
 use crate::condition::{Condition, ConditionError};
 use crate::config::Config;
 use crate::headers;
-use crate::ids::Ids;
+use crate::ids::{self, Ids};
 use crate::links::{self, Found, Links};
 use crate::model::{BatchOp, BatchRequest, Field, Format, Layout, OnError, Operation, Text};
 use crate::observe::{BatchId, OpIds, X_REQUEST_ID};
@@ -45,8 +46,9 @@ pub(crate) struct Plan {
     pub(crate) layout: Layout,
 }
 
-/// Checks every op of `batch` and resolves its dependencies, refusing the batch (413,
-/// 422) at the first fault, in op order. `id` is the batch's, which each op's
+/// Checks every op of the `decoded` batch (unless they were checked as it was read)
+/// and resolves its dependencies, refusing the batch (413, 422) at the first fault,
+/// in op order. `id` is the batch's, which each op's
 /// `x-request-id` is derived from.
 ///
 /// The ops inherit from the `outer` request: its headers and extensions themselves
@@ -55,14 +57,24 @@ pub(crate) struct Plan {
 /// The plan is boxed: it passes through the endpoint's futures to the engine's, and
 /// its 300 bytes, moved by value, would be copied at every step and held twice by
 /// each future.
+// Inlined into its one caller, as it was before a batch could come checked: left a
+// call since, it cost a batch ~100 instructions.
+#[inline]
 pub(crate) fn plan(
-    batch: BatchRequest,
+    decoded: Decoded,
     outer: Outer<'_>,
     config: &Config,
     id: &BatchId,
 ) -> Result<Box<Plan>, Problem> {
-    validate::count(batch.ops.len(), config)?;
-    let format = batch.layout.format;
+    let count = match &decoded {
+        Decoded::Batch(batch) => batch.ops.len(),
+        Decoded::Checked(checked) => checked.validated.ops.len(),
+    };
+    validate::count(count, config)?;
+    let format = match &decoded {
+        Decoded::Batch(batch) => batch.layout.format,
+        Decoded::Checked(_) => Format::Native,
+    };
     let refuse = |violation: Violation| violation.into_problem(format);
     let (headers, extensions) = match outer {
         Outer::Taken(outer) => (
@@ -74,10 +86,10 @@ pub(crate) fn plan(
     let mut headers = config.header_policy().inherited(headers);
     // The outer request's id names the batch; each op gets its own, in the place the
     // batch's holds in the inherited headers (so that adding it grows no op's map).
-    let op_ids = id.op_ids(batch.ops.len());
+    let op_ids = id.op_ids(count);
     // A batch of one op hands it these very headers: its id goes in at once, not
     // the batch's to be replaced by it when the op starts.
-    let inherited_id = if batch.ops.len() == 1 {
+    let inherited_id = if count == 1 {
         op_ids.op(0)
     } else {
         op_ids.batch()
@@ -88,7 +100,7 @@ pub(crate) fn plan(
     // Where the batch's value lies among the inherited values, for the ops that set
     // no header: their map is a copy of these, and the value is taken from there
     // without a walk that compares names.
-    let batch_id_at = if batch.ops.len() > 1 {
+    let batch_id_at = if count > 1 {
         headers.values().position(|value| op_ids.is_batch(value))
     } else {
         None
@@ -99,21 +111,28 @@ pub(crate) fn plan(
         op_ids,
         batch_id_at,
     };
-    let mut ops = batch.ops;
-    // Each step's answer matched where it comes, not mapped into another `Result`
-    // first: the mapped one (a graph, a list) was moved once more on its way out.
-    let pending = match pending(&mut ops, format) {
-        Ok(pending) => pending,
-        Err(violation) => return Err(refuse(violation)),
+    let (batch, pending, validated) = match decoded {
+        Decoded::Batch(mut batch) => {
+            let mut ops = std::mem::take(&mut batch.ops);
+            // Each step's answer matched where it comes, not mapped into another
+            // `Result` first: the mapped one (a graph, a list) was moved once more
+            // on its way out.
+            let pending = match pending(&mut ops, format) {
+                Ok(pending) => pending,
+                Err(violation) => return Err(refuse(violation)),
+            };
+            match validate::validate(ops, config) {
+                Ok(validated) => (batch, pending, validated),
+                Err(violation) => return Err(refuse(violation)),
+            }
+        }
+        Decoded::Checked(checked) => (checked.batch, checked.pending, checked.validated),
     };
     let Validated {
         ops,
         mut terms,
         ids,
-    } = match validate::validate(ops, config) {
-        Ok(validated) => validated,
-        Err(violation) => return Err(refuse(violation)),
-    };
+    } = validated;
     let links = match link(&ops, &mut terms, pending, &ids, format, batch.sequential) {
         Ok(links) => links,
         Err(violation) => return Err(refuse(violation)),
@@ -167,17 +186,148 @@ type Pending = Vec<(usize, Option<Box<Found>>, Option<String>)>;
 fn pending(ops: &mut [Operation], format: Format) -> Result<Pending, Violation> {
     let mut pending = Vec::new();
     for (index, op) in ops.iter_mut().enumerate() {
-        let found = links::extract(op, format).map_err(|(field, error)| Violation {
-            op: index,
-            field,
-            kind: error.into(),
-        })?;
-        let condition = op.condition.take();
-        if found.is_some() || condition.is_some() {
-            pending.push((index, found, condition));
-        }
+        pend(index, op, format, &mut pending)?;
     }
     Ok(pending)
+}
+
+/// Takes the references and condition out of op `index`, checking their syntax,
+/// into `pending` if it has any.
+// Always inlined into the loops over ops: most have none.
+#[inline(always)]
+fn pend(
+    index: usize,
+    op: &mut Operation,
+    format: Format,
+    pending: &mut Pending,
+) -> Result<(), Violation> {
+    let found = links::extract(op, format).map_err(|(field, error)| Violation {
+        op: index,
+        field,
+        kind: error.into(),
+    })?;
+    let condition = op.condition.take();
+    if found.is_some() || condition.is_some() {
+        pending.push((index, found, condition));
+    }
+    Ok(())
+}
+
+/// A batch as decoded, for [`plan`] to check and plan.
+pub(crate) enum Decoded {
+    /// Its ops, not yet checked.
+    Batch(BatchRequest),
+    /// A native batch whose ops were checked as they were read ([`decode`]).
+    Checked(Checked),
+}
+
+impl From<BatchRequest> for Decoded {
+    fn from(batch: BatchRequest) -> Self {
+        Self::Batch(batch)
+    }
+}
+
+/// A native batch checked as it was read: its options (its ops are in
+/// `validated`), and its ops' references and conditions, taken out.
+pub(crate) struct Checked {
+    batch: BatchRequest,
+    pending: Pending,
+    validated: Validated,
+}
+
+/// Decodes a batch request in `format`, as [`codec::decode_as`] does.
+///
+/// A native batch is checked as it is read: each op goes through [`pend`] and
+/// [`validate::check`] as soon as it is built, and becomes its checked op, with no
+/// list of decoded ops made and dropped. Any fault on the way (the document's, an
+/// op's, the batch's size, a duplicate id) makes it read again as any batch is,
+/// and checked by [`plan`], which finds the same fault as it would have, in the
+/// same place: the faults a batch can have are found, and ordered, in one place.
+pub(crate) fn decode(
+    format: Format,
+    parts: &Parts,
+    body: &Bytes,
+    config: &Config,
+) -> Result<Decoded, Problem> {
+    if format == Format::Native
+        && let Some(checked) = checked(body, config)
+    {
+        return Ok(Decoded::Checked(checked));
+    }
+    codec::decode_as(format, parts, body, config).map(Decoded::Batch)
+}
+
+/// A native batch read and checked op by op; `None` at its first fault.
+fn checked(body: &Bytes, config: &Config) -> Option<Checked> {
+    let mut checking = Checking {
+        config,
+        ops: Vec::new(),
+        ids: Vec::new(),
+        terms: OpTerms::default(),
+        pending: Vec::new(),
+        reserved: 1,
+    };
+    let batch = codec::native::decode_each(body, &mut checking)?;
+    let Checking {
+        ops,
+        ids,
+        mut terms,
+        pending,
+        ..
+    } = checking;
+    let ids = Ids::new(ids);
+    if ids.first_duplicate().is_some() {
+        return None;
+    }
+    terms.fit(ops.len());
+    Some(Checked {
+        batch,
+        pending,
+        validated: Validated { ops, terms, ids },
+    })
+}
+
+/// The ops of a native batch checked as they are read.
+struct Checking<'a> {
+    config: &'a Config,
+    ops: Vec<CheckedOp>,
+    ids: Vec<Text>,
+    terms: OpTerms,
+    pending: Pending,
+    /// How many ops the lists have room for.
+    reserved: usize,
+}
+
+impl codec::native::Each for Checking<'_> {
+    fn reserve(&mut self, ops: usize) {
+        // Made, not grown: the lists are empty still, and a list made is made
+        // without the reallocation's steps.
+        self.reserved = ops.min(self.config.max_ops());
+        self.ops = Vec::with_capacity(self.reserved);
+        self.ids = Vec::with_capacity(self.reserved);
+    }
+
+    // A call of its own per op: inlined into the reading of the ops, it made
+    // one function too large for the steps of both to be inlined into it.
+    #[inline(never)]
+    fn take(&mut self, index: usize, op: &mut Operation) -> Result<(), ()> {
+        // A batch of too many ops is refused (413) before any op is checked.
+        if index >= self.config.max_ops() {
+            return Err(());
+        }
+        pend(index, op, Format::Native, &mut self.pending).map_err(drop)?;
+        self.ids.push(ids::own_or_made_up(op.id.take(), index));
+        let reserved = self.reserved;
+        validate::check(
+            index,
+            op,
+            &mut self.ops,
+            &mut self.terms,
+            reserved,
+            self.config,
+        )
+        .map_err(drop)
+    }
 }
 
 /// Resolves the pending references and conditions, and the OData references of a
@@ -351,6 +501,7 @@ impl Plan {
 mod tests {
     use super::*;
     use http::{Method, StatusCode};
+    use proptest::prelude::*;
 
     fn outer() -> Parts {
         let (mut parts, ()) = Request::post("/batch")
@@ -377,11 +528,159 @@ mod tests {
         let mut outer = outer();
         let id = BatchId::of(&outer.headers);
         plan(
-            BatchRequest::new(ops),
+            BatchRequest::new(ops).into(),
             Outer::Taken(&mut outer),
             &Config::default(),
             &id,
         )
+    }
+
+    /// A native batch checked as it is read is planned as it would be decoded
+    /// first and checked after, and refused with the same problem: the first fault
+    /// of the document, then of the batch's size, then of the ops, in op order.
+    #[test]
+    fn a_native_batch_checked_as_read_is_planned_as_any() {
+        let many = |n: usize| {
+            let ops: Vec<_> = (0..n).map(|i| format!(r#"{{"url":"/i/{i}"}}"#)).collect();
+            format!(r#"{{"ops":[{}]}}"#, ops.join(","))
+        };
+        let bodies = [
+            r#"{"ops":[{"id":"a","url":"/a"},{"url":"/b?x=1","method":"post","body":{"n":1}}]}"#,
+            r#"{"ops":[{"url":"/a","headers":{"x-a":"1","x-b":["2","3"]}},{"url":"/b","headers":{"x-a":"4","x-b":["5","6"]}},{"url":"/c","headers":{"x-b":"7"}}]}"#,
+            r#"{"ops":[{"id":"a","url":"/a"},{"url":"/b/{result=a:$.id}","depends_on":"a","silent":true,"timeout_ms":5}],"sequential":true,"on_error":"stop","include_headers":false}"#,
+            r#"{"ops":[{"id":"a","url":"/a"},{"url":"/b","if":"$a/$succeeded"},{"url":"/c","params":{"q":"{result=a:$.q}"},"headers":{"x-a":"{result=a:$.h}"}}]}"#,
+            r#"{"ops":[{"url":"/a","body_base64":"aGk="},{"url":"/b","args":{"k":[1,"v"]}},{"id":"c","url":"/c","method":"PROPFIND"}]}"#,
+            r#"{"ops":[{"url":"/a"},{"id":"1","url":"/b"}]}"#,
+            r#"{"ops":[{"id":"x","url":"/a"},{"id":"X","url":"//b"}]}"#,
+            r#"{"ops":[{"id":"x","url":"//a"},{"id":"X","url":"/b"}]}"#,
+            r#"{"ops":[{"url":"/a","method":"GE T"},{"url":"/b/{result=nope}"}]}"#,
+            r#"{"ops":[{"url":"/batch"},{"url":"/b","headers":{"cookie":"c"}}]}"#,
+            r#"{"ops":[{"url":"/a","depends_on":"z"},{"url":"/b","if":"$a/$nonsense"}]}"#,
+            r#"{"ops":[{"url":"/a"},{"url":"/b","timeout_ms":0}]}"#,
+            r#"{"ops":[{"url":"/a"},{"id":""}]}"#,
+            r#"{"ops":[{"url":"/a#f"}],"on_error":"never"}"#,
+            r#"{"ops":[{"url":"/a"},{"url":7}]}"#,
+            r#"{"ops":[]}"#,
+            r#"{"ops":[{"url":"/a"}],"ops":[]}"#,
+            r#"{"other":1}"#,
+            &many(50),
+            &many(51),
+        ];
+        for body in bodies {
+            let (read, decoded_first, checked_as_read) = both_ways(body);
+            assert_eq!(read, decoded_first, "{body:?}");
+            // Every batch that plans is checked as it is read.
+            assert!(checked_as_read || read.starts_with("Err"), "{body:?}");
+        }
+    }
+
+    /// A native `body` planned as [`decode`] reads it and as it is decoded first and
+    /// checked after (each plan, or its refusal, as its `Debug` text), and whether
+    /// it was checked as it was read.
+    fn both_ways(body: &str) -> (String, String, bool) {
+        let body = Bytes::from(body.to_owned());
+        let parts = outer_with_id();
+        let id = BatchId::of(&parts.headers);
+        let config = Config::default();
+        let plan_as = |decoded: Result<Decoded, Problem>| {
+            let mut outer = outer_with_id();
+            let planned =
+                decoded.and_then(|decoded| plan(decoded, Outer::Taken(&mut outer), &config, &id));
+            format!("{planned:?}")
+        };
+        let read = decode(Format::Native, &parts, &body, &config);
+        let checked_as_read = matches!(read, Ok(Decoded::Checked(_)));
+        let decoded_first = codec::decode_as(Format::Native, &parts, &body, &config);
+        (
+            plan_as(read),
+            plan_as(decoded_first.map(Decoded::Batch)),
+            checked_as_read,
+        )
+    }
+
+    /// An op of a native batch: each field (but its id and url) absent or one of a
+    /// few values that plan, or now and then one that is a fault of its own or that
+    /// faults with another op's.
+    fn native_op() -> impl Strategy<Value = String> {
+        let field = |optional: bool, good: &[&'static str], bad: &[&'static str]| {
+            let good: Vec<Option<&'static str>> = good.iter().copied().map(Some).collect();
+            let bad: Vec<Option<&'static str>> = bad.iter().copied().map(Some).collect();
+            let absent = if optional { 60 } else { 0 };
+            prop_oneof![
+                absent => Just(None),
+                40 => prop::sample::select(good),
+                1 => prop::sample::select(bad),
+            ]
+        };
+        (
+            // `ID` is the op's own letter (`a` for the first, `b` for the second) and
+            // `BEFORE` the letter before it (`` ` `` for the first: no op's).
+            field(false, &[r#""ID""#], &[r#""A""#, r#""1""#, r#""""#]),
+            field(
+                false,
+                &[r#""/a""#, r#""/b?x={result=BEFORE:$.x}""#, r#""/c/d""#],
+                &[r#""//c""#, r#""/batch""#, r#""/d/{result=""#, "7"],
+            ),
+            field(true, &[r#""post""#, "null"], &[r#""GE T""#]),
+            field(
+                true,
+                &[r#"{"x-a":"1"}"#, r#"{"x-a":["1","2"],"x-b":"3"}"#],
+                &[r#"{"cookie":"c"}"#],
+            ),
+            field(true, &[r#""BEFORE""#, r#"["a","BEFORE"]"#], &[r#""z""#]),
+            field(true, &[r#""$BEFORE/$succeeded""#], &[r#""$nope/$done""#]),
+            field(true, &["true", "5"], &["0"]),
+            field(
+                true,
+                &[r#"{"n":1}"#, r#"{"q":"{result=BEFORE:$.q}"}"#],
+                &[r#"{"q":{}}"#],
+            ),
+        )
+            .prop_map(
+                |(id, url, method, headers, depends_on, condition, number, params)| {
+                    let fields = [
+                        ("id", id),
+                        ("url", url),
+                        ("method", method),
+                        ("headers", headers),
+                        ("depends_on", depends_on),
+                        ("if", condition),
+                        ("timeout_ms", number.filter(|&n| n != "true")),
+                        ("silent", number.filter(|&n| n == "true")),
+                        ("params", params),
+                    ];
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            value.map(|value| format!(r#""{name}":{value}"#))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// The same for batches of ops that plan and of ops that fault in every
+        /// way, alone or with another's: the first fault is the same one.
+        #[test]
+        fn any_native_batch_checked_as_read_is_planned_as_any(
+            ops in prop::collection::vec(native_op(), 1..5),
+            sequential in any::<bool>(),
+        ) {
+            let ops: Vec<String> = (ops.iter().zip('a'..))
+                .map(|(op, letter)| {
+                    let before = char::from_u32(u32::from(letter) - 1).unwrap_or('a');
+                    (op.replace("ID", &letter.to_string())).replace("BEFORE", &before.to_string())
+                })
+                .collect();
+            let body = format!(r#"{{"ops":[{}],"sequential":{sequential}}}"#, ops.join(","));
+            let (read, decoded_first, checked_as_read) = both_ways(&body);
+            prop_assert_eq!(&read, &decoded_first, "{}", body);
+            prop_assert!(checked_as_read || read.starts_with("Err"), "{}", body);
+        }
     }
 
     #[test]
@@ -457,7 +756,7 @@ mod tests {
         ];
         let id = BatchId::of(&outer.headers);
         let mut plan = plan(
-            BatchRequest::new(ops),
+            BatchRequest::new(ops).into(),
             Outer::Lent(&outer),
             &Config::default(),
             &id,
@@ -514,7 +813,7 @@ mod tests {
         ];
         let id = BatchId::of(&outer.headers);
         let mut plan = plan(
-            BatchRequest::new(ops),
+            BatchRequest::new(ops).into(),
             Outer::Lent(&outer),
             &Config::default(),
             &id,
@@ -540,7 +839,7 @@ mod tests {
         for (op, expected) in [(Operation::new("get", "/a"), "outer-7-0"), (own, "mine")] {
             let id = BatchId::of(&outer.headers);
             let mut plan = plan(
-                BatchRequest::new(vec![op]),
+                BatchRequest::new(vec![op]).into(),
                 Outer::Lent(&outer),
                 &Config::default(),
                 &id,
@@ -578,7 +877,13 @@ mod tests {
         batch.layout.format = Format::Facebook;
         let mut outer = outer();
         let outer = Outer::Taken(&mut outer);
-        let problem = plan(batch, outer, &Config::default(), &BatchId::generate()).unwrap_err();
+        let problem = plan(
+            batch.into(),
+            outer,
+            &Config::default(),
+            &BatchId::generate(),
+        )
+        .unwrap_err();
         assert_eq!(problem.pointer(), Some("/batch/0/relative_url"));
     }
 

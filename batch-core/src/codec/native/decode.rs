@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::op::{TypedOp, at, build_op, text};
-use super::typed::{self, Options};
+use super::typed::{self, Each, Options};
 use crate::codec::json::{self, OneOrMany, field, optional, parse_document};
 use crate::model::{BatchRequest, OnError, Operation};
 use crate::problem::Problem;
@@ -68,6 +68,16 @@ pub(crate) fn decode(body: &Bytes) -> Result<BatchRequest, Problem> {
     apply(&mut batch, typed.options)?;
     batch.ops = ops.map_err(|problem| *problem)?;
     Ok(batch)
+}
+
+/// Decodes a native batch op by op, handing each to `each` as it is built: the
+/// batch comes back without its ops. `None` for a batch [`decode`] refuses, and
+/// for one whose ops `each` does not all take: `decode` is then to read it again.
+pub(crate) fn decode_each(body: &Bytes, each: &mut impl Each) -> Option<BatchRequest> {
+    let options = typed::parse_each(body, each).ok()?;
+    let mut batch = BatchRequest::new(Vec::new());
+    apply(&mut batch, options).ok()?;
+    Some(batch)
 }
 
 /// Decodes a batch the typed pass refused, value by value, so the error names the

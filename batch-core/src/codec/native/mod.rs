@@ -11,9 +11,10 @@ mod op;
 mod serde_model;
 mod typed;
 
-pub(crate) use decode::decode;
+pub(crate) use decode::{decode, decode_each};
 pub(crate) use encode::{Answer, encode, write_indexed, write_results};
 pub(crate) use op::query_text;
+pub(crate) use typed::Each;
 
 use crate::model::Field;
 

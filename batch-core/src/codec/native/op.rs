@@ -51,9 +51,9 @@ pub(super) fn at(index: usize, name: &'static str) -> At {
 /// it lies, in the batch's list: an op is never moved whole once built. Every field
 /// is taken out of `op`, which is not moved either (as an argument it would be
 /// copied whole): built, it is a default one again, for the next op to be read into.
-// Inlined into the reading of each op, with the fields most ops give; the others
-// are built out of line.
-#[inline]
+// Always inlined into the reading of each op (both readers), with the fields most
+// ops give; the others are built out of line.
+#[inline(always)]
 pub(super) fn build_op(
     index: usize,
     op: &mut TypedOp<'_>,

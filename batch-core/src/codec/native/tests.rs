@@ -2,8 +2,9 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::decode;
 use super::decode::explain;
+use super::{Each, decode, decode_each};
+use crate::model::{BatchRequest, Operation};
 
 /// Values of every JSON type, including strings with escapes (which cannot be
 /// borrowed) and the shapes each field accepts.
@@ -210,7 +211,25 @@ proptest! {
     fn the_typed_pass_agrees_with_the_explaining_one(document in document()) {
         let body = Bytes::from(document.to_string());
         prop_assert_eq!(decode(&body), explain(&body));
+        prop_assert_eq!(each(&body), decode(&body).ok());
     }
+}
+
+/// What reading `body` op by op hands on: the batch, with the ops as they were
+/// handed over.
+fn each(body: &Bytes) -> Option<BatchRequest> {
+    struct Taken(Vec<Operation>);
+    impl Each for Taken {
+        fn reserve(&mut self, _: usize) {}
+        fn take(&mut self, _: usize, op: &mut Operation) -> Result<(), ()> {
+            self.0.push(std::mem::take(op));
+            Ok(())
+        }
+    }
+    let mut taken = Taken(Vec::new());
+    let mut batch = decode_each(body, &mut taken)?;
+    batch.ops = taken.0;
+    Some(batch)
 }
 
 /// A JSON document as text is written: keys in the order given, repeated ones
@@ -453,6 +472,7 @@ proptest! {
         liberties.write(&document);
         let body = Bytes::from(liberties.out);
         prop_assert_eq!(decode(&body), explain(&body));
+        prop_assert_eq!(each(&body), decode(&body).ok());
     }
 }
 

@@ -36,6 +36,42 @@ pub(super) struct Typed {
 
 /// Reads `document`, a native batch.
 pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
+    let (ops, options) = envelope(document, |scan| read_ops(scan, document))?;
+    Ok(Typed {
+        ops: ops.flatten(),
+        options,
+    })
+}
+
+/// What takes each op of a batch read op by op ([`parse_each`]).
+pub(crate) trait Each {
+    /// Makes room for `ops` ops in all, about, once the first has been read.
+    fn reserve(&mut self, ops: usize);
+
+    /// Takes op `index`, built, out of `op`; what it leaves there is dropped.
+    /// `Err` stops the reading.
+    fn take(&mut self, index: usize, op: &mut Operation) -> Result<(), ()>;
+}
+
+/// Reads `document`, a native batch, handing each op to `each` as soon as it is
+/// built rather than making a list of them. Refuses every batch that [`parse`]
+/// refuses or does not read into at least one op, and one whose ops `each` does
+/// not all take: what `each` took of it is then to be dropped, and the batch read
+/// again by [`parse`].
+pub(super) fn parse_each(document: &Bytes, each: &mut impl Each) -> Scan<Options> {
+    match envelope(document, |scan| read_each(scan, document, each))? {
+        (Some(Some(())), options) => Ok(options),
+        _ => Err(Refused),
+    }
+}
+
+/// Reads `document`'s members, its ops with `read_ops`.
+// Always inlined: each reader of ops has its own.
+#[inline(always)]
+fn envelope<'a, T>(
+    document: &'a Bytes,
+    mut read_ops: impl FnMut(&mut Scanner<'a>) -> Scan<T>,
+) -> Scan<(Option<Option<T>>, Options)> {
     let mut scan = Scanner::new(document);
     // A batch is UTF-8 throughout, in the values it skips too (serde_json skips
     // them unread): `explain` names the first byte that is not.
@@ -45,21 +81,21 @@ pub(super) fn parse(document: &Bytes) -> Scan<Typed> {
     let mut ops = None;
     let (mut sequential, mut on_error, mut include_headers) = (None, None, None);
     scan.fields(|scan, key| match key {
-        b"ops" => once(&mut ops, optional(scan, |scan| read_ops(scan, document))?),
+        b"ops" => once(&mut ops, optional(scan, &mut read_ops)?),
         b"sequential" => once(&mut sequential, optional(scan, Scanner::bool)?),
         b"on_error" => once(&mut on_error, optional(scan, owned)?),
         b"include_headers" => once(&mut include_headers, optional(scan, Scanner::bool)?),
         _ => scan.skip(),
     })?;
     scan.end()?;
-    Ok(Typed {
-        ops: ops.flatten(),
-        options: Options {
+    Ok((
+        ops,
+        Options {
             sequential: sequential.flatten(),
             on_error: on_error.flatten(),
             include_headers: include_headers.flatten(),
         },
-    })
+    ))
 }
 
 /// Fills `slot`, refusing a key the object has already given, as the derived
@@ -125,14 +161,10 @@ fn read_ops(
         if let Ok(built) = &mut ops {
             if index == 0 {
                 // The list is sized once, for as many ops as the rest of the document
-                // holds if they are about the size of the first (growing it copies
-                // every op built so far), never for more than it could hold, and
-                // never for more than `MOST_RESERVED`: a tiny first op before a long
-                // string would otherwise reserve an `Operation` per 11 bytes of it.
-                // Until then it holds the first op alone, which is moved into the
-                // list made for them all (the one op a batch of one has stays).
-                let size = (scan.offset() - start).max(SMALLEST_OP.len());
-                let more = (scan.remaining() / size).min(MOST_RESERVED - 1);
+                // holds (see `more`). Until then it holds the first op alone, which
+                // is moved into the list made for them all (the one op a batch of
+                // one has stays).
+                let more = more(scan, start);
                 if more > 0 {
                     let mut list = Vec::with_capacity(1 + more);
                     list.append(built);
@@ -149,6 +181,52 @@ fn read_ops(
         Ok(())
     })?;
     Ok(ops)
+}
+
+/// Ops read one by one into one operation, each handed to `each` once built.
+fn read_each(scan: &mut Scanner<'_>, document: &Bytes, each: &mut impl Each) -> Scan<()> {
+    let mut index = 0;
+    // As in `read_ops`, one typed op for them all, and one operation: what `each`
+    // leaves in it is dropped before the next op is read into it.
+    let mut op = TypedOp::default();
+    let mut built = Operation::default();
+    let mut headers = Vec::new();
+    scan.items(|scan| {
+        let start = scan.offset();
+        read_op(scan, &mut op, &mut built, &mut headers, document)?;
+        // An op with other fields may leave any of them set; the others only
+        // those `read_op` sets, which it only sets when the op gives them: its id
+        // and method (an op that gives no url is refused, so every op sets one).
+        let others = op.others;
+        if build_op(index, &mut op, document, &mut built).is_err() {
+            return Err(Refused);
+        }
+        if index == 0 {
+            each.reserve(1 + more(scan, start));
+        }
+        each.take(index, &mut built).map_err(|()| Refused)?;
+        if others {
+            built = Operation::default();
+        } else {
+            (built.id, built.method) = (None, None);
+        }
+        index += 1;
+        Ok(())
+    })?;
+    if index == 0 {
+        return Err(Refused);
+    }
+    Ok(())
+}
+
+/// How many ops are likely to follow the first, read from `start` to where `scan`
+/// is: as many as the rest of the document holds if they are about the size of
+/// the first (growing a list copies every op built so far), never more than it
+/// could hold, and never more than `MOST_RESERVED`: a tiny first op before a long
+/// string would otherwise reserve an op per 11 bytes of it.
+fn more(scan: &Scanner<'_>, start: usize) -> usize {
+    let size = (scan.offset() - start).max(SMALLEST_OP.len());
+    (scan.remaining() / size).min(MOST_RESERVED - 1)
 }
 
 /// The shortest op that builds, with the comma before the next.
@@ -190,6 +268,7 @@ const IN_ORDER: [Name; 11] = [
 ];
 
 impl Name {
+    #[inline(always)]
     fn of(key: &[u8]) -> Option<Self> {
         Some(match key {
             b"id" => Self::Id,
@@ -212,6 +291,8 @@ impl Name {
 /// and, its url, id and method, into `built`: an object of its fields or, as serde's
 /// derive also reads a struct, an array of all of them in order.
 /// `headers` is the list every op's headers are read into first (see [`headers`]).
+// Always inlined into both readers of ops: with two callers it was left a call.
+#[inline(always)]
 fn read_op<'a>(
     scan: &mut Scanner<'a>,
     op: &mut TypedOp<'a>,
