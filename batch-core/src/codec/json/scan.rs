@@ -50,6 +50,42 @@ impl Key<'_> {
     }
 }
 
+/// An object's key and its colon written compactly (`"url":`, eight bytes at most),
+/// as a word to compare the next eight bytes of a document with: see
+/// [`Scanner::known_key`].
+#[derive(Clone, Copy)]
+pub(crate) struct Literal {
+    /// The bytes, read little-endian, zeros past them.
+    word: u64,
+    /// The bits of the bytes.
+    mask: u64,
+    len: usize,
+}
+
+impl Literal {
+    /// The literal of `key`, its quotes and colon; a key of more than five bytes
+    /// does not fit in a word, and does not compile.
+    pub(crate) const fn key(key: &str) -> Self {
+        let key = key.as_bytes();
+        let len = key.len() + 3;
+        assert!(len <= 8, "a literal key is at most five bytes");
+        let mut bytes = [0; 8];
+        bytes[0] = b'"';
+        let mut at = 0;
+        while at < key.len() {
+            bytes[at + 1] = key[at];
+            at += 1;
+        }
+        bytes[len - 2] = b'"';
+        bytes[len - 1] = b':';
+        Self {
+            word: u64::from_le_bytes(bytes),
+            mask: u64::MAX >> (64 - 8 * len),
+            len,
+        }
+    }
+}
+
 /// Each byte's top bit, in a word of eight.
 pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// One in each byte of a word of eight.
@@ -561,6 +597,23 @@ impl<'a> Scanner<'a> {
         Ok(Key::Plain(key))
     }
 
+    /// Which of `keys` comes next, written as exactly its [`Literal`] (its name
+    /// between quotes and the colon, with no whitespace or escape: as compact
+    /// writers write it), consuming it: the reader is then at its value. `None`,
+    /// with nothing consumed, for any other key or any key written otherwise, which
+    /// [`Scanner::field`] then reads (to the same key, when it is one of them).
+    // Always inlined: for a caller that reads the keys it knows with one word's
+    // compare each, not the scan of a string and a compare of its text.
+    #[inline(always)]
+    pub(crate) fn known_key<T: Copy>(&mut self, keys: &[(Literal, T)]) -> Option<T> {
+        let word = u64::from_le_bytes(*self.bytes.get(self.at..)?.first_chunk::<8>()?);
+        let &(literal, key) = keys
+            .iter()
+            .find(|(literal, _)| word & literal.mask == literal.word)?;
+        self.at += literal.len;
+        Some(key)
+    }
+
     /// An array, `each` reading every item in turn.
     #[inline]
     pub(crate) fn items(&mut self, each: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
@@ -996,6 +1049,41 @@ mod tests {
                         "{shown:?}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A known key is taken only when written exactly as its literal, leaving the
+    /// reader where [`Scanner::field`] leaves it; any other spelling, of that key or
+    /// another, is left to `field`, with nothing consumed.
+    #[test]
+    fn known_keys_are_taken_only_as_written_compactly() {
+        const KEYS: [(Literal, &str); 2] =
+            [(Literal::key("id"), "id"), (Literal::key("url"), "url")];
+        for (text, known) in [
+            (&br#""id":"a"}"#[..], Some("id")),
+            (br#""url":"/"}"#, Some("url")),
+            (br#""url":null}"#, Some("url")),
+            (br#""idx":"a"}"#, None),
+            (br#""i":"a"}"#, None),
+            (br#""id" :"a"}"#, None),
+            (br#" "id":"a"}"#, None),
+            (br#""\u0069d":"a"}"#, None),
+            (br#""URL":"/"}"#, None),
+            // Fewer than eight bytes left.
+            (br#""id":1}"#, None),
+        ] {
+            let shown = String::from_utf8_lossy(text);
+            let mut scan = Scanner::new(text);
+            assert_eq!(scan.known_key(&KEYS), known, "{shown}");
+            let mut by_field = Scanner::new(text);
+            let key = by_field.field().ok();
+            match known {
+                Some(known) => {
+                    assert_eq!(key.as_ref().map(Key::as_bytes), Some(known.as_bytes()));
+                    assert_eq!(scan.offset(), by_field.offset(), "{shown}");
+                }
+                None => assert_eq!(scan.offset(), 0, "{shown}"),
             }
         }
     }

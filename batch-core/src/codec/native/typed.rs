@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 
 use super::op::{TypedOp, build_op};
-use crate::codec::json::scan::{Refused, Scan, Scanner, StringAt};
+use crate::codec::json::scan::{Literal, Refused, Scan, Scanner, StringAt};
 use crate::model::{Operation, Text};
 use crate::problem::Problem;
 
@@ -267,6 +267,13 @@ const IN_ORDER: [Name; 11] = [
     Name::Condition,
 ];
 
+/// The keys nearly every op gives, as a compact writer writes them: read with a
+/// word's compare each ([`Scanner::known_key`]), the others as any key is.
+const COMPACT: [(Literal, Name); 2] = [
+    (Literal::key("id"), Name::Id),
+    (Literal::key("url"), Name::Url),
+];
+
 impl Name {
     #[inline(always)]
     fn of(key: &[u8]) -> Option<Self> {
@@ -318,8 +325,11 @@ fn read_op<'a>(
     }
     let mut seen = 0u16;
     loop {
-        let key = scan.field()?;
-        match Name::of(key.as_bytes()) {
+        let name = match scan.known_key(&COMPACT) {
+            Some(name) => Some(name),
+            None => Name::of(scan.field()?.as_bytes()),
+        };
+        match name {
             Some(name) => {
                 let bit = 1 << name as u16;
                 if seen & bit != 0 {
