@@ -50,9 +50,9 @@ impl Key<'_> {
     }
 }
 
-/// An object's key and its colon written compactly (`"url":`, eight bytes at most),
-/// as a word to compare the next eight bytes of a document with: see
-/// [`Scanner::known_key`].
+/// An object's key, its colon and the opening quote of a string value, written
+/// compactly (`"url":"`, eight bytes at most), as a word to compare the next eight
+/// bytes of a document with: see [`Scanner::known_string`].
 #[derive(Clone, Copy)]
 pub(crate) struct Literal {
     /// The bytes, read little-endian, zeros past them.
@@ -63,12 +63,12 @@ pub(crate) struct Literal {
 }
 
 impl Literal {
-    /// The literal of `key`, its quotes and colon; a key of more than five bytes
+    /// The literal of `key` with a string value; a key of more than four bytes
     /// does not fit in a word, and does not compile.
-    pub(crate) const fn key(key: &str) -> Self {
+    pub(crate) const fn string(key: &str) -> Self {
         let key = key.as_bytes();
-        let len = key.len() + 3;
-        assert!(len <= 8, "a literal key is at most five bytes");
+        let len = key.len() + 4;
+        assert!(len <= 8, "a literal key is at most four bytes");
         let mut bytes = [0; 8];
         bytes[0] = b'"';
         let mut at = 0;
@@ -76,8 +76,9 @@ impl Literal {
             bytes[at + 1] = key[at];
             at += 1;
         }
-        bytes[len - 2] = b'"';
-        bytes[len - 1] = b':';
+        bytes[len - 3] = b'"';
+        bytes[len - 2] = b':';
+        bytes[len - 1] = b'"';
         Self {
             word: u64::from_le_bytes(bytes),
             mask: u64::MAX >> (64 - 8 * len),
@@ -597,21 +598,34 @@ impl<'a> Scanner<'a> {
         Ok(Key::Plain(key))
     }
 
-    /// Which of `keys` comes next, written as exactly its [`Literal`] (its name
-    /// between quotes and the colon, with no whitespace or escape: as compact
-    /// writers write it), consuming it: the reader is then at its value. `None`,
-    /// with nothing consumed, for any other key or any key written otherwise, which
-    /// [`Scanner::field`] then reads (to the same key, when it is one of them).
-    // Always inlined: for a caller that reads the keys it knows with one word's
+    /// A member whose key is one of `keys` and whose value is a string, written as
+    /// compact writers write it: its key, colon and opening quote exactly its
+    /// [`Literal`], with no whitespace or escape. It is read whole, its string as
+    /// [`Scanner::string_at`] reads one. `None`, with nothing consumed, for any other
+    /// member or one written otherwise, which [`Scanner::field`] and a read of its
+    /// value then read (to the same key and string, when it is one of them).
+    // Always inlined: for a caller that finds the keys it knows with one word's
     // compare each, not the scan of a string and a compare of its text.
     #[inline(always)]
-    pub(crate) fn known_key<T: Copy>(&mut self, keys: &[(Literal, T)]) -> Option<T> {
-        let word = u64::from_le_bytes(*self.bytes.get(self.at..)?.first_chunk::<8>()?);
-        let &(literal, key) = keys
+    pub(crate) fn known_string<T: Copy>(
+        &mut self,
+        keys: &[(Literal, T)],
+    ) -> Scan<Option<(T, StringAt)>> {
+        let Some(word) = (self.bytes.get(self.at..)).and_then(|rest| rest.first_chunk::<8>())
+        else {
+            return Ok(None);
+        };
+        let word = u64::from_le_bytes(*word);
+        let Some(&(literal, key)) = keys
             .iter()
-            .find(|(literal, _)| word & literal.mask == literal.word)?;
+            .find(|(literal, _)| word & literal.mask == literal.word)
+        else {
+            return Ok(None);
+        };
         self.at += literal.len;
-        Some(key)
+        let read = self.opened_string()?;
+        self.check_plain(&read)?;
+        Ok(Some((key, read)))
     }
 
     /// An array, `each` reading every item in turn.
@@ -1053,17 +1067,27 @@ mod tests {
         }
     }
 
-    /// A known key is taken only when written exactly as its literal, leaving the
-    /// reader where [`Scanner::field`] leaves it; any other spelling, of that key or
-    /// another, is left to `field`, with nothing consumed.
+    /// A member with a known key is read whole only when written exactly as its
+    /// literal, to the key and string, and the place, that [`Scanner::field`] and
+    /// [`Scanner::string_at`] read; any other spelling, of that member or another,
+    /// is left to them, with nothing consumed.
     #[test]
-    fn known_keys_are_taken_only_as_written_compactly() {
-        const KEYS: [(Literal, &str); 2] =
-            [(Literal::key("id"), "id"), (Literal::key("url"), "url")];
+    fn known_strings_are_read_only_as_written_compactly() {
+        const KEYS: [(Literal, &str); 2] = [
+            (Literal::string("id"), "id"),
+            (Literal::string("url"), "url"),
+        ];
+        let text_of = |text: &[u8], read: StringAt| match read {
+            StringAt::Plain(start, end) => String::from_utf8_lossy(&text[start..end]).into_owned(),
+            StringAt::Escaped(text) => text,
+        };
         for (text, known) in [
-            (&br#""id":"a"}"#[..], Some("id")),
-            (br#""url":"/"}"#, Some("url")),
-            (br#""url":null}"#, Some("url")),
+            (&br#""id":"a"}"#[..], Some(("id", "a"))),
+            (br#""url":"/"}"#, Some(("url", "/"))),
+            (br#""url":"/\u0061"}"#, Some(("url", "/a"))),
+            (b"\"id\":\"x\ty\"}", None),
+            (br#""url":null}"#, None),
+            (br#""url": "/"}"#, None),
             (br#""idx":"a"}"#, None),
             (br#""i":"a"}"#, None),
             (br#""id" :"a"}"#, None),
@@ -1071,19 +1095,32 @@ mod tests {
             (br#""\u0069d":"a"}"#, None),
             (br#""URL":"/"}"#, None),
             // Fewer than eight bytes left.
-            (br#""id":1}"#, None),
+            (br#""id":"}"#, None),
         ] {
             let shown = String::from_utf8_lossy(text);
             let mut scan = Scanner::new(text);
-            assert_eq!(scan.known_key(&KEYS), known, "{shown}");
+            let read = scan.known_string(&KEYS);
             let mut by_field = Scanner::new(text);
             let key = by_field.field().ok();
             match known {
-                Some(known) => {
+                Some((known, string)) => {
+                    let (name, read) = read.ok().flatten().expect("read whole");
+                    assert_eq!(name, known, "{shown}");
+                    assert_eq!(text_of(text, read), string, "{shown}");
                     assert_eq!(key.as_ref().map(Key::as_bytes), Some(known.as_bytes()));
+                    let by_string = by_field.string_at().ok().map(|read| text_of(text, read));
+                    assert_eq!(by_string.as_deref(), Some(string), "{shown}");
                     assert_eq!(scan.offset(), by_field.offset(), "{shown}");
                 }
-                None => assert_eq!(scan.offset(), 0, "{shown}"),
+                None => {
+                    // A control byte in the string: refused, as `string_at` refuses it.
+                    if read.is_err() {
+                        assert!(by_field.string_at().is_err(), "{shown}");
+                    } else {
+                        assert!(matches!(read, Ok(None)), "{shown}");
+                        assert_eq!(scan.offset(), 0, "{shown}");
+                    }
+                }
             }
         }
     }

@@ -267,11 +267,12 @@ const IN_ORDER: [Name; 11] = [
     Name::Condition,
 ];
 
-/// The keys nearly every op gives, as a compact writer writes them: read with a
-/// word's compare each ([`Scanner::known_key`]), the others as any key is.
+/// The members nearly every op gives, strings, as a compact writer writes them:
+/// found with a word's compare each ([`Scanner::known_string`]), the others read as
+/// any member is.
 const COMPACT: [(Literal, Name); 2] = [
-    (Literal::key("id"), Name::Id),
-    (Literal::key("url"), Name::Url),
+    (Literal::string("id"), Name::Id),
+    (Literal::string("url"), Name::Url),
 ];
 
 impl Name {
@@ -324,21 +325,27 @@ fn read_op<'a>(
         return Ok(());
     }
     let mut seen = 0u16;
+    let mut see = |name: Name| {
+        let bit = 1 << name as u16;
+        if seen & bit != 0 {
+            return Err(Refused);
+        }
+        seen |= bit;
+        Ok(())
+    };
     loop {
-        let name = match scan.known_key(&COMPACT) {
-            Some(name) => Some(name),
-            None => Name::of(scan.field()?.as_bytes()),
-        };
-        match name {
-            Some(name) => {
-                let bit = 1 << name as u16;
-                if seen & bit != 0 {
-                    return Err(Refused);
+        if let Some((name, string)) = scan.known_string(&COMPACT)? {
+            see(name)?;
+            put_text(op, built, name, text_of(document, string));
+        } else {
+            let key = scan.field()?;
+            match Name::of(key.as_bytes()) {
+                Some(name) => {
+                    see(name)?;
+                    read_field(scan, op, built, name, headers, document)?;
                 }
-                seen |= bit;
-                read_field(scan, op, built, name, headers, document)?;
+                None => scan.skip()?,
             }
-            None => scan.skip()?,
         }
         if !scan.next(b'}')? {
             return Ok(());
@@ -359,20 +366,31 @@ fn read_field<'a>(
     headers: &mut Vec<(Text, Text)>,
     document: &Bytes,
 ) -> Scan<()> {
-    let slot = match name {
-        Name::Id => &mut built.id,
-        Name::Method => &mut built.method,
-        Name::Url => {
+    match name {
+        Name::Id | Name::Method | Name::Url => {
             if let Some(string) = scan.string_or_null()? {
-                built.url = text_of(document, string);
-                op.url = true;
+                put_text(op, built, name, text_of(document, string));
             }
-            return Ok(());
+            Ok(())
         }
-        _ => return read_other(scan, op, name, headers, document),
-    };
-    *slot = (scan.string_or_null()?).map(|string| text_of(document, string));
-    Ok(())
+        _ => read_other(scan, op, name, headers, document),
+    }
+}
+
+/// The text of field `name`, the url, id or method, into `built` (a field given
+/// as `null` is left as it is: unset).
+#[inline(always)]
+fn put_text(op: &mut TypedOp<'_>, built: &mut Operation, name: Name, text: Text) {
+    match name {
+        Name::Id => built.id = Some(text),
+        Name::Method => built.method = Some(text),
+        Name::Url => {
+            built.url = text;
+            op.url = true;
+        }
+        // Read by `read_other`.
+        _ => {}
+    }
 }
 
 /// [`read_field`] for a field other than the url, id and method.
