@@ -175,10 +175,7 @@ where
                         let Some(request) = &mut op.request else {
                             continue 'ops;
                         };
-                        let (timeout, links) = (
-                            state.terms.get(index).and_then(|terms| terms.timeout),
-                            state.links.get_mut(index).and_then(Option::take),
-                        );
+                        let links = state.links.get_mut(index).and_then(Option::take);
                         // An op that cannot start is answered here: the batch halted, its
                         // time is up, or what it takes from results cannot be filled in
                         // (which is done now, its dependencies finished).
@@ -226,9 +223,6 @@ where
                             index,
                             is_head,
                             began: now,
-                            // An op's own timeout may only bring its deadline nearer.
-                            deadline: timeout
-                                .map_or(round_deadline, |t| round_deadline.min(after(now, t))),
                             mutation,
                             span,
                         }
@@ -245,10 +239,17 @@ where
                     // did) cost about 35 instructions an op.
                     match poll_once(operation.as_mut(), &started.span).await {
                         Poll::Pending => {
+                            // An op's own timeout may only bring its deadline nearer.
+                            // Worked out only for an op that waits: the others need none.
+                            let deadline = state
+                                .terms
+                                .get(index)
+                                .and_then(|terms| terms.timeout)
+                                .map_or(round_deadline, |t| round_deadline.min(after(now, t)));
                             let waiting = meter.waits();
                             running
                                 .get_or_insert_with(FuturesUnordered::new)
-                                .push(started.wait(operation, waiting, &meter));
+                                .push(started.wait(operation, deadline, waiting, &meter));
                             continue 'ops;
                         }
                         // A response whose result no op refers to (nearly every one) goes to
@@ -990,7 +991,6 @@ struct Started {
     is_head: bool,
     /// When it started (the start of its round).
     began: Instant,
-    deadline: Instant,
     /// The op's change, to publish if it succeeds.
     mutation: Option<Box<Mutation>>,
     /// Its span, given its status and duration when it answers.
@@ -1004,12 +1004,13 @@ type Caught = std::thread::Result<Result<Response<Bytes>, ExecuteError>>;
 type Answer = Result<Caught, Elapsed>;
 
 impl Started {
-    /// Waits for an op that did not answer on its first poll, until its deadline.
+    /// Waits for an op that did not answer on its first poll, until `deadline`.
     /// `waiting` counts it in flight until it answers, or until this future is
     /// dropped unanswered.
     fn wait<F>(
         self,
         call: Pin<Box<F>>,
+        deadline: Instant,
         waiting: Waiting,
         meter: &OpMeter,
     ) -> impl Future<Output = (usize, OpResult, Option<Box<Mutation>>)>
@@ -1020,7 +1021,7 @@ impl Started {
         // for the op is the op's, as in its first poll.
         let call = call.instrument(self.span.clone());
         async move {
-            let answer = timeout_at(self.deadline, AssertUnwindSafe(call).catch_unwind()).await;
+            let answer = timeout_at(deadline, AssertUnwindSafe(call).catch_unwind()).await;
             drop(waiting);
             let outcome = self.outcome(answer);
             self.answered(outcome.status, meter);
