@@ -57,8 +57,8 @@ pub(crate) struct Plan {
 /// The plan is boxed: it passes through the endpoint's futures to the engine's, and
 /// its 300 bytes, moved by value, would be copied at every step and held twice by
 /// each future.
-// Inlined into its one caller, as it was before a batch could come checked: left a
-// call since, it cost a batch ~100 instructions.
+// A hint only: `planned`, its caller, is inlined into the batch's future, and this
+// one forced in there too cost a batch ~75 instructions more than the call.
 #[inline]
 pub(crate) fn plan(
     decoded: Decoded,
