@@ -63,6 +63,9 @@ impl Answer {
     /// The answer, every result in, as a `200 OK` `application/json` response, its
     /// header map made of `headers`: a map that has room already (the last
     /// result's), which a map made anew allocates (two blocks).
+    // Always inlined: a call of its own wrote the response (136 bytes) in its frame
+    // and copied it out to the engine's `Writing`, the caller (~50 instructions).
+    #[inline(always)]
     pub(crate) fn into_response(mut self, mut headers: HeaderMap) -> Response<Bytes> {
         self.out.close_list();
         // A map that is the answer's own already, as the last result's is when the
