@@ -552,6 +552,21 @@ mod tests {
         outer
     }
 
+    /// `ops` planned under `outer`, lent as a hook's batch lends it, with every
+    /// op's request completed.
+    fn completed(ops: Vec<Operation>, outer: &Parts) -> Box<Plan> {
+        let id = BatchId::of(&outer.headers);
+        let mut plan = plan(
+            BatchRequest::new(ops).into(),
+            Outer::Lent(outer),
+            &Config::default(),
+            &id,
+        )
+        .unwrap();
+        plan.complete_all();
+        plan
+    }
+
     fn planned(ops: Vec<Operation>) -> Result<Box<Plan>, Problem> {
         let mut outer = outer();
         let id = BatchId::of(&outer.headers);
@@ -782,15 +797,7 @@ mod tests {
             Operation::new("get", "/c"),
             same,
         ];
-        let id = BatchId::of(&outer.headers);
-        let mut plan = plan(
-            BatchRequest::new(ops).into(),
-            Outer::Lent(&outer),
-            &Config::default(),
-            &id,
-        )
-        .unwrap();
-        plan.complete_all();
+        let plan = completed(ops, &outer);
         let ids: Vec<_> = plan
             .ops
             .iter()
@@ -839,15 +846,7 @@ mod tests {
             Operation::new("get", "/b"),
             own,
         ];
-        let id = BatchId::of(&outer.headers);
-        let mut plan = plan(
-            BatchRequest::new(ops).into(),
-            Outer::Lent(&outer),
-            &Config::default(),
-            &id,
-        )
-        .unwrap();
-        plan.complete_all();
+        let plan = completed(ops, &outer);
         for (index, op) in plan.ops.iter().enumerate() {
             let headers = op.request.as_ref().unwrap().headers();
             let values = |name| headers.get_all(name).iter().collect::<Vec<_>>();
@@ -865,15 +864,7 @@ mod tests {
         let mut own = Operation::new("get", "/b");
         own.headers = vec![("x-request-id".into(), "mine".into())];
         for (op, expected) in [(Operation::new("get", "/a"), "outer-7-0"), (own, "mine")] {
-            let id = BatchId::of(&outer.headers);
-            let mut plan = plan(
-                BatchRequest::new(vec![op]).into(),
-                Outer::Lent(&outer),
-                &Config::default(),
-                &id,
-            )
-            .unwrap();
-            plan.complete_all();
+            let plan = completed(vec![op], &outer);
             let request = plan.ops[0].request.as_ref().unwrap();
             let ids: Vec<_> = request.headers().get_all(X_REQUEST_ID).iter().collect();
             assert_eq!(ids, [expected]);
