@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use metrics::{Counter, Gauge, Histogram, IntoF64, Key, Label, Level, Metadata};
+use metrics::{Gauge, Histogram, IntoF64, Key, Label, Level, Metadata, Recorder};
 
 use crate::model::{Format, OpResult};
 
@@ -198,16 +198,8 @@ const fn put<T>(slot: &mut T, value: T) {
     std::mem::forget(std::mem::replace(slot, value));
 }
 
-fn counter(key: &Key) -> Counter {
-    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
-}
-
 fn gauge(key: &Key) -> Gauge {
     metrics::with_recorder(|recorder| recorder.register_gauge(key, &METADATA))
-}
-
-fn histogram(key: &Key) -> Histogram {
-    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA))
 }
 
 /// What carried a batch: an HTTP request, or a socket's message.
@@ -338,15 +330,9 @@ impl BatchMeter {
         } else {
             Outcome::Ok
         };
-        let set = request_set(self.transport as usize, format.index(), outcome as usize);
         // Every handle from one look-up of the recorder in force.
         metrics::with_recorder(|recorder| {
-            recorder
-                .register_counter(&REQUEST_KEYS[set], &METADATA)
-                .increment(1);
-            recorder
-                .register_histogram(&BATCH_DURATION_KEY, &METADATA)
-                .record(self.since());
+            self.batch_in(recorder, format.index(), outcome);
             recorder
                 .register_histogram(&BATCH_SIZE_KEY, &METADATA)
                 .record(tally.ops() as f64);
@@ -359,18 +345,28 @@ impl BatchMeter {
         failed
     }
 
-    /// Records a batch refused for `reason`, in `format` if it was decoded that far.
+    /// Records a batch refused for `reason`, in `format` if it was decoded that far
+    /// (`unknown` if not).
     pub(crate) fn refused(&self, format: Option<Format>, reason: Reason) {
-        self.batch(format, Outcome::Refused);
-        counter(&REFUSAL_KEYS[reason as usize]).increment(1);
+        let format = format.map_or(Format::ALL.len(), Format::index);
+        metrics::with_recorder(|recorder| {
+            self.batch_in(recorder, format, Outcome::Refused);
+            recorder
+                .register_counter(&REFUSAL_KEYS[reason as usize], &METADATA)
+                .increment(1);
+        });
     }
 
-    /// Counts the batch, in `format` (`unknown` if none), and records its duration.
-    fn batch(&self, format: Option<Format>, outcome: Outcome) {
-        let format = format.map_or(Format::ALL.len(), Format::index);
+    /// Counts the batch in `recorder`, by the index of its format and its
+    /// `outcome`, and records its duration.
+    fn batch_in(&self, recorder: &dyn Recorder, format: usize, outcome: Outcome) {
         let set = request_set(self.transport as usize, format, outcome as usize);
-        counter(&REQUEST_KEYS[set]).increment(1);
-        histogram(&BATCH_DURATION_KEY).record(self.since());
+        recorder
+            .register_counter(&REQUEST_KEYS[set], &METADATA)
+            .increment(1);
+        recorder
+            .register_histogram(&BATCH_DURATION_KEY, &METADATA)
+            .record(self.since());
     }
 }
 
@@ -496,7 +492,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use http::StatusCode;
-    use metrics::{KeyName, Recorder, SharedString, Unit};
+    use metrics::{Counter, KeyName, SharedString, Unit};
 
     use super::*;
 
