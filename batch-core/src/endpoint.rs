@@ -399,7 +399,7 @@ impl BatchEndpoint {
                 claim.keep(&answer).await;
             }
             let failed = meter.tallied(format, &tally);
-            Span::current().record("status", 200);
+            record_field(&Span::current(), "status", 200);
             let ops = tally.ops();
             tracing::info!(ops, failed, elapsed = ?meter.elapsed(), "batch streamed");
         }
@@ -758,7 +758,7 @@ fn record_refusal(
     let Refused { reason, problem } = refused;
     meter.refused(format, reason);
     let status = problem.status().as_u16();
-    span.record("status", status);
+    record_field(span, "status", status);
     let detail = problem.detail();
     if meter.transport() == Transport::Http {
         tracing::info!(status, detail, elapsed = ?meter.elapsed(), "batch refused");
