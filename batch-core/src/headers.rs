@@ -303,6 +303,19 @@ fn without_stream_ranges(headers: &mut HeaderMap) {
     }
 }
 
+/// Puts `map` in `slot` in place of the map there.
+///
+/// A map that never had room for a header owns no memory: the one replaced is then
+/// forgotten rather than dropped, which costs no walk of its parts.
+#[inline(always)]
+pub(crate) fn replace_map(slot: &mut HeaderMap, map: HeaderMap) {
+    if slot.capacity() == 0 {
+        std::mem::forget(std::mem::replace(slot, map));
+    } else {
+        *slot = map;
+    }
+}
+
 /// Lays the `inherited` headers under an op's `own`: each of its own headers
 /// replaces every inherited value of its name, in the order the op set them.
 pub(crate) fn lay_under(own: &mut HeaderMap, inherited: HeaderMap) {

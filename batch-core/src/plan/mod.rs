@@ -463,16 +463,8 @@ impl Shared {
         // and the batch's id lies where it lies there. The map is taken or copied
         // in each branch, where it goes: made once before them, it was moved twice
         // more on its way.
-        let inherited_id = if request.headers().capacity() == 0 {
-            // The map replaced never had room for a header, so owns no memory:
-            // forgotten rather than dropped, it costs no walk of its parts.
-            std::mem::forget(std::mem::replace(
-                request.headers_mut(),
-                self.inherited(last),
-            ));
-            self.at_place(request.headers_mut())
-        } else if request.headers().is_empty() {
-            *request.headers_mut() = self.inherited(last);
+        let inherited_id = if request.headers().is_empty() {
+            headers::replace_map(request.headers_mut(), self.inherited(last));
             self.at_place(request.headers_mut())
         } else {
             headers::lay_under(request.headers_mut(), self.inherited(last));

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
 use crate::codec::json::{RESULTS, Writer};
+use crate::headers;
 use crate::model::{BatchResponse, ResultParts};
 
 /// The native answer as a `200 OK` `application/json` response.
@@ -79,13 +80,7 @@ impl Answer {
             );
         }
         let mut response = Response::new(Bytes::from(self.out.into_bytes()));
-        if response.headers().capacity() == 0 {
-            // The map replaced never had room for a header, so owns no memory:
-            // forgotten rather than dropped, it costs no walk of its parts.
-            std::mem::forget(std::mem::replace(response.headers_mut(), headers));
-        } else {
-            *response.headers_mut() = headers;
-        }
+        headers::replace_map(response.headers_mut(), headers);
         response
     }
 }
