@@ -53,8 +53,7 @@ pub(crate) fn to_actix_request(
     let head = converted.head_mut();
     head.method = ActixMethod::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
-    head.uri = ActixUri::try_from(parts.uri.to_string())
-        .map_err(|_| ConvertError::Uri(parts.uri.to_string()))?;
+    head.uri = to_actix_uri(&parts.uri)?;
     head.version = to_actix_version(parts.version);
     head.headers = to_actix_headers(&parts.headers)?;
     head.peer_addr = peer_addr;
@@ -64,6 +63,14 @@ pub(crate) fn to_actix_request(
         converted.extensions_mut().insert(*op);
     }
     Ok(converted)
+}
+
+/// An op's target, which the engine makes origin-form (a path and query, nothing
+/// else): those bytes are the whole URI, handed over without formatting it first.
+fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
+    let path_and_query = uri.path_and_query().map_or("/", |target| target.as_str());
+    ActixUri::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
+        .map_err(|_| ConvertError::Uri(uri.to_string()))
 }
 
 /// The method, target, version, headers and batch marker of the outer batch request,
