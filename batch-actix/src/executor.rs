@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use actix_http::Request as ActixRequest;
-use actix_web::body::{MessageBody, to_bytes_limited};
+use actix_web::body::{BodyLimitExceeded, BodySize, BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{Error, HttpResponse};
 use batch_core::{ExecuteError, Executor};
@@ -81,7 +81,7 @@ impl Executor for ActixExecutor {
             Err(err) => HttpResponse::from_error(err),
         };
         let (head, body) = response.into_parts();
-        let body = match to_bytes_limited(body, max_response_body).await {
+        let body = match collect(body, max_response_body).await {
             Ok(Ok(body)) => body,
             Ok(Err(err)) => return Err(ExecuteError::Failed(err.to_string().into())),
             Err(_exceeded) => {
@@ -92,4 +92,24 @@ impl Executor for ActixExecutor {
         };
         convert::to_http_response(head.head(), body).map_err(failed)
     }
+}
+
+/// The whole of `body`, or [`BodyLimitExceeded`] past `limit` bytes.
+///
+/// Most answers are one buffer already: that buffer is taken as it is rather than
+/// polled and copied into a new one.
+async fn collect(
+    body: BoxBody,
+    limit: usize,
+) -> Result<Result<Bytes, <BoxBody as MessageBody>::Error>, BodyLimitExceeded> {
+    let body = match body.size() {
+        BodySize::Sized(size) if usize::try_from(size).is_ok_and(|size| size <= limit) => {
+            match body.try_into_bytes() {
+                Ok(bytes) => return Ok(Ok(bytes)),
+                Err(body) => body,
+            }
+        }
+        _ => body,
+    };
+    to_bytes_limited(body, limit).await
 }
