@@ -5,6 +5,7 @@
 //! header value that is not UTF-8 arrives byte for byte, repeated headers keep their
 //! order, and an extension method such as `PURGE` stays itself.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use actix_http::Request as ActixRequest;
@@ -38,10 +39,12 @@ pub(crate) enum ConvertError {
 }
 
 /// The request line, headers and batch marker of an op, as an actix request carrying
-/// `body`, from `peer_addr` (the outer request's peer).
+/// `body`, from `peer_addr` (the outer request's peer), its headers converted through
+/// `headers`.
 pub(crate) fn to_actix_request(
     request: http::Request<Bytes>,
     peer_addr: Option<SocketAddr>,
+    headers: &HeaderCache,
 ) -> Result<ActixRequest, ConvertError> {
     let (parts, body) = request.into_parts();
     let payload = if body.is_empty() {
@@ -55,7 +58,7 @@ pub(crate) fn to_actix_request(
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
     head.uri = to_actix_uri(&parts.uri)?;
     head.version = to_actix_version(parts.version);
-    head.headers = to_actix_headers(&parts.headers)?;
+    head.headers = headers.convert(&parts.headers)?;
     head.peer_addr = peer_addr;
     // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
     // so handlers (and a nested batch route) still tell ops from direct requests.
@@ -71,6 +74,60 @@ fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
     let path_and_query = uri.path_and_query().map_or("/", |target| target.as_str());
     ActixUri::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
         .map_err(|_| ConvertError::Uri(uri.to_string()))
+}
+
+/// The actix copies of the headers the ops of one batch have carried so far.
+///
+/// Ops inherit the same outer headers, so each header is converted (its name parsed,
+/// its value checked and copied) for the first op that carries it and cloned, which
+/// only counts a reference, for the ops after it. One value is kept per name: a
+/// header whose value changes from op to op (each op's own `x-request-id`) keeps its
+/// converted name and has only its value converted again. Kept small: names past
+/// the first few are converted each time.
+#[derive(Default)]
+pub(crate) struct HeaderCache(RefCell<Vec<CachedHeader>>);
+
+/// A header as the engine gave it and as actix takes it.
+struct CachedHeader {
+    name: HeaderName,
+    value: HeaderValue,
+    converted: (ActixHeaderName, ActixHeaderValue),
+}
+
+impl HeaderCache {
+    /// How many names are kept: enough for what ops inherit and the few they set
+    /// alike, few enough that a look-up stays cheaper than a conversion.
+    const CAPACITY: usize = 16;
+
+    /// `headers` as an actix map, in the same order.
+    fn convert(&self, headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError> {
+        let mut cached = self.0.borrow_mut();
+        let mut converted = ActixHeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            let (name, value) = match cached.iter_mut().find(|header| header.name == name) {
+                Some(header) => {
+                    if header.value != value {
+                        header.converted.1 = to_actix_value(name, value)?;
+                        header.value = value.clone();
+                    }
+                    header.converted.clone()
+                }
+                None => {
+                    let pair = (to_actix_name(name)?, to_actix_value(name, value)?);
+                    if cached.len() < Self::CAPACITY {
+                        cached.push(CachedHeader {
+                            name: name.clone(),
+                            value: value.clone(),
+                            converted: pair.clone(),
+                        });
+                    }
+                    pair
+                }
+            };
+            converted.append(name, value);
+        }
+        Ok(converted)
+    }
 }
 
 /// The method, target, version, headers and batch marker of the outer batch request,
@@ -155,13 +212,22 @@ pub(crate) fn to_actix_response<B: MessageBody + 'static>(
 fn to_actix_headers(headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError> {
     let mut converted = ActixHeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let invalid = || ConvertError::Header(name.to_string());
-        converted.append(
-            ActixHeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
-            ActixHeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
-        );
+        converted.append(to_actix_name(name)?, to_actix_value(name, value)?);
     }
     Ok(converted)
+}
+
+fn to_actix_name(name: &HeaderName) -> Result<ActixHeaderName, ConvertError> {
+    ActixHeaderName::from_bytes(name.as_str().as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
+}
+
+fn to_actix_value(
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> Result<ActixHeaderValue, ConvertError> {
+    ActixHeaderValue::from_bytes(value.as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
 }
 
 pub(crate) fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
@@ -223,7 +289,7 @@ mod tests {
             "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE",
         ] {
             let request = op(method, "/").body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None).unwrap();
+            let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
             assert_eq!(converted.method().as_str(), method);
         }
     }
@@ -237,7 +303,7 @@ mod tests {
             "/echo/a%2Bb?q=%E2%82%AC&q=2",
         ] {
             let request = op("GET", uri).body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None).unwrap();
+            let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
             assert_eq!(converted.uri().to_string(), uri);
             assert_eq!(converted.path(), uri.split('?').next().unwrap());
             assert_eq!(converted.uri().query(), uri.split_once('?').map(|(_, q)| q));
@@ -253,7 +319,7 @@ mod tests {
             .header("x-opaque", opaque.clone())
             .body(Bytes::new())
             .unwrap();
-        let converted = to_actix_request(request, None).unwrap();
+        let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
         let accept: Vec<_> = converted
             .headers()
             .get_all("accept")
@@ -274,15 +340,48 @@ mod tests {
     }
 
     #[test]
+    fn ops_sharing_a_header_cache_each_keep_their_own_headers() {
+        let cache = HeaderCache::default();
+        let first = op("GET", "/")
+            .header("host", "example.test")
+            .header("x-request-id", "batch/1")
+            .header("accept", "text/plain")
+            .header("accept", "application/json")
+            .body(Bytes::new())
+            .unwrap();
+        let second = op("GET", "/")
+            .header("host", "example.test")
+            .header("x-request-id", "batch/2")
+            .header("accept", "application/json")
+            .body(Bytes::new())
+            .unwrap();
+        let first = to_actix_request(first, None, &cache).unwrap();
+        let second = to_actix_request(second, None, &cache).unwrap();
+        let values = |request: &ActixRequest, name: &str| -> Vec<Vec<u8>> {
+            let values = request.headers().get_all(name);
+            values.map(|value| value.as_bytes().to_vec()).collect()
+        };
+        assert_eq!(values(&first, "x-request-id"), [b"batch/1".to_vec()]);
+        assert_eq!(values(&second, "x-request-id"), [b"batch/2".to_vec()]);
+        assert_eq!(
+            values(&first, "accept"),
+            [b"text/plain".to_vec(), b"application/json".to_vec()]
+        );
+        assert_eq!(values(&second, "accept"), [b"application/json".to_vec()]);
+        assert_eq!(values(&second, "host"), [b"example.test".to_vec()]);
+        assert_eq!((first.headers().len(), second.headers().len()), (4, 3));
+    }
+
+    #[test]
     fn bodies_arrive_whole_and_empty_bodies_as_no_payload() {
         let bytes = Bytes::from_static(b"\x00\x01binary\xff");
         let request = op("POST", "/").body(bytes.clone()).unwrap();
-        let mut converted = to_actix_request(request, None).unwrap();
+        let mut converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
         let received = actix_web::rt::System::new().block_on(payload_bytes(&mut converted));
         assert_eq!(received, bytes);
 
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let mut converted = to_actix_request(request, None).unwrap();
+        let mut converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
         assert!(matches!(converted.take_payload(), Payload::None));
     }
 
@@ -290,7 +389,7 @@ mod tests {
     fn peer_address_and_batch_marker_reach_the_actix_request() {
         let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let converted = to_actix_request(request, Some(peer)).unwrap();
+        let converted = to_actix_request(request, Some(peer), &HeaderCache::default()).unwrap();
         assert_eq!(converted.peer_addr(), Some(peer));
         assert!(converted.extensions().get::<BatchOp>().is_none());
     }

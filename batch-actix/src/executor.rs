@@ -11,7 +11,7 @@ use batch_core::{ExecuteError, Executor};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::convert;
+use crate::convert::{self, HeaderCache};
 
 type Dispatch = dyn Fn(ActixRequest) -> LocalBoxFuture<'static, Result<ServiceResponse, Error>>;
 
@@ -49,6 +49,7 @@ impl Dispatcher {
 pub(crate) struct ActixExecutor {
     dispatcher: Option<Dispatcher>,
     peer_addr: Option<SocketAddr>,
+    headers: HeaderCache,
 }
 
 impl ActixExecutor {
@@ -58,6 +59,7 @@ impl ActixExecutor {
         Self {
             dispatcher,
             peer_addr,
+            headers: HeaderCache::default(),
         }
     }
 }
@@ -74,7 +76,8 @@ impl Executor for ActixExecutor {
                 "a nested batch has no app to run its operations on".into(),
             ));
         };
-        let request = convert::to_actix_request(request, self.peer_addr).map_err(failed)?;
+        let request =
+            convert::to_actix_request(request, self.peer_addr, &self.headers).map_err(failed)?;
         let response = match dispatcher.dispatch(request).await {
             Ok(response) => response.into_parts().1,
             // What actix's HTTP dispatcher would send the client for this error.
