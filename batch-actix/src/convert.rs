@@ -44,7 +44,7 @@ pub(crate) enum ConvertError {
 pub(crate) fn to_actix_request(
     request: http::Request<Bytes>,
     peer_addr: Option<SocketAddr>,
-    headers: &HeaderCache,
+    headers: &RequestHeaders,
 ) -> Result<ActixRequest, ConvertError> {
     let (parts, body) = request.into_parts();
     let payload = if body.is_empty() {
@@ -58,7 +58,16 @@ pub(crate) fn to_actix_request(
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
     head.uri = to_actix_uri(&parts.uri)?;
     head.version = to_actix_version(parts.version);
-    head.headers = headers.convert(&parts.headers)?;
+    let mut converted_headers = ActixHeaderMap::with_capacity(parts.headers.len());
+    headers.convert(
+        &parts.headers,
+        to_actix_name,
+        to_actix_value,
+        |name, value| {
+            converted_headers.append(name, value);
+        },
+    )?;
+    head.headers = converted_headers;
     head.peer_addr = peer_addr;
     // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
     // so handlers (and a nested batch route) still tell ops from direct requests.
@@ -76,44 +85,74 @@ fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
         .map_err(|_| ConvertError::Uri(uri.to_string()))
 }
 
-/// The actix copies of the headers the ops of one batch have carried so far.
+/// The converted copies of the headers the ops of one batch have carried so far,
+/// from names `N` and values `V` of one `http` version to those of the other.
 ///
-/// Ops inherit the same outer headers, so each header is converted (its name parsed,
-/// its value checked and copied) for the first op that carries it and cloned, which
-/// only counts a reference, for the ops after it. One value is kept per name: a
-/// header whose value changes from op to op (each op's own `x-request-id`) keeps its
-/// converted name and has only its value converted again. Kept small: names past
-/// the first few are converted each time.
-#[derive(Default)]
-pub(crate) struct HeaderCache(RefCell<Vec<CachedHeader>>);
+/// Ops inherit the same outer headers and routes answer with much the same ones, so
+/// each header is converted (its name parsed, its value checked and copied) for the
+/// first op that carries it and cloned, which only counts a reference, for the ops
+/// after it. One value is kept per name: a header whose value changes from op to op
+/// (each op's own `x-request-id`) keeps its converted name and has only its value
+/// converted again. Kept small: names past the first few are converted each time.
+pub(crate) struct HeaderCache<N, V, CN, CV>(RefCell<Vec<CachedHeader<N, V, CN, CV>>>);
 
-/// A header as the engine gave it and as actix takes it.
-struct CachedHeader {
-    name: HeaderName,
-    value: HeaderValue,
-    converted: (ActixHeaderName, ActixHeaderValue),
+/// The cache of the headers of the ops' requests, on their way to actix.
+pub(crate) type RequestHeaders =
+    HeaderCache<HeaderName, HeaderValue, ActixHeaderName, ActixHeaderValue>;
+
+/// The cache of the headers of the ops' responses, on their way back to the engine.
+pub(crate) type ResponseHeaders =
+    HeaderCache<ActixHeaderName, ActixHeaderValue, HeaderName, HeaderValue>;
+
+/// A header as one version has it and as the other takes it.
+struct CachedHeader<N, V, CN, CV> {
+    name: N,
+    value: V,
+    converted: (CN, CV),
 }
 
-impl HeaderCache {
+impl<N, V, CN, CV> Default for HeaderCache<N, V, CN, CV> {
+    fn default() -> Self {
+        Self(RefCell::new(Vec::new()))
+    }
+}
+
+impl<N, V, CN, CV> HeaderCache<N, V, CN, CV>
+where
+    N: PartialEq + Clone,
+    V: PartialEq + Clone,
+    CN: Clone,
+    CV: Clone,
+{
     /// How many names are kept: enough for what ops inherit and the few they set
     /// alike, few enough that a look-up stays cheaper than a conversion.
     const CAPACITY: usize = 16;
 
-    /// `headers` as an actix map, in the same order.
-    fn convert(&self, headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError> {
+    /// Each of `headers`, in order, converted by `to_name` and `to_value` unless
+    /// already known, then handed to `append`.
+    fn convert<'a>(
+        &self,
+        headers: impl IntoIterator<Item = (&'a N, &'a V)>,
+        to_name: impl Fn(&N) -> Result<CN, ConvertError>,
+        to_value: impl Fn(&N, &V) -> Result<CV, ConvertError>,
+        mut append: impl FnMut(CN, CV),
+    ) -> Result<(), ConvertError>
+    where
+        N: 'a,
+        V: 'a,
+    {
         let mut cached = self.0.borrow_mut();
-        let mut converted = ActixHeaderMap::with_capacity(headers.len());
         for (name, value) in headers {
-            let (name, value) = match cached.iter_mut().find(|header| header.name == name) {
+            let (name, value) = match cached.iter_mut().find(|header| header.name == *name) {
                 Some(header) => {
-                    if header.value != value {
-                        header.converted.1 = to_actix_value(name, value)?;
+                    if header.value != *value {
+                        header.converted.1 = to_value(name, value)?;
                         header.value = value.clone();
                     }
                     header.converted.clone()
                 }
                 None => {
-                    let pair = (to_actix_name(name)?, to_actix_value(name, value)?);
+                    let pair = (to_name(name)?, to_value(name, value)?);
                     if cached.len() < Self::CAPACITY {
                         cached.push(CachedHeader {
                             name: name.clone(),
@@ -124,9 +163,9 @@ impl HeaderCache {
                     pair
                 }
             };
-            converted.append(name, value);
+            append(name, value);
         }
-        Ok(converted)
+        Ok(())
     }
 }
 
@@ -172,16 +211,22 @@ pub(crate) fn request_line(head: &RequestHead) -> Result<http::request::Parts, C
     Ok(parts)
 }
 
-/// The status and headers of an op's actix response, joined with its collected body.
+/// The status and headers of an op's actix response, joined with its collected body,
+/// its headers converted through `headers`.
 pub(crate) fn to_http_response(
     head: &ResponseHead,
     body: Bytes,
+    headers: &ResponseHeaders,
 ) -> Result<http::Response<Bytes>, ConvertError> {
     let mut response = http::Response::new(body);
     *response.status_mut() = StatusCode::from_u16(head.status.as_u16())
         .map_err(|_| ConvertError::Status(head.status.as_u16()))?;
     *response.version_mut() = to_http_version(head.version);
-    *response.headers_mut() = to_http_headers(&head.headers)?;
+    let converted = response.headers_mut();
+    converted.reserve(head.headers.len());
+    headers.convert(&head.headers, to_http_name, to_http_value, |name, value| {
+        converted.append(name, value);
+    })?;
     Ok(response)
 }
 
@@ -233,13 +278,21 @@ fn to_actix_value(
 pub(crate) fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
     let mut converted = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let invalid = || ConvertError::Header(name.to_string());
-        converted.append(
-            HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
-            HeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
-        );
+        converted.append(to_http_name(name)?, to_http_value(name, value)?);
     }
     Ok(converted)
+}
+
+fn to_http_name(name: &ActixHeaderName) -> Result<HeaderName, ConvertError> {
+    HeaderName::from_bytes(name.as_str().as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
+}
+
+fn to_http_value(
+    name: &ActixHeaderName,
+    value: &ActixHeaderValue,
+) -> Result<HeaderValue, ConvertError> {
+    HeaderValue::from_bytes(value.as_bytes()).map_err(|_| ConvertError::Header(name.to_string()))
 }
 
 fn to_actix_version(version: Version) -> ActixVersion {
@@ -289,7 +342,7 @@ mod tests {
             "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE",
         ] {
             let request = op(method, "/").body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
+            let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
             assert_eq!(converted.method().as_str(), method);
         }
     }
@@ -303,7 +356,7 @@ mod tests {
             "/echo/a%2Bb?q=%E2%82%AC&q=2",
         ] {
             let request = op("GET", uri).body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
+            let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
             assert_eq!(converted.uri().to_string(), uri);
             assert_eq!(converted.path(), uri.split('?').next().unwrap());
             assert_eq!(converted.uri().query(), uri.split_once('?').map(|(_, q)| q));
@@ -319,7 +372,7 @@ mod tests {
             .header("x-opaque", opaque.clone())
             .body(Bytes::new())
             .unwrap();
-        let converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
+        let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         let accept: Vec<_> = converted
             .headers()
             .get_all("accept")
@@ -333,7 +386,7 @@ mod tests {
 
         let mut head = ResponseHead::new(ActixStatus::OK);
         head.headers = converted.headers().clone();
-        let back = to_http_response(&head, Bytes::new()).unwrap();
+        let back = to_http_response(&head, Bytes::new(), &ResponseHeaders::default()).unwrap();
         let accept: Vec<_> = back.headers().get_all("accept").iter().collect();
         assert_eq!(accept, ["text/plain", "application/json"]);
         assert_eq!(back.headers()["x-opaque"], opaque);
@@ -376,12 +429,12 @@ mod tests {
     fn bodies_arrive_whole_and_empty_bodies_as_no_payload() {
         let bytes = Bytes::from_static(b"\x00\x01binary\xff");
         let request = op("POST", "/").body(bytes.clone()).unwrap();
-        let mut converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
+        let mut converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         let received = actix_web::rt::System::new().block_on(payload_bytes(&mut converted));
         assert_eq!(received, bytes);
 
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let mut converted = to_actix_request(request, None, &HeaderCache::default()).unwrap();
+        let mut converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         assert!(matches!(converted.take_payload(), Payload::None));
     }
 
@@ -389,7 +442,7 @@ mod tests {
     fn peer_address_and_batch_marker_reach_the_actix_request() {
         let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let converted = to_actix_request(request, Some(peer), &HeaderCache::default()).unwrap();
+        let converted = to_actix_request(request, Some(peer), &RequestHeaders::default()).unwrap();
         assert_eq!(converted.peer_addr(), Some(peer));
         assert!(converted.extensions().get::<BatchOp>().is_none());
     }

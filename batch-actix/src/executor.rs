@@ -11,7 +11,7 @@ use batch_core::{ExecuteError, Executor};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::convert::{self, HeaderCache};
+use crate::convert::{self, RequestHeaders, ResponseHeaders};
 
 type Dispatch = dyn Fn(ActixRequest) -> LocalBoxFuture<'static, Result<ServiceResponse, Error>>;
 
@@ -49,7 +49,8 @@ impl Dispatcher {
 pub(crate) struct ActixExecutor {
     dispatcher: Option<Dispatcher>,
     peer_addr: Option<SocketAddr>,
-    headers: HeaderCache,
+    requests: RequestHeaders,
+    responses: ResponseHeaders,
 }
 
 impl ActixExecutor {
@@ -59,7 +60,8 @@ impl ActixExecutor {
         Self {
             dispatcher,
             peer_addr,
-            headers: HeaderCache::default(),
+            requests: RequestHeaders::default(),
+            responses: ResponseHeaders::default(),
         }
     }
 }
@@ -77,7 +79,7 @@ impl Executor for ActixExecutor {
             ));
         };
         let request =
-            convert::to_actix_request(request, self.peer_addr, &self.headers).map_err(failed)?;
+            convert::to_actix_request(request, self.peer_addr, &self.requests).map_err(failed)?;
         let response = match dispatcher.dispatch(request).await {
             Ok(response) => response.into_parts().1,
             // What actix's HTTP dispatcher would send the client for this error.
@@ -93,7 +95,7 @@ impl Executor for ActixExecutor {
                 });
             }
         };
-        convert::to_http_response(head.head(), body).map_err(failed)
+        convert::to_http_response(head.head(), body, &self.responses).map_err(failed)
     }
 }
 
