@@ -58,16 +58,12 @@ pub(crate) fn to_actix_request(
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
     head.uri = to_actix_uri(&parts.uri)?;
     head.version = to_actix_version(parts.version);
-    let mut converted_headers = ActixHeaderMap::with_capacity(parts.headers.len());
-    headers.convert(
-        &parts.headers,
-        to_actix_name,
-        to_actix_value,
-        |name, value| {
-            converted_headers.append(name, value);
-        },
-    )?;
-    head.headers = converted_headers;
+    // The head comes from actix's pool with its last map cleared, not freed: filling
+    // that map spares allocating one and freeing the other.
+    let target = &mut head.headers;
+    target.reserve(parts.headers.len());
+    let append = |name, value| target.append(name, value);
+    headers.convert(&parts.headers, to_actix_name, to_actix_value, append)?;
     head.peer_addr = peer_addr;
     // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
     // so handlers (and a nested batch route) still tell ops from direct requests.
