@@ -218,8 +218,9 @@ pub(crate) fn to_http_response(
     *response.status_mut() = StatusCode::from_u16(head.status.as_u16())
         .map_err(|_| ConvertError::Status(head.status.as_u16()))?;
     *response.version_mut() = to_http_version(head.version);
+    // Not reserved up front: a route answers with a few headers, which the map's
+    // first growth holds, and reserving cost more than it spared.
     let converted = response.headers_mut();
-    converted.reserve(head.headers.len());
     headers.convert(&head.headers, to_http_name, to_http_value, |name, value| {
         converted.append(name, value);
     })?;
