@@ -423,6 +423,38 @@ mod tests {
     }
 
     #[test]
+    fn responses_sharing_a_header_cache_each_keep_their_own_headers() {
+        let cache = ResponseHeaders::default();
+        let head = |etag: &'static str, cookies: &[&'static str]| {
+            let mut head = ResponseHead::new(ActixStatus::OK);
+            head.headers.append(
+                ActixHeaderName::from_static("etag"),
+                ActixHeaderValue::from_static(etag),
+            );
+            for cookie in cookies {
+                head.headers.append(
+                    ActixHeaderName::from_static("set-cookie"),
+                    ActixHeaderValue::from_static(cookie),
+                );
+            }
+            head
+        };
+        let first = to_http_response(&head("\"1\"", &["a=1", "b=2"]), Bytes::new(), &cache);
+        let second = to_http_response(&head("\"2\"", &["b=2"]), Bytes::new(), &cache);
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.headers()["etag"], "\"1\"");
+        assert_eq!(second.headers()["etag"], "\"2\"");
+        let cookies = |response: &http::Response<Bytes>| -> Vec<String> {
+            let values = response.headers().get_all("set-cookie").iter();
+            values
+                .map(|value| value.to_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(cookies(&first), ["a=1", "b=2"]);
+        assert_eq!(cookies(&second), ["b=2"]);
+    }
+
+    #[test]
     fn bodies_arrive_whole_and_empty_bodies_as_no_payload() {
         let bytes = Bytes::from_static(b"\x00\x01binary\xff");
         let request = op("POST", "/").body(bytes.clone()).unwrap();
