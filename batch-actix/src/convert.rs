@@ -5,6 +5,7 @@
 //! header value that is not UTF-8 arrives byte for byte, repeated headers keep their
 //! order, and an extension method such as `PURGE` stays itself.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use actix_http::Request as ActixRequest;
@@ -38,10 +39,12 @@ pub(crate) enum ConvertError {
 }
 
 /// The request line, headers and batch marker of an op, as an actix request carrying
-/// `body`, from `peer_addr` (the outer request's peer).
+/// `body`, from `peer_addr` (the outer request's peer), its headers converted through
+/// `headers`.
 pub(crate) fn to_actix_request(
     request: http::Request<Bytes>,
     peer_addr: Option<SocketAddr>,
+    headers: &RequestHeaders,
 ) -> Result<ActixRequest, ConvertError> {
     let (parts, body) = request.into_parts();
     let payload = if body.is_empty() {
@@ -53,10 +56,14 @@ pub(crate) fn to_actix_request(
     let head = converted.head_mut();
     head.method = ActixMethod::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
-    head.uri = ActixUri::try_from(parts.uri.to_string())
-        .map_err(|_| ConvertError::Uri(parts.uri.to_string()))?;
+    head.uri = to_actix_uri(&parts.uri)?;
     head.version = to_actix_version(parts.version);
-    head.headers = to_actix_headers(&parts.headers)?;
+    // The head comes from actix's pool with its last map cleared, not freed: filling
+    // that map spares allocating one and freeing the other.
+    let target = &mut head.headers;
+    target.reserve(parts.headers.len());
+    let append = |name, value| target.append(name, value);
+    headers.convert(&parts.headers, to_actix_name, to_actix_value, append)?;
     head.peer_addr = peer_addr;
     // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
     // so handlers (and a nested batch route) still tell ops from direct requests.
@@ -64,6 +71,98 @@ pub(crate) fn to_actix_request(
         converted.extensions_mut().insert(*op);
     }
     Ok(converted)
+}
+
+/// An op's target, which the engine makes origin-form (a path and query, nothing
+/// else): those bytes are the whole URI, handed over without formatting it first.
+fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
+    let path_and_query = uri.path_and_query().map_or("/", |target| target.as_str());
+    ActixUri::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
+        .map_err(|_| ConvertError::Uri(uri.to_string()))
+}
+
+/// The converted copies of the headers the ops of one batch have carried so far,
+/// from names `N` and values `V` of one `http` version to those of the other.
+///
+/// Ops inherit the same outer headers and routes answer with much the same ones, so
+/// each header is converted (its name parsed, its value checked and copied) for the
+/// first op that carries it and cloned, which only counts a reference, for the ops
+/// after it. One value is kept per name: a header whose value changes from op to op
+/// (each op's own `x-request-id`) keeps its converted name and has only its value
+/// converted again. Kept small: names past the first few are converted each time.
+pub(crate) struct HeaderCache<N, V, CN, CV>(RefCell<Vec<CachedHeader<N, V, CN, CV>>>);
+
+/// The cache of the headers of the ops' requests, on their way to actix.
+pub(crate) type RequestHeaders =
+    HeaderCache<HeaderName, HeaderValue, ActixHeaderName, ActixHeaderValue>;
+
+/// The cache of the headers of the ops' responses, on their way back to the engine.
+pub(crate) type ResponseHeaders =
+    HeaderCache<ActixHeaderName, ActixHeaderValue, HeaderName, HeaderValue>;
+
+/// A header as one version has it and as the other takes it.
+struct CachedHeader<N, V, CN, CV> {
+    name: N,
+    value: V,
+    converted: (CN, CV),
+}
+
+impl<N, V, CN, CV> Default for HeaderCache<N, V, CN, CV> {
+    fn default() -> Self {
+        Self(RefCell::new(Vec::new()))
+    }
+}
+
+impl<N, V, CN, CV> HeaderCache<N, V, CN, CV>
+where
+    N: PartialEq + Clone,
+    V: PartialEq + Clone,
+    CN: Clone,
+    CV: Clone,
+{
+    /// How many names are kept: enough for what ops inherit and the few they set
+    /// alike, few enough that a look-up stays cheaper than a conversion.
+    const CAPACITY: usize = 16;
+
+    /// Each of `headers`, in order, converted by `to_name` and `to_value` unless
+    /// already known, then handed to `append`.
+    fn convert<'a>(
+        &self,
+        headers: impl IntoIterator<Item = (&'a N, &'a V)>,
+        to_name: impl Fn(&N) -> Result<CN, ConvertError>,
+        to_value: impl Fn(&N, &V) -> Result<CV, ConvertError>,
+        mut append: impl FnMut(CN, CV),
+    ) -> Result<(), ConvertError>
+    where
+        N: 'a,
+        V: 'a,
+    {
+        let mut cached = self.0.borrow_mut();
+        for (name, value) in headers {
+            let (name, value) = match cached.iter_mut().find(|header| header.name == *name) {
+                Some(header) => {
+                    if header.value != *value {
+                        header.converted.1 = to_value(name, value)?;
+                        header.value = value.clone();
+                    }
+                    header.converted.clone()
+                }
+                None => {
+                    let pair = (to_name(name)?, to_value(name, value)?);
+                    if cached.len() < Self::CAPACITY {
+                        cached.push(CachedHeader {
+                            name: name.clone(),
+                            value: value.clone(),
+                            converted: pair.clone(),
+                        });
+                    }
+                    pair
+                }
+            };
+            append(name, value);
+        }
+        Ok(())
+    }
 }
 
 /// The method, target, version, headers and batch marker of the outer batch request,
@@ -108,16 +207,23 @@ pub(crate) fn request_line(head: &RequestHead) -> Result<http::request::Parts, C
     Ok(parts)
 }
 
-/// The status and headers of an op's actix response, joined with its collected body.
+/// The status and headers of an op's actix response, joined with its collected body,
+/// its headers converted through `headers`.
 pub(crate) fn to_http_response(
     head: &ResponseHead,
     body: Bytes,
+    headers: &ResponseHeaders,
 ) -> Result<http::Response<Bytes>, ConvertError> {
     let mut response = http::Response::new(body);
     *response.status_mut() = StatusCode::from_u16(head.status.as_u16())
         .map_err(|_| ConvertError::Status(head.status.as_u16()))?;
     *response.version_mut() = to_http_version(head.version);
-    *response.headers_mut() = to_http_headers(&head.headers)?;
+    // Not reserved up front: a route answers with a few headers, which the map's
+    // first growth holds, and reserving cost more than it spared.
+    let converted = response.headers_mut();
+    headers.convert(&head.headers, to_http_name, to_http_value, |name, value| {
+        converted.append(name, value);
+    })?;
     Ok(response)
 }
 
@@ -148,25 +254,42 @@ pub(crate) fn to_actix_response<B: MessageBody + 'static>(
 fn to_actix_headers(headers: &HeaderMap) -> Result<ActixHeaderMap, ConvertError> {
     let mut converted = ActixHeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let invalid = || ConvertError::Header(name.to_string());
-        converted.append(
-            ActixHeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
-            ActixHeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
-        );
+        converted.append(to_actix_name(name)?, to_actix_value(name, value)?);
     }
     Ok(converted)
+}
+
+fn to_actix_name(name: &HeaderName) -> Result<ActixHeaderName, ConvertError> {
+    ActixHeaderName::from_bytes(name.as_str().as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
+}
+
+fn to_actix_value(
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> Result<ActixHeaderValue, ConvertError> {
+    ActixHeaderValue::from_bytes(value.as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
 }
 
 pub(crate) fn to_http_headers(headers: &ActixHeaderMap) -> Result<HeaderMap, ConvertError> {
     let mut converted = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let invalid = || ConvertError::Header(name.to_string());
-        converted.append(
-            HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| invalid())?,
-            HeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?,
-        );
+        converted.append(to_http_name(name)?, to_http_value(name, value)?);
     }
     Ok(converted)
+}
+
+fn to_http_name(name: &ActixHeaderName) -> Result<HeaderName, ConvertError> {
+    HeaderName::from_bytes(name.as_str().as_bytes())
+        .map_err(|_| ConvertError::Header(name.to_string()))
+}
+
+fn to_http_value(
+    name: &ActixHeaderName,
+    value: &ActixHeaderValue,
+) -> Result<HeaderValue, ConvertError> {
+    HeaderValue::from_bytes(value.as_bytes()).map_err(|_| ConvertError::Header(name.to_string()))
 }
 
 fn to_actix_version(version: Version) -> ActixVersion {
@@ -216,7 +339,7 @@ mod tests {
             "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE",
         ] {
             let request = op(method, "/").body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None).unwrap();
+            let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
             assert_eq!(converted.method().as_str(), method);
         }
     }
@@ -230,7 +353,7 @@ mod tests {
             "/echo/a%2Bb?q=%E2%82%AC&q=2",
         ] {
             let request = op("GET", uri).body(Bytes::new()).unwrap();
-            let converted = to_actix_request(request, None).unwrap();
+            let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
             assert_eq!(converted.uri().to_string(), uri);
             assert_eq!(converted.path(), uri.split('?').next().unwrap());
             assert_eq!(converted.uri().query(), uri.split_once('?').map(|(_, q)| q));
@@ -246,7 +369,7 @@ mod tests {
             .header("x-opaque", opaque.clone())
             .body(Bytes::new())
             .unwrap();
-        let converted = to_actix_request(request, None).unwrap();
+        let converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         let accept: Vec<_> = converted
             .headers()
             .get_all("accept")
@@ -260,22 +383,87 @@ mod tests {
 
         let mut head = ResponseHead::new(ActixStatus::OK);
         head.headers = converted.headers().clone();
-        let back = to_http_response(&head, Bytes::new()).unwrap();
+        let back = to_http_response(&head, Bytes::new(), &ResponseHeaders::default()).unwrap();
         let accept: Vec<_> = back.headers().get_all("accept").iter().collect();
         assert_eq!(accept, ["text/plain", "application/json"]);
         assert_eq!(back.headers()["x-opaque"], opaque);
     }
 
     #[test]
+    fn ops_sharing_a_header_cache_each_keep_their_own_headers() {
+        let cache = HeaderCache::default();
+        let first = op("GET", "/")
+            .header("host", "example.test")
+            .header("x-request-id", "batch/1")
+            .header("accept", "text/plain")
+            .header("accept", "application/json")
+            .body(Bytes::new())
+            .unwrap();
+        let second = op("GET", "/")
+            .header("host", "example.test")
+            .header("x-request-id", "batch/2")
+            .header("accept", "application/json")
+            .body(Bytes::new())
+            .unwrap();
+        let first = to_actix_request(first, None, &cache).unwrap();
+        let second = to_actix_request(second, None, &cache).unwrap();
+        let values = |request: &ActixRequest, name: &str| -> Vec<Vec<u8>> {
+            let values = request.headers().get_all(name);
+            values.map(|value| value.as_bytes().to_vec()).collect()
+        };
+        assert_eq!(values(&first, "x-request-id"), [b"batch/1".to_vec()]);
+        assert_eq!(values(&second, "x-request-id"), [b"batch/2".to_vec()]);
+        assert_eq!(
+            values(&first, "accept"),
+            [b"text/plain".to_vec(), b"application/json".to_vec()]
+        );
+        assert_eq!(values(&second, "accept"), [b"application/json".to_vec()]);
+        assert_eq!(values(&second, "host"), [b"example.test".to_vec()]);
+        assert_eq!((first.headers().len(), second.headers().len()), (4, 3));
+    }
+
+    #[test]
+    fn responses_sharing_a_header_cache_each_keep_their_own_headers() {
+        let cache = ResponseHeaders::default();
+        let head = |etag: &'static str, cookies: &[&'static str]| {
+            let mut head = ResponseHead::new(ActixStatus::OK);
+            head.headers.append(
+                ActixHeaderName::from_static("etag"),
+                ActixHeaderValue::from_static(etag),
+            );
+            for cookie in cookies {
+                head.headers.append(
+                    ActixHeaderName::from_static("set-cookie"),
+                    ActixHeaderValue::from_static(cookie),
+                );
+            }
+            head
+        };
+        let first = to_http_response(&head("\"1\"", &["a=1", "b=2"]), Bytes::new(), &cache);
+        let second = to_http_response(&head("\"2\"", &["b=2"]), Bytes::new(), &cache);
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.headers()["etag"], "\"1\"");
+        assert_eq!(second.headers()["etag"], "\"2\"");
+        let cookies = |response: &http::Response<Bytes>| -> Vec<String> {
+            let values = response.headers().get_all("set-cookie").iter();
+            values
+                .map(|value| value.to_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(cookies(&first), ["a=1", "b=2"]);
+        assert_eq!(cookies(&second), ["b=2"]);
+    }
+
+    #[test]
     fn bodies_arrive_whole_and_empty_bodies_as_no_payload() {
         let bytes = Bytes::from_static(b"\x00\x01binary\xff");
         let request = op("POST", "/").body(bytes.clone()).unwrap();
-        let mut converted = to_actix_request(request, None).unwrap();
+        let mut converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         let received = actix_web::rt::System::new().block_on(payload_bytes(&mut converted));
         assert_eq!(received, bytes);
 
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let mut converted = to_actix_request(request, None).unwrap();
+        let mut converted = to_actix_request(request, None, &RequestHeaders::default()).unwrap();
         assert!(matches!(converted.take_payload(), Payload::None));
     }
 
@@ -283,7 +471,7 @@ mod tests {
     fn peer_address_and_batch_marker_reach_the_actix_request() {
         let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         let request = op("GET", "/").body(Bytes::new()).unwrap();
-        let converted = to_actix_request(request, Some(peer)).unwrap();
+        let converted = to_actix_request(request, Some(peer), &RequestHeaders::default()).unwrap();
         assert_eq!(converted.peer_addr(), Some(peer));
         assert!(converted.extensions().get::<BatchOp>().is_none());
     }

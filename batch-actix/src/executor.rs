@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use actix_http::Request as ActixRequest;
-use actix_web::body::{MessageBody, to_bytes_limited};
+use actix_web::body::{BodyLimitExceeded, BodySize, BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{Error, HttpResponse};
 use batch_core::{ExecuteError, Executor};
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use crate::convert;
+use crate::convert::{self, RequestHeaders, ResponseHeaders};
 
 type Dispatch = dyn Fn(ActixRequest) -> LocalBoxFuture<'static, Result<ServiceResponse, Error>>;
 
@@ -49,6 +49,8 @@ impl Dispatcher {
 pub(crate) struct ActixExecutor {
     dispatcher: Option<Dispatcher>,
     peer_addr: Option<SocketAddr>,
+    requests: RequestHeaders,
+    responses: ResponseHeaders,
 }
 
 impl ActixExecutor {
@@ -58,6 +60,8 @@ impl ActixExecutor {
         Self {
             dispatcher,
             peer_addr,
+            requests: RequestHeaders::default(),
+            responses: ResponseHeaders::default(),
         }
     }
 }
@@ -74,14 +78,15 @@ impl Executor for ActixExecutor {
                 "a nested batch has no app to run its operations on".into(),
             ));
         };
-        let request = convert::to_actix_request(request, self.peer_addr).map_err(failed)?;
+        let request =
+            convert::to_actix_request(request, self.peer_addr, &self.requests).map_err(failed)?;
         let response = match dispatcher.dispatch(request).await {
             Ok(response) => response.into_parts().1,
             // What actix's HTTP dispatcher would send the client for this error.
             Err(err) => HttpResponse::from_error(err),
         };
         let (head, body) = response.into_parts();
-        let body = match to_bytes_limited(body, max_response_body).await {
+        let body = match collect(body, max_response_body).await {
             Ok(Ok(body)) => body,
             Ok(Err(err)) => return Err(ExecuteError::Failed(err.to_string().into())),
             Err(_exceeded) => {
@@ -90,6 +95,26 @@ impl Executor for ActixExecutor {
                 });
             }
         };
-        convert::to_http_response(head.head(), body).map_err(failed)
+        convert::to_http_response(head.head(), body, &self.responses).map_err(failed)
     }
+}
+
+/// The whole of `body`, or [`BodyLimitExceeded`] past `limit` bytes.
+///
+/// Most answers are one buffer already: that buffer is taken as it is rather than
+/// polled and copied into a new one.
+async fn collect(
+    body: BoxBody,
+    limit: usize,
+) -> Result<Result<Bytes, <BoxBody as MessageBody>::Error>, BodyLimitExceeded> {
+    let body = match body.size() {
+        BodySize::Sized(size) if usize::try_from(size).is_ok_and(|size| size <= limit) => {
+            match body.try_into_bytes() {
+                Ok(bytes) => return Ok(Ok(bytes)),
+                Err(body) => body,
+            }
+        }
+        _ => body,
+    };
+    to_bytes_limited(body, limit).await
 }

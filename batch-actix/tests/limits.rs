@@ -121,9 +121,19 @@ fn an_op_response_over_max_response_body_answers_that_op_with_502() {
                 "/fits",
                 web::get().to(|| async { HttpResponse::Ok().body(vec![b'x'; 100]) }),
             )
+            .route(
+                "/sized",
+                web::get().to(|| async {
+                    let chunks = futures::stream::iter(
+                        (0..2).map(|_| Ok::<_, actix_web::Error>(Bytes::from_static(&[b'w'; 40]))),
+                    );
+                    HttpResponse::Ok().body(SizedStream::new(80, chunks))
+                }),
+            )
     });
     let (status, body) = server.batch(json!([
-        {"url": "/big"}, {"url": "/streamed"}, {"url": "/lying"}, {"url": "/fits"}
+        {"url": "/big"}, {"url": "/streamed"}, {"url": "/lying"}, {"url": "/fits"},
+        {"url": "/sized"}
     ]));
     assert_eq!(status, 200);
     let results = body["results"].as_array().unwrap();
@@ -133,6 +143,9 @@ fn an_op_response_over_max_response_body_answers_that_op_with_502() {
     }
     assert_eq!(results[3]["status"], 200);
     assert_eq!(results[3]["body"], "x".repeat(100));
+    // A stream that states its size within the limit is read, not taken whole.
+    assert_eq!(results[4]["status"], 200);
+    assert_eq!(results[4]["body"], "w".repeat(80));
 }
 
 #[test]
