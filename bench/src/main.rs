@@ -2,9 +2,11 @@
 //! sequential HTTP/1.1 and multiplexed HTTP/2 requests, throughput under concurrent
 //! clients, makespan against the critical path, and the server's memory per payload;
 //! what an op costs the server, in-process (the framework's share and the engine's)
-//! and in CPU time per op; and of real-time resources: a change fanned out to 1 to 1,000 subscribed sockets,
-//! pipelined socket ops against a batch and sequential requests, and the memory of
-//! an idle socket; what an `Idempotency-Key` adds to a batch, with the
+//! and in CPU time per op, and per request (a GET, a batch's body to an ordinary
+//! route, batches of 1 and 10: what HTTP charges a request for its body, told from
+//! what a batch adds); and of real-time resources: a change fanned out to 1 to
+//! 1,000 subscribed sockets, pipelined socket ops against a batch and sequential
+//! requests, and the memory of an idle socket; what an `Idempotency-Key` adds to a batch, with the
 //! in-memory store and with Redis (when `redis-server` is installed); and how long
 //! a client that missed 1,000 events takes to resume, with the local hub and the
 //! Redis hub. On each adapter's fixture server over real sockets on 127.0.0.1.
@@ -53,13 +55,14 @@ usage: bench [--quick] [--framework NAME] [--iterations N] [--only PART]
   --framework NAME   axum, actix, warp or tower (default: all four)
   --iterations N     timed repetitions of each latency figure (default 30)
   --only PART        batch (the batch figures), cost (what an op costs the server:
-                     in-process and in CPU time, part of batch), idempotency (what
-                     an Idempotency-Key adds, part of batch), streaming (streamed
-                     against buffered answers: time to the first result, peak
-                     memory; part of batch), realtime (the socket figures), resume
-                     (a resume after 1,000 missed events, local and Redis hub) or
-                     recheck (what rechecking subscriptions costs a fan-out to the
-                     largest subscriber count; only with --only)
+                     in-process and in CPU time, per op and per request; part of
+                     batch), idempotency (what an Idempotency-Key adds, part of
+                     batch), streaming (streamed against buffered answers: time
+                     to the first result, peak memory; part of batch), realtime
+                     (the socket figures), resume (a resume after 1,000 missed
+                     events, local and Redis hub) or recheck (what rechecking
+                     subscriptions costs a fan-out to the largest subscriber
+                     count; only with --only)
   --server-cpus LIST run the servers in child processes on these CPUs (taskset -c
                      LIST, e.g. 0 or 0,1); run the bench itself under taskset too
                      to keep the client off them
@@ -458,6 +461,8 @@ fn run(args: &Args) -> Result<(), BenchError> {
     if !costs.is_empty() {
         println!();
         table::print_costs(&costs);
+        println!();
+        table::print_requests(&costs);
     }
     if !fan_outs.is_empty() {
         println!();

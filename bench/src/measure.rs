@@ -18,9 +18,9 @@ pub(crate) const BATCH_PATH: &str = "/batch";
 /// Batch sizes compared with the same GETs sent one by one.
 const SIZES: [usize; 2] = [10, 50];
 /// Clients sending at once in the throughput runs.
-const CLIENTS: usize = 8;
+pub(crate) const CLIENTS: usize = 8;
 /// Ops per batch in the throughput runs.
-const THROUGHPUT_BATCH: usize = 10;
+pub(crate) const THROUGHPUT_BATCH: usize = 10;
 /// What each `/slow` op waits, in milliseconds.
 const SLOW_MS: u64 = 20;
 /// Independent slow ops in one batch, and the length of the dependent chain.

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::Framework;
-use crate::cost::{self, Cost, Cpu};
+use crate::cost::{self, Cost, Cpu, SENT, Sent};
 use crate::fanout::FanOut;
+use crate::measure::{CLIENTS, THROUGHPUT_BATCH};
 
 /// The issue's target: every subscriber of a change notified within this long of
 /// the mutation's answer.
@@ -200,6 +201,49 @@ pub(crate) fn print_costs(costs: &[Cost]) {
             column(|cpu| cpu.server),
             ratios.join(", "),
             column(|cpu| cpu.client),
+        );
+    }
+}
+
+/// Prints what each request of [`SENT`] costs as one Markdown table: the server's
+/// and the client's CPU time and the app's own in-process time, per request; what
+/// HTTP and the runtime charge a request for its body (`POST /echo` against a GET)
+/// and a batch beyond that (a batch against `POST /echo` of the same body); and the
+/// ceiling the CPU puts on batches against single GETs at [`CLIENTS`] clients, as
+/// measured and without that charge for a body.
+pub(crate) fn print_requests(costs: &[Cost]) {
+    let names = SENT.map(Sent::name).join(" / ");
+    let batch = Sent::Batch(THROUGHPUT_BATCH);
+    println!(
+        "| framework | server CPU per request: {names} | client CPU per request: {names} \
+         | in-process per request: {names} | a body's cost to HTTP: {echo} less GET \
+         | {batch} less {echo}, to HTTP | {CLIENTS} clients, {batch} vs GETs: CPU ceiling \
+         | the same if a body cost HTTP nothing |",
+        echo = Sent::Echo.name(),
+        batch = batch.name(),
+    );
+    println!("|---|---|---|---|---:|---:|---:|---:|");
+    let micros = |t: Duration| format!("{:.1}", t.as_secs_f64() * 1e6);
+    let signed = |a: Duration, b: Duration| {
+        let d = (a.as_secs_f64() - b.as_secs_f64()) * 1e6;
+        format!("{}{:.1} µs", if d < 0.0 { "−" } else { "" }, d.abs())
+    };
+    for cost in costs {
+        let all = |of: fn(&cost::PerRequest) -> Duration| {
+            let each: Vec<String> = cost.requests.iter().map(|r| micros(of(r))).collect();
+            format!("{} µs", each.join(" / "))
+        };
+        let (get, echo, batched) = (cost.of(Sent::Get), cost.of(Sent::Echo), cost.of(batch));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.2}× | {:.2}× |",
+            cost.framework.name(),
+            all(|r| r.cpu.server),
+            all(|r| r.cpu.client),
+            all(|r| r.in_process),
+            signed(echo.http(), get.http()),
+            signed(batched.http(), echo.http()),
+            cost.ceiling(Duration::ZERO),
+            cost.ceiling(cost.body_cost()),
         );
     }
 }
