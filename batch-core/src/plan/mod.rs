@@ -744,6 +744,24 @@ mod tests {
     }
 
     #[test]
+    fn ops_of_a_request_without_extensions_are_marked_each_with_its_index() {
+        for _ in 0..2 {
+            let (mut outer, ()) = Request::post("/batch").body(()).unwrap().into_parts();
+            let id = BatchId::of(&outer.headers);
+            let ops = ["/a", "/b", "/c"].map(|url| Operation::new("get", url));
+            let batch = BatchRequest::new(ops.into()).into();
+            let outer = Outer::Taken(&mut outer);
+            let mut plan = plan(batch, outer, &Config::default(), &id).unwrap();
+            plan.complete_all();
+            for (index, op) in plan.ops.iter().enumerate() {
+                let extensions = op.request.as_ref().unwrap().extensions();
+                assert_eq!(extensions.get::<BatchOp>().map(BatchOp::index), Some(index));
+                assert_eq!(extensions.len(), 1);
+            }
+        }
+    }
+
+    #[test]
     fn ops_inherit_identity_and_extensions_and_override_headers() {
         let mut second = Operation::new("get", "/b");
         second.headers = vec![
