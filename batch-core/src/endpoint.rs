@@ -108,6 +108,7 @@ impl BatchEndpoint {
     pub fn with_hub(config: Config, hub: impl Hub) -> Self {
         // Drawn now, once per process, rather than by the first batch without an id.
         BatchId::draw_prefix();
+        plan::make_marked();
         if let Some(sockets) = config.sockets() {
             hub.subscribers().retain(crate::changes::Retention {
                 max_events: sockets.history_events(),

@@ -100,6 +100,12 @@ static NEVER_INHERITED: [HeaderName; NEVER_INHERITED_LEN] = {
     names
 };
 
+/// Where `connection` is in [`NEVER_INHERITED`] (first of [`HOP_BY_HOP`]).
+const CONNECTION_AT: usize = 0;
+
+// `inherited` notes the names that go as bits of a `u32`, one per place.
+const _: () = assert!(NEVER_INHERITED_LEN <= u32::BITS as usize);
+
 /// Where an outer header named `name` is in [`NEVER_INHERITED`], if it is hop-by-hop
 /// or in [`NOT_INHERITED`].
 fn never_inherited(name: &str) -> Option<usize> {
@@ -219,23 +225,20 @@ impl HeaderPolicy {
     pub(crate) fn inherited(&self, outer: Cow<'_, HeaderMap>) -> HeaderMap {
         // Most outer headers are inherited: keeping the map and removing the few that
         // are not is cheaper than adding the rest one by one. A map cannot lose names
-        // while it is walked, so the one walk notes those of the lists that go, by
-        // their place in the lists (each at most once: room for all on the stack),
-        // and whether `connection` and `accept` are there (rather than a lookup each).
+        // while it is walked, so the one walk notes those of the lists that go, each
+        // as its place's bit in one word (nothing to clear or count on the stack,
+        // and `connection` among them with no compare of its own), and whether
+        // `accept` is there (rather than a lookup each).
         let mut inherited = outer.into_owned();
-        let (mut connection, mut accept) = (false, false);
-        let mut gone = [0; NEVER_INHERITED_LEN];
-        let mut noted = 0;
+        let mut accept = false;
+        let mut gone = 0u32;
         for name in inherited.keys() {
-            connection |= name == header::CONNECTION;
             accept |= name == header::ACCEPT;
             if let Some(at) = never_inherited(name.as_str()) {
-                if let Some(slot) = gone.get_mut(noted) {
-                    *slot = at;
-                    noted += 1;
-                }
+                gone |= 1 << at;
             }
         }
+        let connection = gone & (1 << CONNECTION_AT) != 0;
         if connection {
             // So are the headers `connection` names, for the hop they came over: its
             // values are taken out of the map first, to read while the map loses them.
@@ -253,7 +256,9 @@ impl HeaderPolicy {
                 inherited.remove(name);
             }
         }
-        for &at in gone.iter().take(noted) {
+        while gone != 0 {
+            let at = gone.trailing_zeros() as usize;
+            gone &= gone - 1;
             if let Some(name) = NEVER_INHERITED.get(at) {
                 inherited.remove(name);
             }
@@ -424,6 +429,18 @@ mod tests {
         let mut names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["x-kept", long.as_str()]);
+    }
+
+    #[test]
+    fn connection_goes_with_the_names_it_lists_when_alone_of_the_lists() {
+        assert_eq!(NEVER_INHERITED[CONNECTION_AT], header::CONNECTION);
+        let mut outer = HeaderMap::new();
+        outer.append("x-kept", HeaderValue::from_static("1"));
+        outer.append("x-hop", HeaderValue::from_static("1"));
+        outer.append(header::CONNECTION, HeaderValue::from_static("x-hop"));
+        let inherited = HeaderPolicy::default().inherited(Cow::Owned(outer));
+        let names: Vec<_> = inherited.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
     }
 
     #[test]

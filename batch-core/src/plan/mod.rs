@@ -4,6 +4,7 @@
 mod graph;
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, HeaderValue, Request, request::Parts};
@@ -86,7 +87,14 @@ pub(crate) fn plan(
     // Each op's marker is this one, copied with the extensions and given the op's
     // index: a copy of a map that holds it already has its room, where inserting it
     // into each op's copy grew the map anew (~100 instructions an op).
-    extensions.insert(BatchOp { index: 0 });
+    // An outer request with no extensions of its own (nothing in front of the
+    // endpoint put any in) gets a copy of a map made once that holds the marker
+    // alone: an insert into an empty map makes its table and grows it.
+    if extensions.is_empty() {
+        extensions = marked().clone();
+    } else {
+        extensions.insert(BatchOp { index: 0 });
+    }
     let mut headers = config.header_policy().inherited(headers);
     // The outer request's id names the batch; each op gets its own, in the place the
     // batch's holds in the inherited headers (so that adding it grows no op's map).
@@ -158,6 +166,23 @@ pub(crate) fn plan(
         include_headers: batch.include_headers,
         layout: batch.layout,
     }))
+}
+
+/// Extensions that hold the [`BatchOp`] marker alone, made once per process.
+fn marked() -> &'static Extensions {
+    static MARKED: OnceLock<Extensions> = OnceLock::new();
+    MARKED.get_or_init(|| {
+        let mut marked = Extensions::new();
+        marked.insert(BatchOp { index: 0 });
+        marked
+    })
+}
+
+/// Makes the extensions the ops of a request with none of its own start from, if
+/// they are not made yet: an endpoint does it when it is made, so that no batch
+/// pays for it.
+pub(crate) fn make_marked() {
+    marked();
 }
 
 /// The request a batch came in, as its ops inherit from it.
@@ -715,6 +740,24 @@ mod tests {
             let (read, decoded_first, checked_as_read) = both_ways(&body);
             prop_assert_eq!(&read, &decoded_first, "{}", body);
             prop_assert!(checked_as_read || read.starts_with("Err"), "{}", body);
+        }
+    }
+
+    #[test]
+    fn ops_of_a_request_without_extensions_are_marked_each_with_its_index() {
+        for _ in 0..2 {
+            let (mut outer, ()) = Request::post("/batch").body(()).unwrap().into_parts();
+            let id = BatchId::of(&outer.headers);
+            let ops = ["/a", "/b", "/c"].map(|url| Operation::new("get", url));
+            let batch = BatchRequest::new(ops.into()).into();
+            let outer = Outer::Taken(&mut outer);
+            let mut plan = plan(batch, outer, &Config::default(), &id).unwrap();
+            plan.complete_all();
+            for (index, op) in plan.ops.iter().enumerate() {
+                let extensions = op.request.as_ref().unwrap().extensions();
+                assert_eq!(extensions.get::<BatchOp>().map(BatchOp::index), Some(index));
+                assert_eq!(extensions.len(), 1);
+            }
         }
     }
 
