@@ -49,7 +49,6 @@ use actix_web::test::TestRequest;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use serde_json::json;
 use tower::ServiceExt;
 
 use crate::child::Served;
@@ -57,7 +56,7 @@ use crate::client::{Http1, Reply};
 #[cfg(doc)]
 use crate::measure::CLIENTS;
 use crate::measure::{
-    BATCH_PATH, THROUGHPUT_BATCH, all_succeeded, answered, batch_of, expect_ok, item, median,
+    BATCH_PATH, THROUGHPUT_BATCH, all_succeeded, answered, expect_ok, gets, item, median,
 };
 use crate::{BenchError, Framework, Plan, Setup};
 
@@ -120,11 +119,6 @@ impl Sent {
             Sent::Batch(n) => Some(gets(n)),
         }
     }
-}
-
-/// A native batch of `n` GETs of [`item`]s, as every batch of these figures is.
-fn gets(n: usize) -> Bytes {
-    batch_of(n, |i| json!({ "url": item(i) }))
 }
 
 /// One framework's figures: per op, and per request for each of [`SENT`].
@@ -285,7 +279,7 @@ trait InProcess {
 /// The median time per request of [`OPS`] direct GETs, and per op of one batch of
 /// them, taking turns so that drift hits both alike.
 async fn split(app: &impl InProcess, plan: Plan) -> Result<(Duration, Duration), BenchError> {
-    let body = batch_of(OPS, |i| json!({ "url": item(i) }));
+    let body = gets(OPS);
     let reply = answered(app.call(app.post(BATCH_PATH, &body)?).await?, || {
         format!("an in-process batch of {OPS}")
     })?;
@@ -472,13 +466,15 @@ async fn cpu_per_op(
     h1: &mut Http1,
     plan: Plan,
 ) -> Result<[Cpu; WAYS.len()], BenchError> {
-    for n in WAYS.into_iter().flatten() {
-        crate::measure::batch(h1, &gets(n), n).await?;
-    }
     let turns = WAYS.map(|way| match way {
         Some(n) => Turn::new(Sent::Batch(n), OPS / n),
         None => Turn::new(Sent::Get, OPS),
     });
+    for turn in &turns {
+        if let (Sent::Batch(n), Some(body)) = (turn.sent, &turn.body) {
+            crate::measure::batch(h1, body, n).await?;
+        }
+    }
     cpu_per_turn(served, h1, turns, plan).await
 }
 

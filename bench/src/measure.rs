@@ -60,6 +60,11 @@ pub(crate) fn item(i: usize) -> String {
     format!("/items/{}", i % 100 + 1)
 }
 
+/// A native batch of `n` GETs of [`item`]s: the batch most figures send.
+pub(crate) fn gets(n: usize) -> Bytes {
+    batch_of(n, |i| json!({ "url": item(i) }))
+}
+
 /// A native batch document of `n` ops built by `op`.
 pub(crate) fn batch_of(n: usize, op: impl Fn(usize) -> Value) -> Bytes {
     let ops: Vec<Value> = (0..n).map(op).collect();
@@ -98,11 +103,7 @@ pub(crate) fn all_succeeded(reply: &Reply, n: usize) -> Result<(), BenchError> {
 
 /// Sends one batch and checks only its status, as the single GETs it is compared
 /// with are checked: reading the results is the client's work either way.
-pub(crate) async fn batch_status(
-    h1: &mut Http1,
-    body: &Bytes,
-    n: usize,
-) -> Result<Reply, BenchError> {
+async fn batch_status(h1: &mut Http1, body: &Bytes, n: usize) -> Result<Reply, BenchError> {
     let reply = h1
         .send(Method::POST, BATCH_PATH, Some(body.clone()))
         .await?;
@@ -135,7 +136,7 @@ pub(crate) fn expect_ok(reply: &Reply, what: &str) -> Result<(), BenchError> {
 }
 
 /// `n` GETs of [`item`]s, one after the other on `h1`.
-pub(crate) async fn sequential(h1: &mut Http1, n: usize) -> Result<(), BenchError> {
+async fn sequential(h1: &mut Http1, n: usize) -> Result<(), BenchError> {
     for i in 0..n {
         let reply = h1.send(Method::GET, &item(i), None).await?;
         expect_ok(&reply, "GET on HTTP/1.1")?;
@@ -179,7 +180,7 @@ async fn round_trips(
     n: usize,
     plan: Plan,
 ) -> Result<Vec<Row>, BenchError> {
-    let body = batch_of(n, |i| json!({ "url": item(i) }));
+    let body = gets(n);
     batch(h1, &body, n).await?;
     let (mut one_by_one, mut on_h2, mut batched) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..plan.warmup + plan.iterations {
@@ -230,7 +231,7 @@ async fn round_trips(
 /// connection, sending batches of [`THROUGHPUT_BATCH`] against sending the GETs
 /// one by one.
 async fn throughput(framework: Framework, addr: SocketAddr, plan: Plan) -> Result<Row, BenchError> {
-    let body = batch_of(THROUGHPUT_BATCH, |i| json!({ "url": item(i) }));
+    let body = gets(THROUGHPUT_BATCH);
     if plan.warmup > 0 {
         let warm = plan.throughput_for / 4;
         ops_per_second(addr, warm, None).await?;
