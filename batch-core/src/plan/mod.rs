@@ -185,6 +185,17 @@ pub(crate) fn make_marked() {
     marked();
 }
 
+/// What an op inherits from `slot`: for the `last` op, the value itself; for any
+/// other, a copy.
+#[inline(always)]
+fn taken_or_copied<T: Clone + Default>(slot: &mut T, last: bool) -> T {
+    if last {
+        std::mem::take(slot)
+    } else {
+        slot.clone()
+    }
+}
+
 /// The request a batch came in, as its ops inherit from it.
 pub(crate) enum Outer<'a> {
     /// Nothing needs its headers and extensions once the batch is planned: the ops
@@ -472,11 +483,7 @@ impl Shared {
     // it: called, it cost ~9 instructions an op.
     #[inline(always)]
     pub(crate) fn complete(&mut self, index: usize, request: &mut Request<Bytes>, last: bool) {
-        let mut extensions = if last {
-            std::mem::take(&mut self.extensions)
-        } else {
-            self.extensions.clone()
-        };
+        let mut extensions = taken_or_copied(&mut self.extensions, last);
         match extensions.get_mut::<BatchOp>() {
             Some(marker) => marker.index = index,
             None => {
@@ -489,10 +496,16 @@ impl Shared {
         // in each branch, where it goes: made once before them, it was moved twice
         // more on its way.
         let inherited_id = if request.headers().is_empty() {
-            headers::replace_map(request.headers_mut(), self.inherited(last));
+            headers::replace_map(
+                request.headers_mut(),
+                taken_or_copied(&mut self.headers, last),
+            );
             self.at_place(request.headers_mut())
         } else {
-            headers::lay_under(request.headers_mut(), self.inherited(last));
+            headers::lay_under(
+                request.headers_mut(),
+                taken_or_copied(&mut self.headers, last),
+            );
             // Still the batch's own value (its very bytes), so the op set none.
             // Found by those bytes' address in a walk of the few entries, not by
             // hashing the name.
@@ -506,16 +519,6 @@ impl Shared {
             if let Some(id) = self.op_ids.op(index) {
                 *value = id;
             }
-        }
-    }
-
-    /// The inherited headers: the `last` op's are the map itself, any other's a copy.
-    #[inline(always)]
-    fn inherited(&mut self, last: bool) -> HeaderMap {
-        if last {
-            std::mem::take(&mut self.headers)
-        } else {
-            self.headers.clone()
         }
     }
 
