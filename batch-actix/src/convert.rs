@@ -19,7 +19,7 @@ use actix_web::http::{
 };
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use batch_core::BatchOp;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use thiserror::Error;
 
@@ -39,8 +39,8 @@ pub(crate) enum ConvertError {
 }
 
 /// The request line, headers and batch marker of an op, as an actix request carrying
-/// `body`, from `peer_addr` (the outer request's peer), its headers converted through
-/// `headers`.
+/// `body`, from `peer_addr` (the outer request's peer), its target and headers
+/// converted through `headers`.
 pub(crate) fn to_actix_request(
     request: http::Request<Bytes>,
     peer_addr: Option<SocketAddr>,
@@ -56,14 +56,20 @@ pub(crate) fn to_actix_request(
     let head = converted.head_mut();
     head.method = ActixMethod::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|_| ConvertError::Method(parts.method.to_string()))?;
-    head.uri = to_actix_uri(&parts.uri)?;
+    head.uri = to_actix_uri(&parts.uri, &headers.copies)?;
     head.version = to_actix_version(parts.version);
     // The head comes from actix's pool with its last map cleared, not freed: filling
     // that map spares allocating one and freeing the other.
     let target = &mut head.headers;
     target.reserve(parts.headers.len());
     let append = |name, value| target.append(name, value);
-    headers.convert(&parts.headers, to_actix_name, to_actix_value, append)?;
+    let to_value = |name: &HeaderName, value: &HeaderValue| {
+        ActixHeaderValue::from_maybe_shared(headers.copies.copy(value.as_bytes()))
+            .map_err(|_| ConvertError::Header(name.to_string()))
+    };
+    headers
+        .cache
+        .convert(&parts.headers, to_actix_name, to_value, append)?;
     head.peer_addr = peer_addr;
     // Typed extensions cannot cross into actix's map wholesale; the batch marker can,
     // so handlers (and a nested batch route) still tell ops from direct requests.
@@ -74,11 +80,44 @@ pub(crate) fn to_actix_request(
 }
 
 /// An op's target, which the engine makes origin-form (a path and query, nothing
-/// else): those bytes are the whole URI, handed over without formatting it first.
-fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
+/// else): those bytes are the whole URI, handed over without formatting it first,
+/// copied through `copies`.
+fn to_actix_uri(uri: &Uri, copies: &Copies) -> Result<ActixUri, ConvertError> {
     let path_and_query = uri.path_and_query().map_or("/", |target| target.as_str());
-    ActixUri::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
+    ActixUri::from_maybe_shared(copies.copy(path_and_query.as_bytes()))
         .map_err(|_| ConvertError::Uri(uri.to_string()))
+}
+
+/// What converting one executor's ops to actix requests keeps from op to op: the
+/// headers converted so far, and the blocks that the bytes actix's types own (each
+/// op's target, its headers' new values) are copied into.
+#[derive(Default)]
+pub(crate) struct RequestHeaders {
+    cache: HeaderCache<HeaderName, HeaderValue, ActixHeaderName, ActixHeaderValue>,
+    copies: Copies,
+}
+
+/// Bytes copied for actix's types out of blocks that many copies share, rather than
+/// into an allocation each: an op's target and `x-request-id`, a few dozen bytes
+/// apiece, then cost a slice of a block and a reference count, not an allocation
+/// and a free, and a copy a header cache clones is not made shared by an allocation
+/// of its own first. A block is freed once every copy cut from it is dropped.
+#[derive(Default)]
+struct Copies(RefCell<BytesMut>);
+
+impl Copies {
+    /// The room a block is made with: the copies of a few dozen ops.
+    const BLOCK: usize = 1024;
+
+    /// `bytes`, copied into the current block, or into a new one if they do not fit.
+    fn copy(&self, bytes: &[u8]) -> Bytes {
+        let mut block = self.0.borrow_mut();
+        if block.capacity() < bytes.len() {
+            *block = BytesMut::with_capacity(Self::BLOCK.max(bytes.len()));
+        }
+        block.extend_from_slice(bytes);
+        block.split().freeze()
+    }
 }
 
 /// The converted copies of the headers the ops of one batch have carried so far,
@@ -91,10 +130,6 @@ fn to_actix_uri(uri: &Uri) -> Result<ActixUri, ConvertError> {
 /// (each op's own `x-request-id`) keeps its converted name and has only its value
 /// converted again. Kept small: names past the first few are converted each time.
 pub(crate) struct HeaderCache<N, V, CN, CV>(RefCell<Vec<CachedHeader<N, V, CN, CV>>>);
-
-/// The cache of the headers of the ops' requests, on their way to actix.
-pub(crate) type RequestHeaders =
-    HeaderCache<HeaderName, HeaderValue, ActixHeaderName, ActixHeaderValue>;
 
 /// The cache of the headers of the ops' responses, on their way back to the engine.
 pub(crate) type ResponseHeaders =
@@ -390,8 +425,39 @@ mod tests {
     }
 
     #[test]
+    fn ops_copied_into_shared_blocks_each_keep_their_own_target_and_values() {
+        // Enough ops, and values longer than a block, for copies to span blocks
+        // while every converted request still holds its own.
+        let headers = RequestHeaders::default();
+        let long = "v".repeat(Copies::BLOCK + 1);
+        let value = |i: usize| {
+            if i.is_multiple_of(10) {
+                long.as_str()
+            } else {
+                "short"
+            }
+        };
+        let converted: Vec<_> = (0..100)
+            .map(|i| {
+                let request = op("GET", &format!("/items/{i}?q={i}"))
+                    .header("x-request-id", format!("batch-{i}"))
+                    .header("x-value", value(i))
+                    .body(Bytes::new())
+                    .unwrap();
+                to_actix_request(request, None, &headers).unwrap()
+            })
+            .collect();
+        for (i, request) in converted.iter().enumerate() {
+            assert_eq!(request.uri().to_string(), format!("/items/{i}?q={i}"));
+            let header = |name: &str| request.headers().get(name).unwrap().as_bytes();
+            assert_eq!(header("x-request-id"), format!("batch-{i}").as_bytes());
+            assert_eq!(header("x-value"), value(i).as_bytes());
+        }
+    }
+
+    #[test]
     fn ops_sharing_a_header_cache_each_keep_their_own_headers() {
-        let cache = HeaderCache::default();
+        let cache = RequestHeaders::default();
         let first = op("GET", "/")
             .header("host", "example.test")
             .header("x-request-id", "batch/1")
