@@ -4,12 +4,14 @@
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header, request::Parts};
 use http_body::Body;
 use http_body_util::BodyExt;
+use http_body_util::combinators::Collect;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, Span};
 
@@ -153,22 +155,21 @@ impl BatchEndpoint {
     /// a retry gets the stored answer, a reused key 422, a key whose batch still runs
     /// 409, and with the store unreachable the batch is refused with 503 (see
     /// [`ConfigBuilder::idempotency`](crate::ConfigBuilder::idempotency)).
-    pub async fn handle<E, B>(&self, executor: &E, request: Request<B>) -> Response<Bytes>
+    // The future of `respond` itself, made to read a streamed answer whole, not a
+    // future that awaits `respond`'s: that one held the request it handed on
+    // (256 bytes, for the whole batch) and took the answer apart and put it
+    // together again (~190 instructions a batch).
+    pub fn handle<'s, 'e, E, B>(
+        &'s self,
+        executor: &'e E,
+        request: Request<B>,
+    ) -> impl Future<Output = Response<Bytes>> + use<'s, 'e, E, B>
     where
         E: Executor,
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = self.respond(executor, request).await.into_parts();
-        // Most answers are whole already: only a streamed one is read to its end.
-        let bytes = match body.into_full() {
-            Ok(bytes) => bytes,
-            Err(streamed) => match streamed.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(never) => match never {},
-            },
-        };
-        Response::from_parts(parts, bytes)
+        self.answer::<_, _, Whole>(executor, request)
     }
 
     /// Answers one request as [`handle`](Self::handle) does, but streams the results
@@ -222,147 +223,172 @@ impl BatchEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        self.answer::<_, _, AsMade>(executor, request)
+    }
+
+    /// Answers one request as [`respond`](Self::respond) does, the answer handed
+    /// out as `D` delivers it.
+    fn answer<E, B, D>(
+        &self,
+        executor: E,
+        request: Request<B>,
+    ) -> impl Future<Output = D::Answer<impl Future<Output = ()> + use<E, B, D>>> + use<'_, E, B, D>
+    where
+        E: Executor,
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+        D: Delivery,
+    {
         // Split before the future is made: an `async fn` would hold the request it
         // was handed beside its parts for as long as the batch runs.
         let discovery = is_discovery(&request);
         let (mut parts, body) = request.into_parts();
         async move {
-            if discovery {
-                return self.discovery().map(BatchBody::full);
-            }
-            let meter = BatchMeter::start(Transport::Http);
-            let read = Read::of(&parts.headers);
-            let id = read.id;
-            let span = batch_span(&id, Transport::Http);
-            let mut format = None;
-            let mut batch_header = None;
-            let batch = async {
-                if parts.method != Method::POST {
-                    return Err(Refused::check(Problem::method_not_allowed()));
-                }
-                let idempotency = self.config().idempotency();
-                let key = if read.idempotency_key {
-                    idempotency.key_of(&parts).map_err(Refused::idempotency)?
-                } else {
-                    None
-                };
-                let body = read_body(read.declared_length, body, self.config().max_body()).await?;
-                let chosen = if read.json {
-                    codec::json_format(&body, self.config())
-                } else {
-                    codec::format_of(&parts, &body, self.config())
-                }
-                .map_err(Refused::check)?;
-                format = Some(chosen);
-                record_field(&span, "format", chosen.name());
-                // An unkeyed batch runs unprotected, without the admission's
-                // future (made, polled and its answer moved out: ~70 instructions).
-                let claim = match key {
-                    None => None,
-                    Some(key) => {
-                        let deadline = self.config().batch_deadline();
-                        match idempotency
-                            .admit(key, &parts, chosen, &body, deadline)
-                            .await
-                            .map_err(Refused::idempotency)?
-                        {
-                            Admission::Claimed(claim) => Some(claim),
-                            Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+            let response = if discovery {
+                self.discovery().map(BatchBody::full)
+            } else {
+                let meter = BatchMeter::start(Transport::Http);
+                let read = Read::of(&parts.headers);
+                let id = read.id;
+                let span = batch_span(&id, Transport::Http);
+                let mut format = None;
+                let mut batch_header = None;
+                let batch = async {
+                    if parts.method != Method::POST {
+                        return Err(Refused::check(Problem::method_not_allowed()));
+                    }
+                    let idempotency = self.config().idempotency();
+                    let key = if read.idempotency_key {
+                        idempotency.key_of(&parts).map_err(Refused::idempotency)?
+                    } else {
+                        None
+                    };
+                    let body =
+                        read_body(read.declared_length, body, self.config().max_body()).await?;
+                    let chosen = if read.json {
+                        codec::json_format(&body, self.config())
+                    } else {
+                        codec::format_of(&parts, &body, self.config())
+                    }
+                    .map_err(Refused::check)?;
+                    format = Some(chosen);
+                    record_field(&span, "format", chosen.name());
+                    // An unkeyed batch runs unprotected, without the admission's
+                    // future (made, polled and its answer moved out: ~70 instructions).
+                    let claim = match key {
+                        None => None,
+                        Some(key) => {
+                            let deadline = self.config().batch_deadline();
+                            match idempotency
+                                .admit(key, &parts, chosen, &body, deadline)
+                                .await
+                                .map_err(Refused::idempotency)?
+                            {
+                                Admission::Claimed(claim) => Some(claim),
+                                Admission::Replay(answer) => return Ok(Answered::Replayed(answer)),
+                            }
                         }
-                    }
-                };
-                // Read before the outer request goes to the batch's ops.
-                let streaming = if read.accept {
-                    stream::requested(&parts.headers, chosen == Format::Multipart)
-                } else {
-                    None
-                };
-                // Nothing needs the outer headers and extensions after planning but
-                // the batch hooks: without them, the ops take them. The decoded batch
-                // is matched as it comes, not named: a local whose parts the arms
-                // move out keeps its place (112 bytes) in the batch's future until
-                // the batch ends.
-                let prepared = match plan::decode(chosen, &parts, &body, self.config()) {
-                    Ok(batch) if self.config().hooks().batch.is_empty() => {
-                        self.prepare_unhooked(Outer::Taken(&mut parts), batch, &id, &span)
-                    }
-                    Ok(batch) => self.prepare(&parts, batch, &id, &span).await,
-                    Err(problem) => Err(Refused::check(problem)),
-                };
-                // Matched alone, not paired with the claim: the pair was moved twice
-                // (200 bytes) on its way to its parts.
-                let mut prepared = match prepared {
-                    Ok(prepared) => prepared,
-                    Err(refused) => {
-                        // Nothing ran, so the key may run the batch again.
-                        if let Some(claim) = claim {
-                            claim.release().await;
+                    };
+                    // Read before the outer request goes to the batch's ops.
+                    let streaming = if read.accept {
+                        stream::requested(&parts.headers, chosen == Format::Multipart)
+                    } else {
+                        None
+                    };
+                    // Nothing needs the outer headers and extensions after planning but
+                    // the batch hooks: without them, the ops take them. The decoded batch
+                    // is matched as it comes, not named: a local whose parts the arms
+                    // move out keeps its place (112 bytes) in the batch's future until
+                    // the batch ends.
+                    let prepared = match plan::decode(chosen, &parts, &body, self.config()) {
+                        Ok(batch) if self.config().hooks().batch.is_empty() => {
+                            self.prepare_unhooked(Outer::Taken(&mut parts), batch, &id, &span)
                         }
-                        return Err(refused);
+                        Ok(batch) => self.prepare(&parts, batch, &id, &span).await,
+                        Err(problem) => Err(Refused::check(problem)),
+                    };
+                    // Matched alone, not paired with the claim: the pair was moved twice
+                    // (200 bytes) on its way to its parts.
+                    let mut prepared = match prepared {
+                        Ok(prepared) => prepared,
+                        Err(refused) => {
+                            // Nothing ran, so the key may run the batch again.
+                            if let Some(claim) = claim {
+                                claim.release().await;
+                            }
+                            return Err(refused);
+                        }
+                    };
+                    batch_header = id.generated_header(Some(&mut prepared.plan.shared.op_ids));
+                    if let Some(kind) = streaming {
+                        return Ok(Answered::Streaming(Box::new((prepared, claim)), kind));
+                    }
+                    let Prepared {
+                        plan,
+                        _places: places,
+                    } = prepared;
+                    // A native answer is written as the results come; the other formats
+                    // are encoded from them all. Written here, not in a function of its
+                    // own: the answer, made at the end, would be moved out of that
+                    // function's future and again out of its await (~60 instructions).
+                    let (tally, answer) = if chosen == Format::Native {
+                        let config = self.config();
+                        let mut writing = engine::Writing::new(&plan, config.max_batch_response());
+                        let ids =
+                            engine::run(&executor, plan, config, self.changes(), &mut writing)
+                                .await;
+                        writing.into_response(ids)
+                    } else {
+                        let response = self.run_prepared(&executor, plan).await;
+                        (
+                            Tally::of(&response.results),
+                            codec::encode(&response, chosen),
+                        )
+                    };
+                    drop(places);
+                    if let Some(claim) = claim {
+                        claim.keep(&answer).await;
+                    }
+                    // Recorded here, in the batch's span as it is polled, so that the
+                    // answer is carried out alone: with its tally and format it was
+                    // moved once more on its way out.
+                    record_answer(&meter, &span, chosen, &tally);
+                    Ok(Answered::Ran(answer))
+                };
+                let outcome = in_span(&span, pin!(batch)).await;
+                let mut response = {
+                    let _entered = span.enter();
+                    match outcome {
+                        Ok(Answered::Ran(answer)) => answer.map(BatchBody::full),
+                        Ok(Answered::Replayed(answer)) => {
+                            tracing::info!(
+                                elapsed = ?meter.elapsed(),
+                                "batch answered again from its idempotency key"
+                            );
+                            answer.map(BatchBody::full)
+                        }
+                        Ok(Answered::Streaming(ready, kind)) => {
+                            drop(_entered);
+                            let (prepared, claim) = *ready;
+                            self.stream(executor, prepared, claim, kind, meter, span)
+                        }
+                        Err(refused) => record_refusal(&meter, &span, format, refused)
+                            .into_response()
+                            .map(BatchBody::full),
                     }
                 };
-                batch_header = id.generated_header(Some(&mut prepared.plan.shared.op_ids));
-                if let Some(kind) = streaming {
-                    return Ok(Answered::Streaming(Box::new((prepared, claim)), kind));
+                // The caller named no batch: its id is in the answer, to find its logs by.
+                if let Some(value) = batch_header.or_else(|| id.generated_header(None)) {
+                    response.headers_mut().insert(X_BATCH_ID, value);
                 }
-                let Prepared {
-                    plan,
-                    _places: places,
-                } = prepared;
-                // A native answer is written as the results come; the other formats
-                // are encoded from them all. Written here, not in a function of its
-                // own: the answer, made at the end, would be moved out of that
-                // function's future and again out of its await (~60 instructions).
-                let (tally, answer) = if chosen == Format::Native {
-                    let config = self.config();
-                    let mut writing = engine::Writing::new(&plan, config.max_batch_response());
-                    let ids =
-                        engine::run(&executor, plan, config, self.changes(), &mut writing).await;
-                    writing.into_response(ids)
-                } else {
-                    let response = self.run_prepared(&executor, plan).await;
-                    (
-                        Tally::of(&response.results),
-                        codec::encode(&response, chosen),
-                    )
-                };
-                drop(places);
-                if let Some(claim) = claim {
-                    claim.keep(&answer).await;
-                }
-                // Recorded here, in the batch's span as it is polled, so that the
-                // answer is carried out alone: with its tally and format it was
-                // moved once more on its way out.
-                record_answer(&meter, &span, chosen, &tally);
-                Ok(Answered::Ran(answer))
+                response
             };
-            let outcome = in_span(&span, pin!(batch)).await;
-            let mut response = {
-                let _entered = span.enter();
-                match outcome {
-                    Ok(Answered::Ran(answer)) => answer.map(BatchBody::full),
-                    Ok(Answered::Replayed(answer)) => {
-                        tracing::info!(
-                            elapsed = ?meter.elapsed(),
-                            "batch answered again from its idempotency key"
-                        );
-                        answer.map(BatchBody::full)
-                    }
-                    Ok(Answered::Streaming(ready, kind)) => {
-                        drop(_entered);
-                        let (prepared, claim) = *ready;
-                        self.stream(executor, prepared, claim, kind, meter, span)
-                    }
-                    Err(refused) => record_refusal(&meter, &span, format, refused)
-                        .into_response()
-                        .map(BatchBody::full),
-                }
-            };
-            // The caller named no batch: its id is in the answer, to find its logs by.
-            if let Some(value) = batch_header.or_else(|| id.generated_header(None)) {
-                response.headers_mut().insert(X_BATCH_ID, value);
+            // Most answers are whole already: only a streamed one is read to its
+            // end, and only where it is wanted whole.
+            match D::deliver(response) {
+                Ok(answer) => answer,
+                Err(reading) => reading.await,
             }
-            response
         }
     }
 
@@ -728,6 +754,75 @@ fn conclude(
             Ok(response)
         }
         Err(refused) => Err(record_refusal(meter, span, format, refused)),
+    }
+}
+
+/// How [`BatchEndpoint::answer`] hands its answer out: as it is made, a streamed
+/// body still to be read ([`AsMade`]), or read whole ([`Whole`]).
+trait Delivery {
+    /// The answer as handed out, a streamed body's driver being `S`.
+    type Answer<S: Future<Output = ()>>;
+    /// What reads a streamed answer until it can be handed out.
+    type Reading<S: Future<Output = ()>>: Future<Output = Self::Answer<S>>;
+
+    /// The answer of `response`: at once, or once its reading is done.
+    fn deliver<S: Future<Output = ()>>(
+        response: Response<BatchBody<S>>,
+    ) -> Result<Self::Answer<S>, Self::Reading<S>>;
+}
+
+/// Answers as they are made ([`BatchEndpoint::respond`]).
+struct AsMade;
+
+impl Delivery for AsMade {
+    type Answer<S: Future<Output = ()>> = Response<BatchBody<S>>;
+    // Never made: every answer is handed out at once.
+    type Reading<S: Future<Output = ()>> = std::future::Pending<Response<BatchBody<S>>>;
+
+    fn deliver<S: Future<Output = ()>>(
+        response: Response<BatchBody<S>>,
+    ) -> Result<Self::Answer<S>, Self::Reading<S>> {
+        Ok(response)
+    }
+}
+
+/// Answers read whole ([`BatchEndpoint::handle`]).
+struct Whole;
+
+impl Delivery for Whole {
+    type Answer<S: Future<Output = ()>> = Response<Bytes>;
+    type Reading<S: Future<Output = ()>> = ReadWhole<S>;
+
+    fn deliver<S: Future<Output = ()>>(
+        response: Response<BatchBody<S>>,
+    ) -> Result<Self::Answer<S>, Self::Reading<S>> {
+        let (parts, body) = response.into_parts();
+        match body.into_full() {
+            Ok(bytes) => Ok(Response::from_parts(parts, bytes)),
+            Err(streamed) => Err(ReadWhole {
+                head: Response::from_parts(parts, ()),
+                body: streamed.collect(),
+            }),
+        }
+    }
+}
+
+/// A streamed answer read to its end, for [`Whole`].
+struct ReadWhole<S: Future<Output = ()>> {
+    /// The answer's status and headers; a default one once it is handed out.
+    head: Response<()>,
+    body: Collect<BatchBody<S>>,
+}
+
+impl<S: Future<Output = ()>> Future for ReadWhole<S> {
+    type Output = Response<Bytes>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let bytes = match ready!(Pin::new(&mut self.body).poll(cx)) {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        Poll::Ready(std::mem::take(&mut self.head).map(|()| bytes))
     }
 }
 

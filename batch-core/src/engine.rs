@@ -31,11 +31,9 @@ use crate::config::Config;
 use crate::deadline::after;
 use crate::executor::{ExecuteError, Executor};
 use crate::hooks::{OpHook, OpView, Refusal};
-use crate::links::Links;
 use crate::model::{BatchResponse, Layout, OnError, OpResult, ResultBody, ResultParts, Text};
 use crate::observe::{OpMeter, Since, Tally, Waiting, op_span};
-use crate::plan::{Graph, Plan};
-use crate::validate::{CheckedOp, OpTerms};
+use crate::plan::Plan;
 
 /// Where the engine puts each op's result as the op finishes, in the order they
 /// finish.
@@ -111,7 +109,7 @@ pub(crate) fn run<'a, E: Executor>(
 /// where it lies, it takes the request and gives back the future that answers it
 /// (`None` if the request was taken already).
 async fn run_calling<F>(
-    mut plan: Box<Plan>,
+    plan: Box<Plan>,
     config: &Config,
     hub: Option<&dyn Hub>,
     sink: &mut impl Sink,
@@ -127,16 +125,7 @@ where
     } else {
         config.max_concurrency()
     };
-    // The plan's other parts move out into the state; what the ops share stays in
-    // its box, not copied into this future (192 bytes).
-    let mut state = State::new(
-        plan.ids,
-        plan.ops,
-        plan.terms,
-        plan.links,
-        plan.graph,
-        plan.on_error,
-    );
+    let mut state = State::new(plan);
     let meter = OpMeter::new();
     // Created by the first op that has to wait: most batches have none.
     let mut running = None;
@@ -171,11 +160,11 @@ where
                         // only into the executor's call, and never looked for again, so it
                         // is always there. (Were it not, an engine bug, the op would be
                         // skipped rather than the server panic.)
-                        let op = &mut state.ops[index];
+                        let op = &mut state.plan.ops[index];
                         let Some(request) = &mut op.request else {
                             continue 'ops;
                         };
-                        let links = state.links.get_mut(index).and_then(Option::take);
+                        let links = state.plan.links.get_mut(index).and_then(Option::take);
                         // An op that cannot start is answered here: the batch halted, its
                         // time is up, or what it takes from results cannot be filled in
                         // (which is done now, its dependencies finished).
@@ -200,21 +189,24 @@ where
                             op.request = None;
                             break 'op Err(state.finished(index, result));
                         }
-                        if !plan.complete {
+                        if !state.plan.complete {
                             // The last op to start takes what they all share.
-                            plan.shared.complete(index, request, state.unstarted == 0);
+                            state
+                                .plan
+                                .shared
+                                .complete(index, request, state.unstarted == 0);
                         }
                         // What a change event needs of the request, kept only when it may be
                         // one.
                         let mutation = hub.and_then(|_| Mutation::of(request)).map(Box::new);
-                        let span = op_span(index, &state.ids[index], request);
+                        let span = op_span(index, &state.plan.ids[index], request);
                         let is_head = request.method() == Method::HEAD;
                         // The request is moved only now, from the op into the call, which
                         // takes it itself: taken earlier and handed over, it is copied once
                         // more on the way.
                         operation = boxed(
                             &mut spare,
-                            match call(index, &state.ids[index], &mut op.request) {
+                            match call(index, &state.plan.ids[index], &mut op.request) {
                                 Some(future) => future,
                                 None => continue 'ops,
                             },
@@ -242,6 +234,7 @@ where
                             // An op's own timeout may only bring its deadline nearer.
                             // Worked out only for an op that waits: the others need none.
                             let deadline = state
+                                .plan
                                 .terms
                                 .get(index)
                                 .and_then(|terms| terms.timeout)
@@ -264,11 +257,11 @@ where
                             publish(started.mutation, hub, parts.status, &parts.headers, &body);
                             state.settle_all(index, parts.status);
                             let result = ResultParts {
-                                id: &state.ids[index],
+                                id: &state.plan.ids[index],
                                 status: parts.status,
                                 headers: &parts.headers,
                                 body: &body,
-                                silent: state.terms.silent(index),
+                                silent: state.plan.terms.silent(index),
                             };
                             match sink.written(index, result) {
                                 Some(flow) => {
@@ -310,7 +303,7 @@ where
                 }
             };
             if flushes(flow, &state.done)
-                && flush(flow, &mut state.done, &mut state.ids, sink)
+                && flush(flow, &mut state.done, &mut state.plan.ids, sink)
                     .await
                     .is_break()
             {
@@ -340,14 +333,14 @@ where
             sink.put(index, result).await
         };
         if flushes(flow, &state.done)
-            && flush(flow, &mut state.done, &mut state.ids, sink)
+            && flush(flow, &mut state.done, &mut state.plan.ids, sink)
                 .await
                 .is_break()
         {
             break;
         }
     }
-    state.ids
+    std::mem::take(&mut state.plan.ids)
 }
 
 /// Whether [`flush`] has anything to do once `sink` took the result of an op that
@@ -718,9 +711,12 @@ fn outcome(status: StatusCode, headers: HeaderMap, body: ResultBody) -> OpResult
 
 /// What the engine knows between polls: which ops finished, which wait, which are ready.
 struct State {
-    /// Each op's id; taken by the op's result once it finished, unless a dependent
-    /// may name it. (A result written from its parts reads it here.)
-    ids: Vec<Text>,
+    /// The batch as planned, kept in its box: its parts are read there, not moved
+    /// into the batch's future (~190 bytes, copied with it). Each op's id is taken
+    /// by the op's result once it finished, unless a dependent may name it (a
+    /// result written from its parts reads it there); each op's request is taken
+    /// when it starts.
+    plan: Box<Plan>,
     /// Where each op stands, in one list: a batch makes one allocation for them all.
     /// Empty, with no room made, when no op waits for or refers to another (most
     /// batches): nothing reads an op's progress then.
@@ -735,14 +731,6 @@ struct State {
     /// The 424s (and 412s) a finishing op cascades to, until each is settled in
     /// turn: one list for the batch, which a batch without them never allocates.
     cascade: Vec<(usize, OpResult)>,
-    /// The ops; each one's request is taken when it starts.
-    ops: Vec<CheckedOp>,
-    /// How each op runs, beyond its request.
-    terms: OpTerms,
-    /// What of each op's request comes from other ops' results, by op index,
-    /// taken when it starts; empty when no op has any.
-    links: Vec<Option<Box<Links>>>,
-    graph: Graph,
     /// Where to look for the next op that waits for none, ready from the start:
     /// those are taken in order, with no heap to build (most batches have no other).
     unwaiting: usize,
@@ -751,7 +739,6 @@ struct State {
     /// How many ops were neither taken to start nor answered by a cascade: none is
     /// left to start once it is 0.
     unstarted: usize,
-    on_error: OnError,
     halted: bool,
 }
 
@@ -767,21 +754,15 @@ struct Progress {
 }
 
 impl State {
-    fn new(
-        ids: Vec<Text>,
-        ops: Vec<CheckedOp>,
-        terms: OpTerms,
-        links: Vec<Option<Box<Links>>>,
-        graph: Graph,
-        on_error: OnError,
-    ) -> Self {
+    fn new(plan: Box<Plan>) -> Self {
         // An op's progress is read only for the ops that wait for it, and to keep
         // its result for the ops that refer to it (which wait for it too): a batch
         // without either makes no record.
+        let (graph, links) = (&plan.graph, &plan.links);
         let mut progress: Vec<Progress> = if graph.is_empty() && links.is_empty() {
             Vec::new()
         } else {
-            (0..ops.len())
+            (0..plan.ops.len())
                 .map(|op| Progress {
                     waiting_for: graph.deps(op).len(),
                     status: None,
@@ -797,24 +778,19 @@ impl State {
         // Only the results of ops referred to are kept (and read): a batch without
         // references makes no room for any.
         let kept = if progress.iter().any(|op| op.referred) {
-            vec![None; ids.len()]
+            vec![None; plan.ids.len()]
         } else {
             Vec::new()
         };
         Self {
-            unstarted: ops.len(),
+            unstarted: plan.ops.len(),
             progress,
             kept,
-            ids,
+            plan,
             done: Vec::new(),
             cascade: Vec::new(),
-            ops,
-            terms,
-            links,
-            graph,
             unwaiting: 0,
             released: BinaryHeap::new(),
-            on_error,
             halted: false,
         }
     }
@@ -825,10 +801,12 @@ impl State {
     // (~20 instructions).
     #[inline(always)]
     fn next_ready(&mut self) -> Option<usize> {
-        while self.unwaiting < self.ops.len() && !self.graph.deps(self.unwaiting).is_empty() {
+        while self.unwaiting < self.plan.ops.len()
+            && !self.plan.graph.deps(self.unwaiting).is_empty()
+        {
             self.unwaiting += 1;
         }
-        let unwaiting = (self.unwaiting < self.ops.len()).then_some(self.unwaiting);
+        let unwaiting = (self.unwaiting < self.plan.ops.len()).then_some(self.unwaiting);
         let next = match (unwaiting, self.released.peek()) {
             (Some(op), Some(&Reverse(released))) if released < op => {
                 self.released.pop();
@@ -885,13 +863,13 @@ impl State {
     /// [`State::result`].
     #[inline(always)]
     fn settle(&mut self, index: usize, status: StatusCode) {
-        if status.as_u16() >= 400 && self.on_error == OnError::Stop {
+        if status.as_u16() >= 400 && self.plan.on_error == OnError::Stop {
             self.halted = true;
         }
         if let Some(op) = self.progress.get_mut(index) {
             op.status = Some(status);
         }
-        for &dependent in self.graph.dependents(index) {
+        for &dependent in self.plan.graph.dependents(index) {
             self.progress[dependent].waiting_for -= 1;
             if self.progress[dependent].waiting_for > 0 {
                 continue;
@@ -899,6 +877,7 @@ impl State {
             // Every dependency has finished: its result is in. An op with a
             // condition runs on it instead of on its dependencies' success.
             let condition = self
+                .plan
                 .terms
                 .get(dependent)
                 .and_then(|terms| terms.condition.as_ref());
@@ -910,6 +889,7 @@ impl State {
                         .then(|| not_run(StatusCode::PRECONDITION_FAILED, "condition_false", None))
                 }
                 None => self
+                    .plan
                     .graph
                     .deps(dependent)
                     .iter()
@@ -918,7 +898,7 @@ impl State {
                         not_run(
                             StatusCode::FAILED_DEPENDENCY,
                             "dependency_failed",
-                            Some(&self.ids[dep]),
+                            Some(&self.plan.ids[dep]),
                         )
                     }),
             };
@@ -935,12 +915,12 @@ impl State {
     fn result(&mut self, index: usize, result: &mut OpResult) {
         // An op's id is named again only by a dependent it failed: without
         // dependents, the result takes the id itself rather than a copy.
-        result.id = if self.graph.dependents(index).is_empty() {
-            std::mem::take(&mut self.ids[index])
+        result.id = if self.plan.graph.dependents(index).is_empty() {
+            std::mem::take(&mut self.plan.ids[index])
         } else {
-            self.ids[index].clone()
+            self.plan.ids[index].clone()
         };
-        result.silent = self.terms.silent(index);
+        result.silent = self.plan.terms.silent(index);
         if self.keeps(index) {
             self.kept[index] = Some(result.clone());
         }

@@ -119,6 +119,11 @@ impl OpTerms {
         }
     }
 
+    /// Whether no op has terms of its own.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Op `index`'s terms, if some op has terms of its own.
     pub(crate) fn get(&self, index: usize) -> Option<&Terms> {
         self.0.get(index)
