@@ -714,11 +714,13 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.at).copied()
     }
 
+    #[inline]
     fn literal(&self, word: &[u8]) -> bool {
         self.bytes[self.at..].starts_with(word)
     }
 
     /// Consumes `word`, which must come next.
+    #[inline]
     fn word(&mut self, word: &[u8]) -> Scan<()> {
         if !self.literal(word) {
             return Err(Refused);
