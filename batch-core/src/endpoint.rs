@@ -149,16 +149,17 @@ impl BatchEndpoint {
     /// past the limit is read and discarded first (for at most 2 s), so that the 413
     /// reaches it rather than a reset connection. A batch that is
     /// refused gets a problem response (400, 405, 413, 415, 422, 503, 403 from route
-    /// rules, or whatever a batch hook answers) and nothing runs. Dropping the returned future cancels every operation still running.
+    /// rules, or whatever a batch hook answers) and nothing runs. Dropping the
+    /// returned future cancels every operation still running.
     ///
     /// A batch sent with an `Idempotency-Key` runs at most once per key and caller:
     /// a retry gets the stored answer, a reused key 422, a key whose batch still runs
     /// 409, and with the store unreachable the batch is refused with 503 (see
     /// [`ConfigBuilder::idempotency`](crate::ConfigBuilder::idempotency)).
-    // The future of `respond` itself, made to read a streamed answer whole, not a
-    // future that awaits `respond`'s: that one held the request it handed on
-    // (256 bytes, for the whole batch) and took the answer apart and put it
-    // together again (~190 instructions a batch).
+    // `respond`'s own future, made to read a streamed answer whole: an `async fn`
+    // awaiting `respond` would hold the request it handed on (256 bytes, for the
+    // whole batch) and take the answer apart and put it together again (~190
+    // instructions a batch).
     pub fn handle<'s, 'e, E, B>(
         &'s self,
         executor: &'e E,
