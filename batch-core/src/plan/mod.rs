@@ -148,7 +148,7 @@ pub(crate) fn plan(
     // Most batches have no references or conditions (nor a format with links of
     // its own), and no op with terms of its own: nothing to link, and a graph
     // without edges. Known here, neither is called (~100 instructions a batch).
-    let links = if pending.is_empty() && !matches!(format, Format::Graph | Format::Multipart) {
+    let links = if pending.is_empty() && !names_by_location(format) {
         Vec::new()
     } else {
         match link(&ops, &mut terms, pending, &ids, format, batch.sequential) {
@@ -430,7 +430,7 @@ fn link(
             own.condition = Some(condition);
         }
     }
-    if matches!(format, Format::Graph | Format::Multipart) {
+    if names_by_location(format) {
         for (index, op) in ops.iter().enumerate() {
             let found = op
                 .request
@@ -447,6 +447,12 @@ fn link(
         }
     }
     Ok(all)
+}
+
+/// Whether the ops of a `format` batch may name earlier ops' answers by `$ID` (the
+/// `Location` they answered, their `ETag` in `If-Match`): Graph/OData and multipart.
+fn names_by_location(format: Format) -> bool {
+    matches!(format, Format::Graph | Format::Multipart)
 }
 
 /// A dependency fault as the op field it lies in.
