@@ -14,7 +14,7 @@ mod write;
 
 use scan::MAX_DEPTH;
 
-pub(crate) use write::{RESPONSES, RESULTS, Writer};
+pub(crate) use write::{RESPONSES, RESULTS, Writer, is_json_alone};
 
 use crate::model::{Field, Format, Operation, Text, is_json_content_type, shared};
 use crate::problem::Problem;

@@ -27,6 +27,17 @@ fn is_json_type(name: &HeaderName, value: &HeaderValue) -> bool {
     name == header::CONTENT_TYPE && value.as_bytes() == b"application/json"
 }
 
+/// Whether `headers` is a JSON answer's own: exactly `content-type:
+/// application/json` (not marked sensitive), and nothing else.
+#[inline(always)]
+pub(crate) fn is_json_alone(headers: &HeaderMap) -> bool {
+    headers.len() == 1
+        && headers
+            .iter()
+            .next()
+            .is_some_and(|(name, value)| is_json_type(name, value) && !value.is_sensitive())
+}
+
 /// A JSON document being written.
 pub(crate) struct Writer {
     out: Vec<u8>,
@@ -244,10 +255,7 @@ impl Writer {
     // one literal with its key, written in place without a call.
     #[inline(always)]
     pub(crate) fn headers(&mut self, headers: &HeaderMap, canonical: bool) {
-        if headers.len() == 1
-            && let Some((name, value)) = headers.iter().next()
-            && is_json_type(name, value)
-        {
+        if is_json_alone(headers) {
             self.raw(if canonical {
                 br#","headers":{"Content-Type":"application/json"}"#
             } else {

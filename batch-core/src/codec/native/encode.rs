@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 
-use crate::codec::json::{RESULTS, Writer};
+use crate::codec::json::{RESULTS, Writer, is_json_alone};
 use crate::headers;
 use crate::model::{BatchResponse, ResultParts};
 
@@ -121,15 +121,4 @@ pub(super) fn rest(out: &mut Writer, result: ResultParts<'_>, include_headers: b
         out.headers(result.headers, false);
     }
     out.body(result.body);
-}
-
-/// Whether `headers` is a JSON answer's own: a `content-type` of exactly
-/// `application/json` (not marked sensitive), and nothing else.
-fn is_json_alone(headers: &HeaderMap) -> bool {
-    headers.len() == 1
-        && headers.iter().next().is_some_and(|(name, value)| {
-            name == header::CONTENT_TYPE
-                && value.as_bytes() == b"application/json"
-                && !value.is_sensitive()
-        })
 }
